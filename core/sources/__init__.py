@@ -1,0 +1,1 @@
+"""Telemetry sources: nvml (local GPUs), demo (simulated fleet), and the factory that picks one."""

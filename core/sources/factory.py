@@ -1,0 +1,59 @@
+"""Turn a source spec ("auto", "nvml", "demo:1000", ...) into an open `TelemetrySource`."""
+
+from __future__ import annotations
+
+import logging
+
+from core.sources.base import SourceError, TelemetrySource
+
+log = logging.getLogger("gpuops.sources")
+
+SIMULATED_NOTICE = "Simulated fleet: no NVIDIA driver found"
+DEFAULT_DEMO_GPUS = 64
+
+SOURCE_HELP = (
+    "telemetry source: auto (nvml if a driver loads, else the simulated fleet), "
+    "nvml, or demo[:N] (a simulated fleet of N GPUs, default 64)"
+)
+
+
+def _parse_demo_count(spec: str) -> int:
+    _, _, count = spec.partition(":")
+    if not count:
+        return DEFAULT_DEMO_GPUS
+    try:
+        n_gpus = int(count)
+    except ValueError:
+        raise SourceError(f"bad source {spec!r}: the GPU count after 'demo:' must be a whole number") from None
+    if n_gpus < 1:
+        raise SourceError(f"bad source {spec!r}: the simulated fleet needs at least 1 GPU")
+    return n_gpus
+
+
+def open_source(spec: str = "auto", *, seed: int = 0) -> TelemetrySource:
+    """Open the source named by `spec`; raises SourceError with one clear line on failure.
+
+    `auto` tries NVML and falls back to the simulated fleet, saying so in `notice`.
+    """
+    kind = spec.split(":", 1)[0].strip().lower()
+    if kind == "nvml":
+        from core.sources.nvml import NvmlSource
+
+        return NvmlSource()
+    if kind == "demo":
+        from core.sources.demo import DemoSource
+
+        return DemoSource(n_gpus=_parse_demo_count(spec), seed=seed)
+    if kind == "auto":
+        from core.sources.nvml import NvmlSource
+
+        try:
+            return NvmlSource()
+        except SourceError as exc:
+            log.info("NVML unavailable (%s); using the simulated fleet", exc)
+            from core.sources.demo import DemoSource
+
+            source = DemoSource(n_gpus=DEFAULT_DEMO_GPUS, seed=seed)
+            source.notice = SIMULATED_NOTICE
+            return source
+    raise SourceError(f"unknown source {spec!r}: expected auto, nvml or demo[:N]")

@@ -1,0 +1,268 @@
+"""The telemetry model every source produces and every consumer reads.
+
+A poll of the whole fleet is one `FleetSample`: static inventory per GPU plus one float64 numpy
+column per metric, so that 10,000 GPUs cost a handful of array writes rather than 10,000 objects.
+A value the GPU does not support (or that could not be read) is NaN in a column and `None` in
+every record handed to people or scripts; it is never 0.
+
+Everything is keyed by GPU UUID; `index` is only the local NVML enumeration order.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from enum import IntEnum
+from typing import Any, Mapping
+
+import numpy as np
+
+
+class GpuState(IntEnum):
+    """Whether a GPU answers. Stored as uint8 codes in `FleetSample.state`."""
+
+    OK = 0
+    LOST = 1
+    UNKNOWN = 2
+
+    @property
+    def label(self) -> str:
+        return self.name.lower()
+
+
+@dataclass(frozen=True, slots=True)
+class GpuInventory:
+    """Static facts about one GPU, read once when the source opens (or a GPU appears)."""
+
+    uuid: str
+    index: int
+    node: str
+    name: str
+    serial: str | None = None
+    pci_bus_id: str | None = None
+    mem_total_bytes: int | None = None
+    power_limit_w: float | None = None
+    driver_version: str | None = None
+    nvml_version: str | None = None
+    cuda_version: str | None = None
+    mig_mode: bool | None = None
+    architecture: str | None = None
+    vbios_version: str | None = None
+    slowdown_temp_c: float | None = None
+    shutdown_temp_c: float | None = None
+    mem_max_temp_c: float | None = None
+    site: str | None = None
+    rack: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ProcessInfo:
+    """A process holding GPU memory. `name` is None when this OS cannot see the PID
+    (another PID namespace, such as a container): its memory is still real."""
+
+    pid: int
+    name: str | None
+    used_mem_bytes: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class XidEvent:
+    """An XID error reported by the driver; `ts` in UTC epoch seconds."""
+
+    uuid: str
+    code: int
+    ts: float
+
+
+# Per-poll metric columns, in a fixed order. Counters (energy, ECC, remaps, replays) are
+# cumulative as the driver reports them; consumers take deltas.
+SAMPLE_METRICS: tuple[str, ...] = (
+    "util_gpu_pct",
+    "util_mem_pct",
+    "mem_used_bytes",
+    "mem_total_bytes",
+    "temp_c",
+    "mem_temp_c",
+    "power_w",
+    "power_limit_w",
+    "energy_j",
+    "sm_clock_mhz",
+    "mem_clock_mhz",
+    "fan_pct",
+    "pstate",
+    "pcie_tx_bytes_s",
+    "pcie_rx_bytes_s",
+    "pcie_link_gen",
+    "pcie_link_gen_max",
+    "pcie_link_width",
+    "pcie_link_width_max",
+    "ecc_corrected_volatile",
+    "ecc_uncorrected_volatile",
+    "ecc_corrected_aggregate",
+    "ecc_uncorrected_aggregate",
+    "remapped_rows_correctable",
+    "remapped_rows_uncorrectable",
+    "remapped_rows_pending",
+    "remapped_rows_failure",
+    "pcie_replay_count",
+    "throttle_reasons_mask",
+)
+
+# Metrics that are whole numbers: records give them as int, not float.
+INTEGER_METRICS: frozenset[str] = frozenset(
+    {
+        "mem_used_bytes",
+        "mem_total_bytes",
+        "sm_clock_mhz",
+        "mem_clock_mhz",
+        "pstate",
+        "pcie_link_gen",
+        "pcie_link_gen_max",
+        "pcie_link_width",
+        "pcie_link_width_max",
+        "ecc_corrected_volatile",
+        "ecc_uncorrected_volatile",
+        "ecc_corrected_aggregate",
+        "ecc_uncorrected_aggregate",
+        "remapped_rows_correctable",
+        "remapped_rows_uncorrectable",
+        "remapped_rows_pending",
+        "remapped_rows_failure",
+        "pcie_replay_count",
+        "throttle_reasons_mask",
+    }
+)
+
+# NVML clocks-event (formerly "throttle") reason bits, from nvml.h nvmlClocksEventReason*.
+THROTTLE_REASON_BITS: dict[str, int] = {
+    "gpu_idle": 0x1,
+    "applications_clocks_setting": 0x2,
+    "sw_power_cap": 0x4,
+    "hw_slowdown": 0x8,
+    "sync_boost": 0x10,
+    "sw_thermal_slowdown": 0x20,
+    "hw_thermal_slowdown": 0x40,
+    "hw_power_brake_slowdown": 0x80,
+    "display_clock_setting": 0x100,
+}
+
+
+def decode_throttle_reasons(mask: float | int | None) -> list[str]:
+    """Names of the set reason bits, in bit order; [] for no reason, and for unknown too
+    (the unknown case shows as None in `throttle_reasons_mask`)."""
+    if mask is None or (isinstance(mask, float) and math.isnan(mask)):
+        return []
+    bits = int(mask)
+    return [name for name, bit in THROTTLE_REASON_BITS.items() if bits & bit]
+
+
+def encode_throttle_reasons(names: list[str] | tuple[str, ...]) -> int:
+    """Inverse of `decode_throttle_reasons`; unknown names raise KeyError."""
+    mask = 0
+    for name in names:
+        mask |= THROTTLE_REASON_BITS[name]
+    return mask
+
+
+def empty_metrics(n_gpus: int) -> dict[str, np.ndarray]:
+    """One NaN-filled float64 column per metric: sources fill in what they can read."""
+    return {name: np.full(n_gpus, np.nan) for name in SAMPLE_METRICS}
+
+
+def _json_value(name: str, value: float) -> int | float | None:
+    if math.isnan(value):
+        return None
+    if name in INTEGER_METRICS:
+        return int(value)
+    return float(value)
+
+
+@dataclass(frozen=True)
+class FleetSample:
+    """One poll of every GPU a source knows, in inventory order.
+
+    `metrics[name][i]` is GPU `gpus[i]`'s value; NaN means not supported or not readable.
+    `errors` holds non-fatal source problems (for example one scrape target down), each a
+    readable line; a fatal problem raises `SourceError` from `poll()` instead.
+    """
+
+    ts: float
+    gpus: tuple[GpuInventory, ...]
+    metrics: Mapping[str, np.ndarray]
+    state: np.ndarray
+    processes: tuple[tuple[ProcessInfo, ...], ...]
+    xid_events: tuple[XidEvent, ...] = ()
+    poll_duration_s: float = 0.0
+    errors: tuple[str, ...] = ()
+    stale_nodes: frozenset[str] = field(default_factory=frozenset)
+
+    def __post_init__(self) -> None:
+        n = len(self.gpus)
+        for name in SAMPLE_METRICS:
+            column = self.metrics[name]
+            if column.shape != (n,):
+                raise ValueError(f"metric {name!r} has shape {column.shape}, expected ({n},)")
+        if self.state.shape != (n,) or len(self.processes) != n:
+            raise ValueError("state and processes must have one entry per GPU")
+
+    def __len__(self) -> int:
+        return len(self.gpus)
+
+    @property
+    def uuids(self) -> list[str]:
+        return [gpu.uuid for gpu in self.gpus]
+
+    def index_of(self, uuid: str) -> int:
+        """Position of a GPU in this sample; raises KeyError if absent."""
+        for i, gpu in enumerate(self.gpus):
+            if gpu.uuid == uuid:
+                return i
+        raise KeyError(uuid)
+
+    def gpu_state(self, i: int) -> GpuState:
+        return GpuState(int(self.state[i]))
+
+    def record(self, i: int) -> dict[str, Any]:
+        """GPU `i` as a JSON-ready dict: inventory, every metric (None if unsupported),
+        decoded throttle reasons, processes, state and this poll's XID events."""
+        gpu = self.gpus[i]
+        record: dict[str, Any] = {
+            "uuid": gpu.uuid,
+            "index": gpu.index,
+            "node": gpu.node,
+            "name": gpu.name,
+            "serial": gpu.serial,
+            "pci_bus_id": gpu.pci_bus_id,
+            "driver_version": gpu.driver_version,
+            "nvml_version": gpu.nvml_version,
+            "cuda_version": gpu.cuda_version,
+            "mig_mode": gpu.mig_mode,
+            "architecture": gpu.architecture,
+            "vbios_version": gpu.vbios_version,
+            "slowdown_temp_c": gpu.slowdown_temp_c,
+            "site": gpu.site,
+            "rack": gpu.rack,
+            "state": self.gpu_state(i).label,
+        }
+        for name in SAMPLE_METRICS:
+            record[name] = _json_value(name, float(self.metrics[name][i]))
+        if record["mem_total_bytes"] is None:
+            record["mem_total_bytes"] = gpu.mem_total_bytes
+        if record["power_limit_w"] is None:
+            record["power_limit_w"] = gpu.power_limit_w
+        record["throttle_reasons"] = (
+            None
+            if record["throttle_reasons_mask"] is None
+            else decode_throttle_reasons(record["throttle_reasons_mask"])
+        )
+        record["processes"] = [
+            {"pid": p.pid, "name": p.name, "used_mem_bytes": p.used_mem_bytes}
+            for p in self.processes[i]
+        ]
+        record["xid_events"] = [
+            {"code": e.code, "ts": e.ts} for e in self.xid_events if e.uuid == gpu.uuid
+        ]
+        return record
+
+    def records(self) -> list[dict[str, Any]]:
+        return [self.record(i) for i in range(len(self.gpus))]

@@ -1,0 +1,43 @@
+"""`gpuops status`: one poll, printed as a table (like gpustat) or as JSON for scripts."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from core.sources.factory import SOURCE_HELP
+
+
+def add_parser(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "status",
+        help="poll every GPU once and print the result",
+        description="Poll every GPU once and print a table, or one JSON object with --json.",
+    )
+    parser.add_argument("--source", default="auto", help=SOURCE_HELP)
+    parser.add_argument("--seed", type=int, default=0, help="seed of the simulated fleet (default 0)")
+    parser.add_argument("--json", action="store_true", help="print one JSON object (schema in README)")
+    parser.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from core.sources.base import SourceError
+    from core.sources.factory import open_source
+    from core.status_report import status_document, status_table
+
+    try:
+        with open_source(args.source, seed=args.seed) as source:
+            sample = source.poll()
+            document = status_document(source, sample)
+    except SourceError as exc:
+        print(f"gpuops: {exc}", file=sys.stderr)
+        return 1
+    if args.json:
+        json.dump(document, sys.stdout, indent=2)
+        sys.stdout.write("\n")
+    else:
+        if document.get("notice"):
+            print(document["notice"])
+        print(status_table(document))
+    return 0

@@ -1,0 +1,1 @@
+"""Qt views of gpuops. Widgets never call NVML, SQLite or the network: workers do."""
