@@ -14,7 +14,7 @@ import sys
 
 from gpuops import __version__
 
-COMMAND_MODULES: tuple[str, ...] = ("status",)
+COMMAND_MODULES: tuple[str, ...] = ("status", "install-desktop")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -29,7 +29,7 @@ def build_parser() -> argparse.ArgumentParser:
     window.add_arguments(parser)
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in COMMAND_MODULES:
-        importlib.import_module(f"gpuops.commands.{name}").add_parser(subparsers)
+        importlib.import_module(f"gpuops.commands.{name.replace('-', '_')}").add_parser(subparsers)
     return parser
 
 

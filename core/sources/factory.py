@@ -41,9 +41,10 @@ def open_source(spec: str = "auto", *, seed: int = 0) -> TelemetrySource:
 
         return NvmlSource()
     if kind == "demo":
+        n_gpus = _parse_demo_count(spec)
         from core.sources.demo import DemoSource
 
-        return DemoSource(n_gpus=_parse_demo_count(spec), seed=seed)
+        return DemoSource(n_gpus=n_gpus, seed=seed)
     if kind == "auto":
         from core.sources.nvml import NvmlSource
 
