@@ -66,6 +66,20 @@ class ProcessInfo:
 
 
 @dataclass(frozen=True, slots=True)
+class Workload:
+    """Who uses a GPU as an exporter's labels tell it: a Kubernetes pod, a MIG instance, or a pod
+    on a MIG instance (dcgm-exporter's pod/namespace/container and GPU_I_ID/GPU_I_PROFILE).
+    Unknown parts are None; `mem_used_bytes` is the MIG instance's framebuffer use."""
+
+    namespace: str | None = None
+    pod: str | None = None
+    container: str | None = None
+    mig_instance_id: int | None = None
+    mig_profile: str | None = None
+    mem_used_bytes: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class XidEvent:
     """An XID error reported by the driver; `ts` in UTC epoch seconds."""
 
@@ -195,6 +209,8 @@ class FleetSample:
     poll_duration_s: float = 0.0
     errors: tuple[str, ...] = ()
     stale_nodes: frozenset[str] = field(default_factory=frozenset)
+    # One tuple per GPU, or () when the source knows no workloads (NVML, demo).
+    workloads: tuple[tuple[Workload, ...], ...] = ()
 
     def __post_init__(self) -> None:
         n = len(self.gpus)
@@ -204,6 +220,8 @@ class FleetSample:
                 raise ValueError(f"metric {name!r} has shape {column.shape}, expected ({n},)")
         if self.state.shape != (n,) or len(self.processes) != n:
             raise ValueError("state and processes must have one entry per GPU")
+        if self.workloads and len(self.workloads) != n:
+            raise ValueError("workloads must be empty or have one entry per GPU")
 
     def __len__(self) -> int:
         return len(self.gpus)
@@ -258,6 +276,14 @@ class FleetSample:
         record["processes"] = [
             {"pid": p.pid, "name": p.name, "used_mem_bytes": p.used_mem_bytes}
             for p in self.processes[i]
+        ]
+        record["workloads"] = [
+            {
+                "namespace": w.namespace, "pod": w.pod, "container": w.container,
+                "mig_instance_id": w.mig_instance_id, "mig_profile": w.mig_profile,
+                "mem_used_bytes": w.mem_used_bytes,
+            }
+            for w in (self.workloads[i] if self.workloads else ())
         ]
         record["xid_events"] = [
             {"code": e.code, "ts": e.ts} for e in self.xid_events if e.uuid == gpu.uuid
