@@ -1,0 +1,104 @@
+"""Start the console: the Qt application, the window, and the event loop.
+
+Set GPUOPS_EXIT_AFTER_FIRST_FRAME=1 to measure start-up: the app prints one JSON line with the
+seconds from process start to the window's first paint and to the first paint showing data,
+then exits. `bench/bench_gui.py` uses it.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import signal
+import sys
+import time
+from types import TracebackType
+
+from PySide6.QtCore import QEvent, QObject, QTimer
+from PySide6.QtWidgets import QApplication
+
+from core.sources.factory import open_source
+from gui.main_window import MainWindow
+
+log = logging.getLogger("gpuops.gui")
+
+APP_NAME = "gpuops"
+EXIT_AFTER_FIRST_FRAME_ENV = "GPUOPS_EXIT_AFTER_FIRST_FRAME"
+_IMPORTED_AT = time.perf_counter()
+
+
+def seconds_since_process_start() -> float:
+    """From the kernel's record of when this process started (Linux); otherwise from when
+    this module was imported, which misses only the interpreter's own start-up."""
+    try:
+        with open("/proc/self/stat", encoding="ascii") as stat, open("/proc/uptime", encoding="ascii") as uptime:
+            start_ticks = int(stat.read().rsplit(")", 1)[1].split()[19])
+            return float(uptime.read().split()[0]) - start_ticks / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, IndexError):
+        return time.perf_counter() - _IMPORTED_AT
+
+
+class _FirstFrameProbe(QObject):
+    """Notes the first paint of the window and the first paint that shows data, then quits."""
+
+    def __init__(self, window: MainWindow) -> None:
+        super().__init__(window)
+        self._window = window
+        self._first_paint_s: float | None = None
+        window.grid.view.viewport().installEventFilter(self)
+
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:
+        if event.type() == QEvent.Type.Paint:
+            # Measure once the paint has finished: the next turn of the event loop.
+            QTimer.singleShot(0, self._painted)
+        return False
+
+    def _painted(self) -> None:
+        now = seconds_since_process_start()
+        if self._first_paint_s is None:
+            self._first_paint_s = now
+        if self._window.last_sample is not None:
+            print(json.dumps({"first_paint_s": round(self._first_paint_s, 3), "first_data_frame_s": round(now, 3)}))
+            sys.stdout.flush()
+            self._window.grid.view.viewport().removeEventFilter(self)
+            self._window.close()
+            QApplication.quit()
+
+
+def _log_uncaught(kind: type[BaseException], value: BaseException, tb: TracebackType | None) -> None:
+    """Exceptions escaping Qt slots end up here: log them rather than lose them."""
+    log.critical("uncaught exception", exc_info=(kind, value, tb))
+
+
+def application() -> QApplication:
+    """The QApplication, created once, with the identity desktops and settings use."""
+    app = QApplication.instance()
+    if app is None:
+        app = QApplication([sys.argv[0] if sys.argv else APP_NAME])
+    assert isinstance(app, QApplication)
+    app.setApplicationName(APP_NAME)
+    app.setOrganizationName(APP_NAME)
+    app.setDesktopFileName(APP_NAME)
+    return app
+
+
+def run_app(source_spec: str, seed: int, interval_s: float) -> int:
+    """Open the window on `source_spec` (opened on the worker thread) and run until closed."""
+    if not interval_s > 0:
+        print(f"gpuops: the poll interval must be a positive number of seconds, not {interval_s}", file=sys.stderr)
+        return 2
+    app = application()
+    sys.excepthook = _log_uncaught
+    window = MainWindow(lambda: open_source(source_spec, seed=seed), interval_s)
+    window.resize(1400, 860)
+    if os.environ.get(EXIT_AFTER_FIRST_FRAME_ENV) == "1":
+        _FirstFrameProbe(window)
+    window.show()
+    window.start()
+    # Ctrl-C in the terminal closes the window; the idle timer lets Python run the handler.
+    signal.signal(signal.SIGINT, lambda *_: window.close())
+    wake_python = QTimer(window)
+    wake_python.start(250)
+    wake_python.timeout.connect(lambda: None)
+    return app.exec()

@@ -1,0 +1,80 @@
+"""The key to the fleet grid's colours: the value scale with its unit, and the reserved colours."""
+
+from __future__ import annotations
+
+import numpy as np
+from PySide6.QtCore import QRectF, QSize, Qt
+from PySide6.QtGui import QColor, QLinearGradient, QPainter, QPaintEvent
+from PySide6.QtWidgets import QSizePolicy, QWidget
+
+from gui import palette
+from gui.grid_metrics import GridMetric
+
+_BAR_WIDTH = 160
+_SWATCH = 12
+_GAP = 6
+
+
+def _qcolor(rgba: np.ndarray) -> QColor:
+    return QColor(int(rgba[0]), int(rgba[1]), int(rgba[2]), int(rgba[3]))
+
+
+class ColorLegend(QWidget):
+    """Paints "0 % [viridis bar] 100 %   ■ no data  ■ lost  ■ stale" for the current metric."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self._low_text = ""
+        self._high_text = ""
+        colors = palette.value_colors()
+        self._gradient_stops = [(i / (len(colors) - 1), _qcolor(c)) for i, c in enumerate(colors)]
+        mid = colors[len(colors) // 2]
+        self._swatches = (
+            ("no data", QColor(*palette.NO_DATA_RGB)),
+            ("lost", QColor(*palette.LOST_RGB)),
+            ("stale", _qcolor(palette.washed_out(mid))),
+        )
+        self.setSizePolicy(QSizePolicy.Policy.Minimum, QSizePolicy.Policy.Fixed)
+
+    def set_metric(self, metric: GridMetric) -> None:
+        self._low_text = f"{metric.low:g} {metric.unit}"
+        self._high_text = f"{metric.high:g} {metric.unit}"
+        self.setToolTip(f"{metric.label}: {self._low_text} to {self._high_text}")
+        self.updateGeometry()
+        self.update()
+
+    def _text_width(self, text: str) -> int:
+        return self.fontMetrics().horizontalAdvance(text)
+
+    def sizeHint(self) -> QSize:
+        swatches = sum(_SWATCH + _GAP + self._text_width(label) + 2 * _GAP for label, _ in self._swatches)
+        width = self._text_width(self._low_text) + self._text_width(self._high_text) + _BAR_WIDTH + 4 * _GAP
+        return QSize(width + swatches, self.fontMetrics().height() + 6)
+
+    def paintEvent(self, event: QPaintEvent) -> None:
+        painter = QPainter(self)
+        height = self.height()
+        bar_height = min(_SWATCH, height - 2)
+        top = (height - bar_height) / 2
+        x = 0.0
+        text_flags = Qt.AlignmentFlag.AlignVCenter | Qt.AlignmentFlag.AlignLeft
+
+        def text(label: str) -> None:
+            nonlocal x
+            width = self._text_width(label)
+            painter.drawText(QRectF(x, 0, width + 1, height), text_flags, label)
+            x += width + _GAP
+
+        text(self._low_text)
+        gradient = QLinearGradient(x, 0, x + _BAR_WIDTH, 0)
+        for position, color in self._gradient_stops:
+            gradient.setColorAt(position, color)
+        painter.fillRect(QRectF(x, top, _BAR_WIDTH, bar_height), gradient)
+        x += _BAR_WIDTH + _GAP
+        text(self._high_text)
+        for label, color in self._swatches:
+            x += _GAP
+            painter.fillRect(QRectF(x, top, _SWATCH, bar_height), color)
+            x += _SWATCH + _GAP
+            text(label)
+        painter.end()

@@ -1,0 +1,53 @@
+"""One GPU described in words, for tooltips and the detail header."""
+
+from __future__ import annotations
+
+import math
+
+from core.telemetry import FleetSample
+from core.units import format_bytes, format_optional, format_power
+
+
+def _value(sample: FleetSample, name: str, i: int) -> float | None:
+    value = float(sample.metrics[name][i])
+    return None if math.isnan(value) else value
+
+
+def gpu_location(sample: FleetSample, i: int) -> str:
+    """"node-3 · GPU 2 · NVIDIA H100 80GB HBM3 (site a / rack r07)"."""
+    gpu = sample.gpus[i]
+    place = " / ".join(part for part in (gpu.site, gpu.rack) if part)
+    return f"{gpu.node} · GPU {gpu.index} · {gpu.name}" + (f" ({place})" if place else "")
+
+
+def gpu_readings(sample: FleetSample, i: int) -> str:
+    """"util 87 % · mem 40.1 GiB / 80.0 GiB · 67 °C · 412 W / 700 W"."""
+    gpu = sample.gpus[i]
+    mem_total = _value(sample, "mem_total_bytes", i) or gpu.mem_total_bytes
+    power_limit = _value(sample, "power_limit_w", i) or gpu.power_limit_w
+    return " · ".join(
+        (
+            f"util {format_optional(_value(sample, 'util_gpu_pct', i), '{:.0f} %')}",
+            f"mem {format_bytes(_value(sample, 'mem_used_bytes', i))} / {format_bytes(mem_total)}",
+            format_optional(_value(sample, "temp_c", i), "{:.0f} °C"),
+            f"{format_power(_value(sample, 'power_w', i))} / {format_power(power_limit)}",
+        )
+    )
+
+
+def gpu_tooltip(sample: FleetSample, i: int, *, stale: bool = False) -> str:
+    """Several plain lines: where, which, state, key readings, processes."""
+    processes = len(sample.processes[i])
+    state = sample.gpu_state(i).label
+    if stale or sample.gpus[i].node in sample.stale_nodes:
+        state += " (stale data)"
+    return "\n".join(
+        (
+            gpu_location(sample, i),
+            sample.gpus[i].uuid,
+            f"state: {state}",
+            gpu_readings(sample, i),
+            f"{processes} process{'es' if processes != 1 else ''}" if processes else "no processes",
+        )
+    )
+

@@ -1,0 +1,226 @@
+"""The console window: KPIs on top, the fleet grid and the selected GPU side by side.
+
+The window never talks to the source: a `Poller` does, on its own thread, and hands over
+frozen samples. When the source fails or stops answering, the window says so plainly and keeps
+showing the last data, greyed out, until fresh data arrives.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from typing import Callable
+
+from PySide6.QtCore import Qt, Slot
+from PySide6.QtGui import QCloseEvent
+from PySide6.QtWidgets import QLabel, QMainWindow, QSplitter, QVBoxLayout, QWidget
+
+from core.sources.base import TelemetrySource
+from core.telemetry import FleetSample
+from gui.detail_panel import DetailPanel
+from gui.fleet_grid import FleetGrid
+from gui.fleet_index import FleetIndex
+from gui.history import FleetHistory, sample_series
+from gui.kpi_strip import KpiStrip, fleet_kpis
+from gui.poller import Poller, PollResult, SourceInfo
+
+log = logging.getLogger("gpuops.gui")
+
+APP_TITLE = "gpuops"
+SIMULATED_TITLE = "Simulated fleet"
+SIMULATED_TEXT = "Simulated fleet: these GPUs and their readings are generated, not read from hardware."
+#: How much history every GPU keeps in memory for the plots.
+HISTORY_S = 600.0
+#: Upper bound on points kept per GPU, whatever the poll interval.
+HISTORY_POINTS_MAX = 3600
+
+_SIMULATED_STYLE = "background: #fff3c4; color: #4a3b00; padding: 4px 8px; border: 1px solid #e0c060;"
+_ERROR_STYLE = "background: #fde0e0; color: #6b0000; padding: 4px 8px; border: 1px solid #d08080;"
+
+
+def _clock(ts: float) -> tuple[str, str]:
+    """(local "14:03:12", UTC "2025-01-31 13:03:12 UTC") for an epoch timestamp."""
+    return (
+        time.strftime("%H:%M:%S", time.localtime(ts)),
+        time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(ts)),
+    )
+
+
+def _banner(style: str) -> QLabel:
+    label = QLabel()
+    label.setStyleSheet(style)
+    label.setWordWrap(True)
+    label.setVisible(False)
+    return label
+
+
+class MainWindow(QMainWindow):
+    """Create with a callable that opens the source (it runs on the worker), then `start()`."""
+
+    def __init__(
+        self,
+        open_source: Callable[[], TelemetrySource],
+        interval_s: float,
+        *,
+        stall_after_s: float | None = None,
+        history_s: float = HISTORY_S,
+        parent: QWidget | None = None,
+    ) -> None:
+        super().__init__(parent)
+        self.setWindowTitle(f"{APP_TITLE} — opening the telemetry source…")
+        self.poller = Poller(open_source, interval_s, self, stall_after_s=stall_after_s)
+        self._history_points = max(2, min(HISTORY_POINTS_MAX, math.ceil(history_s / interval_s)))
+
+        self.simulated_banner = _banner(_SIMULATED_STYLE)
+        self.error_banner = _banner(_ERROR_STYLE)
+        self.kpi_strip = KpiStrip()
+        self.grid = FleetGrid()
+        self.detail = DetailPanel(self._history_points)
+        splitter = QSplitter(Qt.Orientation.Horizontal)
+        splitter.addWidget(self.grid)
+        splitter.addWidget(self.detail)
+        splitter.setStretchFactor(0, 3)
+        splitter.setStretchFactor(1, 2)
+        central = QWidget()
+        layout = QVBoxLayout(central)
+        layout.addWidget(self.simulated_banner)
+        layout.addWidget(self.error_banner)
+        layout.addWidget(self.kpi_strip)
+        layout.addWidget(splitter, 1)
+        self.setCentralWidget(central)
+
+        self.status_problem = QLabel()
+        self.status_source = QLabel("source: opening…")
+        self.status_interval = QLabel(f"every {interval_s:g} s")
+        self.status_poll = QLabel("poll —")
+        self.status_updated = QLabel("no data yet")
+        status = self.statusBar()
+        status.addWidget(self.status_problem, 1)
+        for label in (self.status_source, self.status_interval, self.status_poll, self.status_updated):
+            status.addPermanentWidget(label)
+
+        self._index: FleetIndex | None = None
+        self._history: FleetHistory | None = None
+        self._sample: FleetSample | None = None
+        self._stale = False
+        self._source_name = ""
+
+        self.poller.sourceOpened.connect(self.show_source)
+        self.poller.sampleReady.connect(self.apply_result)
+        self.poller.sourceFailed.connect(self.show_problem)
+        self.poller.stalled.connect(self.show_problem)
+        self.grid.gpuSelected.connect(self.select_gpu)
+
+    # --- lifecycle -----------------------------------------------------------------------
+
+    def start(self) -> None:
+        self.poller.start()
+
+    def closeEvent(self, event: QCloseEvent) -> None:
+        if not self.poller.stop():
+            log.warning("the telemetry source did not finish its last call; leaving it behind")
+        super().closeEvent(event)
+
+    # --- what tests and the first-frame probe may read -------------------------------------
+
+    @property
+    def last_sample(self) -> FleetSample | None:
+        return self._sample
+
+    @property
+    def stale(self) -> bool:
+        """True while the data shown is not from the latest poll (failure or no answer)."""
+        return self._stale
+
+    # --- slots ---------------------------------------------------------------------------
+
+    @Slot(object)
+    def show_source(self, info: SourceInfo) -> None:
+        self._source_name = info.name
+        self.status_source.setText(f"source: {info.name}")
+        if info.simulated:
+            self.setWindowTitle(f"{APP_TITLE} — {SIMULATED_TITLE} ({info.name})")
+            self.simulated_banner.setText(info.notice or SIMULATED_TEXT)
+            self.simulated_banner.setVisible(True)
+        else:
+            self.setWindowTitle(f"{APP_TITLE} — {info.name}")
+            self.simulated_banner.setVisible(False)
+
+    @Slot(object)
+    def apply_result(self, result: PollResult) -> None:
+        """Show one poll everywhere: the sample-handling path the soak test drives."""
+        sample = result.sample
+        if self._index is None or not self._index.matches(sample.gpus):
+            index = FleetIndex(sample.gpus)
+            self._history = (
+                FleetHistory(index, self._history_points) if self._history is None else self._history.carried_to(index)
+            )
+            self._index = index
+        assert self._history is not None
+        series = sample_series(sample)
+        self._history.append(sample, series)
+        self._sample = sample
+        self._set_stale(False)
+        self.error_banner.setVisible(False)
+        self.kpi_strip.show_kpis(fleet_kpis(sample))
+        self.grid.show_sample(sample, self._index)
+        self._show_selected(sample, series)
+        self._show_poll_status(sample, result.duration_s)
+
+    def _show_selected(self, sample: FleetSample, series: dict) -> None:
+        uuid = self.detail.uuid
+        if uuid is None:
+            return
+        assert self._index is not None
+        position = self._index.position(uuid)
+        if position is None:  # the GPU left the inventory
+            self.detail.clear()
+            self.grid.select(None)
+            return
+        self.detail.show_poll(sample, position, {name: float(column[position]) for name, column in series.items()})
+
+    def _show_poll_status(self, sample: FleetSample, duration_s: float) -> None:
+        local, utc = _clock(sample.ts)
+        self.status_updated.setText(f"updated {local}")
+        self.status_updated.setToolTip(f"last poll at {utc}")
+        self.status_poll.setText(f"poll {duration_s * 1000:.0f} ms")
+        if sample.errors:
+            more = f" (+{len(sample.errors) - 1} more)" if len(sample.errors) > 1 else ""
+            self.status_problem.setText(f"⚠ {sample.errors[0]}{more}")
+            self.status_problem.setToolTip("\n".join(sample.errors))
+        else:
+            self.status_problem.setText("")
+            self.status_problem.setToolTip("")
+
+    @Slot(str)
+    def show_problem(self, message: str) -> None:
+        """The source failed or is not answering: say so, keep the last data, greyed."""
+        if self._sample is None:
+            text = f"No data: {message}"
+        else:
+            local, _ = _clock(self._sample.ts)
+            text = f"No fresh data: {message}. Showing the last data, from {local}, greyed out."
+        self.error_banner.setText(text)
+        self.error_banner.setVisible(True)
+        self.status_problem.setText(f"⚠ {message}")
+        self.status_problem.setToolTip(message)
+        self._set_stale(True)
+
+    def _set_stale(self, stale: bool) -> None:
+        self._stale = stale
+        self.grid.set_stale(stale)
+        self.kpi_strip.set_stale(stale)
+        self.detail.set_stale(stale)
+
+    @Slot(str)
+    def select_gpu(self, uuid: str) -> None:
+        """Show this GPU in the detail panel, with the history already kept for it."""
+        if self._index is None or self._history is None or self._sample is None:
+            return
+        position = self._index.position(uuid)
+        if position is None:
+            return
+        self.grid.select(uuid)
+        ts, series = self._history.gpu(position)
+        self.detail.show_gpu(self._sample, position, ts, series)

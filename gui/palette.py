@@ -1,0 +1,86 @@
+"""Colours of the fleet grid: one 256-entry RGBA lookup table and the codes that index it.
+
+The grid is drawn as one uint8 image whose pixels are codes into this table, so a repaint
+costs the same whatever the fleet size. Values use viridis (perceptually uniform and readable
+with the common colour-vision deficiencies). A few entries are reserved for states that must
+never be mistaken for a value: no data, lost, and the gap between node blocks. Stale values
+(a node the source could not reach this poll) use a washed-out copy of the value range, so the
+last known data stays readable but visibly old.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pyqtgraph as pg
+
+#: Number of distinct value colours; codes [0, VALUE_LEVELS) are fresh values.
+VALUE_LEVELS = 120
+#: Codes [STALE_BASE, STALE_BASE + VALUE_LEVELS) are the same values, washed out.
+STALE_BASE = VALUE_LEVELS
+NO_DATA = 240  # metric not supported or not readable, or GPU state unknown
+LOST = 241  # GPU fell off the bus / stopped answering
+LOST_STALE = 242  # lost, on a node whose data is stale
+GAP = 255  # space between node blocks: transparent
+
+NO_DATA_RGB = (64, 64, 70)
+LOST_RGB = (230, 20, 120)
+STALE_TOWARD_RGB = np.array([205, 205, 205], dtype=np.float64)
+STALE_MIX = 0.62  # share of the washed-out grey in a stale colour
+
+COLOR_MAP_NAME = "viridis"
+
+
+def value_colors() -> np.ndarray:
+    """The VALUE_LEVELS fresh value colours as an (n, 4) uint8 RGBA array, low to high."""
+    cmap = pg.colormap.get(COLOR_MAP_NAME)
+    return np.asarray(cmap.getLookupTable(0.0, 1.0, VALUE_LEVELS, alpha=True), dtype=np.uint8)
+
+
+def washed_out(rgba: np.ndarray) -> np.ndarray:
+    """The stale look of colours: mixed toward light grey, alpha kept."""
+    out = rgba.copy()
+    rgb = rgba[..., :3].astype(np.float64)
+    out[..., :3] = np.round(rgb * (1 - STALE_MIX) + STALE_TOWARD_RGB * STALE_MIX).astype(np.uint8)
+    return out
+
+
+def _rgba(rgb: tuple[int, int, int]) -> np.ndarray:
+    return np.array([*rgb, 255], dtype=np.uint8)
+
+
+def build_lut(all_stale: bool = False) -> np.ndarray:
+    """The (256, 4) uint8 RGBA table. With `all_stale`, every entry takes its stale look:
+    used while the source is not answering, so the whole grid greys out at once."""
+    lut = np.zeros((256, 4), dtype=np.uint8)  # unused codes and GAP: transparent
+    fresh = value_colors()
+    stale = washed_out(fresh)
+    lut[:VALUE_LEVELS] = stale if all_stale else fresh
+    lut[STALE_BASE : STALE_BASE + VALUE_LEVELS] = stale
+    lut[NO_DATA] = _rgba(NO_DATA_RGB)
+    lut[LOST] = washed_out(_rgba(LOST_RGB)) if all_stale else _rgba(LOST_RGB)
+    lut[LOST_STALE] = washed_out(_rgba(LOST_RGB))
+    return lut
+
+
+def encode(
+    values: np.ndarray,
+    low: float,
+    high: float,
+    lost: np.ndarray,
+    no_data: np.ndarray,
+    stale: np.ndarray | None = None,
+) -> np.ndarray:
+    """Map values to uint8 codes on the fixed scale [low, high] (clipped).
+
+    NaN values and `no_data` GPUs become NO_DATA, `lost` GPUs LOST (LOST_STALE where also
+    stale), and `stale` GPUs use the washed-out range. All masks are boolean, one per GPU.
+    """
+    scaled = (values - low) * ((VALUE_LEVELS - 1) / (high - low))
+    finite = np.isfinite(scaled)
+    np.clip(scaled, 0, VALUE_LEVELS - 1, out=scaled)
+    codes = np.where(finite, np.rint(np.where(finite, scaled, 0)), NO_DATA).astype(np.uint8)
+    if stale is not None:
+        codes[stale & finite] += STALE_BASE
+    codes[no_data] = NO_DATA
+    codes[lost] = LOST if stale is None else np.where(stale[lost], LOST_STALE, LOST)
+    return codes
