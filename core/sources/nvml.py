@@ -1,0 +1,464 @@
+"""Telemetry from this machine's NVIDIA driver, through NVML (NVIDIA's official pynvml bindings).
+
+Static facts are read once at open. A poll then costs one nvmlDeviceGetFieldValues batch per GPU
+(temperatures, power, energy, ECC, row remaps, PCIe replays and byte counters) plus one call for
+each value NVML only offers singly, and nothing for what a GPU has said it does not support.
+Whatever one GPU cannot answer is NaN for that GPU alone: a lost GPU is marked lost and skipped
+after a single call, and is re-tried every poll in case it comes back.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import socket
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+import numpy as np
+import pynvml
+
+from core.sources.base import SourceError, TelemetrySource
+from core.sources.xid_watcher import XidWatcher
+from core.telemetry import FleetSample, GpuInventory, GpuState, ProcessInfo, empty_metrics
+
+log = logging.getLogger("gpuops.nvml")
+
+NAN = math.nan
+LIBRARY_MISSING = "NVIDIA driver library libnvidia-ml.so.1 not found: no NVIDIA driver installed"
+# One line per nvmlInit failure a person can act on.
+_INIT_FAILURES: dict[int, str] = {
+    pynvml.NVML_ERROR_LIBRARY_NOT_FOUND: LIBRARY_MISSING,
+    pynvml.NVML_ERROR_DRIVER_NOT_LOADED: (
+        "NVIDIA driver not loaded: libnvidia-ml.so.1 is installed but the nvidia kernel module is not running"
+    ),
+    pynvml.NVML_ERROR_NO_PERMISSION: (
+        "no permission to use the NVIDIA driver: this user cannot open /dev/nvidiactl and /dev/nvidia*"
+    ),
+    pynvml.NVML_ERROR_LIB_RM_VERSION_MISMATCH: (
+        "NVIDIA driver and libnvidia-ml.so.1 versions differ (driver updated without a reboot): "
+        "reboot or reload the nvidia kernel module"
+    ),
+    pynvml.NVML_ERROR_FUNCTION_NOT_FOUND: "NVIDIA driver too old: libnvidia-ml.so.1 lacks nvmlInitWithFlags",
+}
+# Seconds close() waits for the XID thread to leave NVML before giving up on a clean shutdown.
+CLOSE_TIMEOUT_S = 5.0
+
+# NVML_FI_DEV_GPU_TEMP from nvml.h 13.x; nvidia-ml-py does not name it yet.
+_FI_DEV_GPU_TEMP = 308
+_PCIE_TX, _PCIE_RX = "pcie_tx_bytes_s", "pcie_rx_bytes_s"
+# nvmlDeviceGetFieldValues batch: (field id, metric column, scale to the column's unit).
+_FIELDS: tuple[tuple[int, str, float], ...] = (
+    (_FI_DEV_GPU_TEMP, "temp_c", 1.0),
+    (pynvml.NVML_FI_DEV_MEMORY_TEMP, "mem_temp_c", 1.0),
+    (pynvml.NVML_FI_DEV_POWER_INSTANT, "power_w", 1e-3),  # mW
+    (pynvml.NVML_FI_DEV_POWER_CURRENT_LIMIT, "power_limit_w", 1e-3),  # mW
+    (pynvml.NVML_FI_DEV_TOTAL_ENERGY_CONSUMPTION, "energy_j", 1e-3),  # mJ
+    (pynvml.NVML_FI_DEV_ECC_SBE_VOL_TOTAL, "ecc_corrected_volatile", 1.0),
+    (pynvml.NVML_FI_DEV_ECC_DBE_VOL_TOTAL, "ecc_uncorrected_volatile", 1.0),
+    (pynvml.NVML_FI_DEV_ECC_SBE_AGG_TOTAL, "ecc_corrected_aggregate", 1.0),
+    (pynvml.NVML_FI_DEV_ECC_DBE_AGG_TOTAL, "ecc_uncorrected_aggregate", 1.0),
+    (pynvml.NVML_FI_DEV_REMAPPED_COR, "remapped_rows_correctable", 1.0),
+    (pynvml.NVML_FI_DEV_REMAPPED_UNC, "remapped_rows_uncorrectable", 1.0),
+    (pynvml.NVML_FI_DEV_REMAPPED_PENDING, "remapped_rows_pending", 1.0),
+    (pynvml.NVML_FI_DEV_REMAPPED_FAILURE, "remapped_rows_failure", 1.0),
+    (pynvml.NVML_FI_DEV_PCIE_REPLAY_COUNTER, "pcie_replay_count", 1.0),
+    # Cumulative byte counters: turned into rates between two polls, not stored as such.
+    (pynvml.NVML_FI_DEV_PCIE_COUNT_TX_BYTES, _PCIE_TX, 1.0),
+    (pynvml.NVML_FI_DEV_PCIE_COUNT_RX_BYTES, _PCIE_RX, 1.0),
+)
+# (field id, scope id) pairs: the form pynvml fills in without raising and catching per field.
+_FIELD_REQUEST = tuple((field_id, 0) for field_id, _, _ in _FIELDS)
+# A driver answers these for a field id it does not offer (older drivers know fewer fields).
+_FIELD_ABSENT = frozenset({pynvml.NVML_ERROR_NOT_SUPPORTED, pynvml.NVML_ERROR_INVALID_ARGUMENT})
+_VALUE_MEMBER = {
+    pynvml.NVML_VALUE_TYPE_DOUBLE: "dVal",
+    pynvml.NVML_VALUE_TYPE_UNSIGNED_INT: "uiVal",
+    pynvml.NVML_VALUE_TYPE_UNSIGNED_LONG: "ulVal",
+    pynvml.NVML_VALUE_TYPE_UNSIGNED_LONG_LONG: "ullVal",
+    pynvml.NVML_VALUE_TYPE_SIGNED_LONG_LONG: "sllVal",
+    pynvml.NVML_VALUE_TYPE_SIGNED_INT: "siVal",
+    pynvml.NVML_VALUE_TYPE_UNSIGNED_SHORT: "usVal",
+}
+
+# Every single-value NVML query, by reader name: the pynvml functions to try (newest API first;
+# the next is used when this driver lacks one) and the arguments after the device handle.
+_READERS: dict[str, tuple[tuple[Callable[..., Any], ...], tuple[Any, ...]]] = {
+    # inventory, once per GPU
+    "uuid": ((pynvml.nvmlDeviceGetUUID,), ()),
+    "name": ((pynvml.nvmlDeviceGetName,), ()),
+    "serial": ((pynvml.nvmlDeviceGetSerial,), ()),
+    "pci_info": ((pynvml.nvmlDeviceGetPciInfo_v3,), ()),
+    "enforced_power_limit": ((pynvml.nvmlDeviceGetEnforcedPowerLimit,), ()),
+    "mig_mode": ((pynvml.nvmlDeviceGetMigMode,), ()),
+    "architecture": ((pynvml.nvmlDeviceGetArchitecture,), ()),
+    "vbios": ((pynvml.nvmlDeviceGetVbiosVersion,), ()),
+    "slowdown_temp": ((pynvml.nvmlDeviceGetTemperatureThreshold,), (pynvml.NVML_TEMPERATURE_THRESHOLD_SLOWDOWN,)),
+    "shutdown_temp": ((pynvml.nvmlDeviceGetTemperatureThreshold,), (pynvml.NVML_TEMPERATURE_THRESHOLD_SHUTDOWN,)),
+    "mem_max_temp": ((pynvml.nvmlDeviceGetTemperatureThreshold,), (pynvml.NVML_TEMPERATURE_THRESHOLD_MEM_MAX,)),
+    "pcie_link_gen_max": ((pynvml.nvmlDeviceGetMaxPcieLinkGeneration,), ()),
+    "pcie_link_width_max": ((pynvml.nvmlDeviceGetMaxPcieLinkWidth,), ()),
+    # every poll
+    "memory": ((pynvml.nvmlDeviceGetMemoryInfo,), (pynvml.nvmlMemory_v2,)),
+    "utilization": ((pynvml.nvmlDeviceGetUtilizationRates,), ()),
+    "compute_processes": ((pynvml.nvmlDeviceGetComputeRunningProcesses_v3,), ()),
+    "graphics_processes": ((pynvml.nvmlDeviceGetGraphicsRunningProcesses_v3,), ()),
+    # every poll, straight into the metric column of the same name
+    "sm_clock_mhz": ((pynvml.nvmlDeviceGetClockInfo,), (pynvml.NVML_CLOCK_SM,)),
+    "mem_clock_mhz": ((pynvml.nvmlDeviceGetClockInfo,), (pynvml.NVML_CLOCK_MEM,)),
+    "fan_pct": ((pynvml.nvmlDeviceGetFanSpeed,), ()),
+    "pstate": ((pynvml.nvmlDeviceGetPerformanceState,), ()),
+    "pcie_link_gen": ((pynvml.nvmlDeviceGetCurrPcieLinkGeneration,), ()),
+    "pcie_link_width": ((pynvml.nvmlDeviceGetCurrPcieLinkWidth,), ()),
+    "throttle_reasons_mask": (
+        (pynvml.nvmlDeviceGetCurrentClocksEventReasons, pynvml.nvmlDeviceGetCurrentClocksThrottleReasons),
+        (),
+    ),
+    # only when the field batch lacks the value (drivers before the field existed)
+    "temp_c": ((pynvml.nvmlDeviceGetTemperature,), (pynvml.NVML_TEMPERATURE_GPU,)),
+    "power_w": ((pynvml.nvmlDeviceGetPowerUsage,), ()),
+    "power_limit_w": ((pynvml.nvmlDeviceGetEnforcedPowerLimit,), ()),
+}
+_COLUMN_READERS = (
+    "sm_clock_mhz", "mem_clock_mhz", "fan_pct", "pstate", "pcie_link_gen", "pcie_link_width", "throttle_reasons_mask",
+)
+# Field-batch metrics with a single-call route, and the scale from that call's unit (mW) to the column's.
+_FIELD_FALLBACKS: dict[str, float] = {"temp_c": 1.0, "power_w": 1e-3, "power_limit_w": 1e-3}
+
+_ARCHITECTURES = {
+    pynvml.NVML_DEVICE_ARCH_KEPLER: "Kepler",
+    pynvml.NVML_DEVICE_ARCH_MAXWELL: "Maxwell",
+    pynvml.NVML_DEVICE_ARCH_PASCAL: "Pascal",
+    pynvml.NVML_DEVICE_ARCH_VOLTA: "Volta",
+    pynvml.NVML_DEVICE_ARCH_TURING: "Turing",
+    pynvml.NVML_DEVICE_ARCH_AMPERE: "Ampere",
+    pynvml.NVML_DEVICE_ARCH_ADA: "Ada Lovelace",
+    pynvml.NVML_DEVICE_ARCH_HOPPER: "Hopper",
+    pynvml.NVML_DEVICE_ARCH_BLACKWELL: "Blackwell",
+    pynvml.NVML_DEVICE_ARCH_RUBIN: "Rubin",
+}
+
+
+class _GpuLost(Exception):
+    """Raised inside one GPU's reading to abandon it: the GPU answered NVML_ERROR_GPU_IS_LOST."""
+
+
+@dataclass(eq=False)
+class _Gpu:
+    """What the poll keeps per GPU between polls (touched only by the polling thread)."""
+
+    inventory: GpuInventory
+    handle: Any = None
+    identified: bool = False
+    lost: bool = False
+    failed: bool = False  # an unexpected error during the current poll
+    link_gen_max: float = NAN
+    link_width_max: float = NAN
+    unsupported: set[str] = field(default_factory=set)  # readers this GPU answered NOT_SUPPORTED
+    pcie_previous: tuple[int, int, int] | None = None  # tx bytes, rx bytes, driver timestamp in µs
+
+
+def _init_nvml() -> None:
+    try:
+        pynvml.nvmlInit()
+    except pynvml.NVMLError as exc:
+        raise SourceError(_INIT_FAILURES.get(exc.value, f"NVML could not start: {exc}")) from None
+
+
+def _system_version(function: Callable[[], Any]) -> Any:
+    try:
+        return function()
+    except pynvml.NVMLError as exc:
+        log.warning("%s failed: %s", function.__name__, exc)
+        return None
+
+
+def _cuda_version() -> str | None:
+    version = _system_version(pynvml.nvmlSystemGetCudaDriverVersion)
+    return None if version is None else f"{version // 1000}.{version % 1000 // 10}"
+
+
+def _process_name(pid: int) -> str | None:
+    """The command name of `pid`, or None when this OS cannot see it (another PID namespace)."""
+    try:
+        with open(f"/proc/{pid}/comm", "rb") as comm:
+            return comm.read().rstrip(b"\n").decode(errors="replace")
+    except OSError:
+        return None
+
+
+def _number(value: float | None, scale: float = 1.0) -> float:
+    return NAN if value is None else value * scale
+
+
+class NvmlSource(TelemetrySource):
+    """Every GPU of this machine. Opening raises SourceError with one line when NVML cannot start."""
+
+    name = "nvml"
+
+    def __init__(self, node: str | None = None) -> None:
+        self._node = node or socket.gethostname()
+        self._functions = {reader: list(chain) for reader, (chain, _) in _READERS.items()}
+        self._logged: set[tuple[Any, ...]] = set()
+        self._process_names: dict[int, str | None] = {}
+        self._watcher: XidWatcher | None = None
+        self._closed = False
+        _init_nvml()
+        try:
+            self._open()
+        except BaseException:
+            self.close()
+            raise
+
+    def _open(self) -> None:
+        self._driver_version = _system_version(pynvml.nvmlSystemGetDriverVersion)
+        self._nvml_version = _system_version(pynvml.nvmlSystemGetNVMLVersion)
+        self._cuda_version = _cuda_version()
+        try:
+            count = pynvml.nvmlDeviceGetCount()
+        except pynvml.NVMLError as exc:
+            raise SourceError(f"NVML cannot count the GPUs: {exc}") from None
+        self._gpus = [_Gpu(inventory=self._placeholder(index)) for index in range(count)]
+        try:
+            self._watcher = XidWatcher()
+        except pynvml.NVMLError as exc:
+            log.warning("XID errors will not be reported: NVML event sets unavailable (%s)", exc)
+        scratch = empty_metrics(1)
+        for index, gpu in enumerate(self._gpus):
+            try:
+                if self._identify(gpu, index):
+                    self._read_fields(gpu, 0, scratch)  # PCIe counter baseline for the first poll's rates
+            except _GpuLost:
+                self._mark_lost(gpu)
+        log.info("NVML %s, driver %s: %d GPUs on %s", self._nvml_version, self._driver_version, count, self._node)
+
+    # ------------------------------------------------------------------ polling
+
+    def poll(self) -> FleetSample:
+        if self._closed:
+            raise RuntimeError("poll() on a closed NvmlSource")
+        started = time.perf_counter()
+        ts = time.time()
+        n_gpus = len(self._gpus)
+        columns = empty_metrics(n_gpus)
+        state = np.zeros(n_gpus, dtype=np.uint8)
+        processes: list[tuple[ProcessInfo, ...]] = []
+        previous_names, self._process_names = self._process_names, {}
+        for i, gpu in enumerate(self._gpus):
+            gpu_state, gpu_processes = self._poll_gpu(gpu, i, columns, previous_names)
+            state[i] = gpu_state
+            processes.append(gpu_processes)
+        return FleetSample(
+            ts=ts,
+            gpus=tuple(gpu.inventory for gpu in self._gpus),
+            metrics=columns,
+            state=state,
+            processes=tuple(processes),
+            xid_events=self._watcher.drain() if self._watcher else (),
+            poll_duration_s=time.perf_counter() - started,
+        )
+
+    def _poll_gpu(
+        self, gpu: _Gpu, i: int, columns: dict[str, np.ndarray], previous_names: dict[int, str | None]
+    ) -> tuple[GpuState, tuple[ProcessInfo, ...]]:
+        gpu.failed = False
+        try:
+            if not gpu.identified and not self._identify(gpu, i):
+                return GpuState.UNKNOWN, ()
+            self._read_fields(gpu, i, columns)
+            self._read_singles(gpu, i, columns)
+            gpu_processes = self._read_processes(gpu, previous_names)
+        except _GpuLost:
+            for column in columns.values():
+                column[i] = NAN
+            self._mark_lost(gpu)
+            return GpuState.LOST, ()
+        if gpu.lost:
+            gpu.lost = False
+            log.info("GPU %s answers again", gpu.inventory.uuid)
+        return (GpuState.UNKNOWN if gpu.failed else GpuState.OK), gpu_processes
+
+    def _read_fields(self, gpu: _Gpu, i: int, columns: dict[str, np.ndarray]) -> None:
+        try:
+            values = pynvml.nvmlDeviceGetFieldValues(gpu.handle, _FIELD_REQUEST)
+        except pynvml.NVMLError as exc:
+            self._on_error(gpu, "field_values", exc.value)
+            return
+        pcie: dict[str, int] = {}
+        timestamp_us = 0
+        for (_, metric, scale), value in zip(_FIELDS, values):
+            code = value.nvmlReturn
+            if code == pynvml.NVML_SUCCESS:
+                raw = getattr(value.value, _VALUE_MEMBER[value.valueType])
+                if metric == _PCIE_TX or metric == _PCIE_RX:
+                    pcie[metric] = raw
+                    timestamp_us = value.timestamp
+                else:
+                    columns[metric][i] = raw * scale
+            elif code in _FIELD_ABSENT:
+                if metric in _FIELD_FALLBACKS:
+                    columns[metric][i] = _number(self._call(gpu, metric), _FIELD_FALLBACKS[metric])
+            else:
+                self._on_error(gpu, metric, code)
+        if len(pcie) == 2:
+            self._pcie_rates(gpu, i, columns, pcie[_PCIE_TX], pcie[_PCIE_RX], timestamp_us)
+
+    def _pcie_rates(
+        self, gpu: _Gpu, i: int, columns: dict[str, np.ndarray], tx: int, rx: int, timestamp_us: int
+    ) -> None:
+        """Bytes/s from the cumulative counters since the last reading; NaN when a counter wrapped."""
+        previous, gpu.pcie_previous = gpu.pcie_previous, (tx, rx, timestamp_us)
+        if previous is None or timestamp_us <= previous[2]:
+            return
+        seconds = (timestamp_us - previous[2]) / 1e6
+        if tx >= previous[0]:
+            columns[_PCIE_TX][i] = (tx - previous[0]) / seconds
+        if rx >= previous[1]:
+            columns[_PCIE_RX][i] = (rx - previous[1]) / seconds
+
+    def _read_singles(self, gpu: _Gpu, i: int, columns: dict[str, np.ndarray]) -> None:
+        utilization = self._call(gpu, "utilization")
+        if utilization is not None:
+            columns["util_gpu_pct"][i] = utilization.gpu
+            columns["util_mem_pct"][i] = utilization.memory
+        memory = self._call(gpu, "memory")
+        if memory is not None:
+            columns["mem_used_bytes"][i] = memory.used
+            columns["mem_total_bytes"][i] = memory.total
+        for reader in _COLUMN_READERS:
+            columns[reader][i] = _number(self._call(gpu, reader))
+        if columns["pstate"][i] == pynvml.NVML_PSTATE_UNKNOWN:
+            columns["pstate"][i] = NAN
+        columns["pcie_link_gen_max"][i] = gpu.link_gen_max
+        columns["pcie_link_width_max"][i] = gpu.link_width_max
+
+    def _read_processes(self, gpu: _Gpu, previous_names: dict[int, str | None]) -> tuple[ProcessInfo, ...]:
+        """Compute and graphics processes, one entry per PID (a process can be in both lists)."""
+        found: dict[int, ProcessInfo] = {}
+        for reader in ("compute_processes", "graphics_processes"):
+            for process in self._call(gpu, reader) or ():
+                pid = process.pid
+                if pid in found:
+                    continue
+                name = previous_names[pid] if pid in previous_names else _process_name(pid)
+                self._process_names[pid] = name
+                found[pid] = ProcessInfo(pid=pid, name=name, used_mem_bytes=process.usedGpuMemory)
+        return tuple(found.values())
+
+    # ------------------------------------------------------------------ NVML calls and their errors
+
+    def _call(self, gpu: _Gpu, reader: str) -> Any:
+        """One reader on one GPU; None when the GPU cannot answer it. Raises _GpuLost."""
+        if reader in gpu.unsupported:
+            return None
+        functions = self._functions[reader]
+        arguments = _READERS[reader][1]
+        while functions:
+            try:
+                return functions[0](gpu.handle, *arguments)
+            except pynvml.NVMLError_FunctionNotFound:
+                missing = functions.pop(0).__name__
+                fallback = f"using {functions[0].__name__} instead" if functions else f"{reader} is not available"
+                log.warning("this NVIDIA driver lacks %s: %s", missing, fallback)
+            except pynvml.NVMLError as exc:
+                self._on_error(gpu, reader, exc.value)
+                return None
+        return None
+
+    def _on_error(self, gpu: _Gpu, reader: str, code: int) -> None:
+        if code == pynvml.NVML_ERROR_GPU_IS_LOST:
+            raise _GpuLost
+        if code == pynvml.NVML_ERROR_NOT_SUPPORTED:
+            gpu.unsupported.add(reader)
+            return
+        uuid = gpu.inventory.uuid
+        if code == pynvml.NVML_ERROR_NO_PERMISSION:
+            self._log_once(("permission", uuid, reader), "no permission to read %s on GPU %s", reader, uuid)
+            return
+        gpu.failed = True
+        message = "GPU %s state unknown: reading %s failed with %s"
+        self._log_once(("error", uuid, code), message, uuid, reader, pynvml.NVMLError(code))
+
+    def _log_once(self, key: tuple[Any, ...], message: str, *args: Any) -> None:
+        if key not in self._logged:
+            self._logged.add(key)
+            log.warning(message, *args)
+
+    def _mark_lost(self, gpu: _Gpu) -> None:
+        if not gpu.lost:
+            gpu.lost = True
+            log.warning("GPU %s is lost (fallen off the bus or not answering)", gpu.inventory.uuid)
+
+    # ------------------------------------------------------------------ inventory
+
+    def _placeholder(self, index: int) -> GpuInventory:
+        """Stands for a GPU whose UUID cannot be read yet; replaced once it answers."""
+        return GpuInventory(
+            uuid=f"unidentified-{self._node}-{index}",
+            index=index,
+            node=self._node,
+            name="unidentified GPU (not answering)",
+            driver_version=self._driver_version,
+            nvml_version=self._nvml_version,
+            cuda_version=self._cuda_version,
+        )
+
+    def _identify(self, gpu: _Gpu, index: int) -> bool:
+        """Read a GPU's static facts; False (state unknown) if it has no handle or UUID yet."""
+        if gpu.handle is None:
+            try:
+                gpu.handle = pynvml.nvmlDeviceGetHandleByIndex(index)
+            except pynvml.NVMLError as exc:
+                self._on_error(gpu, "handle", exc.value)
+                return False
+        uuid = self._call(gpu, "uuid")
+        if uuid is None:
+            gpu.failed = True
+            return False
+        memory = self._call(gpu, "memory")
+        pci = self._call(gpu, "pci_info")
+        mig = self._call(gpu, "mig_mode")
+        power_limit_mw = self._call(gpu, "enforced_power_limit")
+        gpu.inventory = GpuInventory(
+            uuid=uuid,
+            index=index,
+            node=self._node,
+            name=self._call(gpu, "name") or "unknown NVIDIA GPU",
+            serial=self._call(gpu, "serial"),
+            pci_bus_id=None if pci is None else pci.busId,
+            mem_total_bytes=None if memory is None else memory.total,
+            power_limit_w=None if power_limit_mw is None else power_limit_mw / 1000,
+            driver_version=self._driver_version,
+            nvml_version=self._nvml_version,
+            cuda_version=self._cuda_version,
+            mig_mode=None if mig is None else mig[0] == pynvml.NVML_DEVICE_MIG_ENABLE,
+            architecture=_ARCHITECTURES.get(self._call(gpu, "architecture")),
+            vbios_version=self._call(gpu, "vbios"),
+            slowdown_temp_c=self._call(gpu, "slowdown_temp"),
+            shutdown_temp_c=self._call(gpu, "shutdown_temp"),
+            mem_max_temp_c=self._call(gpu, "mem_max_temp"),
+        )
+        gpu.link_gen_max = _number(self._call(gpu, "pcie_link_gen_max"))
+        gpu.link_width_max = _number(self._call(gpu, "pcie_link_width_max"))
+        gpu.identified = True
+        if self._watcher is not None:
+            self._watcher.watch(gpu.handle, uuid)
+        return True
+
+    # ------------------------------------------------------------------ closing
+
+    def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        if self._watcher is not None and not self._watcher.close(CLOSE_TIMEOUT_S):
+            log.warning("XID thread still inside NVML after %.0f s; leaving NVML initialised", CLOSE_TIMEOUT_S)
+            return
+        self._shutdown()
+
+    def _shutdown(self) -> None:
+        try:
+            pynvml.nvmlShutdown()
+        except pynvml.NVMLError as exc:
+            log.warning("nvmlShutdown failed: %s", exc)

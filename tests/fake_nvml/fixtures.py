@@ -1,0 +1,32 @@
+"""pytest fixtures for the fake NVML driver (registered via pytest_plugins in tests/conftest.py)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Iterator
+
+import pytest
+
+from tests.fake_nvml.build import build_fake_nvml
+from tests.fake_nvml.control import DEFAULT_BUILD_DIR, FakeNvml, load_fake_nvml
+
+
+@pytest.fixture(scope="session")
+def fake_nvml_library() -> Path:
+    """The fake libnvidia-ml.so.1 (built once per source change); its directory goes on LD_LIBRARY_PATH."""
+    return build_fake_nvml(DEFAULT_BUILD_DIR)
+
+
+@pytest.fixture(scope="session")
+def legacy_fake_nvml_library() -> Path:
+    """A fake driver predating the clocks-event API and field ids >= 185 (for subprocess tests)."""
+    return build_fake_nvml(DEFAULT_BUILD_DIR, legacy=True)
+
+
+@pytest.fixture
+def fake_nvml(fake_nvml_library: Path) -> Iterator[FakeNvml]:
+    """The fake loaded in this process with the "default" scenario, reset again afterwards."""
+    fake = load_fake_nvml(fake_nvml_library)
+    fake.reset("default")
+    yield fake
+    fake.reset("default")
