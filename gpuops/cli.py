@@ -14,7 +14,7 @@ import sys
 
 from gpuops import __version__
 
-COMMAND_MODULES: tuple[str, ...] = ("status", "install-desktop")
+COMMAND_MODULES: tuple[str, ...] = ("status", "install-desktop", "agent")
 
 
 def build_parser() -> argparse.ArgumentParser:

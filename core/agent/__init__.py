@@ -1,0 +1,1 @@
+"""`gpuops agent`: serve one node's GPUs as dcgm-exporter-compatible Prometheus metrics."""

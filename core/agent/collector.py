@@ -1,0 +1,147 @@
+"""Render the latest fleet sample as dcgm-exporter-compatible metric families.
+
+Names, units and labels are dcgm-exporter's (see core.dcgm_schema), so dashboards and alerts
+written for it work unchanged. Two deliberate differences:
+
+* A value the GPU does not support (NaN in the sample) is left out rather than sent as one
+  of DCGM's 9.22e18 sentinels, so `sum()` and `avg()` over a fleet stay meaningful.
+* dcgm-exporter declares its cumulative fields (energy, ECC, remapped rows, PCIe replays) as
+  counters without the `_total` suffix. prometheus_client cannot write a counter under such a
+  name, so they are declared untyped: same names and values, and `rate()` works as before.
+
+Extras under `gpuops_`: per-process GPU memory, an XID counter (every event, repeats
+included), GPU state as a state set, static inventory as an info gauge, and source health.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Callable, Iterator
+
+from prometheus_client.metrics_core import (
+    CounterMetricFamily,
+    GaugeMetricFamily,
+    Metric,
+    StateSetMetricFamily,
+    UnknownMetricFamily,
+)
+from prometheus_client.registry import Collector
+
+from core import dcgm_schema as dcgm
+from core.agent.poller import AgentSnapshot
+from core.telemetry import FleetSample, GpuInventory, GpuState
+
+_STATE_LABELS = {state: state.label for state in GpuState}
+
+
+def gpu_label_values(gpu: GpuInventory) -> list[str]:
+    """Values for dcgm_schema.GPU_LABELS, in order."""
+    return [
+        str(gpu.index),
+        gpu.uuid,
+        f"nvidia{gpu.index}",
+        gpu.name,
+        gpu.node,
+        gpu.pci_bus_id or "",
+        gpu.driver_version or "",
+    ]
+
+
+def _field_values(sample: FleetSample, field: dcgm.DcgmField, last_xid: dict[str, int]) -> Iterator[tuple[int, float]]:
+    """(gpu position, value in DCGM's unit) for every GPU that has a value of `field`."""
+    metrics = sample.metrics
+    for i, gpu in enumerate(sample.gpus):
+        if field.metric:
+            value = float(metrics[field.metric][i])
+            if math.isnan(value) and field.metric == "mem_total_bytes" and gpu.mem_total_bytes is not None:
+                value = float(gpu.mem_total_bytes)
+            if math.isnan(value) and field.metric == "power_limit_w" and gpu.power_limit_w is not None:
+                value = gpu.power_limit_w
+        elif field.name == dcgm.FB_FREE:
+            total = float(metrics["mem_total_bytes"][i])
+            if math.isnan(total) and gpu.mem_total_bytes is not None:
+                total = float(gpu.mem_total_bytes)
+            value = total - float(metrics["mem_used_bytes"][i])
+        elif field.name == dcgm.XID_ERRORS:
+            if sample.gpu_state(i) == GpuState.LOST:
+                continue
+            value = float(last_xid.get(gpu.uuid, 0))
+        elif field.name == dcgm.SLOWDOWN_TEMP:
+            value = math.nan if gpu.slowdown_temp_c is None else gpu.slowdown_temp_c
+        else:  # FB_RESERVED: NVML's model has no reserved figure; it is folded into used/free
+            continue
+        if not math.isnan(value):
+            yield i, value / field.scale
+
+
+def _family(field: dcgm.DcgmField) -> Metric:
+    family_type = GaugeMetricFamily if field.kind == "gauge" else UnknownMetricFamily
+    return family_type(field.name, field.help, labels=dcgm.GPU_LABELS)
+
+
+class FleetCollector(Collector):
+    """A prometheus_client collector over `snapshot()`, read afresh on every scrape."""
+
+    def __init__(self, snapshot: Callable[[], AgentSnapshot]) -> None:
+        self._snapshot = snapshot
+
+    def collect(self) -> Iterator[Metric]:
+        snapshot = self._snapshot()
+        up = GaugeMetricFamily(
+            dcgm.GPUOPS_SOURCE_UP, "1 when the agent's last poll of its telemetry source succeeded.",
+        )
+        up.add_metric([], 0.0 if snapshot.sample is None else 1.0)
+        yield up
+        sample = snapshot.sample
+        if sample is None:
+            return
+        labels = [gpu_label_values(gpu) for gpu in sample.gpus]
+        last_xid = dict(snapshot.last_xid)
+        for field in dcgm.FIELDS:
+            family = _family(field)
+            for i, value in _field_values(sample, field, last_xid):
+                family.add_metric(labels[i], value)
+            yield family
+        yield from self._extras(snapshot, sample, labels)
+
+    def _extras(self, snapshot: AgentSnapshot, sample: FleetSample, labels: list[list[str]]) -> Iterator[Metric]:
+        state = StateSetMetricFamily(
+            dcgm.GPUOPS_GPU_STATE, "Whether the GPU answers: ok, lost (fell off the bus) or unknown.",
+            labels=dcgm.GPU_LABELS,
+        )
+        info = GaugeMetricFamily(
+            dcgm.GPUOPS_GPU_INFO, "Static GPU inventory that has no dcgm-exporter label; value is always 1.",
+            labels=(*dcgm.GPU_LABELS, *dcgm.INFO_LABELS),
+        )
+        processes = GaugeMetricFamily(
+            dcgm.GPUOPS_PROCESS_MEMORY,
+            "GPU memory held by one process, in bytes (NaN when the driver does not say).",
+            labels=(*dcgm.GPU_LABELS, dcgm.LABEL_PID, dcgm.LABEL_PROCESS_NAME),
+        )
+        position = {gpu.uuid: i for i, gpu in enumerate(sample.gpus)}
+        for i, gpu in enumerate(sample.gpus):
+            current = sample.gpu_state(i)
+            state.add_metric(labels[i], {name: s == current for s, name in _STATE_LABELS.items()})
+            info.add_metric([*labels[i], *_info_values(gpu)], 1.0)
+            for process in sample.processes[i]:
+                used = math.nan if process.used_mem_bytes is None else float(process.used_mem_bytes)
+                processes.add_metric([*labels[i], str(process.pid), process.name or ""], used)
+        xids = CounterMetricFamily(
+            dcgm.GPUOPS_XID_ERRORS, "XID errors reported by the driver since the agent started, every repeat counted.",
+            labels=(*dcgm.GPU_LABELS, dcgm.LABEL_XID),
+        )
+        for (uuid, code), count in sorted(snapshot.xid_counts.items()):
+            if uuid in position:
+                xids.add_metric([*labels[position[uuid]], str(code)], float(count))
+        yield state
+        yield info
+        yield processes
+        yield xids
+
+
+def _info_values(gpu: GpuInventory) -> list[str]:
+    mig = "" if gpu.mig_mode is None else str(gpu.mig_mode).lower()
+    return [
+        gpu.serial or "", gpu.vbios_version or "", gpu.nvml_version or "",
+        gpu.cuda_version or "", gpu.architecture or "", mig,
+    ]

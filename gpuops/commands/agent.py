@@ -1,0 +1,75 @@
+"""`gpuops agent`: serve this node's GPUs at /metrics in dcgm-exporter's format."""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+import threading
+
+from core.sources.factory import SOURCE_HELP
+
+_DEFAULT_LISTEN = "127.0.0.1:9400"  # kept in step with core.agent.server.DEFAULT_LISTEN (tested)
+
+
+def add_parser(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "agent",
+        help="serve this node's GPUs as Prometheus metrics (dcgm-exporter compatible)",
+        description=(
+            "Poll the GPUs in the background and serve them at /metrics with dcgm-exporter's metric "
+            "names and labels, plus gpuops_ extras. Listens on 127.0.0.1 unless told otherwise."
+        ),
+    )
+    parser.add_argument(
+        "--listen", default=_DEFAULT_LISTEN, metavar="ADDR:PORT",
+        help=f"address to serve on (default {_DEFAULT_LISTEN}; write 0.0.0.0:9400 to listen on every interface)",
+    )
+    parser.add_argument("--source", default="nvml", help=SOURCE_HELP + " (default nvml)")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the simulated fleet (default 0)")
+    parser.add_argument("--interval", type=float, default=1.0, metavar="S", help="seconds between polls (default 1)")
+    parser.add_argument("--tls-cert", metavar="FILE", help="serve HTTPS with this PEM certificate (needs --tls-key)")
+    parser.add_argument("--tls-key", metavar="FILE", help="PEM private key of --tls-cert")
+    parser.add_argument(
+        "--basic-auth-file", metavar="FILE",
+        help="require HTTP basic auth; FILE has user:sha256:<hex> lines (printf '%%s' PASSWORD | sha256sum)",
+    )
+    parser.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from core.agent.basic_auth import BasicAuth, BasicAuthFileError
+    from core.agent.server import ListenAddress, ListenAddressError, server_tls_context
+    from core.agent.service import Agent
+    from core.sources.base import SourceError
+    from core.sources.factory import open_source
+
+    if bool(args.tls_cert) != bool(args.tls_key):
+        print("gpuops: --tls-cert and --tls-key go together", file=sys.stderr)
+        return 2
+    if not args.interval > 0:
+        print(f"gpuops: --interval must be positive, got {args.interval}", file=sys.stderr)
+        return 2
+    try:
+        listen = ListenAddress.parse(args.listen)
+        tls = server_tls_context(args.tls_cert, args.tls_key) if args.tls_cert else None
+        auth = BasicAuth.from_file(args.basic_auth_file) if args.basic_auth_file else None
+        source = open_source(args.source, seed=args.seed)
+    except (ListenAddressError, BasicAuthFileError, ValueError, SourceError) as exc:
+        print(f"gpuops: {exc}", file=sys.stderr)
+        return 1
+    try:
+        agent = Agent(source, listen, interval_s=args.interval, tls=tls, basic_auth=auth)
+    except OSError as exc:
+        print(f"gpuops: cannot listen on {args.listen}: {exc.strerror or exc}", file=sys.stderr)
+        return 1
+    stop = threading.Event()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, lambda *_: stop.set())
+    agent.start()
+    print(f"gpuops agent: serving {agent.url} (source {source.name})", flush=True)
+    try:
+        stop.wait()
+    finally:
+        agent.stop()
+    return 0
