@@ -411,7 +411,7 @@ needs_no_real_driver = pytest.mark.skipif(
 
 
 @needs_no_real_driver
-def test_status_without_any_driver_library_says_so(fake_nvml_library: Path) -> None:
+def test_status_without_any_driver_library_says_so() -> None:
     result = run_gpuops(env_without_nvml(), "status", "--source", "nvml")
     assert result.returncode == 1
     assert f"gpuops: {LIBRARY_MISSING}" in result.stderr.splitlines()
