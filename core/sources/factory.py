@@ -13,7 +13,9 @@ DEFAULT_DEMO_GPUS = 64
 
 SOURCE_HELP = (
     "telemetry source: auto (nvml if a driver loads, else the simulated fleet), "
-    "nvml, or demo[:N] (a simulated fleet of N GPUs, default 64)"
+    "nvml, demo[:N] (a simulated fleet of N GPUs, default 64), "
+    "scrape:URL[,URL...] or scrape:@FILE (dcgm-exporter / gpuops agent endpoints), "
+    "or prometheus:URL[?selector=...] (a Prometheus server that scrapes them)"
 )
 
 
@@ -45,6 +47,14 @@ def open_source(spec: str = "auto", *, seed: int = 0) -> TelemetrySource:
         from core.sources.demo import DemoSource
 
         return DemoSource(n_gpus=n_gpus, seed=seed)
+    if kind == "scrape":
+        from core.sources.scrape import ScrapeSource
+
+        return ScrapeSource.from_spec(spec)
+    if kind == "prometheus":
+        from core.sources.prometheus import PrometheusSource
+
+        return PrometheusSource.from_spec(spec)
     if kind == "auto":
         from core.sources.nvml import NvmlSource
 
@@ -57,4 +67,4 @@ def open_source(spec: str = "auto", *, seed: int = 0) -> TelemetrySource:
             source = DemoSource(n_gpus=DEFAULT_DEMO_GPUS, seed=seed)
             source.notice = SIMULATED_NOTICE
             return source
-    raise SourceError(f"unknown source {spec!r}: expected auto, nvml or demo[:N]")
+    raise SourceError(f"unknown source {spec!r}: expected auto, nvml, demo[:N], scrape:URL,... or prometheus:URL")

@@ -1,0 +1,398 @@
+"""Turn dcgm-exporter series (scraped or queried from Prometheus) into FleetSamples.
+
+Both network sources reduce what they read to (SeriesRef, value) pairs per target; a
+`FleetBook` remembers the fleet across polls and builds each FleetSample from them.
+
+Choices, documented here because the sources share them:
+
+* UUID is the key of a GPU, the Hostname label its node (the target's host when absent).
+* Units become gpuops units (MiB -> bytes, mJ -> J); DCGM's blank sentinels become NaN.
+* MIG: series with GPU_I_ID belong to their parent GPU, which is listed once. Framebuffer
+  figures of the instances add up (each owns a disjoint slice); utilization is their mean;
+  every other field is a device-wide value the instances repeat, so the largest is kept. A
+  series of the parent GPU itself (no GPU_I_ID) wins over the instances. Each instance is
+  kept as a Workload with its id, profile and memory use.
+* pod / namespace / container labels become Workloads of the GPU (of its MIG instance when
+  both are present).
+* A target that fails (down, slow, garbage) keeps its GPUs in the sample with their last
+  inventory, state UNKNOWN and no values (NaN: not shown as current), its nodes in
+  `stale_nodes`, and one line in `errors`. A never-reached target has no known node: its
+  host:port stands in `stale_nodes`.
+* A GPU that a working target no longer reports is kept as LOST, with a line in `errors`.
+* XIDs: gpuops agents count every XID (gpuops_xid_errors_total); increases between polls
+  become XidEvents, repeats included. For plain dcgm-exporter only the last XID is known
+  (DCGM_FI_DEV_XID_ERRORS), so a change of it is one event and a repeat of the same code
+  is invisible. Counts seen on first contact are history, not new events.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+from dataclasses import dataclass, field, replace
+from enum import IntEnum
+from typing import Iterable, Mapping
+
+import numpy as np
+
+from core import dcgm_schema as dcgm
+from core.telemetry import FleetSample, GpuInventory, GpuState, ProcessInfo, Workload, XidEvent, empty_metrics
+
+_STATE_BY_LABEL = {state.label: state for state in GpuState}
+# Bound on events made from one counter jump, so a garbage value cannot flood memory.
+MAX_EVENTS_PER_JUMP = 1000
+
+
+class SeriesKind(IntEnum):
+    FIELD = 0
+    PROCESS = 1
+    XID_COUNT = 2
+    STATE = 3
+    INFO = 4
+
+
+@dataclass(frozen=True, slots=True)
+class GpuLabels:
+    """Identity of a GPU as one series' labels tell it."""
+
+    uuid: str
+    node: str
+    index: int
+    name: str
+    pci_bus_id: str | None = None
+    driver_version: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class SeriesRef:
+    """What one series means: which GPU, which field or extra, which MIG instance or pod."""
+
+    gpu: GpuLabels
+    kind: SeriesKind
+    field: dcgm.DcgmField | None = None
+    mig_id: int | None = None
+    mig_profile: str | None = None
+    workload: Workload | None = None
+    # FIELD: inventory from DCGM's optional labels (serial, VBIOS...) or None; PROCESS: (pid, name);
+    # XID_COUNT: the code; STATE: the GpuState; INFO: inventory dict.
+    detail: object = None
+
+
+def _int_or(text: str | None, default: int) -> int:
+    try:
+        return int(text) if text is not None else default
+    except ValueError:
+        return default
+
+
+def classify(name: str, labels: Mapping[str, str], default_node: str) -> SeriesRef | None:
+    """The meaning of one series, or None when it is not about a GPU we can key (no UUID)."""
+    uuid = labels.get(dcgm.LABEL_UUID)
+    if not uuid:
+        return None
+    field_spec = dcgm.FIELDS_BY_NAME.get(name)
+    detail: object = None
+    if field_spec is not None:
+        kind = SeriesKind.FIELD
+        detail = dcgm_label_info(labels) or None
+    elif name == dcgm.GPUOPS_PROCESS_MEMORY:
+        kind = SeriesKind.PROCESS
+        detail = (_int_or(labels.get(dcgm.LABEL_PID), -1), labels.get(dcgm.LABEL_PROCESS_NAME) or None)
+    elif name == dcgm.GPUOPS_XID_ERRORS_TOTAL:
+        kind = SeriesKind.XID_COUNT
+        detail = _int_or(labels.get(dcgm.LABEL_XID), -1)
+    elif name == dcgm.GPUOPS_GPU_STATE:
+        state = _STATE_BY_LABEL.get(labels.get(dcgm.GPUOPS_GPU_STATE, ""))
+        if state is None:
+            return None
+        kind, detail = SeriesKind.STATE, state
+    elif name == dcgm.GPUOPS_GPU_INFO:
+        kind = SeriesKind.INFO
+        detail = info_from_labels(labels)
+    else:
+        return None
+    gpu = gpu_labels(labels, default_node)
+    mig_text = labels.get(dcgm.LABEL_MIG_ID)
+    mig_id = _int_or(mig_text, -1) if mig_text else None
+    mig_profile = labels.get(dcgm.LABEL_MIG_PROFILE) or None
+    pod = labels.get(dcgm.LABEL_POD) or None
+    workload = None
+    if pod is not None:
+        workload = Workload(
+            namespace=labels.get(dcgm.LABEL_NAMESPACE) or None,
+            pod=pod,
+            container=labels.get(dcgm.LABEL_CONTAINER) or None,
+            mig_instance_id=mig_id,
+            mig_profile=mig_profile,
+        )
+    return SeriesRef(gpu, kind, field_spec, mig_id, mig_profile, workload, detail)
+
+
+def gpu_labels(labels: Mapping[str, str], default_node: str) -> GpuLabels:
+    """A GPU's identity from dcgm-exporter labels (which must include UUID)."""
+    return GpuLabels(
+        uuid=labels[dcgm.LABEL_UUID],
+        node=labels.get(dcgm.LABEL_HOST) or default_node,
+        index=_int_or(labels.get(dcgm.LABEL_GPU), -1),
+        name=labels.get(dcgm.LABEL_MODEL) or "unknown GPU",
+        pci_bus_id=labels.get(dcgm.LABEL_PCI_BUS_ID) or None,
+        driver_version=labels.get(dcgm.LABEL_DRIVER) or None,
+    )
+
+
+def info_from_labels(labels: Mapping[str, str]) -> dict[str, object]:
+    """Inventory from gpuops_gpu_info, or from DCGM's optional label fields."""
+    info: dict[str, object] = {}
+    for key in dcgm.INFO_LABELS:
+        value = labels.get(key)
+        if value:
+            info[key] = value
+    if "mig_mode" in info:
+        info["mig_mode"] = info["mig_mode"] == "true"
+    return info
+
+
+def dcgm_label_info(labels: Mapping[str, str]) -> dict[str, object]:
+    """Inventory from DCGM's optional label fields (serial, VBIOS, NVML and CUDA versions)."""
+    info: dict[str, object] = {}
+    for label, key in (
+        (dcgm.LABEL_SERIAL, "serial"), (dcgm.LABEL_VBIOS, "vbios_version"), (dcgm.LABEL_NVML_VERSION, "nvml_version"),
+    ):
+        if labels.get(label):
+            info[key] = labels[label]
+    if labels.get(dcgm.LABEL_CUDA_DRIVER):
+        info["cuda_version"] = dcgm.cuda_version_from_dcgm(labels[dcgm.LABEL_CUDA_DRIVER])
+    return info
+
+
+class GpuReading:
+    """Everything one poll said about one GPU, before conversion."""
+
+    __slots__ = ("labels", "values", "mig_values", "migs", "workloads", "processes", "xid_counts", "state", "info")
+
+    def __init__(self, labels: GpuLabels) -> None:
+        self.labels = labels
+        self.values: dict[str, float] = {}
+        self.mig_values: dict[str, list[float]] = {}
+        self.migs: dict[int, tuple[str | None, float | None]] = {}
+        self.workloads: dict[Workload, None] = {}
+        self.processes: list[ProcessInfo] = []
+        self.xid_counts: dict[int, float] = {}
+        self.state: GpuState | None = None
+        self.info: dict[str, object] = {}
+
+
+def gather(pairs: Iterable[tuple[SeriesRef, float]]) -> dict[str, GpuReading]:
+    """Group one target's (ref, value) pairs by GPU UUID."""
+    readings: dict[str, GpuReading] = {}
+    for ref, value in pairs:
+        reading = readings.get(ref.gpu.uuid)
+        if reading is None:
+            reading = readings[ref.gpu.uuid] = GpuReading(ref.gpu)
+        kind = ref.kind
+        if kind == SeriesKind.FIELD:
+            name = ref.field.name  # type: ignore[union-attr]
+            if ref.mig_id is None:
+                reading.values[name] = value
+            else:
+                reading.mig_values.setdefault(name, []).append(value)
+                if name == dcgm.FB_USED or ref.mig_id not in reading.migs:
+                    used = value if name == dcgm.FB_USED else None
+                    reading.migs[ref.mig_id] = (ref.mig_profile, used)
+            if ref.workload is not None:
+                reading.workloads[ref.workload] = None
+            if ref.detail:
+                reading.info.update(ref.detail)  # type: ignore[call-overload]
+        elif kind == SeriesKind.PROCESS:
+            pid, process_name = ref.detail  # type: ignore[misc]
+            used = None if math.isnan(value) else int(value)
+            reading.processes.append(ProcessInfo(pid=pid, name=process_name, used_mem_bytes=used))
+        elif kind == SeriesKind.XID_COUNT:
+            reading.xid_counts[ref.detail] = value  # type: ignore[index]
+        elif kind == SeriesKind.STATE:
+            if value == 1:
+                reading.state = ref.detail  # type: ignore[assignment]
+        elif kind == SeriesKind.INFO:
+            reading.info.update(ref.detail)  # type: ignore[arg-type]
+    return readings
+
+
+@dataclass
+class TargetResult:
+    """One target's outcome in one poll: readings, or an error line."""
+
+    target: str  # URL or Prometheus instance, as shown to people
+    stand_in_node: str  # names the target in stale_nodes before any of its nodes is known
+    readings: dict[str, GpuReading] | None = None
+    error: str | None = None
+
+
+def _converted(spec: dcgm.DcgmField, value: float) -> float:
+    if math.isnan(value) or dcgm.is_dcgm_blank(value, spec.kind):
+        return math.nan
+    return value * spec.scale
+
+
+def _mig_aggregate(name: str, values: list[float]) -> float:
+    clean = [v for v in values if not math.isnan(v) and not dcgm.is_dcgm_blank(v, dcgm.FIELDS_BY_NAME[name].kind)]
+    if not clean:
+        return math.nan
+    if name in dcgm.MIG_ADDITIVE_FIELDS:
+        return sum(clean)
+    if name in dcgm.MIG_MEAN_FIELDS:
+        return sum(clean) / len(clean)
+    return max(clean)
+
+
+@dataclass
+class _XidMemory:
+    counts: dict[tuple[str, int], float] = field(default_factory=dict)
+    last: dict[str, float] = field(default_factory=dict)
+    seen: set[str] = field(default_factory=set)
+
+
+class FleetBook:
+    """The fleet across polls: stable GPU order, last-known inventory, target ownership, XID baselines."""
+
+    def __init__(self) -> None:
+        self._position: dict[str, int] = {}
+        self._inventory: list[GpuInventory] = []
+        self._owner: dict[str, str] = {}
+        self._target_nodes: dict[str, set[str]] = defaultdict(set)
+        self._xids = _XidMemory()
+
+    def build(self, results: list[TargetResult], ts: float, poll_duration_s: float = 0.0) -> FleetSample:
+        fresh: dict[str, GpuReading] = {}
+        errors: list[str] = []
+        stale: set[str] = set()
+        failed_targets: set[str] = set()
+        for result in results:
+            if result.readings is None:
+                failed_targets.add(result.target)
+                nodes = sorted(self._target_nodes.get(result.target, ())) or [result.stand_in_node]
+                stale.update(nodes)
+                errors.append(f"{_nodes_phrase(nodes)} ({result.target}): {result.error}")
+                continue
+            for uuid, reading in result.readings.items():
+                fresh[uuid] = reading
+                self._owner[uuid] = result.target
+                self._target_nodes[result.target].add(reading.labels.node)
+                self._place(reading)
+        n = len(self._inventory)
+        metrics = empty_metrics(n)
+        state = np.full(n, GpuState.UNKNOWN, dtype=np.uint8)
+        processes: list[tuple[ProcessInfo, ...]] = [()] * n
+        workloads: list[tuple[Workload, ...]] = [()] * n
+        vanished: dict[str, list[str]] = defaultdict(list)
+        for uuid, position in self._position.items():
+            reading = fresh.get(uuid)
+            if reading is None:
+                if self._owner.get(uuid) not in failed_targets:
+                    state[position] = GpuState.LOST
+                    vanished[self._inventory[position].node].append(uuid)
+                continue
+            self._fill(reading, position, metrics)
+            state[position] = reading.state if reading.state is not None else GpuState.OK
+            processes[position] = tuple(reading.processes)
+            workloads[position] = self._workloads(reading)
+        for node, uuids in sorted(vanished.items()):
+            errors.append(f"node {node}: {len(uuids)} GPU(s) no longer reported ({', '.join(sorted(uuids))})")
+        events = self._xid_events(fresh, ts)
+        return FleetSample(
+            ts=ts,
+            gpus=tuple(self._inventory),
+            metrics=metrics,
+            state=state,
+            processes=tuple(processes),
+            xid_events=events,
+            poll_duration_s=poll_duration_s,
+            errors=tuple(errors),
+            stale_nodes=frozenset(stale),
+            workloads=tuple(workloads) if any(workloads) else (),
+        )
+
+    def _place(self, reading: GpuReading) -> None:
+        labels = reading.labels
+        info = reading.info
+        slowdown = reading.values.get(dcgm.SLOWDOWN_TEMP)
+        slowdown_c = None if slowdown is None or dcgm.is_dcgm_blank(slowdown) else slowdown
+        inventory = GpuInventory(
+            uuid=labels.uuid,
+            index=labels.index,
+            node=labels.node,
+            name=labels.name,
+            serial=info.get("serial"),  # type: ignore[arg-type]
+            pci_bus_id=labels.pci_bus_id,
+            driver_version=labels.driver_version,
+            nvml_version=info.get("nvml_version"),  # type: ignore[arg-type]
+            cuda_version=info.get("cuda_version"),  # type: ignore[arg-type]
+            mig_mode=info.get("mig_mode", True if reading.migs else None),  # type: ignore[arg-type]
+            architecture=info.get("architecture"),  # type: ignore[arg-type]
+            vbios_version=info.get("vbios_version"),  # type: ignore[arg-type]
+            slowdown_temp_c=slowdown_c,
+        )
+        position = self._position.get(labels.uuid)
+        if position is None:
+            self._position[labels.uuid] = len(self._inventory)
+            self._inventory.append(inventory)
+        elif self._inventory[position] != inventory:
+            self._inventory[position] = inventory
+
+    @staticmethod
+    def _fill(reading: GpuReading, position: int, metrics: dict[str, np.ndarray]) -> None:
+        values = dict(reading.values)
+        for name, instance_values in reading.mig_values.items():
+            if name not in values:
+                values[name] = _mig_aggregate(name, instance_values)
+        for name, value in values.items():
+            spec = dcgm.FIELDS_BY_NAME[name]
+            if spec.metric:
+                metrics[spec.metric][position] = _converted(spec, value)
+        if dcgm.FB_TOTAL not in values and dcgm.FB_USED in values and dcgm.FB_FREE in values:
+            parts = [values[dcgm.FB_USED], values[dcgm.FB_FREE], values.get(dcgm.FB_RESERVED, 0.0)]
+            converted = [_converted(dcgm.FIELDS_BY_NAME[dcgm.FB_USED], v) for v in parts]
+            metrics["mem_total_bytes"][position] = sum(converted)  # NaN if any part is blank
+
+    @staticmethod
+    def _workloads(reading: GpuReading) -> tuple[Workload, ...]:
+        pods = list(reading.workloads)
+        on_instances = {w.mig_instance_id for w in pods if w.mig_instance_id is not None}
+        instances = []
+        for mig_id, (profile, used) in sorted(reading.migs.items()):
+            used_bytes = None if used is None else _converted(dcgm.FIELDS_BY_NAME[dcgm.FB_USED], used)
+            used_int = None if used_bytes is None or math.isnan(used_bytes) else int(used_bytes)
+            if mig_id in on_instances:
+                pods = [replace(w, mem_used_bytes=used_int) if w.mig_instance_id == mig_id else w for w in pods]
+            else:
+                instances.append(Workload(mig_instance_id=mig_id, mig_profile=profile, mem_used_bytes=used_int))
+        return tuple(pods + instances)
+
+    def _xid_events(self, fresh: dict[str, GpuReading], ts: float) -> tuple[XidEvent, ...]:
+        memory = self._xids
+        events: list[XidEvent] = []
+        for uuid, reading in fresh.items():
+            known = uuid in memory.seen
+            memory.seen.add(uuid)
+            if reading.xid_counts:
+                for code, count in reading.xid_counts.items():
+                    key = (uuid, code)
+                    before = memory.counts.get(key)
+                    memory.counts[key] = count
+                    if not known or math.isnan(count):
+                        continue
+                    new = count if before is None or count < before else count - before  # reset: agent restarted
+                    for _ in range(min(int(new), MAX_EVENTS_PER_JUMP)):
+                        events.append(XidEvent(uuid=uuid, code=code, ts=ts))
+                continue
+            last = reading.values.get(dcgm.XID_ERRORS)
+            if last is None or math.isnan(last) or dcgm.is_dcgm_blank(last):
+                continue
+            before = memory.last.get(uuid)
+            memory.last[uuid] = last
+            if known and last != before and last > 0:
+                events.append(XidEvent(uuid=uuid, code=int(last), ts=ts))
+        return tuple(events)
+
+
+def _nodes_phrase(nodes: list[str]) -> str:
+    return f"node {nodes[0]}" if len(nodes) == 1 else f"nodes {', '.join(nodes)}"

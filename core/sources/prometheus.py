@@ -1,0 +1,323 @@
+"""`prometheus:URL`: read the fleet from a Prometheus server that scrapes dcgm-exporters or gpuops agents.
+
+Spec: `prometheus:http(s)://host:9090[/path][?option=value&...]`, options (URL-encoded):
+
+  selector=job="dcgm",cluster="a"   label matchers added to every query
+  timeout=5                         seconds per query
+  ca_file=/path/ca.pem              trust this CA for https
+  insecure=1                        do not verify the server certificate
+  bearer_token_file=/path           send `Authorization: Bearer <file content>`
+  username=NAME&password_file=/path basic auth
+
+Secrets are never written in the spec itself (it ends up in settings and logs): give files,
+or GPUOPS_PROMETHEUS_BEARER_TOKEN(_FILE) / _USERNAME / _PASSWORD(_FILE) / _CA_FILE / _INSECURE.
+
+Each poll sends a fixed set of instant queries (/api/v1/query), each for the whole fleet,
+never one per GPU: one per DCGM metric, aggregated `max by (UUID, GPU_I_ID, GPU_I_PROFILE)`
+so the answer carries only what is needed; one for inventory and workloads (`group by` the
+identity, MIG and pod labels); `up` for target health; and one per gpuops extra.
+
+A target Prometheus reports down (up == 0) or no longer has makes its nodes stale, exactly
+like a failed scrape target (see core.sources.dcgm_fleet). Prometheus itself unreachable
+fails the poll with SourceError. Pod labels equal to the scrape target's own pod (Prometheus
+attaches it when the exporter runs in Kubernetes) are not workloads; `exported_pod` wins.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import os
+import re
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, replace
+from typing import Any, Mapping
+from urllib.parse import parse_qs, urlencode, urlsplit
+
+from core import dcgm_schema as dcgm
+from core.sources.base import SourceError, TelemetrySource
+from core.sources.dcgm_fleet import FleetBook, GpuReading, TargetResult, dcgm_label_info, gpu_labels, info_from_labels
+from core.sources.http_fetch import FetchError, HttpFetcher, HttpOptions
+from core.telemetry import FleetSample, GpuState, ProcessInfo, Workload
+
+log = logging.getLogger("gpuops.sources")
+
+ENV_PREFIX = "GPUOPS_PROMETHEUS"
+DEFAULT_TIMEOUT_S = 5.0
+QUERY_CONCURRENCY = 6
+_OPTIONS = {"selector", "timeout", "ca_file", "insecure", "bearer_token_file", "username", "password_file"}
+_SECRET_OPTIONS = {"password", "bearer_token", "token"}
+_SELECTOR_SHAPE = re.compile(r'^\s*[A-Za-z_][A-Za-z0-9_]*\s*(=|!=|=~|!~)\s*"')
+
+_IDENTITY_LABELS = (
+    dcgm.LABEL_UUID, dcgm.LABEL_HOST, dcgm.LABEL_GPU, dcgm.LABEL_MODEL, dcgm.LABEL_PCI_BUS_ID, dcgm.LABEL_DRIVER,
+    dcgm.LABEL_SERIAL, dcgm.LABEL_VBIOS, dcgm.LABEL_NVML_VERSION, dcgm.LABEL_CUDA_DRIVER, "instance",
+)
+_WORKLOAD_LABELS = (
+    dcgm.LABEL_MIG_ID, dcgm.LABEL_MIG_PROFILE, dcgm.LABEL_POD, dcgm.LABEL_NAMESPACE, dcgm.LABEL_CONTAINER,
+    "exported_pod", "exported_namespace", "exported_container",
+)
+_VALUE_KEYS = f"{dcgm.LABEL_UUID}, {dcgm.LABEL_MIG_ID}, {dcgm.LABEL_MIG_PROFILE}"
+
+
+@dataclass(frozen=True)
+class PrometheusSpec:
+    base_url: str
+    selector: str = ""
+    timeout_s: float = DEFAULT_TIMEOUT_S
+    http: HttpOptions = HttpOptions()
+
+    @classmethod
+    def parse(cls, spec: str, environ: Mapping[str, str] | None = None) -> "PrometheusSpec":
+        env = os.environ if environ is None else environ
+        url = spec.split(":", 1)[1].strip() if ":" in spec else ""
+        parts = urlsplit(url)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise SourceError(f"bad source {spec!r}: expected prometheus:http(s)://host:port[?selector=...]")
+        options = {key: values[-1] for key, values in parse_qs(parts.query, keep_blank_values=True).items()}
+        secrets = sorted(_SECRET_OPTIONS & options.keys())
+        if secrets:
+            raise SourceError(
+                f"bad source: put no {secrets[0]} in the prometheus spec; use password_file= / bearer_token_file= "
+                f"or the {ENV_PREFIX}_* variables"
+            )
+        unknown = sorted(options.keys() - _OPTIONS)
+        if unknown:
+            raise SourceError(f"bad source: unknown prometheus option {unknown[0]!r}; known: {', '.join(sorted(_OPTIONS))}")
+        selector = options.get("selector", "").strip().strip(",")
+        if selector and (not _SELECTOR_SHAPE.match(selector) or "{" in selector or "}" in selector):
+            raise SourceError(f'bad prometheus selector {selector!r}: expected label matchers like job="dcgm"')
+        try:
+            timeout_s = float(options.get("timeout", DEFAULT_TIMEOUT_S))
+        except ValueError:
+            raise SourceError(f"bad prometheus timeout {options['timeout']!r}: not a number") from None
+        if not timeout_s > 0:
+            raise SourceError("the prometheus timeout must be positive")
+        try:
+            http = HttpOptions.from_env(
+                ENV_PREFIX, env,
+                ca_file=options.get("ca_file"),
+                insecure=options.get("insecure"),
+                bearer_token_file=options.get("bearer_token_file"),
+                username=options.get("username"),
+                password_file=options.get("password_file"),
+            )
+        except ValueError as exc:
+            raise SourceError(f"prometheus source: {exc}") from None
+        base = parts._replace(query="", fragment="").geturl().rstrip("/")
+        return cls(base_url=base, selector=selector, timeout_s=timeout_s, http=http)
+
+
+class PrometheusSource(TelemetrySource):
+    simulated = False
+
+    def __init__(self, spec: PrometheusSpec) -> None:
+        self.spec = spec
+        self.name = f"prometheus:{spec.base_url}"
+        self._fetcher = HttpFetcher(spec.http, timeout_s=spec.timeout_s)
+        self._pool = ThreadPoolExecutor(max_workers=QUERY_CONCURRENCY, thread_name_prefix="gpuops-prometheus")
+        self._book = FleetBook()
+        self._instance_nodes: dict[str, str] = {}
+        try:
+            self._query(f"up{self._braces()}")  # reachable, authorized, and the selector parses
+        except SourceError:
+            self.close()
+            raise
+
+    @classmethod
+    def from_spec(cls, spec: str, environ: Mapping[str, str] | None = None) -> "PrometheusSource":
+        return cls(PrometheusSpec.parse(spec, environ))
+
+    def _braces(self, *matchers: str) -> str:
+        parts = [m for m in (self.spec.selector, *matchers) if m]
+        return "{" + ",".join(parts) + "}" if parts else ""
+
+    def _query(self, promql: str) -> list[dict[str, Any]]:
+        url = f"{self.spec.base_url}/api/v1/query?{urlencode({'query': promql})}"
+        try:
+            body = self._fetcher.get(url)
+        except FetchError as exc:
+            raise SourceError(f"Prometheus at {self.spec.base_url}: {_api_error(exc)}") from None
+        try:
+            document = json.loads(body)
+            if document.get("status") != "success":
+                raise ValueError(document.get("error") or "status is not success")
+            data = document["data"]
+            if data.get("resultType") != "vector":
+                raise ValueError(f"expected a vector, got {data.get('resultType')!r}")
+            return data["result"]
+        except (ValueError, KeyError, TypeError, AttributeError) as exc:
+            raise SourceError(f"Prometheus at {self.spec.base_url}: unexpected answer to {promql!r}: {exc}") from None
+
+    def _queries(self) -> dict[str, str]:
+        """Every query of one poll, by key: "up", "inventory", a DCGM field name, or a gpuops extra."""
+        any_dcgm = self._braces('__name__=~"DCGM_FI_DEV_.+"')
+        queries = {
+            "up": f"up{self._braces()}",
+            "inventory": f"group by ({', '.join(_IDENTITY_LABELS + _WORKLOAD_LABELS)}) ({any_dcgm})",
+            dcgm.GPUOPS_PROCESS_MEMORY: (
+                f"max by ({dcgm.LABEL_UUID}, {dcgm.LABEL_PID}, {dcgm.LABEL_PROCESS_NAME}) "
+                f"({dcgm.GPUOPS_PROCESS_MEMORY}{self._braces()})"
+            ),
+            dcgm.GPUOPS_XID_ERRORS_TOTAL: (
+                f"max by ({dcgm.LABEL_UUID}, {dcgm.LABEL_XID}) ({dcgm.GPUOPS_XID_ERRORS_TOTAL}{self._braces()})"
+            ),
+            dcgm.GPUOPS_GPU_STATE: (
+                f"max by ({dcgm.LABEL_UUID}, {dcgm.GPUOPS_GPU_STATE}) ({dcgm.GPUOPS_GPU_STATE}{self._braces()} == 1)"
+            ),
+            dcgm.GPUOPS_GPU_INFO: (
+                f"group by ({dcgm.LABEL_UUID}, {', '.join(dcgm.INFO_LABELS)}) ({dcgm.GPUOPS_GPU_INFO}{self._braces()})"
+            ),
+        }
+        for spec in dcgm.FIELDS:
+            name_matcher = '__name__=~"' + "|".join((spec.name, *spec.aliases)) + '"'
+            queries[spec.name] = f"max by ({_VALUE_KEYS}) ({self._braces(name_matcher)})"
+        return queries
+
+    def poll(self) -> FleetSample:
+        started = time.monotonic()
+        queries = self._queries()
+        futures = {key: self._pool.submit(self._query, promql) for key, promql in queries.items()}
+        answers: dict[str, list[dict[str, Any]]] = {}
+        errors: list[str] = []
+        for key, future in futures.items():
+            try:
+                answers[key] = future.result()
+            except SourceError as exc:
+                if key in ("up", "inventory"):
+                    for other in futures.values():
+                        other.cancel()
+                    raise
+                errors.append(f"query for {key} failed: {exc}")
+        results = self._results(answers)
+        sample = self._book.build(results, ts=time.time(), poll_duration_s=time.monotonic() - started)
+        if errors:
+            sample = replace(sample, errors=sample.errors + tuple(errors))
+        return sample
+
+    def _results(self, answers: dict[str, list[dict[str, Any]]]) -> list[TargetResult]:
+        """Per scrape target (instance): its GPUs' readings, or why it has none."""
+        up: dict[str, float] = {}
+        target_pods: set[tuple[str, str]] = set()
+        for row in answers["up"]:
+            labels = row["metric"]
+            instance = labels.get("instance", "")
+            up[instance] = _number(row)
+            if labels.get(dcgm.LABEL_POD):
+                target_pods.add((instance, labels[dcgm.LABEL_POD]))
+        readings_by_instance: dict[str, dict[str, GpuReading]] = {}
+        readings: dict[str, GpuReading] = {}
+        for row in answers["inventory"]:
+            labels = row["metric"]
+            uuid = labels.get(dcgm.LABEL_UUID)
+            if not uuid:
+                continue
+            instance = labels.get("instance", "")
+            reading = readings.get(uuid)
+            if reading is None:
+                reading = readings[uuid] = GpuReading(gpu_labels(labels, instance.rsplit(":", 1)[0] or "unknown"))
+                reading.info.update(dcgm_label_info(labels))
+                readings_by_instance.setdefault(instance, {})[uuid] = reading
+                self._instance_nodes[instance] = reading.labels.node
+            _add_workload(reading, labels, instance, target_pods)
+        for spec in dcgm.FIELDS:
+            for row in answers.get(spec.name, ()):
+                labels = row["metric"]
+                reading = readings.get(labels.get(dcgm.LABEL_UUID, ""))
+                if reading is None:
+                    continue
+                value = _number(row)
+                mig = labels.get(dcgm.LABEL_MIG_ID)
+                if not mig:
+                    reading.values[spec.name] = value
+                    continue
+                reading.mig_values.setdefault(spec.name, []).append(value)
+                mig_id = int(mig) if mig.isdigit() else -1
+                profile, used = reading.migs.get(mig_id, (labels.get(dcgm.LABEL_MIG_PROFILE) or None, None))
+                reading.migs[mig_id] = (profile, value if spec.name == dcgm.FB_USED else used)
+        _add_extras(readings, answers)
+        results = []
+        for instance in sorted(set(self._instance_nodes) | set(readings_by_instance) | set(up)):
+            gpus = readings_by_instance.get(instance)
+            stand_in = self._instance_nodes.get(instance, instance or "(no instance label)")
+            if up.get(instance) == 0:
+                results.append(TargetResult(instance, stand_in, error="Prometheus reports this target down (up == 0)"))
+            elif gpus:
+                results.append(TargetResult(instance, stand_in, readings=gpus))
+            elif instance in self._instance_nodes:
+                results.append(TargetResult(instance, stand_in, error="no GPU samples in Prometheus for this target"))
+        return results
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=False, cancel_futures=True)
+        self._fetcher.close()
+
+
+def _number(row: dict[str, Any]) -> float:
+    try:
+        return float(row["value"][1])
+    except (KeyError, IndexError, TypeError, ValueError):
+        return math.nan
+
+
+def _add_workload(reading: GpuReading, labels: Mapping[str, str], instance: str, target_pods: set[tuple[str, str]]) -> None:
+    mig = labels.get(dcgm.LABEL_MIG_ID)
+    mig_id = (int(mig) if mig.isdigit() else -1) if mig else None
+    profile = labels.get(dcgm.LABEL_MIG_PROFILE) or None
+    if mig_id is not None and mig_id not in reading.migs:
+        reading.migs[mig_id] = (profile, None)
+    if labels.get("exported_pod"):
+        prefix = "exported_"
+    elif labels.get(dcgm.LABEL_POD) and (instance, labels[dcgm.LABEL_POD]) not in target_pods:
+        prefix = ""
+    else:
+        return
+    workload = Workload(
+        namespace=labels.get(prefix + dcgm.LABEL_NAMESPACE) or None,
+        pod=labels[prefix + dcgm.LABEL_POD],
+        container=labels.get(prefix + dcgm.LABEL_CONTAINER) or None,
+        mig_instance_id=mig_id,
+        mig_profile=profile,
+    )
+    reading.workloads[workload] = None
+
+
+def _add_extras(readings: dict[str, GpuReading], answers: dict[str, list[dict[str, Any]]]) -> None:
+    states = {state.label: state for state in GpuState}
+    for row in answers.get(dcgm.GPUOPS_PROCESS_MEMORY, ()):
+        labels = row["metric"]
+        reading = readings.get(labels.get(dcgm.LABEL_UUID, ""))
+        pid = labels.get(dcgm.LABEL_PID, "")
+        if reading is not None and pid.isdigit():
+            used = _number(row)
+            reading.processes.append(ProcessInfo(
+                pid=int(pid), name=labels.get(dcgm.LABEL_PROCESS_NAME) or None,
+                used_mem_bytes=None if math.isnan(used) else int(used),
+            ))
+    for row in answers.get(dcgm.GPUOPS_XID_ERRORS_TOTAL, ()):
+        labels = row["metric"]
+        reading = readings.get(labels.get(dcgm.LABEL_UUID, ""))
+        code = labels.get(dcgm.LABEL_XID, "")
+        if reading is not None and code.isdigit():
+            reading.xid_counts[int(code)] = _number(row)
+    for row in answers.get(dcgm.GPUOPS_GPU_STATE, ()):
+        labels = row["metric"]
+        reading = readings.get(labels.get(dcgm.LABEL_UUID, ""))
+        if reading is not None and labels.get(dcgm.GPUOPS_GPU_STATE) in states:
+            reading.state = states[labels[dcgm.GPUOPS_GPU_STATE]]
+    for row in answers.get(dcgm.GPUOPS_GPU_INFO, ()):
+        labels = row["metric"]
+        reading = readings.get(labels.get(dcgm.LABEL_UUID, ""))
+        if reading is not None:
+            reading.info.update(info_from_labels(labels))
+
+
+def _api_error(exc: FetchError) -> str:
+    """Prometheus explains a 4xx/5xx in its JSON body; show that rather than the bare status."""
+    try:
+        detail = json.loads(exc.body).get("error") if exc.body else None
+    except (ValueError, AttributeError):
+        detail = None
+    return f"{exc}: {detail}" if detail else str(exc)

@@ -1,0 +1,166 @@
+"""`prometheus:` source against a fake Prometheus API fed with real query answers."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from core import dcgm_schema as dcgm
+from core.sources.base import SourceError
+from core.sources.factory import open_source
+from core.sources.prometheus import PrometheusSource, PrometheusSpec
+from tests.fake_prometheus import FakePrometheus, series_from_api_answers
+
+ANSWERS = Path(__file__).parent / "fixtures" / "prometheus-api"
+MIB = 2**20
+# The two exporter pods of the captured cluster, as Prometheus' own `up` series would name them
+# (the pod label on GPUs that run no workload is the exporter's own pod).
+TARGETS = {"10.0.172.246:9400": "nvidia-dcgm-exporter-wqqqn", "10.0.247.52:9400": "nvidia-dcgm-exporter-g2fjs"}
+
+
+def _captured_series() -> list:
+    series = series_from_api_answers(json.loads(p.read_text()) for p in sorted(ANSWERS.glob("*.json")))
+    for instance, pod in TARGETS.items():
+        series.append(({
+            "__name__": "up", "instance": instance, "job": "nvidia-dcgm-exporter", "namespace": "gpu-operator",
+            "pod": pod, "container": "nvidia-dcgm-exporter", "service": "nvidia-dcgm-exporter", "endpoint": "gpu-metrics",
+        }, 1.0))
+    return series
+
+
+@pytest.fixture
+def prometheus():
+    fake = FakePrometheus(_captured_series())
+    yield fake
+    fake.stop()
+
+
+def _by_uuid(sample) -> dict[str, dict]:
+    return {record["uuid"]: record for record in sample.records()}
+
+
+def test_reads_the_captured_cluster(prometheus) -> None:
+    with open_source(f"prometheus:{prometheus.url}") as source:
+        sample = source.poll()
+    assert sample.errors == () and sample.stale_nodes == frozenset()
+    gpus = _by_uuid(sample)
+    assert len(gpus) == 16
+    assert {r["node"] for r in gpus.values()} == {"gpu-node-1", "gpu-node-2"}
+    busy = gpus["GPU-c4529c8d-69c4-b61d-e0bc-7b2460096005"]
+    assert busy["mem_used_bytes"] == 74166 * MIB
+    assert (busy["index"], busy["name"], busy["pci_bus_id"]) == (0, "NVIDIA H100 80GB HBM3", "00000000:53:00.0")
+    assert busy["driver_version"] == "580.105.08" and busy["util_gpu_pct"] == 0.0
+    assert busy["temp_c"] is not None
+    # The vLLM pod is a workload; the exporter's own pod (Prometheus' target label) is not.
+    assert [(w["namespace"], w["pod"], w["container"]) for w in busy["workloads"]] == [
+        ("dynamo-workload", "vllm-agg-0-vllmdecodeworker-s65j5", "main"),
+    ]
+    idle = gpus["GPU-bc5610b9-79c8-fedd-8899-07539c7f868a"]
+    assert idle["workloads"] == [] and idle["mem_used_bytes"] == 0 and idle["temp_c"] == 29.0
+    assert idle["power_w"] is None  # not in what Prometheus holds: unknown, never 0
+
+
+def test_one_query_per_metric_for_the_whole_fleet(prometheus) -> None:
+    source = PrometheusSource.from_spec(f'prometheus:{prometheus.url}?selector=job%3D%22nvidia-dcgm-exporter%22')
+    before = len(prometheus.queries())
+    source.poll()
+    queries = prometheus.queries()[before:]
+    source.close()
+    assert len(queries) == len(set(queries)) == len(dcgm.FIELDS) + 6  # up, inventory, 4 gpuops extras
+    assert all('job="nvidia-dcgm-exporter"' in q for q in queries)
+    assert not any("GPU-" in q for q in queries)
+
+
+def test_a_down_target_makes_its_node_stale(prometheus) -> None:
+    source = PrometheusSource.from_spec(f"prometheus:{prometheus.url}")
+    source.poll()
+    down = "10.0.247.52:9400"
+    kept = [(l, v) for l, v in prometheus.series if l.get("instance") != down or l["__name__"] == "up"]
+    prometheus.set_series([(l, 0.0 if l["__name__"] == "up" and l["instance"] == down else v) for l, v in kept])
+    sample = source.poll()
+    source.close()
+    gpus = _by_uuid(sample)
+    assert len(gpus) == 16
+    assert sample.stale_nodes == frozenset({"gpu-node-2"})
+    assert sample.errors == ("node gpu-node-2 (10.0.247.52:9400): Prometheus reports this target down (up == 0)",)
+    states = {r["node"]: set() for r in gpus.values()}
+    for r in gpus.values():
+        states[r["node"]].add(r["state"])
+    assert states == {"gpu-node-1": {"ok"}, "gpu-node-2": {"unknown"}}
+
+
+def test_agent_extras_mig_and_sentinels(prometheus) -> None:
+    labels = {"UUID": "GPU-1", "Hostname": "h1", "gpu": "0", "modelName": "NVIDIA A100-SXM4-80GB", "instance": "h1:9400"}
+    prometheus.set_series([
+        ({"__name__": "up", "instance": "h1:9400"}, 1.0),
+        ({**labels, "__name__": "DCGM_FI_DEV_FB_USED", "GPU_I_ID": "1", "GPU_I_PROFILE": "3g.40gb",
+          "exported_pod": "train", "exported_namespace": "ml", "pod": "dcgm-exporter-x"}, 30000.0),
+        ({**labels, "__name__": "DCGM_FI_DEV_FB_USED", "GPU_I_ID": "2", "GPU_I_PROFILE": "3g.40gb"}, 1000.0),
+        ({**labels, "__name__": "DCGM_FI_DEV_POWER_USAGE"}, 9223372036854775792.0),
+        ({**labels, "__name__": "DCGM_FI_DEV_CLOCKS_EVENT_REASONS"}, 4.0),
+        ({**labels, "__name__": "gpuops_gpu_state", "gpuops_gpu_state": "lost"}, 1.0),
+        ({**labels, "__name__": "gpuops_gpu_state", "gpuops_gpu_state": "ok"}, 0.0),
+        ({**labels, "__name__": "gpuops_process_memory_used_bytes", "pid": "31", "process_name": "python"}, 2.0 * MIB),
+        ({**labels, "__name__": "gpuops_gpu_info", "serial": "1650", "architecture": "ampere", "mig_mode": "true"}, 1.0),
+        ({**labels, "__name__": "gpuops_xid_errors_total", "xid": "94"}, 2.0),
+    ])
+    source = PrometheusSource.from_spec(f"prometheus:{prometheus.url}")
+    gpu = source.poll().records()[0]
+    assert gpu["mem_used_bytes"] == 31000 * MIB
+    assert gpu["power_w"] is None
+    assert gpu["throttle_reasons"] == ["sw_power_cap"]
+    assert gpu["state"] == "lost"
+    assert gpu["processes"] == [{"pid": 31, "name": "python", "used_mem_bytes": 2 * MIB}]
+    assert (gpu["serial"], gpu["architecture"], gpu["mig_mode"]) == ("1650", "ampere", True)
+    assert [(w["pod"], w["mig_instance_id"], w["mem_used_bytes"]) for w in gpu["workloads"]] == [
+        ("train", 1, 30000 * MIB), (None, 2, 1000 * MIB),
+    ]
+    prometheus.set_series([(l, 3.0 if l["__name__"] == "gpuops_xid_errors_total" else v) for l, v in prometheus.series])
+    assert [(e.code) for e in source.poll().xid_events] == [94]
+    source.close()
+
+
+def test_credentials_come_from_files_or_environment(prometheus, tmp_path: Path, monkeypatch) -> None:
+    token = tmp_path / "token"
+    token.write_text("s3cr3t\n")
+    with open_source(f"prometheus:{prometheus.url}?bearer_token_file={token}") as source:
+        source.poll()
+    assert set(prometheus.server.authorizations) == {"Bearer s3cr3t"}
+    password = tmp_path / "password"
+    password.write_text("pw")
+    monkeypatch.setenv("GPUOPS_PROMETHEUS_USERNAME", "ops")
+    monkeypatch.setenv("GPUOPS_PROMETHEUS_PASSWORD_FILE", str(password))
+    with open_source(f"prometheus:{prometheus.url}") as source:
+        assert "pw" not in repr(source.spec)
+    assert prometheus.server.authorizations[-1] == "Basic b3BzOnB3"
+
+
+@pytest.mark.parametrize(
+    ("spec", "message"),
+    [
+        ("prometheus:", "expected prometheus:http"),
+        ("prometheus:ftp://host", "expected prometheus:http"),
+        ("prometheus:http://h:9090?password=x", "put no password"),
+        ("prometheus:http://h:9090?bearer_token=x", "put no bearer_token"),
+        ("prometheus:http://h:9090?colour=red", "unknown prometheus option 'colour'"),
+        ("prometheus:http://h:9090?selector=dcgm", "bad prometheus selector"),
+        ("prometheus:http://h:9090?selector=job%3D%22a%22%7D", "bad prometheus selector"),
+        ("prometheus:http://h:9090?timeout=soon", "bad prometheus timeout"),
+        ("prometheus:http://h:9090?ca_file=/nonexistent.pem", "does not exist"),
+        ("prometheus:http://h:9090?password_file=/nonexistent", "cannot read credentials"),
+    ],
+)
+def test_bad_specs_say_what_is_wrong(spec: str, message: str) -> None:
+    with pytest.raises(SourceError, match=message):
+        PrometheusSpec.parse(spec, environ={})
+
+
+def test_unreachable_or_refusing_prometheus_fails_clearly(prometheus) -> None:
+    with pytest.raises(SourceError, match="Prometheus at http://127.0.0.1:1: connection refused"):
+        open_source("prometheus:http://127.0.0.1:1")
+    with pytest.raises(SourceError, match="HTTP 400 Bad Request: parse error"):
+        open_source(f"prometheus:{prometheus.url}?selector=job%3D%22a%22%2C%20bad")
+    with pytest.raises(SourceError, match="HTTP 404"):
+        open_source(f"prometheus:{prometheus.url}/not-prometheus")
