@@ -174,6 +174,8 @@ class FleetGrid(QWidget):
         major = [(r + 0.5, layout.row_labels[r]) for r in range(0, layout.height, step)]
         minor = [(r + 0.5, layout.row_labels[r]) for r in range(layout.height) if r % step]
         self._axis.setTicks([major, minor])
+        longest = max((self.fontMetrics().horizontalAdvance(label) for label in layout.row_labels), default=0)
+        self._axis.setWidth(longest + 16)
 
     def _draw(self) -> None:
         sample, index, layout = self._sample, self._index, self._layout
@@ -209,7 +211,8 @@ class FleetGrid(QWidget):
         return None if self._layout is None else self._layout.gpu_at(col, row)
 
     def cell_rect(self, position: int) -> QRect:
-        """Where GPU `position`'s cell is drawn, in `view.viewport()` coordinates."""
+        """Where GPU `position`'s cell is drawn, in `view.viewport()` coordinates (once the
+        view has processed its layout: after the event loop ran)."""
         layout = self._layout
         assert layout is not None
         col, row = float(layout.col[position]), float(layout.row[position])

@@ -22,8 +22,6 @@ class NodeGroup:
     """One node's GPUs, as positions in the sample, in inventory order."""
 
     name: str
-    site: str | None
-    rack: str | None
     gpu_positions: tuple[int, ...]
 
 
@@ -40,7 +38,7 @@ class FleetIndex:
         for i, gpu in enumerate(gpus):
             members.setdefault(gpu.node, []).append(i)
         self.nodes: tuple[NodeGroup, ...] = tuple(
-            NodeGroup(name, gpus[idx[0]].site, gpus[idx[0]].rack, tuple(idx)) for name, idx in members.items()
+            NodeGroup(name, tuple(positions)) for name, positions in members.items()
         )
         node_of = {group.name: n for n, group in enumerate(self.nodes)}
         #: For each GPU, the position of its node in `nodes`.

@@ -1,8 +1,9 @@
 """Where each GPU sits in the fleet grid.
 
-Each node is a block: one row of its GPUs in index order. Blocks are tiled left to right, with a
-one-cell gap between neighbours, and as many blocks per row as keeps the grid about as wide as a
-typical view is, so 8 GPUs and 10,000 GPUs both fill the space.
+Each node is a block: one row of its GPUs in index order. A small fleet gets one node per row, each
+row labelled. A larger one tiles blocks left to right, with a one-cell gap between neighbours, and
+as many blocks per row as keeps the grid about as wide as a typical view is, so 8 GPUs and 10,000
+GPUs both fill the space.
 """
 
 from __future__ import annotations
@@ -15,6 +16,8 @@ from gui.fleet_index import FleetIndex
 
 #: Width / height, in cells, the layout aims for (cells stretch to fill the view anyway).
 TARGET_ASPECT = 1.6
+#: Up to this many nodes, each gets its own row, so every row label names exactly one node.
+ONE_NODE_PER_ROW_MAX = 32
 
 
 class GridLayout:
@@ -25,7 +28,10 @@ class GridLayout:
         self.block_width = max((len(node.gpu_positions) for node in nodes), default=1)
         stride = self.block_width + 1
         n_nodes = max(len(nodes), 1)
-        self.blocks_per_row = min(n_nodes, max(1, round(math.sqrt(target_aspect * n_nodes / stride))))
+        if n_nodes <= ONE_NODE_PER_ROW_MAX:
+            self.blocks_per_row = 1
+        else:
+            self.blocks_per_row = min(n_nodes, max(1, round(math.sqrt(target_aspect * n_nodes / stride))))
         self.width = self.blocks_per_row * stride - 1
         self.height = math.ceil(n_nodes / self.blocks_per_row)
         self.col = np.zeros(len(index), dtype=np.int32)

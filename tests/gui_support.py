@@ -7,6 +7,8 @@ import threading
 import time
 
 import numpy as np
+from PySide6.QtGui import QImage
+from PySide6.QtWidgets import QApplication
 
 from core.sources.base import SourceError, TelemetrySource
 from core.telemetry import FleetSample, GpuInventory, GpuState, ProcessInfo, empty_metrics
@@ -133,6 +135,7 @@ def window_factory(qtbot, cleanups: list) -> "callable":
         qtbot.addWidget(window)
         window.resize(*size)
         window.show()
+        qtbot.waitExposed(window)
         cleanups.append((window, source))
         if start:
             window.start()
@@ -150,10 +153,19 @@ def close_windows(cleanups: list) -> None:
         assert window.poller.join(5.0), "the poller thread outlived its test"
 
 
-def cell_rgb(grid, position: int, *, corner: bool = False) -> tuple[int, int, int]:
-    """The colour actually painted for GPU `position`: its cell centre, or near its top-left
-    corner (away from any marker drawn over the centre)."""
+def cell_pixels(grid, position: int) -> np.ndarray:
+    """The painted pixels of GPU `position`'s cell, as an (h, w, 3) uint8 RGB array."""
+    QApplication.processEvents()  # let the view apply a new layout's range first
     rect = grid.cell_rect(position)
-    point = rect.topLeft() + type(rect.topLeft())(2, 2) if corner else rect.center()
-    color = grid.view.viewport().grab().toImage().pixelColor(point)
-    return color.red(), color.green(), color.blue()
+    image = grid.view.viewport().grab().toImage().convertToFormat(QImage.Format.Format_RGB888)
+    rows = np.frombuffer(image.constBits(), dtype=np.uint8).reshape(image.height(), image.bytesPerLine())
+    pixels = rows[:, : image.width() * 3].reshape(image.height(), image.width(), 3)
+    return pixels[rect.top() : rect.bottom() + 1, rect.left() : rect.right() + 1].copy()
+
+
+def cell_rgb(grid, position: int, *, corner: bool = False) -> tuple[int, int, int]:
+    """The colour painted for GPU `position`: at its cell centre, or near its top-left corner
+    (away from any marker drawn over the centre)."""
+    pixels = cell_pixels(grid, position)
+    y, x = (2, 2) if corner else (pixels.shape[0] // 2, pixels.shape[1] // 2)
+    return tuple(int(v) for v in pixels[y, x])
