@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 from PySide6.QtCore import QRectF, QSize, Qt
-from PySide6.QtGui import QColor, QLinearGradient, QPainter, QPaintEvent
+from PySide6.QtGui import QColor, QLinearGradient, QPainter, QPaintEvent, QPen
 from PySide6.QtWidgets import QSizePolicy, QWidget
 
 from gui import palette
@@ -74,7 +74,15 @@ class ColorLegend(QWidget):
         text(self._high_text)
         for label, color in self._swatches:
             x += _GAP
-            painter.fillRect(QRectF(x, top, _SWATCH, bar_height), color)
+            swatch = QRectF(x, top, _SWATCH, bar_height)
+            painter.fillRect(swatch, color)
+            if label == "lost":  # the grid marks lost GPUs with an X as well as the colour
+                cross = swatch.adjusted(2, 2, -2, -2)
+                pen = painter.pen()
+                painter.setPen(QPen(QColor(255, 255, 255), 1.5))
+                painter.drawLine(cross.topLeft(), cross.bottomRight())
+                painter.drawLine(cross.bottomLeft(), cross.topRight())
+                painter.setPen(pen)
             x += _SWATCH + _GAP
             text(label)
         painter.end()

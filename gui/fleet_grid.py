@@ -10,8 +10,8 @@ from __future__ import annotations
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import QPoint, QPointF, QRect, QRectF, Qt, Signal
-from PySide6.QtGui import QColor, QPen
-from PySide6.QtWidgets import QComboBox, QGraphicsRectItem, QHBoxLayout, QLabel, QToolTip, QVBoxLayout, QWidget
+from PySide6.QtGui import QColor, QPainterPath, QPen
+from PySide6.QtWidgets import QComboBox, QGraphicsPathItem, QGraphicsRectItem, QHBoxLayout, QLabel, QToolTip, QVBoxLayout, QWidget
 
 from core.telemetry import FleetSample, GpuState
 from gui import palette
@@ -23,6 +23,8 @@ from gui.grid_metrics import GRID_METRICS, GridMetric, grid_metric
 
 #: Above this many grid rows the left axis labels only every few rows (then hover tells).
 _LABELLED_ROWS_MAX = 24
+#: The X over a lost GPU stays this far (in cells) from the cell's edges.
+_MARKER_INSET = 0.2
 
 
 class _GridImage(pg.ImageItem):
@@ -80,10 +82,10 @@ class FleetGrid(QWidget):
         self._axis = plot.getAxis("left")
         self.image = _GridImage(self)
         plot.addItem(self.image)
-        self._lost_markers = pg.ScatterPlotItem(
-            pxMode=False, symbol="x", size=0.7, pen=None, brush=pg.mkBrush(255, 255, 255, 230)
-        )
-        plot.addItem(self._lost_markers)
+        self._lost_markers = QGraphicsPathItem(self.image)
+        marker_pen = QPen(QColor(255, 255, 255), 3)
+        marker_pen.setCosmetic(True)
+        self._lost_markers.setPen(marker_pen)
         self._selection = self._selection_outline()
 
         layout = QVBoxLayout(self)
@@ -162,7 +164,7 @@ class FleetGrid(QWidget):
         self._layout = layout = GridLayout(index)
         self._pixels = np.full((layout.height, layout.width), palette.GAP, dtype=np.uint8)
         self._lost_positions = np.zeros(0, dtype=np.int64)
-        self._lost_markers.clear()
+        self._lost_markers.setPath(QPainterPath())
         self._viewbox.setRange(QRectF(0, 0, layout.width, layout.height), padding=0)
         self._label_rows(layout)
         self._selected = None if selected_uuid is None else index.position(selected_uuid)
@@ -202,7 +204,12 @@ class FleetGrid(QWidget):
         self._lost_positions = positions
         layout = self._layout
         assert layout is not None
-        self._lost_markers.setData(x=layout.col[positions] + 0.5, y=layout.row[positions] + 0.5)
+        path = QPainterPath()
+        for col, row in zip(layout.col[positions].tolist(), layout.row[positions].tolist()):
+            for y0, y1 in ((_MARKER_INSET, 1 - _MARKER_INSET), (1 - _MARKER_INSET, _MARKER_INSET)):
+                path.moveTo(col + _MARKER_INSET, row + y0)
+                path.lineTo(col + 1 - _MARKER_INSET, row + y1)
+        self._lost_markers.setPath(path)
 
     # --- hover and selection -----------------------------------------------------------------
 

@@ -12,6 +12,8 @@ import math
 import time
 from typing import Callable
 
+import numpy as np
+
 from PySide6.QtCore import Qt, Slot
 from PySide6.QtGui import QCloseEvent
 from PySide6.QtWidgets import QLabel, QMainWindow, QSplitter, QVBoxLayout, QWidget
@@ -168,7 +170,7 @@ class MainWindow(QMainWindow):
         self._show_selected(sample, series)
         self._show_poll_status(sample, result.duration_s)
 
-    def _show_selected(self, sample: FleetSample, series: dict) -> None:
+    def _show_selected(self, sample: FleetSample, series: dict[str, np.ndarray]) -> None:
         uuid = self.detail.uuid
         if uuid is None:
             return

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import threading
 import time
+from typing import TYPE_CHECKING, Callable
 
 import numpy as np
 from PySide6.QtGui import QImage
@@ -12,6 +13,9 @@ from PySide6.QtWidgets import QApplication
 
 from core.sources.base import SourceError, TelemetrySource
 from core.telemetry import FleetSample, GpuInventory, GpuState, ProcessInfo, empty_metrics
+
+if TYPE_CHECKING:
+    from gui.main_window import MainWindow
 
 GIB = 1 << 30
 MEM_TOTAL_BYTES = 80 * GIB
@@ -126,7 +130,7 @@ class FakeSource(TelemetrySource):
 OFFSCREEN_PLUGIN_NOTICE = r"This plugin does not support (propagateSizeHints|raise)\(\)"
 
 
-def window_factory(qtbot, cleanups: list) -> "callable":
+def window_factory(qtbot, cleanups: list) -> Callable[..., "MainWindow"]:
     """Build `make(source, ...)`: a shown MainWindow polling `source` (or opened by `opener`)."""
     from gui.main_window import MainWindow
 

@@ -9,6 +9,7 @@ import pytest
 from PySide6.QtCore import QTimer
 
 from core.sources.base import SourceError
+from core.telemetry import GpuState
 from gui import palette
 from tests.gui_support import OFFSCREEN_PLUGIN_NOTICE, FakeSource, cell_rgb, close_windows, window_factory
 
@@ -194,3 +195,20 @@ def test_a_bug_in_the_source_is_raised_in_the_gui_thread(qtbot, make_window):
         window.close()  # later polls would raise again, outside this block
     assert isinstance(exceptions[0][1], ZeroDivisionError)
     assert "internal error in the telemetry source: ZeroDivisionError('bug in poll')" in banner
+
+
+def test_the_simulated_fleet_runs_in_the_window(qtbot, make_window):
+    from core.sources.factory import open_source
+
+    window = make_window(None, opener=lambda: open_source("demo:200", seed=3), interval_s=0.1)
+    qtbot.waitUntil(lambda: window.last_sample is not None, timeout=10000)
+    sample = window.last_sample
+    assert window.windowTitle() == "gpuops — Simulated fleet (demo:200)"
+    assert window.kpi_strip.value_text("total") == "200"
+    lost = int((sample.state == GpuState.LOST).sum())
+    assert window.kpi_strip.value_text("lost") == f"{lost:,}"
+    first_node = sample.gpus[0].node
+    window.select_gpu(sample.gpus[0].uuid)
+    assert first_node in window.detail.header.text()
+    qtbot.waitUntil(lambda: window.last_sample is not sample, timeout=5000)
+    assert not window.stale
