@@ -153,10 +153,11 @@ class PrometheusSource(TelemetrySource):
 
     def _queries(self) -> dict[str, str]:
         """Every query of one poll, by key: "up", "inventory", a DCGM field name, or a gpuops extra."""
-        any_dcgm = self._braces('__name__=~"DCGM_FI_DEV_.+"')
+        # gpuops_gpu_info too: a lost GPU behind an agent has no DCGM value, but it is still there.
+        any_gpu = self._braces(f'__name__=~"DCGM_FI_DEV_.+|{dcgm.GPUOPS_GPU_INFO}"')
         queries = {
             "up": f"up{self._braces()}",
-            "inventory": f"group by ({', '.join(_IDENTITY_LABELS + _WORKLOAD_LABELS)}) ({any_dcgm})",
+            "inventory": f"group by ({', '.join(_IDENTITY_LABELS + _WORKLOAD_LABELS)}) ({any_gpu})",
             dcgm.GPUOPS_PROCESS_MEMORY: (
                 f"max by ({dcgm.LABEL_UUID}, {dcgm.LABEL_PID}, {dcgm.LABEL_PROCESS_NAME}) "
                 f"({dcgm.GPUOPS_PROCESS_MEMORY}{self._braces()})"
