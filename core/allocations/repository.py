@@ -352,10 +352,13 @@ class AllocationRepository:
         allocations: list[Proposed] = (),
         confirm: bool = False,
         unhealthy_gpus: Mapping[str, str] | None = None,
+        prevalidated: bool = False,
     ) -> None:
         """Write an import in one transaction: new customers and contracts (their ids are
         placeholders, negative, that `contracts[].customer_id` and `allocations[].contract_id` may
-        refer to), customer updates (before, after), and new allocations, all validated first."""
+        refer to), customer updates (before, after), and new allocations, all validated first
+        (`prevalidated`: the caller already ran `check_allocations` with its own row numbers; the
+        triggers still guard the write)."""
         with self._writing(what) as entries:
             customer_ids: dict[int, int] = {}
             for c in customers:
@@ -372,8 +375,9 @@ class AllocationRepository:
                 entries.append(("create", "contract", contract_ids[c.id], None, _plain(replace(real, id=contract_ids[c.id]))))
             proposed = [replace(p, contract_id=contract_ids.get(p.contract_id, p.contract_id)) for p in allocations]
             if proposed:
-                involved = {c.id: c for c in self.contracts() if c.id in {p.contract_id for p in proposed}}
-                self._check(proposed, involved)
+                if not prevalidated:
+                    involved = {c.id: c for c in self.contracts() if c.id in {p.contract_id for p in proposed}}
+                    self._check(proposed, involved)
                 if not confirm:
                     self._confirm_health([p.gpu_uuid for p in proposed], unhealthy_gpus)
                 entries.extend(("create", "allocation", a.id, None, _plain(a)) for a in self._insert_allocations(proposed))
