@@ -14,7 +14,7 @@ import sys
 
 from gpuops import __version__
 
-COMMAND_MODULES: tuple[str, ...] = ("status", "install-desktop", "agent")
+COMMAND_MODULES: tuple[str, ...] = ("status", "install-desktop", "agent", "collect", "export")
 
 
 def build_parser() -> argparse.ArgumentParser:

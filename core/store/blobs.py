@@ -1,0 +1,77 @@
+"""What each kind of stored blob holds, on top of the matrix codec in `chunks.py`.
+
+- head / keyframe block: one poll of up to `block_size` GPUs; columns gpu_id, then every metric
+  spec of the layout (state first), one row per GPU.
+- raw chunk: one GPU over one raw window; columns ts_ms, then every metric spec, one row per poll.
+- rollup chunk: one GPU over one rollup window; columns ts_ms (bucket start), n (polls in the
+  bucket), then the rollup stats of every metric spec, one row per bucket.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+from core.store.chunks import decode_matrix, encode_matrix
+from core.store.columns import NAN_CODE, Stat, dequantize, quantize
+from core.store.layout import StoreLayout
+from core.store.rollup import Frame
+
+HEAD_ZLIB_LEVEL = 1
+
+
+def encode_block(gpu_ids: np.ndarray, codes: np.ndarray) -> bytes:
+    """One poll of a block: `codes` is the quantized (gpus x metric specs) matrix."""
+    return encode_matrix(np.column_stack((gpu_ids, codes)), level=HEAD_ZLIB_LEVEL)
+
+
+def decode_block(blob: bytes, positions: Sequence[int] | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """(gpu ids, quantized matrix of the metric specs at `positions`, or of all)."""
+    columns = None if positions is None else [0, *(p + 1 for p in positions)]
+    matrix = decode_matrix(blob, columns)
+    return matrix[:, 0], matrix[:, 1:]
+
+
+def encode_raw_chunk(ts_ms: np.ndarray, codes: np.ndarray) -> bytes:
+    return encode_matrix(np.column_stack((ts_ms, codes)))
+
+
+def decode_raw_chunk(blob: bytes, layout: StoreLayout, metrics: Sequence[str]) -> Frame:
+    positions = [_position(layout, name) for name in metrics]
+    matrix = decode_matrix(blob, [0, *(p + 1 for p in positions)])
+    columns = {
+        name: dequantize(matrix[:, i + 1], layout.metrics[p].resolution) for i, (name, p) in enumerate(zip(metrics, positions))
+    }
+    return Frame(matrix[:, 0], np.ones(len(matrix), np.int64), columns, raw=True)
+
+
+def block_codes_to_frame(ts_ms: np.ndarray, codes: np.ndarray, layout: StoreLayout, metrics: Sequence[str]) -> Frame:
+    """Rows of one GPU gathered from head blocks (all metric specs, quantized) as a raw frame."""
+    columns = {name: dequantize(codes[:, _position(layout, name)], layout.spec(name).resolution) for name in metrics}
+    return Frame(ts_ms, np.ones(len(ts_ms), np.int64), columns, raw=True)
+
+
+def encode_rollup_chunk(frame: Frame, layout: StoreLayout) -> bytes:
+    matrix = np.empty((len(frame), len(layout.rollup_columns) + 1), dtype=np.int64)
+    matrix[:, 0] = frame.ts_ms
+    matrix[:, 1] = frame.count
+    for j, (metric, stat) in enumerate(layout.rollup_columns[1:], start=2):
+        matrix[:, j] = quantize(frame.columns[(metric, stat)], layout.spec(metric).resolution)
+    return encode_matrix(matrix)
+
+
+def decode_rollup_chunk(blob: bytes, layout: StoreLayout, columns: Sequence[tuple[str, Stat]]) -> Frame:
+    index = {column: j for j, column in enumerate(layout.rollup_columns, start=1)}
+    matrix = decode_matrix(blob, [0, 1, *(index[c] for c in columns)])
+    count = matrix[:, 1].copy()
+    count[count == NAN_CODE] = 0
+    out = {c: dequantize(matrix[:, j], layout.spec(c[0]).resolution) for j, c in enumerate(columns, start=2)}
+    return Frame(matrix[:, 0], count, out, raw=False)
+
+
+def _position(layout: StoreLayout, name: str) -> int:
+    for position, spec in enumerate(layout.metrics):
+        if spec.name == name:
+            return position
+    raise KeyError(f"unknown metric {name!r}")

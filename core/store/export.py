@@ -1,0 +1,140 @@
+"""History as a table for spreadsheets and scripts: CSV, or the same rows as JSON.
+
+CSV: a header line, then one row per GPU per timestamp, ordered by GPU (node, index) then time:
+
+    ts,uuid,node,<one column per metric>
+
+`ts` is ISO 8601 UTC with milliseconds (2026-01-31T12:00:00.000Z). At raw resolution a metric
+column is named like the metric (util_gpu_pct, power_w, ...); at 1m/1h resolution each metric has
+one column per rollup statistic: <metric>_min, _avg, _max for gauges, <metric>_last for counters
+(energy_j, ECC and remap counts) and <metric>_or for throttle_reasons_mask. A value that was not
+supported or not read is an empty cell.
+
+JSON: one object
+
+    {"format": "gpuops-history", "version": 1, "resolution": "raw", "start": "<ISO>", "end": "<ISO>",
+     "columns": ["ts", "uuid", "node", ...], "rows": [{"ts": ..., "uuid": ..., "node": ..., ...}, ...]}
+
+whose rows hold exactly the CSV's cells, with null for an empty cell and numbers as numbers.
+Rows are streamed, so memory stays bounded whatever the range.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import TextIO
+
+import numpy as np
+
+from core.store.columns import STATS_OF_KIND
+from core.store.errors import StoreError
+from core.store.queries import RESOLUTIONS, HistoryReader
+from core.telemetry import SAMPLE_METRICS
+
+EXPORT_FORMAT = "gpuops-history"
+EXPORT_VERSION = 1
+# One GPU is read this much time at a time, so a long export never holds a long range in memory.
+_SLICE_S = 6 * 3600.0
+
+
+@dataclass(frozen=True)
+class ExportRequest:
+    start: float
+    end: float
+    resolution: str = "raw"
+    gpus: Sequence[str] | None = None  # UUIDs; None = every GPU
+    metrics: Sequence[str] | None = None  # None = every metric
+
+
+def _iso(ts: float) -> str:
+    return datetime.fromtimestamp(ts, tz=timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def _decimals(resolution: float) -> int:
+    return max(0, -math.floor(math.log10(resolution) + 1e-9))
+
+
+class _Table:
+    """The columns of one export and how each value is written."""
+
+    def __init__(self, reader: HistoryReader, request: ExportRequest) -> None:
+        if request.resolution not in RESOLUTIONS:
+            raise StoreError(f"unknown resolution {request.resolution!r}: expected one of {', '.join(RESOLUTIONS)}")
+        metrics = list(request.metrics or SAMPLE_METRICS)
+        unknown = [m for m in metrics if m not in SAMPLE_METRICS]
+        if unknown:
+            raise StoreError(f"unknown metric(s) {', '.join(unknown)}: expected some of {', '.join(SAMPLE_METRICS)}")
+        self.metrics = metrics
+        self.value_columns: list[tuple[str, int]] = []  # (column name, decimals)
+        for metric in metrics:
+            spec = reader.layout.spec(metric)
+            decimals = _decimals(spec.resolution)
+            if request.resolution == "raw":
+                self.value_columns.append((metric, decimals))
+            else:
+                self.value_columns.extend((f"{metric}_{stat.value}", decimals) for stat in STATS_OF_KIND[spec.kind])
+        self.header = ["ts", "uuid", "node", *(name for name, _ in self.value_columns)]
+
+
+def _cells(values: np.ndarray, decimals: int) -> list[int | float | None]:
+    if decimals == 0:
+        return [None if math.isnan(v) else int(round(v)) for v in values.tolist()]
+    return [None if math.isnan(v) else round(v, decimals) for v in values.tolist()]
+
+
+def _rows(reader: HistoryReader, request: ExportRequest, table: _Table) -> Iterator[list]:
+    records = reader.gpus()
+    if request.gpus is not None:
+        known = {r.uuid for r in records}
+        missing = [u for u in request.gpus if u not in known]
+        if missing:
+            raise StoreError(f"no GPU {', '.join(missing)} in the history {reader.path}")
+        wanted = set(request.gpus)
+        records = [r for r in records if r.uuid in wanted]
+    for record in records:
+        start = request.start
+        while start < request.end:
+            # Slice ends on multiples of the slice, so no rollup bucket straddles two slices.
+            end = min(start - start % _SLICE_S + _SLICE_S, request.end)
+            piece = reader.table(record.uuid, start, end, request.resolution, table.metrics)
+            columns = [_cells(piece.columns[name], decimals) for name, decimals in table.value_columns]
+            for i, ts in enumerate(piece.ts.tolist()):
+                yield [_iso(ts), record.uuid, record.node, *(column[i] for column in columns)]
+            start = end
+
+
+def write_csv(reader: HistoryReader, request: ExportRequest, out: TextIO) -> int:
+    """Write the CSV document; returns the number of data rows."""
+    table = _Table(reader, request)
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(table.header)
+    count = 0
+    for row in _rows(reader, request, table):
+        writer.writerow(["" if cell is None else cell for cell in row])
+        count += 1
+    return count
+
+
+def write_json(reader: HistoryReader, request: ExportRequest, out: TextIO) -> int:
+    """Write the JSON document; returns the number of rows."""
+    table = _Table(reader, request)
+    head = {
+        "format": EXPORT_FORMAT,
+        "version": EXPORT_VERSION,
+        "resolution": request.resolution,
+        "start": _iso(request.start),
+        "end": _iso(request.end),
+        "columns": table.header,
+    }
+    out.write(json.dumps(head)[:-1] + ', "rows": [')
+    count = 0
+    for row in _rows(reader, request, table):
+        out.write(("\n" if count == 0 else ",\n") + json.dumps(dict(zip(table.header, row))))
+        count += 1
+    out.write("\n]}\n")
+    return count

@@ -1,0 +1,33 @@
+"""The writer's background work, in priority order: compact the head (keeps it small), build
+1-minute then 1-hour rollups, prune. Each step is one short transaction, so the writer's next poll
+and any reader wait at most one step."""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+
+from core.store.compaction import Compactor
+from core.store.layout import StoreLayout
+from core.store.levels import HOUR, MINUTE
+from core.store.retention import Pruner, RetentionPolicy, RollupBuilder
+
+
+class Maintenance:
+    def __init__(self, layout: StoreLayout, policy: RetentionPolicy) -> None:
+        self._compactor = Compactor(layout)
+        self._minute = RollupBuilder(layout, MINUTE)
+        self._hour = RollupBuilder(layout, HOUR)
+        self._pruner = Pruner(layout, policy)
+
+    def run(self, conn: sqlite3.Connection, high_water_ms: int, deadline: float) -> bool:
+        """Work until `deadline` (time.monotonic) or until nothing is left; True if work remains."""
+        while time.monotonic() < deadline:
+            if not (
+                self._compactor.step(conn, high_water_ms)
+                or self._minute.step(conn)
+                or self._hour.step(conn)
+                or self._pruner.step(conn, high_water_ms)
+            ):
+                return False
+        return True

@@ -1,0 +1,130 @@
+"""`gpuops collect`: poll the fleet forever and record it in the history database, headless.
+
+Logs go to stderr. SIGTERM or SIGINT stop it within about a second: the poll in progress is
+finished and written, then it exits 0. Only one collector may write to a database; a second one is
+refused at once (exit 1) while the console and exports keep reading.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import signal
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from core.sources.factory import SOURCE_HELP
+
+if TYPE_CHECKING:
+    from core.sources.base import TelemetrySource
+    from core.store.writer import HistoryWriter
+
+log = logging.getLogger("gpuops.collect")
+
+#: Background work (compaction, rollups, pruning) per poll never takes more than this, so a stop
+#: request is served within about a second whatever the interval.
+MAX_MAINTENANCE_S = 0.5
+
+
+def add_parser(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "collect",
+        help="record the fleet into the history database (headless)",
+        description=(
+            "Poll the fleet every --interval seconds and record it in the history database until "
+            "stopped (SIGTERM or Ctrl-C). Only one collector may write to a database."
+        ),
+    )
+    parser.add_argument("--source", default="auto", help=SOURCE_HELP)
+    parser.add_argument("--db", type=Path, default=None, metavar="PATH", help="history database (default: in the user data directory)")
+    parser.add_argument("--interval", type=float, default=1.0, metavar="S", help="poll interval in seconds (default 1)")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the simulated fleet (default 0)")
+    parser.add_argument("--keep-raw", default="48h", metavar="DURATION", help="keep every poll this long (default 48h)")
+    parser.add_argument("--keep-1m", default="90d", metavar="DURATION", help="keep 1-minute rollups this long (default 90d)")
+    parser.add_argument("--keep-1h", default="3y", metavar="DURATION", help="keep 1-hour rollups this long (default 3y)")
+    parser.set_defaults(run=run)
+
+
+def collect_loop(source: "TelemetrySource", writer: "HistoryWriter", interval_s: float, stop: threading.Event) -> None:
+    """Poll, write, do background work in the time left, until `stop` is set. A failing source
+    or database never ends the loop: the failure is logged and recorded, and polling goes on."""
+    from core.sources.base import SourceError
+
+    next_at = time.monotonic()
+    source_error: str | None = None
+    while not stop.is_set():
+        try:
+            sample = source.poll()
+        except SourceError as exc:
+            if str(exc) != source_error:
+                log.error("polling %s failed: %s", source.name, exc)
+            source_error = str(exc)
+            writer.record_source_error(source_error, time.time())
+        else:
+            if source_error is not None:
+                log.warning("polling %s works again", source.name)
+                source_error = None
+            if writer.write(sample):
+                log.debug("stored poll at %.3f (%d GPUs)", sample.ts, len(sample))
+        next_at += interval_s
+        now = time.monotonic()
+        if next_at < now:
+            next_at = now  # a poll took longer than the interval: do not try to catch up
+        writer.maintain(min((next_at - now) / 2, MAX_MAINTENANCE_S))
+        stop.wait(max(0.0, next_at - time.monotonic()))
+
+
+def _retention(args: argparse.Namespace):
+    from core.store.retention import RetentionPolicy
+    from core.timespec import parse_duration
+
+    return RetentionPolicy(
+        raw_s=parse_duration(args.keep_raw), rollup_1m_s=parse_duration(args.keep_1m), rollup_1h_s=parse_duration(args.keep_1h)
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    from core.sources.base import SourceError
+    from core.sources.factory import open_source
+    from core.store.errors import StoreError
+    from core.store.paths import default_db_path
+    from core.store.writer import HistoryWriter
+    from core.timespec import BadTimeSpec
+
+    if not args.interval > 0:
+        print("gpuops: --interval must be a positive number of seconds", file=sys.stderr)
+        return 2
+    try:
+        retention = _retention(args)
+    except (BadTimeSpec, ValueError) as exc:
+        print(f"gpuops: {exc}", file=sys.stderr)
+        return 2
+    stop = threading.Event()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda *_: stop.set())
+    db_path = args.db or default_db_path()
+    try:
+        writer = HistoryWriter(db_path, retention=retention)
+    except StoreError as exc:
+        print(f"gpuops: {exc}", file=sys.stderr)
+        return 1
+    try:
+        source = open_source(args.source, seed=args.seed)
+    except SourceError as exc:
+        writer.close()
+        print(f"gpuops: {exc}", file=sys.stderr)
+        return 1
+    if source.notice:
+        log.warning("%s", source.notice)
+    log.info("collecting %s every %g s into %s", source.name, args.interval, db_path)
+    try:
+        collect_loop(source, writer, args.interval, stop)
+    finally:
+        source.close()
+        writer.close()
+    status = writer.status()
+    log.info("stopped: %d polls stored this run", status.written_polls)
+    return 0
