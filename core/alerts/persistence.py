@@ -1,0 +1,315 @@
+"""Alerts, rules, silences and maintenance in the history database (tables in `schema.py`).
+
+Several processes share the file: the collector evaluates and writes lifecycle changes, the
+console acknowledges, silences and marks notifications. Each writes only its own columns, so
+neither overwrites the other: `apply()` never touches acknowledgement or notification columns.
+"""
+
+from __future__ import annotations
+
+import getpass
+import json
+import logging
+import sqlite3
+from contextlib import contextmanager
+from typing import Iterable, Iterator, Mapping, Sequence
+
+from core.alerts.builtin_rules import builtin_rules
+from core.alerts.model import Alert, AlertChanges, AlertState, ChangeKind, Severity
+from core.alerts.rules import Rule, RuleError, parse_rules, rule_from_dict, rules_from_text, rules_to_text
+from core.alerts.silences import Maintenance, Matcher, Silence, SilenceError
+
+log = logging.getLogger("gpuops.alerts")
+
+SEEDED_BUILTINS_KEY = "alert_builtin_rules"
+_ALERT_COLUMNS = (
+    "id", "rule", "key", "severity", "state", "labels", "node", "gpu_uuid", "summary", "runbook", "pending_at",
+    "started_at", "last_true_at", "ended_at", "notified_at", "acknowledged_by", "acknowledged_at", "ack_note",
+    "silenced_by", "inhibited",
+)
+# What the evaluating process owns; the rest (acknowledgement, notification) belongs to the console.
+_LIFECYCLE_COLUMNS = (
+    "rule", "key", "severity", "state", "labels", "node", "gpu_uuid", "summary", "runbook", "pending_at",
+    "started_at", "last_true_at", "ended_at", "silenced_by", "inhibited",
+)
+
+
+class AlertNotFound(LookupError):
+    """No alert with that id (or it is no longer active)."""
+
+
+def _os_user() -> str:
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return "unknown"
+
+
+def _row_to_alert(row: sqlite3.Row | tuple) -> Alert:
+    v = dict(zip(_ALERT_COLUMNS, row))
+    return Alert(
+        id=v["id"], rule=v["rule"], key=v["key"], severity=Severity(v["severity"]), state=AlertState(v["state"]),
+        labels=json.loads(v["labels"]), summary=v["summary"] or "", runbook=v["runbook"] or "",
+        pending_at=v["pending_at"], started_at=v["started_at"], last_true_at=v["last_true_at"],
+        ended_at=v["ended_at"], notified_at=v["notified_at"], acknowledged_by=v["acknowledged_by"],
+        acknowledged_at=v["acknowledged_at"], ack_note=v["ack_note"], silenced_by=v["silenced_by"],
+        inhibited=bool(v["inhibited"]),
+    )
+
+
+def _lifecycle_values(alert: Alert) -> tuple:
+    return (
+        alert.rule, alert.key, int(alert.severity), alert.state.value, json.dumps(dict(alert.labels), sort_keys=True),
+        alert.node, alert.gpu_uuid, alert.summary, alert.runbook, alert.pending_at, alert.started_at,
+        alert.last_true_at, alert.ended_at, alert.silenced_by, int(alert.inhibited),
+    )
+
+
+class AlertStore:
+    """Alert tables over an open history connection (autocommit, as `open_database` returns it)."""
+
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self.conn = conn
+
+    @contextmanager
+    def _transaction(self) -> Iterator[None]:
+        if self.conn.in_transaction:  # part of the caller's transaction (e.g. the collector's poll)
+            yield
+            return
+        self.conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield
+        except BaseException:
+            self.conn.execute("ROLLBACK")
+            raise
+        self.conn.execute("COMMIT")
+
+    # ------------------------------------------------------------ rules
+
+    def rules(self) -> tuple[Rule, ...]:
+        """The stored rules in order; built-in rules this database has not seen yet are added first
+        (so a newer gpuops brings its new rules, while rules an operator deleted stay deleted)."""
+        self._seed_new_builtins()
+        rows = self.conn.execute("SELECT name, definition FROM alert_rules ORDER BY position, name").fetchall()
+        return tuple(rule_from_dict(json.loads(definition), f"stored rule {name!r}") for name, definition in rows)
+
+    def _seed_new_builtins(self) -> None:
+        row = self.conn.execute("SELECT value FROM meta WHERE key = ?", (SEEDED_BUILTINS_KEY,)).fetchone()
+        seeded = set(json.loads(row[0])) if row else set()
+        fresh = [r for r in builtin_rules() if r.name not in seeded]
+        if not fresh:
+            return
+        with self._transaction():
+            start = self.conn.execute("SELECT COALESCE(MAX(position), -1) + 1 FROM alert_rules").fetchone()[0]
+            self.conn.executemany(
+                "INSERT OR IGNORE INTO alert_rules (name, position, definition, updated_at) VALUES (?, ?, ?, NULL)",
+                [(r.name, start + i, json.dumps(r.to_dict()), ) for i, r in enumerate(fresh)],
+            )
+            names = sorted(seeded | {r.name for r in builtin_rules()})
+            self.conn.execute(
+                "INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+                (SEEDED_BUILTINS_KEY, json.dumps(names)),
+            )
+
+    def replace_rules(self, rules: Sequence[Rule], now: float) -> None:
+        """Make `rules` the whole rule set, in this order (validated again: all or nothing)."""
+        parse_rules([r.to_dict() for r in rules], "new rules")
+        self._seed_new_builtins()  # so that the built-ins are not seeded back on top afterwards
+        with self._transaction():
+            self.conn.execute("DELETE FROM alert_rules")
+            self.conn.executemany(
+                "INSERT INTO alert_rules (name, position, definition, updated_at) VALUES (?, ?, ?, ?)",
+                [(r.name, i, json.dumps(r.to_dict()), now) for i, r in enumerate(rules)],
+            )
+
+    def export_rules(self) -> str:
+        return rules_to_text(self.rules())
+
+    def import_rules(self, text: str, now: float, where: str = "rules file") -> tuple[Rule, ...]:
+        """Replace the rule set with a rules file's; RuleError (and nothing changed) if any rule is invalid."""
+        rules = rules_from_text(text, where)
+        self.replace_rules(rules, now)
+        return rules
+
+    # ------------------------------------------------------------ alerts
+
+    def apply(self, changes: AlertChanges) -> None:
+        """Persist one evaluation's changes (lifecycle columns only)."""
+        if not changes:
+            return
+        placeholders = ", ".join("?" for _ in _LIFECYCLE_COLUMNS)
+        assignments = ", ".join(f"{c} = excluded.{c}" for c in _LIFECYCLE_COLUMNS)
+        upsert = (
+            f"INSERT INTO alerts (id, {', '.join(_LIFECYCLE_COLUMNS)}) VALUES (?, {placeholders}) "
+            f"ON CONFLICT(id) DO UPDATE SET {assignments}"
+        )
+        with self._transaction():
+            cancelled = [(c.alert.id,) for c in changes.changes if c.kind is ChangeKind.CANCELLED]
+            kept = [(c.alert.id, *_lifecycle_values(c.alert)) for c in changes.changes if c.kind is not ChangeKind.CANCELLED]
+            if cancelled:
+                self.conn.executemany("DELETE FROM alerts WHERE id = ?", cancelled)
+            if kept:
+                self.conn.executemany(upsert, kept)
+            if changes.node_gpu_counts:
+                self.conn.executemany(
+                    "INSERT INTO alert_node_gpus (node, max_gpus) VALUES (?, ?) "
+                    "ON CONFLICT(node) DO UPDATE SET max_gpus = excluded.max_gpus",
+                    list(changes.node_gpu_counts.items()),
+                )
+
+    def _select(self, where: str = "", params: Sequence = (), order: str = "id", limit: int | None = None) -> list[Alert]:
+        sql = f"SELECT {', '.join(_ALERT_COLUMNS)} FROM alerts {where} ORDER BY {order}"
+        if limit is not None:
+            sql += f" LIMIT {int(limit)}"
+        return [_row_to_alert(row) for row in self.conn.execute(sql, params)]
+
+    def active_alerts(self) -> list[Alert]:
+        return self._select("WHERE state IN ('pending', 'firing')")
+
+    def alert(self, alert_id: int) -> Alert:
+        found = self._select("WHERE id = ?", (alert_id,))
+        if not found:
+            raise AlertNotFound(f"no alert {alert_id}")
+        return found[0]
+
+    def history(
+        self,
+        *,
+        states: Iterable[AlertState] | None = None,
+        min_severity: Severity | None = None,
+        node: str | None = None,
+        gpu_uuid: str | None = None,
+        rule: str | None = None,
+        since: float | None = None,
+        until: float | None = None,
+        limit: int | None = 1000,
+    ) -> list[Alert]:
+        """Alerts newest first, filtered; `since`/`until` keep those active at any time in the window."""
+        clauses: list[str] = []
+        params: list = []
+        if states is not None:
+            states = [AlertState(s).value for s in states]
+            clauses.append(f"state IN ({', '.join('?' for _ in states)})")
+            params += states
+        for column, value in (("node", node), ("gpu_uuid", gpu_uuid), ("rule", rule)):
+            if value is not None:
+                clauses.append(f"{column} = ?")
+                params.append(value)
+        if min_severity is not None:
+            clauses.append("severity >= ?")
+            params.append(int(min_severity))
+        if since is not None:
+            clauses.append("(ended_at IS NULL OR ended_at >= ?)")
+            params.append(since)
+        if until is not None:
+            clauses.append("pending_at <= ?")
+            params.append(until)
+        where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
+        return self._select(where, params, order="pending_at DESC, id DESC", limit=limit)
+
+    def timeline(self, gpu_uuid: str, since: float, until: float) -> list[Alert]:
+        """One GPU's alerts overlapping [since, until], oldest first (for drawing as bars)."""
+        return sorted(self.history(gpu_uuid=gpu_uuid, since=since, until=until, limit=None), key=lambda a: a.pending_at)
+
+    def counts_by_severity(self, *, include_muted: bool = True) -> dict[str, int]:
+        """Firing alerts per severity label (every severity present, 0 when none)."""
+        muted = "" if include_muted else "AND silenced_by IS NULL AND inhibited = 0"
+        rows = self.conn.execute(f"SELECT severity, COUNT(*) FROM alerts WHERE state = 'firing' {muted} GROUP BY severity")
+        counts = {s.label: 0 for s in Severity}
+        for severity, count in rows:
+            counts[Severity(severity).label] = count
+        return counts
+
+    def grouped(self, by: str) -> dict[str, list[Alert]]:
+        """Active alerts grouped by "node" or "rule" (source alerts under "" for node)."""
+        if by not in ("node", "rule"):
+            raise ValueError(f"group alerts by node or rule, not {by!r}")
+        groups: dict[str, list[Alert]] = {}
+        for alert in self.active_alerts():
+            groups.setdefault((alert.node or "") if by == "node" else alert.rule, []).append(alert)
+        return dict(sorted(groups.items()))
+
+    def max_alert_id(self) -> int:
+        return self.conn.execute("SELECT COALESCE(MAX(id), 0) FROM alerts").fetchone()[0]
+
+    def acknowledge(self, alert_id: int, now: float, note: str = "", user: str | None = None) -> Alert:
+        """Record who (the OS user unless given) acknowledged an active alert, and why."""
+        with self._transaction():
+            cursor = self.conn.execute(
+                "UPDATE alerts SET acknowledged_by = ?, acknowledged_at = ?, ack_note = ? "
+                "WHERE id = ? AND state IN ('pending', 'firing')",
+                (user or _os_user(), now, note, alert_id),
+            )
+        if cursor.rowcount == 0:
+            raise AlertNotFound(f"no active alert {alert_id} to acknowledge")
+        return self.alert(alert_id)
+
+    def mark_notified(self, alert_ids: Iterable[int], now: float) -> None:
+        ids = [(now, i) for i in alert_ids]
+        if ids:
+            with self._transaction():
+                self.conn.executemany("UPDATE alerts SET notified_at = ? WHERE id = ? AND notified_at IS NULL", ids)
+
+    def node_baseline(self) -> dict[str, int]:
+        return dict(self.conn.execute("SELECT node, max_gpus FROM alert_node_gpus"))
+
+    def forget_node_baseline(self, node: str) -> None:
+        with self._transaction():
+            self.conn.execute("DELETE FROM alert_node_gpus WHERE node = ?", (node,))
+
+    # ------------------------------------------------------------ silences and maintenance
+
+    def silences(self, *, active_at: float | None = None) -> list[Silence]:
+        """All silences, or those not yet over at `active_at` (including future ones)."""
+        where, params = ("WHERE ends_at > ?", (active_at,)) if active_at is not None else ("", ())
+        rows = self.conn.execute(
+            f"SELECT id, matchers, starts_at, ends_at, author, comment, created_at FROM alert_silences {where} ORDER BY id",
+            params,
+        )
+        return [
+            Silence(i, Silence.matchers_from_json(json.loads(m)), s, e, a, c or "", created)
+            for i, m, s, e, a, c, created in rows
+        ]
+
+    def add_silence(
+        self, matchers: Sequence[Matcher | str], starts_at: float, ends_at: float, comment: str, now: float,
+        author: str | None = None,
+    ) -> Silence:
+        parsed = tuple(m if isinstance(m, Matcher) else Matcher.parse(m) for m in matchers)
+        silence = Silence(0, parsed, starts_at, ends_at, author or _os_user(), comment, now)  # validates
+        with self._transaction():
+            cursor = self.conn.execute(
+                "INSERT INTO alert_silences (matchers, starts_at, ends_at, author, comment, created_at) VALUES (?, ?, ?, ?, ?, ?)",
+                (json.dumps([m.to_dict() for m in parsed]), starts_at, ends_at, silence.author, comment, now),
+            )
+        return Silence(cursor.lastrowid, parsed, starts_at, ends_at, silence.author, comment, now)
+
+    def expire_silence(self, silence_id: int, now: float) -> None:
+        with self._transaction():
+            cursor = self.conn.execute(
+                "UPDATE alert_silences SET ends_at = MAX(starts_at + 0.001, ?) WHERE id = ? AND ends_at > ?",
+                (now, silence_id, now),
+            )
+        if cursor.rowcount == 0:
+            raise SilenceError(f"no silence {silence_id} in force")
+
+    def maintenance(self) -> dict[str, Maintenance]:
+        rows = self.conn.execute("SELECT node, since, author, comment FROM alert_maintenance ORDER BY node")
+        return {node: Maintenance(node, since, author, comment or "") for node, since, author, comment in rows}
+
+    def start_maintenance(self, node: str, now: float, comment: str = "", author: str | None = None) -> Maintenance:
+        entry = Maintenance(node, now, author or _os_user(), comment)
+        with self._transaction():
+            self.conn.execute(
+                "INSERT INTO alert_maintenance (node, since, author, comment) VALUES (?, ?, ?, ?) "
+                "ON CONFLICT(node) DO UPDATE SET since = excluded.since, author = excluded.author, comment = excluded.comment",
+                (node, now, entry.author, comment),
+            )
+        return entry
+
+    def end_maintenance(self, node: str) -> None:
+        with self._transaction():
+            self.conn.execute("DELETE FROM alert_maintenance WHERE node = ?", (node,))
+
+
+__all__ = ["AlertNotFound", "AlertStore", "RuleError"]
