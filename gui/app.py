@@ -46,6 +46,7 @@ class _FirstFrameProbe(QObject):
         super().__init__(window)
         self._window = window
         self._first_paint_s: float | None = None
+        self._reported = False
         window.grid.view.viewport().installEventFilter(self)
 
     def eventFilter(self, watched: QObject, event: QEvent) -> bool:
@@ -55,10 +56,13 @@ class _FirstFrameProbe(QObject):
         return False
 
     def _painted(self) -> None:
+        if self._reported:
+            return
         now = seconds_since_process_start()
         if self._first_paint_s is None:
             self._first_paint_s = now
         if self._window.last_sample is not None:
+            self._reported = True
             print(json.dumps({"first_paint_s": round(self._first_paint_s, 3), "first_data_frame_s": round(now, 3)}))
             sys.stdout.flush()
             self._window.grid.view.viewport().removeEventFilter(self)

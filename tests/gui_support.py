@@ -155,6 +155,8 @@ def close_windows(cleanups: list) -> None:
         if source is not None:
             source.release()
         assert window.poller.join(5.0), "the poller thread outlived its test"
+    leftover = [t.name for t in threading.enumerate() if t.name == "gpuops-poller"]
+    assert not leftover, f"poller threads left running: {leftover}"
 
 
 def cell_pixels(grid, position: int) -> np.ndarray:
