@@ -162,16 +162,16 @@ def test_a_later_migration_runs_once_on_an_existing_history(tmp_path: Path, monk
     path = _gpuops_db(tmp_path / "history.sqlite")
     runs = []
 
-    def add_alerts(db) -> None:
+    def add_feature(db) -> None:
         runs.append(1)
-        db.create_table("alerts", {"id": int, "ts_ms": int}, pk="id")
+        db.create_table("later_feature", {"id": int, "ts_ms": int}, pk="id")
 
-    monkeypatch.setattr(store_connection, "MIGRATIONS", (*MIGRATIONS, add_alerts))
+    monkeypatch.setattr(store_connection, "MIGRATIONS", (*MIGRATIONS, add_feature))
     monkeypatch.setattr(store_connection, "SCHEMA_VERSION", len(MIGRATIONS) + 1)
     for _ in range(2):
         conn, _layout = open_database(path, create=False)
         assert conn.execute("PRAGMA user_version").fetchone()[0] == len(MIGRATIONS) + 1
-        assert conn.execute("SELECT count(*) FROM alerts").fetchone()[0] == 0
+        assert conn.execute("SELECT count(*) FROM later_feature").fetchone()[0] == 0
         assert conn.execute("SELECT count(*) FROM fleet_samples").fetchone()[0] == 3
         conn.close()
     assert runs == [1]

@@ -11,6 +11,8 @@ from collections.abc import Callable
 
 import sqlite_utils
 
+from core.alerts.schema import alerts_schema
+
 _CHUNK_COLUMNS = {"id": int, "gpu_id": int, "t0_ms": int, "n": int, "data": bytes}
 _FRAME_COLUMNS = {"id": int, "block": int, "ts_ms": int, "data": bytes}
 # Fleet figures as of schema 1 (core/store/fleet.py FLEET_METRICS must match; a test checks).
@@ -70,6 +72,6 @@ def _v1_history(db: sqlite_utils.Database) -> None:
     db["events"].create_index(["gpu_id", "ts_ms"])
 
 
-MIGRATIONS: tuple[Callable[[sqlite_utils.Database], None], ...] = (_v1_history,)
+MIGRATIONS: tuple[Callable[[sqlite_utils.Database], None], ...] = (_v1_history, alerts_schema)
 
 SCHEMA_VERSION = len(MIGRATIONS)
