@@ -1,0 +1,167 @@
+"""Invoice-grade usage per customer (and contract) for any period, from allocations and history.
+
+For each allocation clipped to the period:
+- allocated GPU-hours: its length; revenue: that times the contract's price per GPU-hour;
+- used GPU-hours: allocated time weighted by the GPU's average utilization (time with no
+  reading counts as unused);
+- idle GPU-hours: time in windows of at least IDLE_WINDOW_MS where utilization stayed below
+  IDLE_THRESHOLD_PCT (a shorter dip is a pause, not waste);
+- energy: deltas of the GPU's energy counter, or its average power times time where the counter
+  is missing or went backwards (driver reload);
+- unavailable GPU-hours: allocated time while the GPU was lost or faulty, the input to SLA credits.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass, fields
+
+import numpy as np
+
+from core.allocations.model import Allocation, Contract, Customer
+from core.allocations.repository import AllocationRepository
+from core.allocations.usage_history import Buckets, UsageHistory
+
+IDLE_THRESHOLD_PCT = 5.0
+IDLE_WINDOW_MS = 30 * 60_000
+HOUR_MS = 3_600_000
+J_PER_KWH = 3.6e6
+
+
+@dataclass(frozen=True)
+class Usage:
+    allocated_gpu_hours: float = 0.0
+    used_gpu_hours: float = 0.0
+    idle_gpu_hours: float = 0.0
+    energy_kwh: float = 0.0
+    revenue: float = 0.0
+    unavailable_gpu_hours: float = 0.0
+
+    def __add__(self, other: "Usage") -> "Usage":
+        return Usage(*(getattr(self, f.name) + getattr(other, f.name) for f in fields(self)))
+
+    @property
+    def utilization_pct(self) -> float | None:
+        return None if not self.allocated_gpu_hours else 100.0 * self.used_gpu_hours / self.allocated_gpu_hours
+
+    @property
+    def availability_pct(self) -> float | None:
+        """Share of allocated time the GPUs were neither lost nor faulty."""
+        if not self.allocated_gpu_hours:
+            return None
+        return 100.0 * (1 - self.unavailable_gpu_hours / self.allocated_gpu_hours)
+
+
+@dataclass(frozen=True)
+class CustomerUsage:
+    customer: Customer
+    usage: Usage
+    by_contract: tuple[tuple[Contract, Usage], ...]
+
+    def as_dict(self) -> dict:
+        """The `gpuops usage --format json` object of this customer (schema in README)."""
+        u = self.usage
+        return {
+            "customer": self.customer.name,
+            "allocated_gpu_hours": round(u.allocated_gpu_hours, 6),
+            "used_gpu_hours": round(u.used_gpu_hours, 6),
+            "idle_gpu_hours": round(u.idle_gpu_hours, 6),
+            "energy_kwh": round(u.energy_kwh, 6),
+            "revenue": round(u.revenue, 2),
+            "unavailable_gpu_hours": round(u.unavailable_gpu_hours, 6),
+            "utilization_pct": None if u.utilization_pct is None else round(u.utilization_pct, 3),
+            "availability_pct": None if u.availability_pct is None else round(u.availability_pct, 4),
+            "contracts": [
+                {"contract": c.name, "type": c.type.value, "price_per_gpu_hour": c.price_per_gpu_hour,
+                 "allocated_gpu_hours": round(cu.allocated_gpu_hours, 6), "used_gpu_hours": round(cu.used_gpu_hours, 6),
+                 "idle_gpu_hours": round(cu.idle_gpu_hours, 6), "energy_kwh": round(cu.energy_kwh, 6),
+                 "revenue": round(cu.revenue, 2), "unavailable_gpu_hours": round(cu.unavailable_gpu_hours, 6)}
+                for c, cu in self.by_contract
+            ],
+        }
+
+
+def usage_report(
+    repo: AllocationRepository, start_ms: int, end_ms: int, *, customer: str | None = None
+) -> list[CustomerUsage]:
+    """Usage of every customer (or the one named) over [start_ms, end_ms), by customer name."""
+    customers = repo.customers()
+    if customer is not None:
+        customers = [c for c in customers if c.name == customer]
+    wanted = {c.id for c in customers}
+    contracts = {c.id: c for c in repo.contracts() if c.customer_id in wanted}
+    allocations = [a for a in repo.allocations(start_ms=start_ms, end_ms=end_ms) if a.contract_id in contracts]
+    per_contract = contract_usage(repo, allocations, contracts, start_ms, end_ms)
+    report = []
+    for c in customers:
+        rows = tuple((k, per_contract.get(k.id, Usage())) for k in contracts.values() if k.customer_id == c.id)
+        report.append(CustomerUsage(c, sum((u for _, u in rows), Usage()), rows))
+    return report
+
+
+def contract_usage(
+    repo: AllocationRepository, allocations: Iterable[Allocation], contracts: dict[int, Contract], start_ms: int, end_ms: int
+) -> dict[int, Usage]:
+    """Usage per contract id of `allocations` clipped to [start_ms, end_ms)."""
+    history = UsageHistory(repo.conn, idle_threshold_pct=IDLE_THRESHOLD_PCT)
+    unavailable = history.unavailable_intervals(start_ms, end_ms)
+    by_gpu: dict[str, list[tuple[int, int, int]]] = defaultdict(list)
+    for a in allocations:
+        lo, hi = max(a.start_ms, start_ms), min(a.end_or_open_ms, end_ms)
+        if hi > lo:
+            by_gpu[a.gpu_uuid].append((lo, hi, a.contract_id))
+    totals: dict[int, Usage] = defaultdict(Usage)
+    for uuid, windows in by_gpu.items():
+        buckets = history.buckets(uuid, min(w[0] for w in windows), max(w[1] for w in windows), unavailable.get(uuid, []))
+        for lo, hi, contract_id in windows:
+            hours = (hi - lo) / HOUR_MS
+            totals[contract_id] += Usage(
+                allocated_gpu_hours=hours,
+                revenue=hours * contracts[contract_id].price_per_gpu_hour,
+                unavailable_gpu_hours=_overlap_ms(unavailable.get(uuid, ()), lo, hi) / HOUR_MS,
+                **window_usage(buckets, lo, hi),
+            )
+    return dict(totals)
+
+
+def _overlap_ms(intervals: Iterable[tuple[int, int]], lo: int, hi: int) -> int:
+    return sum(max(0, min(b, hi) - max(a, lo)) for a, b in intervals)
+
+
+def window_usage(b: Buckets, lo: int, hi: int) -> dict[str, float]:
+    """used_gpu_hours, idle_gpu_hours and energy_kwh of one GPU over [lo, hi)."""
+    inside = np.flatnonzero((b.end_ms > lo) & (b.start_ms < hi))
+    if not len(inside):
+        return {"used_gpu_hours": 0.0, "idle_gpu_hours": 0.0, "energy_kwh": 0.0}
+    start = np.maximum(b.start_ms[inside], lo)
+    end = np.minimum(b.end_ms[inside], hi)
+    span_ms = (end - start).astype(np.float64)
+    share = span_ms / (b.end_ms[inside] - b.start_ms[inside])
+    util = b.util_avg[inside]
+    used_ms = np.nansum(np.where(np.isnan(util), 0.0, util / 100.0) * span_ms)
+
+    # A minute is idle if its average is under the threshold; a whole hour read from the hourly
+    # rollup is idle only if even its maximum is (otherwise its minutes were read instead).
+    is_hour = (b.end_ms[inside] - b.start_ms[inside]) > 60_000
+    idle = np.where(is_hour, b.util_max[inside] < IDLE_THRESHOLD_PCT, util < IDLE_THRESHOLD_PCT) & ~np.isnan(util)
+    idle_ms = _long_runs_ms(idle, start, end, span_ms)
+
+    previous = inside - 1
+    before = np.where(previous >= 0, b.energy_last_j[np.maximum(previous, 0)], np.nan)
+    delta = b.energy_last_j[inside] - before
+    from_counter = ~np.isnan(delta) & (delta >= 0)
+    fallback = np.where(np.isnan(b.power_avg_w[inside]), 0.0, b.power_avg_w[inside]) * (b.end_ms[inside] - b.start_ms[inside]) / 1000
+    energy_j = np.sum(np.where(from_counter, delta, fallback) * share)
+    return {"used_gpu_hours": used_ms / HOUR_MS, "idle_gpu_hours": idle_ms / HOUR_MS, "energy_kwh": energy_j / J_PER_KWH}
+
+
+def _long_runs_ms(idle: np.ndarray, start: np.ndarray, end: np.ndarray, span_ms: np.ndarray) -> float:
+    """Total length of runs of idle, back-to-back buckets lasting at least IDLE_WINDOW_MS."""
+    if not idle.any():
+        return 0.0
+    joined = np.concatenate(([False], (start[1:] == end[:-1]) & idle[1:] & idle[:-1]))
+    run_id = np.cumsum(~joined)
+    lengths = np.bincount(run_id, weights=np.where(idle, span_ms, 0.0))
+    is_idle_run = np.bincount(run_id, weights=idle.astype(np.float64)) > 0
+    return float(lengths[is_idle_run & (lengths >= IDLE_WINDOW_MS)].sum())

@@ -1,0 +1,137 @@
+"""What the history knows about one GPU over a span, at the resolution accounting needs.
+
+A month of 1,000 GPUs is 43 million minute buckets, too many to decode for a report. So whole
+hours come from the 1-hour rollups, and only where an hour cannot be judged from its own min/max
+(some minutes under the idle threshold and some over it) or is cut by the span's ends are its
+minutes read from the 1-minute rollups. Both come through the store's level readers, which also
+roll up on the fly what maintenance has not rolled up yet.
+
+Lost and faulty intervals come from the store's events: `gpu_lost` until `gpu_recovered`, and a
+critical XID for the hour the health model keeps it (core/health.py).
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from dataclasses import dataclass
+
+import numpy as np
+
+from core.health import Health, xid_severity
+from core.store.columns import Stat
+from core.store.layout import StoreLayout
+from core.store.levels import HOUR, MINUTE, gpu_frame
+from core.store.rollup import Frame
+
+HOUR_MS = 3_600_000
+MINUTE_MS = 60_000
+METRICS = ("util_gpu_pct", "energy_j", "power_w")
+#: How long a critical XID marks its GPU faulty, as in HealthModel's default xid_window_s.
+XID_FAULTY_MS = 3_600_000
+
+
+@dataclass(frozen=True)
+class Buckets:
+    """Time-ordered, non-overlapping buckets of one GPU: [start_ms, end_ms), util avg/min/max
+    (NaN = no reading), the energy counter's last value and the average power."""
+
+    start_ms: np.ndarray
+    end_ms: np.ndarray
+    util_avg: np.ndarray
+    util_min: np.ndarray
+    util_max: np.ndarray
+    energy_last_j: np.ndarray
+    power_avg_w: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.start_ms)
+
+
+def _columns(frame: Frame, bucket_ms: int) -> tuple[np.ndarray, ...]:
+    c = frame.columns
+    return (
+        frame.ts_ms,
+        frame.ts_ms + bucket_ms,
+        c[("util_gpu_pct", Stat.AVG)],
+        c[("util_gpu_pct", Stat.MIN)],
+        c[("util_gpu_pct", Stat.MAX)],
+        c[("energy_j", Stat.LAST)],
+        c[("power_w", Stat.AVG)],
+    )
+
+
+def _concat(parts: list[tuple[np.ndarray, ...]]) -> Buckets:
+    if not parts:
+        return Buckets(*(np.empty(0, np.int64),) * 2, *(np.empty(0),) * 5)
+    columns = [np.concatenate([p[i] for p in parts]) for i in range(7)]
+    order = np.argsort(columns[0], kind="stable")
+    return Buckets(*(col[order] for col in columns))
+
+
+class UsageHistory:
+    """Reads through one connection to the history (the allocation repository's)."""
+
+    def __init__(self, conn: sqlite3.Connection, *, idle_threshold_pct: float) -> None:
+        self.conn = conn
+        self.idle_threshold_pct = idle_threshold_pct
+        row = conn.execute("SELECT value FROM meta WHERE key = 'layout'").fetchone()
+        self.layout = StoreLayout.from_json(row[0]).with_new_metrics()
+        self.gpu_ids: dict[str, int] = dict(conn.execute("SELECT uuid, id FROM gpus"))
+
+    def buckets(self, uuid: str, start_ms: int, end_ms: int, unavailable: list[tuple[int, int]] = ()) -> Buckets:
+        """Buckets covering [start_ms, end_ms) (edge buckets may reach past it), plus the bucket
+        just before start_ms when there is one, so the first energy delta is known. Hours touching
+        an `unavailable` interval are read by the minute: a rollup's average skips the minutes a
+        lost GPU did not answer, which must count as unused. A GPU the history never saw has none."""
+        gpu_id = self.gpu_ids.get(uuid)
+        if gpu_id is None or end_ms <= start_ms:
+            return _concat([])
+        first_hour = start_ms - start_ms % HOUR_MS
+        hours = gpu_frame(self.conn, self.layout, HOUR, gpu_id, first_hour, end_ms, METRICS)
+        h = _columns(hours, HOUR_MS)
+        whole = (h[0] >= start_ms) & (h[1] <= end_ms)
+        judged = (h[4] < self.idle_threshold_pct) | (h[3] >= self.idle_threshold_pct) | np.isnan(h[2])
+        keep = whole & judged
+        for lo, hi in unavailable:
+            keep &= (h[1] <= lo) | (h[0] >= hi)
+        parts = [tuple(col[keep] for col in h)]
+        # Minutes of everything else: the cut edges, the mixed hours, and the hour before start.
+        need = [(max(start_ms - MINUTE_MS, 0), start_ms)]
+        need += [(int(s), int(e)) for s, e in zip(h[0][~keep], h[1][~keep])]
+        for lo, hi in _merge(need):
+            minutes = gpu_frame(self.conn, self.layout, MINUTE, gpu_id, lo, min(hi, end_ms), METRICS)
+            parts.append(_columns(minutes, MINUTE_MS))
+        return _concat(parts)
+
+    def unavailable_intervals(self, start_ms: int, end_ms: int) -> dict[str, list[tuple[int, int]]]:
+        """Per GPU UUID, merged [from, to) intervals in which it was lost or faulty."""
+        rows = self.conn.execute(
+            "SELECT gpus.uuid, events.ts_ms, events.kind, events.code FROM events JOIN gpus ON gpus.id = events.gpu_id "
+            "WHERE events.kind IN ('gpu_lost', 'gpu_recovered', 'xid') AND events.ts_ms < ? AND events.ts_ms >= ? "
+            "ORDER BY events.ts_ms, events.id",
+            (end_ms, start_ms - 7 * 86_400_000),
+        ).fetchall()
+        spans: dict[str, list[tuple[int, int]]] = {}
+        lost_since: dict[str, int] = {}
+        for uuid, ts, kind, code in rows:
+            if kind == "gpu_lost":
+                lost_since.setdefault(uuid, ts)
+            elif kind == "gpu_recovered":
+                if uuid in lost_since:
+                    spans.setdefault(uuid, []).append((lost_since.pop(uuid), ts))
+            elif code is not None and xid_severity(int(code)) is Health.CRITICAL:
+                spans.setdefault(uuid, []).append((ts, ts + XID_FAULTY_MS))
+        for uuid, since in lost_since.items():
+            spans.setdefault(uuid, []).append((since, end_ms))
+        return {uuid: [(max(lo, start_ms), min(hi, end_ms)) for lo, hi in _merge(items) if hi > start_ms and lo < end_ms] for uuid, items in spans.items()}
+
+
+def _merge(intervals: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    """Sorted union of [lo, hi) intervals; touching ones join."""
+    merged: list[tuple[int, int]] = []
+    for lo, hi in sorted(i for i in intervals if i[1] > i[0]):
+        if merged and lo <= merged[-1][1]:
+            merged[-1] = (merged[-1][0], max(merged[-1][1], hi))
+        else:
+            merged.append((lo, hi))
+    return merged
