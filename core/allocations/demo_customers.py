@@ -1,0 +1,97 @@
+"""Fictional customers and contracts for the simulated fleet, so that a demo shows allocations,
+idle waste, busy-but-unallocated GPUs and an H100 capacity crunch out of the box.
+
+Deterministic: the same fleet size, seed and day give the same book. Dates are relative to the
+start of the UTC day of `now`, so the demo always looks current. Training GPUs go to the big
+reservations (busy), idle GPUs to an on-demand lab and a smaller reservation (visible waste), and
+some busy GPUs are left unallocated. A reservation starting in 75 days pushes H100 demand past
+the fleet.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from core.allocations.model import Contract, ContractStatus, ContractType, Customer
+from core.allocations.repository import AllocationRepository
+from core.allocations.validation import Proposed
+from core.sources.demo_fleet import MODEL_SHARES, Role, build_fleet
+
+DAY_MS = 86_400_000
+
+
+@dataclass(frozen=True)
+class DemoContract:
+    customer: str
+    name: str
+    type: ContractType
+    model: str
+    share: float  # of the model's GPUs in the fleet
+    start_day: int  # relative to today
+    end_day: int | None
+    price: float
+    prefer: tuple[Role, ...]  # which GPUs to allocate first; () = allocate none (future contract)
+    equity_terms: str | None = None
+
+
+CUSTOMERS: tuple[tuple[str, str, str], ...] = (
+    ("Helix Labs", "infra@helixlabs.example", "Frontier LLM pre-training; 3-year relationship."),
+    ("Northwind AI", "gpu-ops@northwind-ai.example", "Multimodal models; pays quarterly in advance."),
+    ("Quanta Reasoning", "founders@quanta-reasoning.example", "Seed-stage; compute for equity."),
+    ("Lumen Robotics", "platform@lumenrobotics.example", "Sim-to-real RL; bursty usage."),
+    ("Corvid Bio", "hpc@corvidbio.example", "Protein folding; spot only."),
+    ("Stratus Vision", "sre@stratusvision.example", "Video inference API in production."),
+    ("Aperture Speech", "ml@aperture-speech.example", "ASR fine-tuning; asks for discounts."),
+    ("Meridian Research", "compute@meridian-research.example", "Signed for a 2026 H100 cluster."),
+)
+
+CONTRACTS: tuple[DemoContract, ...] = (
+    DemoContract("Helix Labs", "HLX-2025-H100-A", ContractType.RESERVED, "H100", 0.45, -120, 245, 2.10, (Role.TRAINING,)),
+    DemoContract("Northwind AI", "NW-H200-01", ContractType.RESERVED, "H200", 0.50, -60, 305, 3.20, (Role.TRAINING, Role.INFERENCE)),
+    DemoContract(
+        "Quanta Reasoning", "QR-EQ-1", ContractType.COMPUTE_FOR_EQUITY, "B200", 0.35, -30, 335, 4.50, (Role.TRAINING,),
+        equity_terms="1.5 % preferred equity via SAFE at a 40 M USD post-money cap; compute credited at list price",
+    ),
+    DemoContract("Lumen Robotics", "LR-OD-A100", ContractType.ON_DEMAND, "A100", 0.40, -150, None, 1.40, (Role.IDLE, Role.TRAINING)),
+    DemoContract("Corvid Bio", "CB-SPOT-L40S", ContractType.SPOT, "L40S", 0.30, -10, 20, 0.55, (Role.INFERENCE,)),
+    DemoContract("Stratus Vision", "SV-INF-L40S", ContractType.ON_DEMAND, "L40S", 0.40, -45, None, 0.95, (Role.INFERENCE, Role.IDLE)),
+    DemoContract("Aperture Speech", "AS-H100-Q1", ContractType.RESERVED, "H100", 0.20, -15, 165, 2.25, (Role.IDLE, Role.INFERENCE)),
+    DemoContract("Meridian Research", "MR-H100-2026", ContractType.RESERVED, "H100", 0.60, 75, 440, 1.95, ()),
+    DemoContract("Northwind AI", "NW-H200-EXP", ContractType.RESERVED, "H200", 0.30, 120, 485, 3.05, ()),
+)
+
+
+def seed_demo_customers(repo: AllocationRepository, n_gpus: int, seed: int, now_s: float) -> bool:
+    """Fill an empty book for the simulated fleet `demo:<n_gpus>` of `seed` (whose GPUs the history
+    must have seen: the console seeds after its first stored poll). Returns False, changing
+    nothing, when there already are customers."""
+    if repo.customers():
+        return False
+    layout = build_fleet(n_gpus, seed)
+    models = list(MODEL_SHARES)
+    today_ms = int(now_s * 1000) // DAY_MS * DAY_MS
+    customers = {name: Customer(-i - 1, name, contact, notes) for i, (name, contact, notes) in enumerate(CUSTOMERS)}
+    taken = np.zeros(n_gpus, dtype=bool)
+    contracts, allocations = [], []
+    for k, spec in enumerate(CONTRACTS):
+        of_model = layout.model_of_gpu == models.index(spec.model)
+        count = max(1, round(spec.share * int(of_model.sum())))
+        start = today_ms + spec.start_day * DAY_MS
+        end = None if spec.end_day is None else today_ms + spec.end_day * DAY_MS
+        credited = round(count * (end - start) / 3_600_000 * spec.price, 2) if spec.type is ContractType.COMPUTE_FOR_EQUITY else None
+        contract = Contract(
+            -k - 1, customers[spec.customer].id, spec.name, spec.type, spec.model, count, start, end, spec.price,
+            ContractStatus.ACTIVE, spec.equity_terms, credited,
+        )
+        contracts.append(contract)
+        for role in spec.prefer:
+            free = np.flatnonzero(of_model & ~taken & (layout.role_of_gpu == role))
+            chosen = free[: count - sum(1 for a in allocations if a.contract_id == contract.id)]
+            taken[chosen] = True
+            allocations.extend(Proposed(contract.id, layout.gpus[i].uuid, start, end) for i in chosen)
+    repo.apply_batch(
+        "seed the demo customers", customers=list(customers.values()), contracts=contracts, allocations=allocations, confirm=True
+    )
+    return True
