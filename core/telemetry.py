@@ -88,64 +88,43 @@ class XidEvent:
     ts: float
 
 
-# Per-poll metric columns, in a fixed order. Counters (energy, ECC, remaps, replays) are
-# cumulative as the driver reports them; consumers take deltas.
-SAMPLE_METRICS: tuple[str, ...] = (
-    "util_gpu_pct",
-    "util_mem_pct",
-    "mem_used_bytes",
-    "mem_total_bytes",
-    "temp_c",
-    "mem_temp_c",
-    "power_w",
-    "power_limit_w",
-    "energy_j",
-    "sm_clock_mhz",
-    "mem_clock_mhz",
-    "fan_pct",
-    "pstate",
-    "pcie_tx_bytes_s",
-    "pcie_rx_bytes_s",
-    "pcie_link_gen",
-    "pcie_link_gen_max",
-    "pcie_link_width",
-    "pcie_link_width_max",
-    "ecc_corrected_volatile",
-    "ecc_uncorrected_volatile",
-    "ecc_corrected_aggregate",
-    "ecc_uncorrected_aggregate",
-    "remapped_rows_correctable",
-    "remapped_rows_uncorrectable",
-    "remapped_rows_pending",
-    "remapped_rows_failure",
-    "pcie_replay_count",
-    "throttle_reasons_mask",
+# Per-poll metric columns, in a fixed order: (name, whole number?, cumulative counter?).
+# Counters (energy, ECC, remaps, replays) are cumulative as the driver reports them;
+# consumers take deltas. Whole numbers are given as int in records.
+_METRIC_TABLE: tuple[tuple[str, bool, bool], ...] = (
+    ("util_gpu_pct", False, False),
+    ("util_mem_pct", False, False),
+    ("mem_used_bytes", True, False),
+    ("mem_total_bytes", True, False),
+    ("temp_c", False, False),
+    ("mem_temp_c", False, False),
+    ("power_w", False, False),
+    ("power_limit_w", False, False),
+    ("energy_j", False, True),
+    ("sm_clock_mhz", True, False),
+    ("mem_clock_mhz", True, False),
+    ("fan_pct", False, False),
+    ("pstate", True, False),
+    ("pcie_tx_bytes_s", False, False),
+    ("pcie_rx_bytes_s", False, False),
+    ("pcie_link_gen", True, False),
+    ("pcie_link_gen_max", True, False),
+    ("pcie_link_width", True, False),
+    ("pcie_link_width_max", True, False),
+    ("ecc_corrected_volatile", True, True),
+    ("ecc_uncorrected_volatile", True, True),
+    ("ecc_corrected_aggregate", True, True),
+    ("ecc_uncorrected_aggregate", True, True),
+    ("remapped_rows_correctable", True, True),
+    ("remapped_rows_uncorrectable", True, True),
+    ("remapped_rows_pending", True, True),
+    ("remapped_rows_failure", True, True),
+    ("pcie_replay_count", True, True),
+    ("throttle_reasons_mask", True, False),
 )
-
-# Metrics that are whole numbers: records give them as int, not float.
-INTEGER_METRICS: frozenset[str] = frozenset(
-    {
-        "mem_used_bytes",
-        "mem_total_bytes",
-        "sm_clock_mhz",
-        "mem_clock_mhz",
-        "pstate",
-        "pcie_link_gen",
-        "pcie_link_gen_max",
-        "pcie_link_width",
-        "pcie_link_width_max",
-        "ecc_corrected_volatile",
-        "ecc_uncorrected_volatile",
-        "ecc_corrected_aggregate",
-        "ecc_uncorrected_aggregate",
-        "remapped_rows_correctable",
-        "remapped_rows_uncorrectable",
-        "remapped_rows_pending",
-        "remapped_rows_failure",
-        "pcie_replay_count",
-        "throttle_reasons_mask",
-    }
-)
+SAMPLE_METRICS: tuple[str, ...] = tuple(name for name, _, _ in _METRIC_TABLE)
+INTEGER_METRICS: frozenset[str] = frozenset(name for name, whole, _ in _METRIC_TABLE if whole)
+COUNTER_METRICS: frozenset[str] = frozenset(name for name, _, counter in _METRIC_TABLE if counter)
 
 # NVML clocks-event (formerly "throttle") reason bits, from nvml.h nvmlClocksEventReason*.
 THROTTLE_REASON_BITS: dict[str, int] = {
