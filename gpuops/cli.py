@@ -14,7 +14,7 @@ import sys
 
 from gpuops import __version__
 
-COMMAND_MODULES: tuple[str, ...] = ("status", "install-desktop", "agent", "collect", "export")
+COMMAND_MODULES: tuple[str, ...] = ("status", "install-desktop", "agent", "collect", "export", "alerts")
 
 
 def build_parser() -> argparse.ArgumentParser:

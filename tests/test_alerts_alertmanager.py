@@ -1,0 +1,177 @@
+"""End to end: alerts forwarded to a real Prometheus Alertmanager (`POST /api/v2/alerts`), read
+back from its API; resolved alerts arrive with their endsAt.
+
+Needs the Debian package `prometheus-alertmanager` (scripts/dev.sh installs it). Without it this
+fails in CI (CI=true), where a skip would hide a missing install, and skips elsewhere saying why.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import time
+import urllib.request
+from pathlib import Path
+from typing import Callable, Iterator
+
+import pytest
+
+from core.alerts.alertmanager import AlertmanagerForwarder, BackgroundForwarder, ForwardError
+from core.alerts.builtin_rules import builtin_rules
+from core.alerts.engine import AlertEngine
+from core.alerts.model import ChangeKind
+from tests.samples import make_inventory, make_sample
+
+pytestmark = pytest.mark.slow
+
+ALERTMANAGER = "/usr/bin/prometheus-alertmanager"
+STARTUP_LIMIT_S = 60.0
+PATIENCE_S = 30.0
+N = 16
+CONFIG = """\
+route:
+  receiver: blackhole
+  group_wait: 1s
+receivers:
+  - name: blackhole
+"""
+
+
+def _require_alertmanager() -> str:
+    path = ALERTMANAGER if os.access(ALERTMANAGER, os.X_OK) else shutil.which("alertmanager")
+    if path:
+        return path
+    reason = "Alertmanager is not installed (apt-get install -y prometheus-alertmanager; scripts/dev.sh does it)"
+    if os.environ.get("CI", "").lower() == "true":
+        pytest.fail(reason + " - required in CI")
+    pytest.skip(reason)
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def _get_alerts(base: str) -> list[dict]:
+    with urllib.request.urlopen(f"{base}/api/v2/alerts?active=true&silenced=true&inhibited=true&unprocessed=true", timeout=5) as response:
+        return json.load(response)
+
+
+def _wait_until(what: str, check: Callable[[], object]) -> object:
+    """Poll (never a blind sleep) until `check` returns something truthy."""
+    deadline = time.monotonic() + PATIENCE_S
+    last: object = None
+    while time.monotonic() < deadline:
+        try:
+            last = check()
+            if last:
+                return last
+        except OSError as exc:
+            last = exc
+        time.sleep(0.1)
+    pytest.fail(f"gave up after {PATIENCE_S:.0f} s waiting for {what}; last: {last!r}")
+
+
+@pytest.fixture
+def alertmanager(tmp_path: Path) -> Iterator[str]:
+    binary = _require_alertmanager()
+    config = tmp_path / "alertmanager.yml"
+    config.write_text(CONFIG)
+    port = _free_port()
+    log = (tmp_path / "alertmanager.log").open("w")
+    process = subprocess.Popen(
+        [binary, f"--config.file={config}", f"--storage.path={tmp_path / 'data'}",
+         f"--web.listen-address=127.0.0.1:{port}", "--cluster.listen-address="],
+        stdout=log, stderr=subprocess.STDOUT,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        def ready() -> bool:
+            if process.poll() is not None:
+                pytest.fail(f"alertmanager exited with {process.returncode}: {(tmp_path / 'alertmanager.log').read_text()}")
+            with urllib.request.urlopen(f"{base}/-/ready", timeout=2) as response:
+                return response.status == 200
+
+        deadline = time.monotonic() + STARTUP_LIMIT_S
+        while time.monotonic() < deadline:
+            try:
+                if ready():
+                    break
+            except OSError:
+                time.sleep(0.1)
+        else:
+            pytest.fail(f"alertmanager not ready within {STARTUP_LIMIT_S:.0f} s")
+        yield base
+    finally:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(5)
+        log.close()
+
+
+def test_firing_then_resolved_alerts_reach_alertmanager(alertmanager: str) -> None:
+    now = time.time()
+    engine = AlertEngine(builtin_rules(), poll_interval_s=5.0)
+    forwarder = AlertmanagerForwarder(alertmanager, resend_interval_s=60.0, generator_url="http://console.example/alerts")
+    uuid = make_inventory(N)[3].uuid
+    changes = engine.evaluate(make_sample(N, ts=now, values={"ecc_uncorrected_volatile": {3: 2}}), now)
+    assert forwarder.sync(engine.active, changes.of_kind(ChangeKind.RESOLVED), now) == 1
+    assert forwarder.sync(engine.active, (), now + 1) == 0  # not due again before the resend interval
+
+    def arrived() -> dict | None:
+        return next((a for a in _get_alerts(alertmanager) if a["labels"].get("gpu") == uuid), None)
+
+    alert = _wait_until("the firing alert in Alertmanager", arrived)
+    assert alert["labels"]["alertname"] == "ecc_uncorrectable"
+    assert alert["labels"]["severity"] == "critical"
+    assert alert["labels"]["node"] == "node00"
+    assert "2 uncorrectable ECC error(s)" in alert["annotations"]["summary"]
+    assert alert["annotations"]["runbook"].startswith("Drain the GPU")
+    assert alert["status"]["state"] == "active"
+    assert alert["generatorURL"] == "http://console.example/alerts"
+
+    # Alertmanager keeps the later of two endsAt unless the new one is already past: a resolved
+    # alert is sent after it ended, on the wall clock, as in production.
+    later = time.time()
+    changes = engine.evaluate(make_sample(N, ts=later), later)
+    [resolved] = changes.of_kind(ChangeKind.RESOLVED)
+    assert forwarder.sync(engine.active, [resolved], later) == 1
+    # endsAt in the past: Alertmanager no longer lists it as active.
+    _wait_until("the alert to be resolved", lambda: arrived() is None)
+
+
+def test_firing_alerts_are_resent_after_the_resend_interval(alertmanager: str) -> None:
+    now = time.time()
+    engine = AlertEngine(builtin_rules(), poll_interval_s=5.0)
+    forwarder = AlertmanagerForwarder(alertmanager, resend_interval_s=30.0)
+    engine.evaluate(make_sample(N, ts=now, states={5: 1}), now)
+    assert forwarder.sync(engine.active, (), now) == 1
+    assert forwarder.sync(engine.active, (), now + 29) == 0
+    assert forwarder.sync(engine.active, (), now + 30) == 1
+    alert = _wait_until("the lost-GPU alert", lambda: [a for a in _get_alerts(alertmanager) if a["labels"]["alertname"] == "gpu_lost"])
+    assert len(alert) == 1
+
+
+def test_an_unreachable_alertmanager_is_one_clear_error_and_alerts_stay_due() -> None:
+    port = _free_port()  # nothing listens there
+    forwarder = AlertmanagerForwarder(f"http://127.0.0.1:{port}", timeout_s=2.0)
+    engine = AlertEngine(builtin_rules(), poll_interval_s=5.0)
+    engine.evaluate(make_sample(N, states={5: 1}), 1_763_798_400.0)
+    with pytest.raises(ForwardError, match=f"cannot reach Alertmanager http://127.0.0.1:{port}/api/v2/alerts"):
+        forwarder.sync(engine.active, (), 1_763_798_400.0)
+    assert len(forwarder.due(engine.active, (), 1_763_798_401.0)) == 1
+    background = BackgroundForwarder(forwarder)
+    try:
+        background.submit(engine.active, (), 1_763_798_402.0)  # returns at once
+        _wait_until("the background error", lambda: background.last_error)
+        assert "cannot reach Alertmanager" in background.last_error
+    finally:
+        background.close()
