@@ -93,6 +93,8 @@ class AlertEngine:
         self._next_mute_boundary = np.inf
         self._stale_nodes: frozenset[str] = frozenset()
         self._inventory: Inventory | None = None
+        self._baseline_for: Inventory | None = None
+        self._baseline_array = np.zeros(0, dtype=np.int64)
         self._states: dict[str, _RuleState] = {}
         self._scope_cache: dict[str, np.ndarray] = {}
         self._scope_customers: Mapping[str, str] | None = None
@@ -127,6 +129,7 @@ class AlertEngine:
     def forget_node_baseline(self, node: str) -> None:
         """After a node is rebuilt with fewer GPUs on purpose: its current count becomes normal."""
         self._node_baseline.pop(node, None)
+        self._baseline_for = None
 
     # ------------------------------------------------------------ evaluation
 
@@ -146,8 +149,7 @@ class AlertEngine:
         assert inventory is not None
         context = EvaluationContext(now, self.poll_interval_s, allocated, customers, last_fresh_ts)
         raised = self._raise_node_baseline(inventory)
-        baseline = np.array([self._node_baseline.get(n, 0) for n in inventory.node_names])
-        frames = {t: SignalFrame(t, sample, inventory, context, baseline) for t in (GPU, NODE, SOURCE)}
+        frames = {t: SignalFrame(t, sample, inventory, context, self._baseline_array) for t in (GPU, NODE, SOURCE)}
         changes: dict[tuple[str, str], AlertChange] = {}
         seen_rules = set()
         for rule in self._rules:
@@ -171,10 +173,15 @@ class AlertEngine:
             self._scope_cache = {}
 
     def _raise_node_baseline(self, inventory: Inventory) -> dict[str, int]:
+        """Remember the most GPUs each node has reported; only an inventory change can raise it."""
+        if self._baseline_for is inventory:
+            return {}
         raised = {}
         for name, count in zip(inventory.node_names, inventory.gpu_count.tolist()):
             if count > self._node_baseline.get(name, 0):
                 self._node_baseline[name] = raised[name] = count
+        self._baseline_array = np.array([self._node_baseline.get(n, 0) for n in inventory.node_names])
+        self._baseline_for = inventory
         return raised
 
     def _state_of(self, rule: Rule, frame: SignalFrame) -> _RuleState:
@@ -291,13 +298,11 @@ class AlertEngine:
 
     def _template_values(self, rule: Rule, frame: SignalFrame, i: int, customers: Mapping[str, str] | None) -> dict:
         first = rule.conditions[0]
-        threshold = first.threshold(frame)
-        limit = frame.ref(first.ref) if first.ref is not None else first.value
         values: dict = {
             "rule": rule.name, "severity": rule.severity.label,
             "value": float(frame.get(first.signal)[i]),
-            "threshold": float(threshold[i] if isinstance(threshold, np.ndarray) else threshold),
-            "limit": float(limit[i] if isinstance(limit, np.ndarray) else limit),
+            "threshold": first.threshold_at(frame, i),
+            "limit": first.limit_at(frame, i),
             **_subject_labels(rule.target, frame, i, customers),
         }
         if rule.target == GPU:

@@ -63,6 +63,19 @@ class Condition:
             return self.value
         return frame.ref(self.ref) * self.scale + self.value
 
+    def threshold_at(self, frame: SignalFrame, i: int) -> float:
+        """The threshold of subject `i` alone (for alert texts: no whole-fleet arithmetic)."""
+        if self.ref is None:
+            return self.value
+        return self.limit_at(frame, i) * self.scale + self.value
+
+    def limit_at(self, frame: SignalFrame, i: int) -> float:
+        """The ref's own value for subject `i` (e.g. the slowdown temperature), or the threshold."""
+        if self.ref is None:
+            return self.value
+        ref = frame.ref(self.ref)
+        return float(ref[i] if isinstance(ref, np.ndarray) else ref)
+
     def holds(self, frame: SignalFrame, *, unknown: bool = False) -> np.ndarray:
         """Where the comparison is true. Unknown values (NaN) give `unknown`."""
         values = frame.get(self.signal)

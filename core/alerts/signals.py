@@ -212,6 +212,8 @@ def _mem_used_pct(frame: SignalFrame) -> np.ndarray:
 
 def _node_stale(frame: SignalFrame) -> np.ndarray:
     stale = frame.sample.stale_nodes
+    if not stale:
+        return np.zeros(frame.size)
     return _flag(np.array([name in stale for name in frame.inventory.node_names], dtype=bool))
 
 
