@@ -14,14 +14,17 @@ from __future__ import annotations
 import logging
 import sqlite3
 import time
+from pathlib import Path
 from typing import Mapping
 
 import numpy as np
 
-from core.alerts.alertmanager import BackgroundForwarder
+from core.alerts.alertmanager import AlertmanagerForwarder, BackgroundForwarder
 from core.alerts.engine import AlertEngine
 from core.alerts.model import AlertChanges, ChangeKind
 from core.alerts.persistence import AlertStore
+from core.store.connection import open_database
+from core.store.errors import StoreError
 from core.telemetry import FleetSample
 
 log = logging.getLogger("gpuops.alerts")
@@ -33,6 +36,8 @@ class AlertService:
     ) -> None:
         self.store = AlertStore(conn)
         self.forwarder = forwarder
+        self._owns_connection = False
+        self._last_error: str | None = None
         self.engine = AlertEngine(
             self.store.rules(),
             poll_interval_s=poll_interval_s,
@@ -63,6 +68,30 @@ class AlertService:
             self.forwarder.submit(self.engine.active, changes.of_kind(ChangeKind.RESOLVED), now)
         return changes
 
+    @classmethod
+    def for_collector(cls, db_path: Path, *, poll_interval_s: float, alertmanager_url: str | None = None) -> "AlertService":
+        """An alert service on its own connection to the history at `db_path` (which the
+        collector's writer has created), forwarding to `alertmanager_url` if given."""
+        forwarder = BackgroundForwarder(AlertmanagerForwarder(alertmanager_url)) if alertmanager_url else None
+        conn, _layout = open_database(db_path, create=False)
+        service = cls(conn, poll_interval_s=poll_interval_s, forwarder=forwarder)
+        service._owns_connection = True
+        return service
+
+    def on_sample(self, sample: FleetSample) -> None:
+        """`process` for a collecting loop: a database problem is logged (once while it lasts)
+        and never ends collection; the next poll tries again."""
+        try:
+            self.process(sample)
+        except (sqlite3.Error, StoreError) as exc:
+            if str(exc) != self._last_error:
+                log.error("evaluating alerts failed: %s", exc)
+            self._last_error = str(exc)
+        else:
+            self._last_error = None
+
     def close(self) -> None:
         if self.forwarder is not None:
             self.forwarder.close()
+        if self._owns_connection:
+            self.store.conn.close()

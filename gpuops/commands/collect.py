@@ -14,13 +14,14 @@ import sys
 import threading
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Callable
 
 from core.sources.factory import SOURCE_HELP
 
 if TYPE_CHECKING:
     from core.sources.base import TelemetrySource
     from core.store.writer import HistoryWriter
+    from core.telemetry import FleetSample
 
 log = logging.getLogger("gpuops.collect")
 
@@ -45,12 +46,17 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--keep-raw", default="48h", metavar="DURATION", help="keep every poll this long (default 48h)")
     parser.add_argument("--keep-1m", default="90d", metavar="DURATION", help="keep 1-minute rollups this long (default 90d)")
     parser.add_argument("--keep-1h", default="3y", metavar="DURATION", help="keep 1-hour rollups this long (default 3y)")
+    parser.add_argument("--alertmanager", default=None, metavar="URL", help="also send alerts to this Prometheus Alertmanager")
     parser.set_defaults(run=run)
 
 
-def collect_loop(source: "TelemetrySource", writer: "HistoryWriter", interval_s: float, stop: threading.Event) -> None:
+def collect_loop(
+    source: "TelemetrySource", writer: "HistoryWriter", interval_s: float, stop: threading.Event,
+    on_sample: Callable[["FleetSample"], None] | None = None,
+) -> None:
     """Poll, write, do background work in the time left, until `stop` is set. A failing source
-    or database never ends the loop: the failure is logged and recorded, and polling goes on."""
+    or database never ends the loop: the failure is logged and recorded, and polling goes on.
+    `on_sample` sees every sample after it is written (the alert rules)."""
     from core.sources.base import SourceError
 
     next_at = time.monotonic()
@@ -69,6 +75,8 @@ def collect_loop(source: "TelemetrySource", writer: "HistoryWriter", interval_s:
                 source_error = None
             if writer.write(sample):
                 log.debug("stored poll at %.3f (%d GPUs)", sample.ts, len(sample))
+            if on_sample is not None:
+                on_sample(sample)
         next_at += interval_s
         now = time.monotonic()
         if next_at < now:
@@ -87,6 +95,7 @@ def _retention(args: argparse.Namespace):
 
 
 def run(args: argparse.Namespace) -> int:
+    from core.alerts.service import AlertService
     from core.sources.base import SourceError
     from core.sources.factory import open_source
     from core.store.errors import StoreError
@@ -112,8 +121,15 @@ def run(args: argparse.Namespace) -> int:
         print(f"gpuops: {exc}", file=sys.stderr)
         return 1
     try:
+        alerts = AlertService.for_collector(db_path, poll_interval_s=args.interval, alertmanager_url=args.alertmanager)
+    except (StoreError, ValueError) as exc:
+        writer.close()
+        print(f"gpuops: {exc}", file=sys.stderr)
+        return 1
+    try:
         source = open_source(args.source, seed=args.seed)
     except SourceError as exc:
+        alerts.close()
         writer.close()
         print(f"gpuops: {exc}", file=sys.stderr)
         return 1
@@ -121,9 +137,10 @@ def run(args: argparse.Namespace) -> int:
         log.warning("%s", source.notice)
     log.info("collecting %s every %g s into %s", source.name, args.interval, db_path)
     try:
-        collect_loop(source, writer, args.interval, stop)
+        collect_loop(source, writer, args.interval, stop, alerts.on_sample)
     finally:
         source.close()
+        alerts.close()
         writer.close()
     status = writer.status()
     log.info("stopped: %d polls stored this run", status.written_polls)
