@@ -175,3 +175,21 @@ def test_an_unreachable_alertmanager_is_one_clear_error_and_alerts_stay_due() ->
         assert "cannot reach Alertmanager" in background.last_error
     finally:
         background.close()
+
+
+def test_the_alert_service_forwards_in_the_background(alertmanager: str, tmp_path: Path) -> None:
+    from core.alerts.service import AlertService
+    from core.store.connection import open_database
+
+    conn, _ = open_database(tmp_path / "history.sqlite", create=True)
+    service = AlertService(conn, poll_interval_s=5.0, forwarder=BackgroundForwarder(AlertmanagerForwarder(alertmanager)))
+    try:
+        service.process(make_sample(N, ts=time.time(), values={"remapped_rows_failure": {7: 1}}))
+        found = _wait_until(
+            "the forwarded alert",
+            lambda: [a for a in _get_alerts(alertmanager) if a["labels"]["alertname"] == "row_remap_failure"],
+        )
+        assert found[0]["labels"]["gpu"] == make_inventory(N)[7].uuid
+    finally:
+        service.close()
+        conn.close()

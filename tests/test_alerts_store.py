@@ -12,7 +12,7 @@ import pytest
 from core.alerts.builtin_rules import builtin_rules
 from core.alerts.model import AlertState, ChangeKind, Severity
 from core.alerts.notifications import NotificationPolicy
-from core.alerts.persistence import AlertNotFound, AlertStore
+from core.alerts.persistence import AlertNotFound
 from core.alerts.rules import RuleError, rules_to_text
 from core.alerts.service import AlertService
 from core.alerts.silences import Matcher, SilenceError
@@ -230,3 +230,16 @@ def test_notifications_are_rate_limited_and_coalesced() -> None:
     assert coalesced.body.splitlines() == ["GPU 2 lost", "GPU 3 lost", "GPU 4 lost", "and 2 more"]
     warning = dataclasses.replace(critical(9, T0), severity=Severity.WARNING)
     assert NotificationPolicy().due([warning], T0) is None
+
+
+def test_keep_firing_for_counts_from_the_stored_last_true_across_a_restart(db_path: Path) -> None:
+    service = open_service(db_path)
+    service.process(make_sample(N, ts=T0, xids=((3, 79),)), T0)  # an XID is reported once
+    service.process(make_sample(N, ts=T0 + 5), T0 + 5)
+    service.store.conn.close()
+    again = open_service(db_path)
+    assert again.process(make_sample(N, ts=T0 + 3000), T0 + 3000).changes == ()
+    [alert] = again.store.active_alerts()
+    assert (alert.rule, alert.state) == ("xid_critical", AlertState.FIRING)
+    changes = again.process(make_sample(N, ts=T0 + 3600), T0 + 3600)
+    assert [(a.rule, a.ended_at) for a in changes.of_kind(ChangeKind.RESOLVED)] == [("xid_critical", T0 + 3600)]

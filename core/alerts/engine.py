@@ -60,7 +60,6 @@ class _RuleState:
                 self.pending_at[i] = alert.pending_at
                 self.firing[i] = alert.state is AlertState.FIRING
                 self.last_true[i] = alert.pending_at if alert.last_true_at is None else alert.last_true_at
-                self.prev_true[i] = self.firing[i]
 
 
 def _subject_keys(target: str, inventory: Inventory) -> list[str]:
@@ -264,7 +263,8 @@ class AlertEngine:
                     summary=_render(rule.summary, values), runbook=_render(rule.runbook, values),
                 )
                 changes[key] = AlertChange(ChangeKind.FIRING, alert)
-            elif falling[i]:
+            elif falling[i] and alert.last_true_at != state.last_true[i]:
+                # Stored so that keep_firing_for counts from the right time after a restart.
                 alert = dataclasses.replace(alert, last_true_at=float(state.last_true[i]))
                 changes[key] = AlertChange(ChangeKind.UPDATED, alert)
             self._active[key] = alert

@@ -12,7 +12,7 @@ import json
 import logging
 import sqlite3
 from contextlib import contextmanager
-from typing import Iterable, Iterator, Mapping, Sequence
+from typing import Iterable, Iterator, Sequence
 
 from core.alerts.builtin_rules import builtin_rules
 from core.alerts.model import Alert, AlertChanges, AlertState, ChangeKind, Severity

@@ -163,7 +163,8 @@ def _throttle_bits(frame: SignalFrame, bits: int) -> np.ndarray:
     return out
 
 
-def _xid_worst(frame: SignalFrame) -> tuple[np.ndarray, np.ndarray]:
+def _xid_worst(frame: SignalFrame, which: str) -> np.ndarray:
+    """xid_level and xid_code together (both cached), from this poll's events."""
     n = frame.size
     level = np.zeros(n)
     code = np.full(n, np.nan)
@@ -179,7 +180,8 @@ def _xid_worst(frame: SignalFrame) -> tuple[np.ndarray, np.ndarray]:
             for i, sev, c in zip(where, severity, codes):
                 if sev >= level[i]:
                     level[i], code[i] = sev, c
-    return level, code
+    frame._cache.update(xid_level=level, xid_code=code)
+    return frame._cache[which]
 
 
 def _data_age(frame: SignalFrame) -> np.ndarray:
@@ -231,8 +233,8 @@ _GPU_COMPUTERS.update(
         "mem_used_pct": _mem_used_pct,
         "throttle_hw": lambda f: _throttle_bits(f, sum(THROTTLE_REASON_BITS[b] for b in HW_THROTTLE_BITS)),
         **{f"throttle_{name}": (lambda f, bit=bit: _throttle_bits(f, bit)) for name, bit in THROTTLE_REASON_BITS.items()},
-        "xid_level": lambda f: _xid_worst(f)[0],
-        "xid_code": lambda f: _xid_worst(f)[1],
+        "xid_level": lambda f: _xid_worst(f, "xid_level"),
+        "xid_code": lambda f: _xid_worst(f, "xid_code"),
         "data_age_s": _data_age,
         "allocated": _allocated,
     }
