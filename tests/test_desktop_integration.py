@@ -3,25 +3,14 @@
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
 
-import pytest
 from PySide6 import QtGui
 
 from core.desktop_integration import ICON_SIZES
-
-
-def require_tool(name: str) -> str:
-    """The tool's path; in CI a missing tool fails the test, since a skip would hide a missing install."""
-    path = shutil.which(name)
-    if path is None:
-        if os.environ.get("CI"):
-            pytest.fail(f"{name} is not installed; scripts/dev.sh test should install it")
-        pytest.skip(f"{name} not installed")
-    return path
+from tests.tools import require_tool
 
 
 def install_desktop(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
