@@ -20,26 +20,65 @@ def _qcolor(rgba: np.ndarray) -> QColor:
 
 
 class ColorLegend(QWidget):
-    """Paints "0 % [viridis bar] 100 %   ■ no data  ■ lost  ■ stale" for the current metric."""
+    """Paints "0 % [viridis bar] 100 %   ■ no data  ■ lost  ■ stale" for the current metric, or
+    "■ ok ■ warning ■ critical ■ stale ■ lost" when the grid is coloured by health."""
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self._low_text = ""
         self._high_text = ""
-        colors = palette.value_colors()
-        self._gradient_stops = [(i / (len(colors) - 1), _qcolor(c)) for i, c in enumerate(colors)]
-        mid = colors[len(colors) // 2]
-        self._swatches = (
-            ("no data", QColor(*palette.NO_DATA_RGB)),
-            ("lost", QColor(*palette.LOST_RGB)),
-            ("stale", _qcolor(palette.washed_out(mid))),
-        )
+        self._health = False
+        self._cmap = palette.COLOR_MAP_NAME
+        self._metric: GridMetric | None = None
+        self._set_colors()
         self.setSizePolicy(QSizePolicy.Policy.Minimum, QSizePolicy.Policy.Fixed)
 
+    def _set_colors(self) -> None:
+        colors = palette.value_colors(self._cmap)
+        self._gradient_stops = [(i / (len(colors) - 1), _qcolor(c)) for i, c in enumerate(colors)]
+        if self._health:
+            rgb = palette.HEALTH_RGB
+            self._swatches = (
+                ("ok", QColor(*rgb[palette.HEALTH_OK])),
+                ("warning", QColor(*rgb[palette.HEALTH_WARNING])),
+                ("critical", QColor(*rgb[palette.HEALTH_CRITICAL])),
+                ("stale", QColor(*rgb[palette.HEALTH_STALE])),
+                ("lost", QColor(*palette.LOST_RGB)),
+            )
+        else:
+            mid = colors[len(colors) // 2]
+            self._swatches = (
+                ("no data", QColor(*palette.NO_DATA_RGB)),
+                ("lost", QColor(*palette.LOST_RGB)),
+                ("stale", _qcolor(palette.washed_out(mid))),
+            )
+
     def set_metric(self, metric: GridMetric) -> None:
+        self._health = False
+        self._metric = metric
         self._low_text = f"{metric.low:g} {metric.unit}"
         self._high_text = f"{metric.high:g} {metric.unit}"
-        self.setToolTip(f"{metric.label}: {self._low_text} to {self._high_text}")
+        self.setToolTip(f"{metric.label}: {self._low_text} to {self._high_text} ({self._cmap} colour map)")
+        self._changed()
+
+    def set_health(self) -> None:
+        self._health = True
+        self._low_text = self._high_text = ""
+        self.setToolTip(
+            "Health: ok, warning, critical (from the health model's findings), stale (no fresh data for "
+            "3 polls), lost (an X marks it too)"
+        )
+        self._changed()
+
+    def set_colormap(self, name: str) -> None:
+        self._cmap = name
+        if self._metric is not None and not self._health:
+            self.set_metric(self._metric)
+        else:
+            self._changed()
+
+    def _changed(self) -> None:
+        self._set_colors()
         self.updateGeometry()
         self.update()
 
@@ -48,7 +87,7 @@ class ColorLegend(QWidget):
 
     def sizeHint(self) -> QSize:
         swatches = sum(_SWATCH + _GAP + self._text_width(label) + 2 * _GAP for label, _ in self._swatches)
-        width = self._text_width(self._low_text) + self._text_width(self._high_text) + _BAR_WIDTH + 4 * _GAP
+        width = 0 if self._health else self._text_width(self._low_text) + self._text_width(self._high_text) + _BAR_WIDTH + 4 * _GAP
         return QSize(width + swatches, self.fontMetrics().height() + 6)
 
     def paintEvent(self, event: QPaintEvent) -> None:
@@ -65,13 +104,14 @@ class ColorLegend(QWidget):
             painter.drawText(QRectF(x, 0, width + 1, height), text_flags, label)
             x += width + _GAP
 
-        text(self._low_text)
-        gradient = QLinearGradient(x, 0, x + _BAR_WIDTH, 0)
-        for position, color in self._gradient_stops:
-            gradient.setColorAt(position, color)
-        painter.fillRect(QRectF(x, top, _BAR_WIDTH, bar_height), gradient)
-        x += _BAR_WIDTH + _GAP
-        text(self._high_text)
+        if not self._health:
+            text(self._low_text)
+            gradient = QLinearGradient(x, 0, x + _BAR_WIDTH, 0)
+            for position, color in self._gradient_stops:
+                gradient.setColorAt(position, color)
+            painter.fillRect(QRectF(x, top, _BAR_WIDTH, bar_height), gradient)
+            x += _BAR_WIDTH + _GAP
+            text(self._high_text)
         for label, color in self._swatches:
             x += _GAP
             swatch = QRectF(x, top, _SWATCH, bar_height)

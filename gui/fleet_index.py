@@ -6,11 +6,25 @@ or vanishes) every view rebuilds its layout from a new `FleetIndex`.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 
 from core.telemetry import GpuInventory
+
+
+def natural_key(text: str) -> tuple:
+    """Sort key that orders "node-2" before "node-10", as people count."""
+    return tuple(int(part) if part.isdigit() else part.lower() for part in re.split(r"(\d+)", text))
+
+
+def normalize_pci_bus_id(text: str) -> str:
+    """"00000000:17:00.0", "0000:17:00.0" and "17:00.0" all name the same device: keep
+    bus:device.function, lower case."""
+    parts = text.strip().lower().split(":")
+    return ":".join(parts[-2:]) if len(parts) >= 2 else text.strip().lower()
 
 
 def _float_column(values: list[float | int | None]) -> np.ndarray:
@@ -43,9 +57,73 @@ class FleetIndex:
         node_of = {group.name: n for n, group in enumerate(self.nodes)}
         #: For each GPU, the position of its node in `nodes`.
         self.node_number = np.array([node_of[gpu.node] for gpu in gpus], dtype=np.int32)
+        self._text_cache: dict[tuple[str, object], tuple[str, ...]] = {}
 
     def __len__(self) -> int:
         return len(self.uuids)
+
+    @cached_property
+    def node_order(self) -> np.ndarray:
+        """For each node of `nodes`, its rank in topology order: site, rack, then node name
+        (naturally sorted), so a rack's nodes sit together whatever order the source used."""
+        def key(n: int) -> tuple:
+            first = self.gpus[self.nodes[n].gpu_positions[0]]
+            return (natural_key(first.site or "~"), natural_key(first.rack or "~"), natural_key(self.nodes[n].name))
+
+        order = sorted(range(len(self.nodes)), key=key)
+        rank = np.empty(len(self.nodes), dtype=np.int64)
+        rank[order] = np.arange(len(self.nodes))
+        return rank
+
+    def inventory_text(self, field: str, *, lower: bool = False) -> tuple[str, ...]:
+        """One inventory field of every GPU as text ("" when unknown): site, rack, node, model,
+        uuid, serial or pci; built once per field."""
+        key = (field, lower)
+        if key not in self._text_cache:
+            attribute = {"model": "name", "pci": "pci_bus_id"}.get(field, field)
+            texts = tuple(getattr(gpu, attribute) or "" for gpu in self.gpus)
+            self._text_cache[key] = tuple(t.lower() for t in texts) if lower else texts
+        return self._text_cache[key]
+
+    def inventory_array(self, field: str) -> np.ndarray:
+        """`inventory_text(field)` in lower case as a numpy string array, for vectorised matching."""
+        key = (field, "array")
+        if key not in self._text_cache:
+            self._text_cache[key] = np.array(self.inventory_text(field, lower=True), dtype=str)  # type: ignore[assignment]
+        return self._text_cache[key]  # type: ignore[return-value]
+
+    @cached_property
+    def _search_keys(self) -> dict[str, list[int]]:
+        keys: dict[str, list[int]] = {}
+        for i, gpu in enumerate(self.gpus):
+            names = [gpu.uuid.lower(), gpu.node.lower()]
+            if gpu.uuid.lower().startswith("gpu-"):
+                names.append(gpu.uuid.lower()[4:])
+            if gpu.serial:
+                names.append(gpu.serial.lower())
+            if gpu.pci_bus_id:
+                names.append(normalize_pci_bus_id(gpu.pci_bus_id))
+            for name in names:
+                keys.setdefault(name, []).append(i)
+        return keys
+
+    def find(self, text: str) -> list[int]:
+        """GPUs named by `text`: a UUID (with or without "GPU-", or a unique prefix), a serial,
+        a PCI bus id (a GPU of that id on every node that has one) or a hostname (all its GPUs);
+        `host/pci` (e.g. "node-7/17:00.0") narrows a PCI id to one node. [] when nothing matches."""
+        query = text.strip().lower()
+        if not query:
+            return []
+        keys = self._search_keys
+        exact = keys.get(query) or keys.get(normalize_pci_bus_id(query))
+        if exact:
+            return sorted(set(exact))
+        host, _, pci = query.partition("/")
+        if pci:
+            on_host = set(keys.get(host, ()))
+            return sorted(on_host & set(keys.get(normalize_pci_bus_id(pci), ())))
+        prefixed = [i for i, uuid in enumerate(self.uuids) if uuid.lower().startswith(query) or uuid.lower()[4:].startswith(query)]
+        return prefixed if len(prefixed) == 1 else []
 
     def matches(self, gpus: tuple[GpuInventory, ...]) -> bool:
         """True when `gpus` is the same fleet in the same order (cheap when it is the same tuple)."""

@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 
 from core.telemetry import FleetSample
-from core.units import format_bytes, format_optional, format_power
+from core.units import format_age, format_bytes, format_optional, format_power
 
 
 def _value(sample: FleetSample, name: str, i: int) -> float | None:
@@ -35,19 +35,33 @@ def gpu_readings(sample: FleetSample, i: int) -> str:
     )
 
 
-def gpu_tooltip(sample: FleetSample, i: int, *, stale: bool = False) -> str:
-    """Several plain lines: where, which, state, key readings, processes."""
+def staleness_text(last_fresh_ts: float | None, now: float) -> str:
+    """"stale, last seen 3 min ago" (or just "stale data" when the time is unknown)."""
+    if last_fresh_ts is None or not math.isfinite(last_fresh_ts):
+        return "stale data"
+    return f"stale, last seen {format_age(max(0.0, now - last_fresh_ts))}"
+
+
+def gpu_tooltip(
+    sample: FleetSample,
+    i: int,
+    *,
+    stale: bool = False,
+    last_fresh_ts: float | None = None,
+    now: float | None = None,
+    reason: str = "",
+    customer: str | None = None,
+) -> str:
+    """Several plain lines: where, which, state (and how old the data is when stale), the
+    health findings, who holds it, key readings, processes."""
     processes = len(sample.processes[i])
     state = sample.gpu_state(i).label
     if stale or sample.gpus[i].node in sample.stale_nodes:
-        state += " (stale data)"
-    return "\n".join(
-        (
-            gpu_location(sample, i),
-            sample.gpus[i].uuid,
-            f"state: {state}",
-            gpu_readings(sample, i),
-            f"{processes} process{'es' if processes != 1 else ''}" if processes else "no processes",
-        )
-    )
-
+        state += f" ({staleness_text(last_fresh_ts, sample.ts if now is None else now)})"
+    lines = [gpu_location(sample, i), sample.gpus[i].uuid, f"state: {state}"]
+    lines.append(f"health: {reason}" if reason else "health: ok")
+    if customer:
+        lines.append(f"customer: {customer}")
+    lines.append(gpu_readings(sample, i))
+    lines.append(f"{processes} process{'es' if processes != 1 else ''}" if processes else "no processes")
+    return "\n".join(lines)

@@ -6,6 +6,10 @@ with the common colour-vision deficiencies). A few entries are reserved for stat
 never be mistaken for a value: no data, lost, and the gap between node blocks. Stale values
 (a node the source could not reach this poll) use a washed-out copy of the value range, so the
 last known data stays readable but visibly old.
+
+Colouring by health uses the Okabe-Ito colours (told apart with every common colour-vision
+deficiency): blue OK, yellow warning, vermillion critical, grey stale; lost keeps its magenta
+and X. The value map is viridis or cividis (cividis is built for red-green deficiencies).
 """
 
 from __future__ import annotations
@@ -20,6 +24,10 @@ STALE_BASE = VALUE_LEVELS
 NO_DATA = 240  # metric not supported or not readable, or GPU state unknown
 LOST = 241  # GPU fell off the bus / stopped answering
 LOST_STALE = 242  # lost, on a node whose data is stale
+HEALTH_OK = 243
+HEALTH_WARNING = 244
+HEALTH_CRITICAL = 245
+HEALTH_STALE = 246
 GAP = 255  # space between node blocks: transparent
 
 NO_DATA_RGB = (64, 64, 70)
@@ -27,12 +35,23 @@ LOST_RGB = (230, 20, 120)
 STALE_TOWARD_RGB = np.array([205, 205, 205], dtype=np.float64)
 STALE_MIX = 0.62  # share of the washed-out grey in a stale colour
 
+HEALTH_RGB: dict[int, tuple[int, int, int]] = {
+    HEALTH_OK: (0, 114, 178),
+    HEALTH_WARNING: (240, 228, 66),
+    HEALTH_CRITICAL: (213, 94, 0),
+    HEALTH_STALE: (150, 150, 150),
+}
+#: Grid code of each `gui.condition.Condition` (OK, STALE, WARNING, CRITICAL, LOST).
+CONDITION_CODES = np.array([HEALTH_OK, HEALTH_STALE, HEALTH_WARNING, HEALTH_CRITICAL, LOST], dtype=np.uint8)
+
 COLOR_MAP_NAME = "viridis"
+#: Value maps offered to people: perceptually uniform and colour-blind safe.
+COLOR_MAPS: tuple[str, ...] = ("viridis", "cividis")
 
 
-def value_colors() -> np.ndarray:
+def value_colors(cmap_name: str = COLOR_MAP_NAME) -> np.ndarray:
     """The VALUE_LEVELS fresh value colours as an (n, 4) uint8 RGBA array, low to high."""
-    cmap = pg.colormap.get(COLOR_MAP_NAME)
+    cmap = pg.colormap.get(cmap_name)
     return np.asarray(cmap.getLookupTable(0.0, 1.0, VALUE_LEVELS, alpha=True), dtype=np.uint8)
 
 
@@ -48,18 +67,25 @@ def _rgba(rgb: tuple[int, int, int]) -> np.ndarray:
     return np.array([*rgb, 255], dtype=np.uint8)
 
 
-def build_lut(all_stale: bool = False) -> np.ndarray:
+def build_lut(all_stale: bool = False, cmap_name: str = COLOR_MAP_NAME) -> np.ndarray:
     """The (256, 4) uint8 RGBA table. With `all_stale`, every entry takes its stale look:
     used while the source is not answering, so the whole grid greys out at once."""
     lut = np.zeros((256, 4), dtype=np.uint8)  # unused codes and GAP: transparent
-    fresh = value_colors()
+    fresh = value_colors(cmap_name)
     stale = washed_out(fresh)
     lut[:VALUE_LEVELS] = stale if all_stale else fresh
     lut[STALE_BASE : STALE_BASE + VALUE_LEVELS] = stale
     lut[NO_DATA] = _rgba(NO_DATA_RGB)
     lut[LOST] = washed_out(_rgba(LOST_RGB)) if all_stale else _rgba(LOST_RGB)
     lut[LOST_STALE] = washed_out(_rgba(LOST_RGB))
+    for code, rgb in HEALTH_RGB.items():
+        lut[code] = washed_out(_rgba(rgb)) if all_stale and code != HEALTH_STALE else _rgba(rgb)
     return lut
+
+
+def encode_conditions(condition: np.ndarray) -> np.ndarray:
+    """Grid codes for `gui.condition.Condition` values."""
+    return CONDITION_CODES[condition]
 
 
 def encode(
