@@ -19,7 +19,10 @@ from PySide6.QtCore import QEvent, QObject, QTimer
 from PySide6.QtWidgets import QApplication
 
 from core.sources.factory import open_source
+from gui.app_icon import app_icon
 from gui.main_window import MainWindow
+from gui.settings_store import restore_window_state, save_window_state
+from gui.single_instance import InstanceServer, ask_running_instance_to_raise
 
 log = logging.getLogger("gpuops.gui")
 
@@ -84,20 +87,47 @@ def application() -> QApplication:
     app.setApplicationName(APP_NAME)
     app.setOrganizationName(APP_NAME)
     app.setDesktopFileName(APP_NAME)
+    app.setWindowIcon(app_icon())
     return app
 
 
-def run_app(source_spec: str, seed: int, interval_s: float) -> int:
-    """Open the window on `source_spec` (opened on the worker thread) and run until closed."""
+def bring_to_front(window: MainWindow) -> None:
+    """Another launch asked for the console: show this window instead of a second one."""
+    if window.isMinimized():
+        window.showNormal()
+    window.show()
+    window.raise_()
+    window.activateWindow()
+    log.info("raised the window: gpuops was launched again")
+
+
+def run_app(source_spec: str, seed: int, interval_s: float, *, new_instance: bool = False) -> int:
+    """Open the window on `source_spec` (opened on the worker thread) and run until closed.
+    Unless `new_instance`, a console already open is raised instead (and this returns 0)."""
     if not interval_s > 0:
         print(f"gpuops: the poll interval must be a positive number of seconds, not {interval_s}", file=sys.stderr)
         return 2
     app = application()
+    measuring = os.environ.get(EXIT_AFTER_FIRST_FRAME_ENV) == "1"
+    instance: InstanceServer | None = None
+    if not (new_instance or measuring):
+        if ask_running_instance_to_raise():
+            print("gpuops: the console is already open; raised its window (--new-instance opens another)", file=sys.stderr)
+            return 0
+        instance = InstanceServer(app)
+    else:
+        log.debug("single instance: not looking for a running console (a new instance was asked for)")
     sys.excepthook = _log_uncaught
     window = MainWindow(lambda: open_source(source_spec, seed=seed), interval_s)
     window.resize(1400, 860)
-    if os.environ.get(EXIT_AFTER_FIRST_FRAME_ENV) == "1":
+    if measuring:
         _FirstFrameProbe(window)
+    else:
+        restore_window_state(window)
+        app.aboutToQuit.connect(lambda: save_window_state(window))
+    if instance is not None:
+        instance.raiseRequested.connect(lambda: bring_to_front(window))
+        instance.listen()
     window.show()
     window.start()
     # Ctrl-C in the terminal closes the window; the idle timer lets Python run the handler.
