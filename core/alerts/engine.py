@@ -3,7 +3,8 @@
 Per rule it keeps three arrays over its subjects (when the condition started holding, whether
 the alert fires, when the condition last held). Each poll is then a handful of array
 operations per rule; Python touches only the subjects whose alert changes state, so a quiet
-fleet of 10,000 GPUs costs the same few milliseconds as a small one.
+fleet of 10,000 GPUs costs the same few milliseconds as a small one. A condition that holds for
+less than PENDING_VISIBLE_AFTER_S (a reading hovering around its threshold) never leaves the arrays.
 
 The engine does no I/O. It starts from the active alerts the store reloads, and hands back
 `AlertChanges` for the store to persist: a restart therefore neither loses nor re-raises an alert.
@@ -29,6 +30,9 @@ from core.xid_catalog import describe_xid
 log = logging.getLogger("gpuops.alerts")
 
 SOURCE_KEY = "source"
+# A pending alert shows (and is stored) once its condition has held this long; shorter blips
+# only ever live in the engine's arrays. A restart forgets at most this much of a `for` timer.
+PENDING_VISIBLE_AFTER_S = 30.0
 NODE_KEY_PREFIX = "node:"
 
 
@@ -46,6 +50,7 @@ class _RuleState:
         self.firing = np.zeros(n, dtype=bool)
         self.last_true = np.full(n, np.nan)
         self.prev_true = np.zeros(n, dtype=bool)
+        self.announced = np.zeros(n, dtype=bool)  # has an Alert (stored, visible), not just a timer
         # Timers carry over from the previous inventory by subject; alerts loaded from the store
         # (or of subjects that were away) start from what was persisted.
         before = {key: i for i, key in enumerate(previous.keys)} if previous is not None else {}
@@ -54,11 +59,13 @@ class _RuleState:
             if j is not None:
                 self.pending_at[i], self.firing[i] = previous.pending_at[j], previous.firing[j]
                 self.last_true[i], self.prev_true[i] = previous.last_true[j], previous.prev_true[j]
+                self.announced[i] = previous.announced[j]
                 continue
             alert = active.get((rule.name, key))
             if alert is not None:
                 self.pending_at[i] = alert.pending_at
                 self.firing[i] = alert.state is AlertState.FIRING
+                self.announced[i] = True
                 self.last_true[i] = alert.pending_at if alert.last_true_at is None else alert.last_true_at
 
 
@@ -238,7 +245,11 @@ class AlertEngine:
             resolve &= cleared
         falling = quiet & state.prev_true & ~resolve
         state.prev_true = cond
-        touched = new | fire | cancel | resolve | falling
+        # A pending alert becomes visible (and stored) only once it has lasted a while, so that
+        # values hovering around a threshold cost array writes, not database rows.
+        announce = pending & cond & ~fire & ~state.announced & (now - state.pending_at >= PENDING_VISIBLE_AFTER_S)
+        touched = announce | fire | (cancel & state.announced) | resolve | falling
+        state.pending_at[cancel] = np.nan
         if not touched.any():
             return
         for i in np.flatnonzero(touched).tolist():
@@ -247,12 +258,13 @@ class AlertEngine:
             if cancel[i] or resolve[i]:
                 state.pending_at[i] = np.nan
                 state.last_true[i] = np.nan
-                state.firing[i] = False
+                state.firing[i] = state.announced[i] = False
                 if alert is not None:
                     self._finish(alert, now, changes, cancelled=bool(cancel[i]))
                 continue
             if alert is None:
-                alert = self._new_alert(rule, state.keys[i], frame, i, customers, now)
+                alert = self._new_alert(rule, state.keys[i], frame, i, customers, float(state.pending_at[i]), now)
+                state.announced[i] = True
                 changes[key] = AlertChange(ChangeKind.PENDING, alert)
             if fire[i]:
                 state.firing[i] = True
@@ -273,24 +285,21 @@ class AlertEngine:
         key = (alert.rule, alert.key)
         del self._active[key]
         if cancelled or alert.state is AlertState.PENDING:
-            previous = changes.get(key)
-            if previous is not None and previous.kind is ChangeKind.PENDING:
-                del changes[key]  # appeared and vanished within one poll: nothing to store
-            else:
-                changes[key] = AlertChange(ChangeKind.CANCELLED, alert)
+            changes[key] = AlertChange(ChangeKind.CANCELLED, alert)
             return
         resolved = dataclasses.replace(alert, state=AlertState.RESOLVED, ended_at=now)
         changes[key] = AlertChange(ChangeKind.RESOLVED, resolved)
 
     def _new_alert(
-        self, rule: Rule, key: str, frame: SignalFrame, i: int, customers: Mapping[str, str] | None, now: float
+        self, rule: Rule, key: str, frame: SignalFrame, i: int, customers: Mapping[str, str] | None,
+        pending_at: float, now: float,
     ) -> Alert:
         labels = {"rule": rule.name, "severity": rule.severity.label, **_subject_labels(rule.target, frame, i, customers)}
         values = self._template_values(rule, frame, i, customers)
         alert = Alert(
             id=self._next_id, rule=rule.name, key=key, severity=rule.severity, state=AlertState.PENDING,
             labels=labels, summary=_render(rule.summary, values), runbook=_render(rule.runbook, values),
-            pending_at=now, last_true_at=now,
+            pending_at=pending_at, last_true_at=now,
         )
         self._next_id += 1
         # Mutes of new alerts are set in _update_mutes.
