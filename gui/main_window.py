@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import math
 import time
+from pathlib import Path
 from typing import Callable
 
 import numpy as np
@@ -25,7 +26,9 @@ from gui.fleet_grid import FleetGrid
 from gui.fleet_index import FleetIndex
 from gui.history import FleetHistory, sample_series
 from gui.kpi_strip import KpiStrip, fleet_kpis
+from gui.operations import Operations
 from gui.poller import Poller, PollResult, SourceInfo
+from gui.window_actions import install_window_actions
 
 log = logging.getLogger("gpuops.gui")
 
@@ -67,6 +70,7 @@ class MainWindow(QMainWindow):
         *,
         stall_after_s: float | None = None,
         history_s: float = HISTORY_S,
+        history_db: Path | None = None,
         parent: QWidget | None = None,
     ) -> None:
         super().__init__(parent)
@@ -79,9 +83,10 @@ class MainWindow(QMainWindow):
         self.kpi_strip = KpiStrip()
         self.grid = FleetGrid()
         self.detail = DetailPanel(self._history_points)
+        self.ops = Operations(self, self.grid, self.detail, interval_s, self._history_points, history_db)
         splitter = QSplitter(Qt.Orientation.Horizontal)
         splitter.addWidget(self.grid)
-        splitter.addWidget(self.detail)
+        splitter.addWidget(self.ops.tabs)
         splitter.setStretchFactor(0, 3)
         splitter.setStretchFactor(1, 2)
         central = QWidget()
@@ -89,6 +94,7 @@ class MainWindow(QMainWindow):
         layout.addWidget(self.simulated_banner)
         layout.addWidget(self.error_banner)
         layout.addWidget(self.kpi_strip)
+        layout.addWidget(self.ops.replay_bar)
         layout.addWidget(splitter, 1)
         self.setCentralWidget(central)
 
@@ -99,7 +105,7 @@ class MainWindow(QMainWindow):
         self.status_updated = QLabel("no data yet")
         status = self.statusBar()
         status.addWidget(self.status_problem, 1)
-        for label in (self.status_source, self.status_interval, self.status_poll, self.status_updated):
+        for label in (self.ops.history_status, self.status_source, self.status_interval, self.status_poll, self.status_updated):
             status.addPermanentWidget(label)
 
         self._index: FleetIndex | None = None
@@ -107,12 +113,14 @@ class MainWindow(QMainWindow):
         self._sample: FleetSample | None = None
         self._stale = False
         self._source_name = ""
+        self._source_info: SourceInfo | None = None
 
         self.poller.sourceOpened.connect(self.show_source)
         self.poller.sampleReady.connect(self.apply_result)
         self.poller.sourceFailed.connect(self.show_problem)
         self.poller.stalled.connect(self.show_problem)
         self.grid.gpuSelected.connect(self.select_gpu)
+        self.window_actions = install_window_actions(self)
 
     # --- lifecycle -----------------------------------------------------------------------
 
@@ -122,6 +130,7 @@ class MainWindow(QMainWindow):
     def closeEvent(self, event: QCloseEvent) -> None:
         if not self.poller.stop():
             log.warning("the telemetry source did not finish its last call; leaving it behind")
+        self.ops.stop()
         super().closeEvent(event)
 
     # --- what tests and the first-frame probe may read -------------------------------------
@@ -129,6 +138,18 @@ class MainWindow(QMainWindow):
     @property
     def last_sample(self) -> FleetSample | None:
         return self._sample
+
+    @property
+    def source_info(self) -> SourceInfo | None:
+        """What the open source said about itself (None until it opened)."""
+        return self._source_info
+
+    def gpu_history(self, uuid: str) -> tuple[np.ndarray, dict[str, np.ndarray]] | None:
+        """The recent history kept in memory for one GPU: (ts, one array per HISTORY_SERIES)."""
+        if self._index is None or self._history is None:
+            return None
+        position = self._index.position(uuid)
+        return None if position is None else self._history.gpu(position)
 
     @property
     def stale(self) -> bool:
@@ -140,6 +161,7 @@ class MainWindow(QMainWindow):
     @Slot(object)
     def show_source(self, info: SourceInfo) -> None:
         self._source_name = info.name
+        self._source_info = info
         self.status_source.setText(f"source: {info.name}")
         if info.simulated:
             self.setWindowTitle(f"{APP_TITLE} — {SIMULATED_TITLE} ({info.name})")
@@ -163,11 +185,17 @@ class MainWindow(QMainWindow):
         series = sample_series(sample)
         self._history.append(sample, series)
         self._sample = sample
+        graded = self.ops.assess(sample, self._index)
         self._set_stale(False)
         self.error_banner.setVisible(False)
-        self.kpi_strip.show_kpis(fleet_kpis(sample))
-        self.grid.show_sample(sample, self._index)
+        kpis = fleet_kpis(sample)
+        self.kpi_strip.show_kpis(kpis)
+        if not self.ops.replaying:
+            self.grid.show_sample(
+                sample, self._index, health=graded.health, stale=graded.stale, last_fresh_ts=graded.last_fresh_ts
+            )
         self._show_selected(sample, series)
+        self.ops.after_poll(sample, kpis, self._history)
         self._show_poll_status(sample, result.duration_s)
 
     def _show_selected(self, sample: FleetSample, series: dict[str, np.ndarray]) -> None:
@@ -180,7 +208,9 @@ class MainWindow(QMainWindow):
             self.detail.clear()
             self.grid.select(None)
             return
-        self.detail.show_poll(sample, position, {name: float(column[position]) for name, column in series.items()})
+        self.detail.show_poll(
+            sample, position, {name: float(column[position]) for name, column in series.items()}, **self.ops.gpu_context(position)
+        )
 
     def _show_poll_status(self, sample: FleetSample, duration_s: float) -> None:
         local, utc = _clock(sample.ts)
@@ -223,6 +253,8 @@ class MainWindow(QMainWindow):
         position = self._index.position(uuid)
         if position is None:
             return
-        self.grid.select(uuid)
+        if self.grid.selected_uuid != uuid:
+            self.grid.select(uuid)
         ts, series = self._history.gpu(position)
-        self.detail.show_gpu(self._sample, position, ts, series)
+        self.detail.show_gpu(self._sample, position, ts, series, **self.ops.gpu_context(position))
+        self.ops.show_node_of(self._sample, self._index, self._history, position)

@@ -1,0 +1,80 @@
+"""What the views ask of the history database; each function runs on the history loader's worker.
+
+Results are frozen dataclasses of numpy arrays, so they cross to the GUI thread as they are.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from core.store import HistoryReader
+from core.store.queries import HistoryEvent
+from gui.gpu_facts import HEALTH_COUNTERS
+
+_BYTES_PER_GIB = float(1 << 30)
+#: Plotted series -> (stored metric, scale to the plotted unit).
+PLOTTED: dict[str, tuple[str, float]] = {
+    "util_gpu_pct": ("util_gpu_pct", 1.0),
+    "mem_used_gib": ("mem_used_bytes", 1.0 / _BYTES_PER_GIB),
+    "temp_c": ("temp_c", 1.0),
+    "power_w": ("power_w", 1.0),
+}
+#: Fleet trend series -> (stored fleet metric, scale).
+TRENDS: dict[str, tuple[str, float]] = {
+    "util_gpu_mean_pct": ("util_gpu_mean_pct", 1.0),
+    "power_total_kw": ("power_total_w", 1e-3),
+    "n_ok": ("n_ok", 1.0),
+    "n_lost": ("n_lost", 1.0),
+    "n_unknown": ("n_unknown", 1.0),
+}
+
+
+@dataclass(frozen=True)
+class GpuHistory:
+    """One GPU over [start, end): plotted series (ts, values), counter changes, events."""
+
+    uuid: str
+    start: float
+    end: float
+    ts: dict[str, np.ndarray]
+    values: dict[str, np.ndarray]
+    counters: dict[str, tuple[float | None, float | None]]  # metric -> (first, last) in range
+    events: tuple[HistoryEvent, ...]
+    resolution: str
+
+
+def _first_last(values: np.ndarray) -> tuple[float | None, float | None]:
+    finite = values[np.isfinite(values)]
+    return (float(finite[0]), float(finite[-1])) if len(finite) else (None, None)
+
+
+def gpu_history(reader: HistoryReader, uuid: str, start: float, end: float, max_points: int = 1000) -> GpuHistory:
+    ts, values = {}, {}
+    resolution = "raw"
+    for name, (metric, scale) in PLOTTED.items():
+        series = reader.series(uuid, metric, start, end, max_points)
+        ts[name], values[name], resolution = series.ts, series.avg * scale, series.resolution
+    counters = {}
+    for metric in HEALTH_COUNTERS:
+        counters[metric] = _first_last(reader.series(uuid, metric, start, end, 64).avg)
+    events = tuple(reader.events(start, end, gpu_uuid=uuid, kinds=("xid", "gpu_lost", "gpu_recovered")))
+    return GpuHistory(uuid, start, end, ts, values, counters, events, resolution)
+
+
+@dataclass(frozen=True)
+class FleetTrends:
+    start: float
+    end: float
+    ts: np.ndarray
+    values: dict[str, np.ndarray]
+    resolution: str
+
+
+def fleet_trends(reader: HistoryReader, start: float, end: float, max_points: int = 1000) -> FleetTrends:
+    metrics = sorted({metric for metric, _ in TRENDS.values()})
+    series = reader.fleet_series(start, end, max_points, metrics=metrics)
+    any_series = series[metrics[0]]
+    values = {name: series[metric].avg * scale for name, (metric, scale) in TRENDS.items()}
+    return FleetTrends(start, end, any_series.ts, values, any_series.resolution)

@@ -1,0 +1,200 @@
+"""The operations views around the grid, and the history they read and (maybe) write.
+
+`Operations` belongs to the main window. It grades each poll (health model, per-GPU staleness),
+holds the view tabs (GPU detail, node, fleet trends), the replay bar, the keyboard shortcuts,
+and the history: a loader reading it off the GUI thread and, when no `gpuops collect` writes the
+database, a recorder writing every poll on its own thread. Nothing here blocks the GUI thread
+on SQLite: the per-poll work is a few numpy operations and a queue put.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from PySide6.QtCore import QObject, Qt
+from PySide6.QtGui import QKeySequence, QShortcut
+from PySide6.QtWidgets import QLabel, QMainWindow, QTabWidget
+
+from core.health import FleetHealth, HealthModel
+from core.store import StoreError, WriterStatus, collector_running
+from core.telemetry import FleetSample
+from gui.clock import local_time
+from gui.detail_panel import DetailPanel
+from gui.fleet_grid import FleetGrid
+from gui.fleet_index import FleetIndex
+from gui.freshness import Freshness
+from gui.history import FleetHistory
+from gui.history_loader import HistoryLoader
+from gui.history_recorder import HistoryRecorder
+from gui.kpi_strip import FleetKpis
+from gui.node_view import NodeView
+from gui.replay_bar import ReplayBar, replay_label
+from gui.theme import follow_system_theme
+from gui.trends_view import TrendsView
+
+log = logging.getLogger("gpuops.gui")
+
+
+@dataclass(frozen=True)
+class Assessment:
+    """One poll graded: health per GPU, stale mask and last-fresh times."""
+
+    health: FleetHealth
+    stale: np.ndarray
+    last_fresh_ts: np.ndarray
+
+
+class Operations(QObject):
+    """See the module docstring. `history_db` None runs without history (Live only)."""
+
+    def __init__(self, window: QMainWindow, grid: FleetGrid, detail: DetailPanel, interval_s: float, history_points: int, history_db: Path | None) -> None:
+        super().__init__(window)
+        self._window = window
+        self.grid = grid
+        self.detail = detail
+        self.health_model = HealthModel()
+        self.freshness = Freshness(interval_s)
+        self.node_view = NodeView()
+        self.trends = TrendsView(history_points)
+        self.tabs = QTabWidget()
+        self.tabs.addTab(detail, "GPU")
+        self.tabs.addTab(self.node_view, "Node")
+        self.tabs.addTab(self.trends, "Fleet trends")
+        for i, tip in enumerate(("The selected GPU (Ctrl+1)", "Every GPU of its node side by side (Ctrl+2)", "Fleet utilization, power and GPUs by state (Ctrl+3)")):
+            self.tabs.setTabToolTip(i, tip)
+        self.history_status = QLabel()
+        self.history_db = history_db
+        self.loader: HistoryLoader | None = None
+        self.recorder: HistoryRecorder | None = None
+        if history_db is not None:
+            self.loader = HistoryLoader(history_db, self)
+            self._start_recorder(history_db)
+        self.detail.set_loader(self.loader)
+        self.trends.set_loader(self.loader)
+        self.replay_bar = ReplayBar(self.loader)
+        self.replay_bar.replaySample.connect(self._show_replay)
+        self.replay_bar.liveRequested.connect(self._back_to_live)
+        self._replay_index: FleetIndex | None = None
+        self.assessment: Assessment | None = None
+        self._shortcuts()
+        self.tabs.currentChanged.connect(lambda _: self._refresh_node_view())
+        follow_system_theme(window)
+
+    # --- history ----------------------------------------------------------------------------
+
+    def _start_recorder(self, db_path: Path) -> None:
+        """Collect into the history ourselves unless a collector already does."""
+        try:
+            running = collector_running(db_path)
+        except StoreError as exc:
+            self.history_status.setText(f"history: {exc}")
+            return
+        if running:
+            self.history_status.setText("history: written by gpuops collect")
+            self.history_status.setToolTip(f"A collector writes {db_path}; this console reads it")
+            return
+        self.recorder = HistoryRecorder(db_path, self)
+        self.recorder.statusChanged.connect(self._writer_status)
+        self.recorder.notice.connect(self._notice)
+        self.history_status.setText("history: recording")
+        self.history_status.setToolTip(f"This console writes every poll to {db_path}")
+
+    def _writer_status(self, status: WriterStatus) -> None:
+        if status.last_error:
+            self.history_status.setText(f"⚠ history: {status.last_error}")
+            self.history_status.setToolTip(f"{status.backlog_polls} polls wait in memory; {status.dropped_polls} dropped")
+        else:
+            last = "" if status.last_written_ts is None else f", last {local_time(status.last_written_ts, with_date=False)}"
+            self.history_status.setText(f"history: recording{last}")
+
+    def _notice(self, message: str) -> None:
+        self.history_status.setText(message)
+        self.history_status.setToolTip(message)
+
+    def stop(self) -> None:
+        if self.recorder is not None and not self.recorder.stop():
+            log.warning("the history writer did not finish in time; the last polls may be lost")
+        if self.loader is not None:
+            self.loader.stop()
+
+    # --- per poll ---------------------------------------------------------------------------
+
+    def assess(self, sample: FleetSample, index: FleetIndex) -> Assessment:
+        """Grade a live poll and queue it for the history."""
+        health = self.health_model.assess(sample)
+        stale = self.freshness.update(sample, index)
+        self.assessment = Assessment(health, stale, self.freshness.last_fresh_ts)
+        if self.recorder is not None:
+            self.recorder.record(sample)
+        return self.assessment
+
+    def after_poll(self, sample: FleetSample, kpis: FleetKpis, history: FleetHistory) -> None:
+        self.trends.append(sample.ts, kpis)
+        self.node_view.refresh(history)
+
+    @property
+    def replaying(self) -> bool:
+        return self.replay_bar.active
+
+    def gpu_context(self, position: int) -> dict:
+        """Health reason and staleness of GPU `position` for the detail panel."""
+        a = self.assessment
+        if a is None or position >= len(a.stale):
+            return {}
+        return {"reason": a.health.reasons[position], "stale": bool(a.stale[position]), "last_fresh_ts": float(a.last_fresh_ts[position])}
+
+    def show_node_of(self, sample: FleetSample, index: FleetIndex, history: FleetHistory, position: int) -> None:
+        self.node_view.show_node(sample, index, history, sample.gpus[position].node)
+
+    def _refresh_node_view(self) -> None:
+        history = getattr(self._window, "_history", None)
+        if history is not None and self.node_view.node is not None:
+            self.node_view.refresh(history)
+
+    # --- replay -----------------------------------------------------------------------------
+
+    def _show_replay(self, sample: FleetSample) -> None:
+        if self._replay_index is None or not self._replay_index.matches(sample.gpus):
+            self._replay_index = FleetIndex(sample.gpus)
+        health = HealthModel().assess(sample)
+        self.grid.set_replay(replay_label(sample.ts))
+        self.grid.show_sample(sample, self._replay_index, health=health)
+
+    def _back_to_live(self) -> None:
+        self.grid.set_replay(None)
+        live = getattr(self._window, "_sample", None)
+        index = getattr(self._window, "_index", None)
+        if live is not None and index is not None:
+            a = self.assessment
+            self.grid.show_sample(live, index, **({} if a is None else {"health": a.health, "stale": a.stale, "last_fresh_ts": a.last_fresh_ts}))
+
+    # --- keyboard ---------------------------------------------------------------------------
+
+    def _shortcuts(self) -> None:
+        window = self._window
+
+        def bind(keys: QKeySequence | str, action, what: str) -> None:  # noqa: ANN001
+            shortcut = QShortcut(QKeySequence(keys), window)
+            shortcut.setContext(Qt.ShortcutContext.WindowShortcut)
+            shortcut.activated.connect(action)
+            shortcut.setWhatsThis(what)
+
+        bind(QKeySequence.StandardKey.Find, self.grid.focus_search, "Find a GPU")
+        for i in range(self.tabs.count()):
+            bind(f"Ctrl+{i + 1}", lambda i=i: self.tabs.setCurrentIndex(i), f"Show tab {i + 1}")
+        bind("F5", self.refresh, "Read the history again and re-sort the grid")
+        bind("Esc", self.escape, "Clear the selection, or leave replay")
+
+    def refresh(self) -> None:
+        self.detail.refresh_history()
+        self.trends.refresh_history()
+        self.grid.rearrange()
+
+    def escape(self) -> None:
+        if self.replay_bar.active:
+            self.replay_bar.back_to_live()
+        else:
+            self.grid.clear_selection()
