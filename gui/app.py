@@ -13,6 +13,7 @@ import os
 import signal
 import sys
 import time
+from pathlib import Path
 from types import TracebackType
 
 from PySide6.QtCore import QEvent, QObject, QTimer
@@ -101,9 +102,12 @@ def bring_to_front(window: MainWindow) -> None:
     log.info("raised the window: gpuops was launched again")
 
 
-def run_app(source_spec: str, seed: int, interval_s: float, *, new_instance: bool = False) -> int:
+def run_app(
+    source_spec: str, seed: int, interval_s: float, *, new_instance: bool = False, history_db: Path | None = None
+) -> int:
     """Open the window on `source_spec` (opened on the worker thread) and run until closed.
-    Unless `new_instance`, a console already open is raised instead (and this returns 0)."""
+    Unless `new_instance`, a console already open is raised instead (and this returns 0).
+    `history_db` is the history to read (and write when no collector does); None: no history."""
     if not interval_s > 0:
         print(f"gpuops: the poll interval must be a positive number of seconds, not {interval_s}", file=sys.stderr)
         return 2
@@ -118,7 +122,7 @@ def run_app(source_spec: str, seed: int, interval_s: float, *, new_instance: boo
     else:
         log.debug("single instance: not looking for a running console (a new instance was asked for)")
     sys.excepthook = _log_uncaught
-    window = MainWindow(lambda: open_source(source_spec, seed=seed), interval_s)
+    window = MainWindow(lambda: open_source(source_spec, seed=seed), interval_s, history_db=history_db)
     window.resize(1400, 860)
     if measuring:
         _FirstFrameProbe(window)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 from core.sources.factory import SOURCE_HELP
 
@@ -14,6 +15,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--interval", type=float, default=None, metavar="S", help="poll interval in seconds (default: as saved in Settings, else 1)"
     )
     parser.add_argument(
+        "--db", type=Path, default=None, metavar="PATH",
+        help="history database the console reads, and writes when no 'gpuops collect' does "
+        "(default: history.sqlite in the per-user data directory)",
+    )
+    parser.add_argument(
+        "--no-history", action="store_true", help="neither read nor write history: Live views only"
+    )
+    parser.add_argument(
         "--new-instance", action="store_true", help="open another window even if the console is already open (default: raise it)"
     )
 
@@ -22,10 +31,13 @@ def run(args: argparse.Namespace) -> int:
     from gui.app import run_app
     from gui.settings_store import load_preferences
 
+    from core.store import default_db_path
+
     saved = load_preferences()
     return run_app(
         source_spec=args.source or saved.source or "auto",
         seed=args.seed,
         interval_s=saved.interval_s if args.interval is None else args.interval,
         new_instance=args.new_instance,
+        history_db=None if args.no_history else (args.db or default_db_path()),
     )
