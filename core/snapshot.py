@@ -223,7 +223,7 @@ class HistoryExtras:
     notes: list[str] = field(default_factory=list)
 
 
-def _read_extras(db_path: Path, uuids: Sequence[str], now: float) -> HistoryExtras:
+def read_history_extras(db_path: Path, uuids: Sequence[str], now: float) -> HistoryExtras:
     import sqlite3
 
     from core.alerts.persistence import AlertStore
@@ -315,7 +315,7 @@ def collect_snapshot(
         extras = HistoryExtras(notes=["allocations and alerts not available: no history database"])
         plots: list[GpuPlot] = []
     else:
-        extras = _read_extras(Path(db_path), sample.uuids, now)
+        extras = read_history_extras(Path(db_path), sample.uuids, now)
         wanted = list(plot_uuids) if plot_uuids else default_plotted(health, sample)
         plots = _read_plots(Path(db_path), wanted, now)
     return make_snapshot(
