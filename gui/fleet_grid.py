@@ -236,6 +236,7 @@ class FleetGrid(QWidget):
         self.filter_edit.textChanged.connect(lambda text: self._settings_changed(filter_text=text))
         self.search_edit.returnPressed.connect(lambda: self.find(self.search_edit.text()))
         self._viewbox.sigRangeChanged.connect(self._range_changed)
+        self._viewbox.sigResized.connect(self._range_changed)
         self.view.installEventFilter(self)
 
     def _selection_outline(self) -> tuple[QGraphicsRectItem, QGraphicsRectItem]:
