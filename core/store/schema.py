@@ -12,6 +12,7 @@ from collections.abc import Callable
 import sqlite_utils
 
 from core.alerts.schema import alerts_schema
+from core.allocations.schema import migrate_allocations
 
 _CHUNK_COLUMNS = {"id": int, "gpu_id": int, "t0_ms": int, "n": int, "data": bytes}
 _FRAME_COLUMNS = {"id": int, "block": int, "ts_ms": int, "data": bytes}
@@ -72,6 +73,6 @@ def _v1_history(db: sqlite_utils.Database) -> None:
     db["events"].create_index(["gpu_id", "ts_ms"])
 
 
-MIGRATIONS: tuple[Callable[[sqlite_utils.Database], None], ...] = (_v1_history, alerts_schema)
+MIGRATIONS: tuple[Callable[[sqlite_utils.Database], None], ...] = (_v1_history, alerts_schema, migrate_allocations)
 
 SCHEMA_VERSION = len(MIGRATIONS)
