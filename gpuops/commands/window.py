@@ -29,15 +29,27 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from gui.app import run_app
+
+    source_spec, interval_s, db_path = launch_settings(args)
+    return run_app(
+        source_spec=source_spec,
+        seed=args.seed,
+        interval_s=interval_s,
+        new_instance=args.new_instance,
+        history_db=None if args.no_history else db_path,
+    )
+
+
+def launch_settings(args: argparse.Namespace) -> tuple[str, float, Path]:
+    """(source, poll interval, history file): the command line's, else as saved in Settings,
+    else the defaults (so a desktop shortcut with no arguments opens the console on the fleet
+    chosen there)."""
+    from core.store import default_db_path
     from gui.settings_store import load_preferences
 
-    from core.store import default_db_path
-
     saved = load_preferences()
-    return run_app(
-        source_spec=args.source or saved.source or "auto",
-        seed=args.seed,
-        interval_s=saved.interval_s if args.interval is None else args.interval,
-        new_instance=args.new_instance,
-        history_db=None if args.no_history else (args.db or default_db_path()),
+    return (
+        args.source or saved.source or "auto",
+        saved.interval_s if args.interval is None else args.interval,
+        args.db or (Path(saved.db_path) if saved.db_path else default_db_path()),
     )
