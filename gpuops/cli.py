@@ -14,7 +14,9 @@ import sys
 
 from gpuops import __version__
 
-COMMAND_MODULES: tuple[str, ...] = ("status", "install-desktop", "agent", "collect", "export", "alerts")
+COMMAND_MODULES: tuple[str, ...] = (
+    "status", "install-desktop", "agent", "collect", "export", "alerts", "customers", "allocations", "usage", "audit",
+)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -1,0 +1,53 @@
+"""What the customers, allocations, usage and audit commands share: opening the book in the
+history database and turning refusals into plain lines on stderr with an exit code."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+
+def add_db_arguments(parser: argparse.ArgumentParser, *, edits: bool) -> None:
+    parser.add_argument("--db", type=Path, default=None, metavar="PATH", help="history database (default: in the user data directory)")
+    if edits:
+        parser.add_argument("--read-only", action="store_true", help="refuse every change (for checking a file without importing it)")
+
+
+def run_on_book(args: argparse.Namespace, action: Callable, *, writes: bool) -> int:
+    """Open the repository and run `action(repo)`; returns the exit code. Problems found in input
+    are listed one per line (exit 1); an unusable database is one line (exit 1)."""
+    from core.allocations.errors import AllocationError, NeedsConfirmation, ValidationError
+    from core.allocations.repository import AllocationRepository
+    from core.store.errors import StoreError
+    from core.store.paths import default_db_path
+
+    read_only = not writes or getattr(args, "read_only", False)
+    try:
+        repo = AllocationRepository.open(args.db or default_db_path(), read_only=read_only)
+    except StoreError as exc:
+        print(f"gpuops: {exc}", file=sys.stderr)
+        return 1
+    try:
+        return action(repo)
+    except ValidationError as exc:
+        print(f"gpuops: nothing was changed; {len(exc.problems)} problem(s):", file=sys.stderr)
+        for problem in exc.problems:
+            print(f"  {problem}", file=sys.stderr)
+        return 1
+    except NeedsConfirmation as exc:
+        print(f"gpuops: nothing was changed: {exc} (pass --allow-unhealthy)", file=sys.stderr)
+        return 1
+    except (AllocationError, StoreError) as exc:
+        print(f"gpuops: {exc}", file=sys.stderr)
+        return 1
+    finally:
+        repo.close()
+
+
+def refuse_overwrite(path: Path, force: bool) -> bool:
+    if path.exists() and not force:
+        print(f"gpuops: {path} exists; pass --force to replace it", file=sys.stderr)
+        return True
+    return False
