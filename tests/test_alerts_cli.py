@@ -8,6 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+from core.alerts.builtin_rules import builtin_rules
 from core.alerts.service import AlertService
 from core.store.connection import open_database
 from tests.samples import make_inventory, make_sample
@@ -73,12 +74,12 @@ def test_rules_export_edit_import_and_a_bad_file_changes_nothing(tmp_path: Path)
     result = gpuops("alerts", "--db", str(path), "--export-rules", str(exported))
     assert result.returncode == 0, result.stderr
     document = json.loads(exported.read_text())
-    assert document["format"] == "gpuops-alert-rules" and len(document["rules"]) == 21
+    assert document["format"] == "gpuops-alert-rules" and len(document["rules"]) == len(builtin_rules())
     document["rules"] = [r for r in document["rules"] if r["name"] != "power_at_limit"]
     edited = tmp_path / "edited.json"
     edited.write_text(json.dumps(document))
     result = gpuops("alerts", "--db", str(path), "--import-rules", str(edited))
-    assert (result.returncode, result.stdout.strip()) == (0, f"imported 20 rules from {edited}")
+    assert (result.returncode, result.stdout.strip()) == (0, f"imported {len(builtin_rules()) - 1} rules from {edited}")
 
     document["rules"][0]["op"] = "bigger"
     document["rules"][1]["for_s"] = -5

@@ -36,6 +36,7 @@ class Case:
     key: str | None = None  # the subject expected to alert (default: GPU BAD's uuid)
     change: Callable[[FleetSample, bool], FleetSample] | None = None  # post-processing of a sample
     once: bool = False  # the faulty data is an event seen in one poll only (XIDs)
+    failure: str | None = None  # the faulty "data" is a poll failing outright with this SourceError
 
 
 def _allocated(flag: bool) -> np.ndarray:
@@ -67,6 +68,7 @@ CASES = [
          change=lambda s, bad: dataclasses.replace(s, stale_nodes=frozenset({"node01"})) if bad else s),
     Case("source_errors", key="source",
          change=lambda s, bad: dataclasses.replace(s, errors=("node07:9400: connection refused",)) if bad else s),
+    Case("source_down", key="source", failure="NVML: driver not loaded"),
     Case("gpu_data_stale", extra_bad={"last_fresh_ts": "old"}, extra_good={"last_fresh_ts": "fresh"}),
     Case("allocated_idle", bad={"values": {"util_gpu_pct": {BAD: 1.0}}}, extra_bad={"allocated": _allocated(True)},
          extra_good={"allocated": _allocated(False)}),
@@ -88,6 +90,12 @@ def _extra(case: Case, ts: float, bad: bool) -> dict:
     return extra
 
 
+def _evaluate(engine: AlertEngine, case: Case, ts: float, bad: bool):
+    if bad and case.failure is not None:
+        return engine.source_failed(case.failure, ts)
+    return engine.evaluate(_sample(case, ts, bad), ts, **_extra(case, ts, bad))
+
+
 def _firing(engine: AlertEngine, rule: str) -> list[str]:
     return [a.key for a in engine.active if a.rule == rule and a.state is AlertState.FIRING]
 
@@ -102,13 +110,13 @@ def test_builtin_rule_fires_on_faulty_data_and_clears_on_healthy_data(case: Case
     engine = AlertEngine(builtin_rules(), poll_interval_s=POLL_S)
     key = case.key or make_inventory(N)[BAD].uuid
     ts = T0
-    engine.evaluate(_sample(case, ts, False), ts, **_extra(case, ts, False))
+    _evaluate(engine, case, ts, False)
     assert _firing(engine, case.rule) == []
 
     # Faulty data for just under `for`: pending, not firing.
     first_bad = ts = ts + STEP_S
     while True:
-        changes = engine.evaluate(_sample(case, ts, True), ts, **_extra(case, ts, True))
+        changes = _evaluate(engine, case, ts, True)
         if ts - first_bad >= rule.for_s or case.once:
             break
         assert _firing(engine, case.rule) == [], f"fired after {ts - first_bad:.0f} s, before its for of {rule.for_s:.0f} s"
@@ -124,7 +132,7 @@ def test_builtin_rule_fires_on_faulty_data_and_clears_on_healthy_data(case: Case
     resolved = []
     while not resolved:
         ts += STEP_S
-        changes = engine.evaluate(_sample(case, ts, False), ts, **_extra(case, ts, False))
+        changes = _evaluate(engine, case, ts, False)
         resolved = [a for a in changes.of_kind(ChangeKind.RESOLVED) if a.rule == case.rule]
         assert ts - last_bad <= rule.keep_firing_for_s + STEP_S, "never resolved"
     assert ts - last_bad >= rule.keep_firing_for_s

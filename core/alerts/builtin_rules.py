@@ -130,6 +130,13 @@ BUILTIN_RULE_DICTS: tuple[dict, ...] = (
         "runbook": "Part of the fleet is not being read; see the error for which target.",
     },
     {
+        # The whole source failing (driver gone, every exporter unreachable): no data at all.
+        "name": "source_down", "severity": "critical", "target": "source", "for_s": 30,
+        "conditions": [{"signal": "source_down", "op": "==", "value": 1}],
+        "summary": "telemetry source down: {errors}",
+        "runbook": "Nothing is being read: check the NVML driver, or the network path to the exporters.",
+    },
+    {
         "name": "gpu_data_stale", "severity": "warning",
         "conditions": [{"signal": "data_age_s", "op": ">", "ref": "poll_interval_s", "scale": 3}],
         "summary": _GPU + ": no fresh data for {value:.0f} s",

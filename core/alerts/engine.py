@@ -24,7 +24,7 @@ from core.alerts.model import Alert, AlertChange, AlertChanges, AlertState, Chan
 from core.alerts.rules import Rule
 from core.alerts.signals import GPU, NODE, SOURCE, EvaluationContext, Inventory, SignalFrame
 from core.alerts.silences import Maintenance, Silence, silencing
-from core.telemetry import FleetSample
+from core.telemetry import FleetSample, empty_metrics
 from core.xid_catalog import describe_xid
 
 log = logging.getLogger("gpuops.alerts")
@@ -99,6 +99,7 @@ class AlertEngine:
         self._next_mute_boundary = np.inf
         self._stale_nodes: frozenset[str] = frozenset()
         self._inventory: Inventory | None = None
+        self._last_sample: FleetSample | None = None
         self._baseline_for: Inventory | None = None
         self._baseline_array = np.zeros(0, dtype=np.int64)
         self._states: dict[str, _RuleState] = {}
@@ -150,13 +151,15 @@ class AlertEngine:
     ) -> AlertChanges:
         """One poll: which alerts began pending, began firing, were cancelled or resolved, or changed."""
         now = time.time() if now is None else float(now)
-        self._adopt_inventory(sample, customers)
+        changes: dict[tuple[str, str], AlertChange] = {}
+        if self._adopt_inventory(sample, customers):
+            self._retire_vanished(now, changes)
         inventory = self._inventory
         assert inventory is not None
+        self._last_sample = sample
         context = EvaluationContext(now, self.poll_interval_s, allocated, customers, last_fresh_ts)
         raised = self._raise_node_baseline(inventory)
         frames = {t: SignalFrame(t, sample, inventory, context, self._baseline_array) for t in (GPU, NODE, SOURCE)}
-        changes: dict[tuple[str, str], AlertChange] = {}
         seen_rules = set()
         for rule in self._rules:
             seen_rules.add(rule.name)
@@ -167,16 +170,47 @@ class AlertEngine:
         self._update_mutes(sample.stale_nodes, now, changes)
         return AlertChanges(ts=now, changes=tuple(changes.values()), node_gpu_counts=raised)
 
-    def _adopt_inventory(self, sample: FleetSample, customers: Mapping[str, str] | None) -> None:
+    def source_failed(self, error: str, now: float | None = None) -> AlertChanges:
+        """A poll that failed outright (SourceError): no sample, so only the rules reading
+        `source_down` are evaluated; every other alert keeps its state until data returns."""
+        now = time.time() if now is None else float(now)
+        sample = self._last_sample if self._last_sample is not None else _empty_sample(now)
+        if self._inventory is None:
+            self._adopt_inventory(sample, None)
+        inventory = self._inventory
+        assert inventory is not None
+        context = EvaluationContext(now, self.poll_interval_s, source_error=error)
+        frame = SignalFrame(SOURCE, sample, inventory, context, self._baseline_array)
+        changes: dict[tuple[str, str], AlertChange] = {}
+        for rule in self._rules:
+            if rule.target == SOURCE and "source_down" in rule.signals():
+                self._evaluate_rule(rule, frame, None, now, changes)
+        self._update_mutes(self._stale_nodes, now, changes)
+        return AlertChanges(ts=now, changes=tuple(changes.values()))
+
+    def _adopt_inventory(self, sample: FleetSample, customers: Mapping[str, str] | None) -> bool:
+        """Follow the sample's inventory; True when GPUs appeared or vanished."""
         current = self._inventory
         if current is not None and sample.gpus is not current.gpus and sample.gpus == current.gpus:
             current.gpus = sample.gpus  # an equal inventory in a new tuple: nothing to rebuild
-        if current is None or sample.gpus is not current.gpus:
+        changed = current is None or sample.gpus is not current.gpus
+        if changed:
             self._inventory = Inventory(sample.gpus)
             self._scope_cache = {}
         if customers is not self._scope_customers:
             self._scope_customers = customers
             self._scope_cache = {}
+        return changed
+
+    def _retire_vanished(self, now: float, changes: dict[tuple[str, str], AlertChange]) -> None:
+        """Alerts of GPUs no longer in the inventory end: nothing could ever resolve them, and
+        the node's `gpus_missing` alert says the GPU is gone."""
+        inventory = self._inventory
+        assert inventory is not None
+        present = inventory.position
+        for alert in list(self._active.values()):
+            if alert.gpu_uuid is not None and alert.gpu_uuid not in present:
+                self._finish(alert, now, changes)
 
     def _raise_node_baseline(self, inventory: Inventory) -> dict[str, int]:
         """Remember the most GPUs each node has reported; only an inventory change can raise it."""
@@ -323,7 +357,8 @@ class AlertEngine:
                               xid_action=info.immediate_action or "no action given",
                               xid_action_text=info.immediate_action_text or "none given")
         if rule.target == SOURCE:
-            values["errors"] = "; ".join(frame.sample.errors) or "(none)"
+            failure = frame.context.source_error
+            values["errors"] = failure if failure is not None else "; ".join(frame.sample.errors) or "(none)"
         return values
 
     # ------------------------------------------------------------ mutes
@@ -350,6 +385,11 @@ class AlertEngine:
             self._active[key] = alert
             previous = changes.get(key)
             changes[key] = AlertChange(previous.kind if previous else ChangeKind.UPDATED, alert)
+
+
+def _empty_sample(ts: float) -> FleetSample:
+    """The fleet as known before any poll succeeded: no GPUs."""
+    return FleetSample(ts=ts, gpus=(), metrics=empty_metrics(0), state=np.zeros(0, dtype=np.uint8), processes=())
 
 
 def _subject_labels(target: str, frame: SignalFrame, i: int, customers: Mapping[str, str] | None) -> dict[str, str]:

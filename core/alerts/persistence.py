@@ -22,6 +22,8 @@ from core.alerts.silences import Maintenance, Matcher, Silence, SilenceError
 log = logging.getLogger("gpuops.alerts")
 
 SEEDED_BUILTINS_KEY = "alert_builtin_rules"
+# Bumped by every change to the rule set, so an evaluating process notices edits made elsewhere.
+RULES_REVISION_KEY = "alert_rules_revision"
 _ALERT_COLUMNS = (
     "id", "rule", "key", "severity", "state", "labels", "node", "gpu_uuid", "summary", "runbook", "pending_at",
     "started_at", "last_true_at", "ended_at", "notified_at", "acknowledged_by", "acknowledged_at", "ack_note",
@@ -110,6 +112,19 @@ class AlertStore:
                 "INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
                 (SEEDED_BUILTINS_KEY, json.dumps(names)),
             )
+            self._bump_rules_revision()
+
+    def _bump_rules_revision(self) -> None:
+        self.conn.execute(
+            "INSERT INTO meta (key, value) VALUES (?, '1') "
+            "ON CONFLICT(key) DO UPDATE SET value = CAST(value AS INTEGER) + 1",
+            (RULES_REVISION_KEY,),
+        )
+
+    def rules_revision(self) -> int:
+        """Changes with every edit of the rule set, by any process (one indexed row: cheap per poll)."""
+        row = self.conn.execute("SELECT value FROM meta WHERE key = ?", (RULES_REVISION_KEY,)).fetchone()
+        return 0 if row is None else int(row[0])
 
     def replace_rules(self, rules: Sequence[Rule], now: float) -> None:
         """Make `rules` the whole rule set, in this order (validated again: all or nothing)."""
@@ -121,6 +136,7 @@ class AlertStore:
                 "INSERT INTO alert_rules (name, position, definition, updated_at) VALUES (?, ?, ?, ?)",
                 [(r.name, i, json.dumps(r.to_dict()), now) for i, r in enumerate(rules)],
             )
+            self._bump_rules_revision()
 
     def export_rules(self) -> str:
         return rules_to_text(self.rules())

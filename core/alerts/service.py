@@ -15,7 +15,7 @@ import logging
 import sqlite3
 import time
 from pathlib import Path
-from typing import Mapping
+from typing import Callable, Mapping
 
 import numpy as np
 
@@ -38,8 +38,10 @@ class AlertService:
         self.forwarder = forwarder
         self._owns_connection = False
         self._last_error: str | None = None
+        rules = self.store.rules()  # seeds new built-ins first, which bumps the revision
+        self._rules_revision = self.store.rules_revision()
         self.engine = AlertEngine(
-            self.store.rules(),
+            rules,
             poll_interval_s=poll_interval_s,
             active=self.store.active_alerts(),
             next_id=self.store.max_alert_id() + 1,
@@ -48,7 +50,16 @@ class AlertService:
 
     def reload_rules(self) -> None:
         """After rules were edited or imported (by this or another process)."""
-        self.engine.set_rules(self.store.rules())
+        rules = self.store.rules()
+        self._rules_revision = self.store.rules_revision()
+        self.engine.set_rules(rules)
+
+    def _follow_rule_changes(self) -> None:
+        """Pick up rules imported or edited elsewhere (e.g. `gpuops alerts --import-rules`
+        while this collector runs): one small read per poll."""
+        if self.store.rules_revision() != self._rules_revision:
+            log.info("alert rules changed: reloading them")
+            self.reload_rules()
 
     def process(
         self,
@@ -60,9 +71,22 @@ class AlertService:
         last_fresh_ts: np.ndarray | None = None,
     ) -> AlertChanges:
         now = time.time() if now is None else float(now)
-        # Silences and maintenance may be set by the console in another process: a few rows.
-        self.engine.set_silences(self.store.silences(active_at=now), self.store.maintenance())
+        self._refresh_settings(now)
         changes = self.engine.evaluate(sample, now, allocated=allocated, customers=customers, last_fresh_ts=last_fresh_ts)
+        return self._record(changes, now)
+
+    def source_failed(self, error: str, now: float | None = None) -> AlertChanges:
+        """A poll failed outright (SourceError): the `source_down` rule sees it."""
+        now = time.time() if now is None else float(now)
+        self._refresh_settings(now)
+        return self._record(self.engine.source_failed(error, now), now)
+
+    def _refresh_settings(self, now: float) -> None:
+        # Rules, silences and maintenance may be changed by another process: a few rows.
+        self._follow_rule_changes()
+        self.engine.set_silences(self.store.silences(active_at=now), self.store.maintenance())
+
+    def _record(self, changes: AlertChanges, now: float) -> AlertChanges:
         self.store.apply(changes)
         if self.forwarder is not None:
             self.forwarder.submit(self.engine.active, changes.of_kind(ChangeKind.RESOLVED), now)
@@ -81,8 +105,15 @@ class AlertService:
     def on_sample(self, sample: FleetSample) -> None:
         """`process` for a collecting loop: a database problem is logged (once while it lasts)
         and never ends collection; the next poll tries again."""
+        self._guarded(lambda: self.process(sample))
+
+    def on_source_error(self, error: str) -> None:
+        """`source_failed` for a collecting loop, guarded like `on_sample`."""
+        self._guarded(lambda: self.source_failed(error))
+
+    def _guarded(self, evaluate: Callable[[], AlertChanges]) -> None:
         try:
-            self.process(sample)
+            evaluate()
         except (sqlite3.Error, StoreError) as exc:
             if str(exc) != self._last_error:
                 log.error("evaluating alerts failed: %s", exc)

@@ -42,7 +42,10 @@ NODE_SIGNALS: dict[str, str] = {
     "gpu_count": "GPUs the node reports now",
     "gpus_missing": "GPUs the node reported before but no longer does",
 }
-SOURCE_SIGNALS: dict[str, str] = {"source_errors": "problems the telemetry source reported this poll"}
+SOURCE_SIGNALS: dict[str, str] = {
+    "source_errors": "problems the telemetry source reported this poll",
+    "source_down": "1 while polling the telemetry source fails outright (no data at all), else 0",
+}
 
 
 def signal_names(target: str) -> tuple[str, ...]:
@@ -96,6 +99,7 @@ class EvaluationContext:
     allocated: np.ndarray | None = None
     customers: Mapping[str, str] | None = None
     last_fresh_ts: np.ndarray | None = None
+    source_error: str | None = None  # why the last poll failed outright (no sample at all)
 
 
 class SignalFrame:
@@ -246,5 +250,8 @@ _COMPUTERS: dict[str, dict[str, Callable[[SignalFrame], np.ndarray]]] = {
         "gpu_count": lambda f: f.inventory.gpu_count.astype(np.float64),
         "gpus_missing": _gpus_missing,
     },
-    SOURCE: {"source_errors": lambda f: np.array([float(len(f.sample.errors))])},
+    SOURCE: {
+        "source_errors": lambda f: np.array([float(len(f.sample.errors))]),
+        "source_down": lambda f: np.array([float(f.context.source_error is not None)]),
+    },
 }

@@ -6,7 +6,7 @@ summary, acknowledged_by (see `core.alerts.model.Alert.to_json`).
 
 --export-rules FILE writes the rule set as a JSON rules file; --import-rules FILE replaces the rule
 set with a file's after checking every rule (exit 2 listing every problem, nothing changed). A
-running collector picks imported rules up when restarted.
+running collector picks imported rules up at its next poll.
 """
 
 from __future__ import annotations

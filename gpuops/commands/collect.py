@@ -53,10 +53,12 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 def collect_loop(
     source: "TelemetrySource", writer: "HistoryWriter", interval_s: float, stop: threading.Event,
     on_sample: Callable[["FleetSample"], None] | None = None,
+    on_source_error: Callable[[str], None] | None = None,
 ) -> None:
     """Poll, write, do background work in the time left, until `stop` is set. A failing source
     or database never ends the loop: the failure is logged and recorded, and polling goes on.
-    `on_sample` sees every sample after it is written (the alert rules)."""
+    `on_sample` sees every sample after it is written, `on_source_error` every failed poll
+    (the alert rules: a source that stays down raises an alert)."""
     from core.sources.base import SourceError
 
     next_at = time.monotonic()
@@ -69,6 +71,8 @@ def collect_loop(
                 log.error("polling %s failed: %s", source.name, exc)
             source_error = str(exc)
             writer.record_source_error(source_error, time.time())
+            if on_source_error is not None:
+                on_source_error(source_error)
         else:
             if source_error is not None:
                 log.warning("polling %s works again", source.name)
@@ -137,7 +141,7 @@ def run(args: argparse.Namespace) -> int:
         log.warning("%s", source.notice)
     log.info("collecting %s every %g s into %s", source.name, args.interval, db_path)
     try:
-        collect_loop(source, writer, args.interval, stop, alerts.on_sample)
+        collect_loop(source, writer, args.interval, stop, alerts.on_sample, alerts.on_source_error)
     finally:
         source.close()
         alerts.close()
