@@ -1,6 +1,6 @@
 """File → Settings: where the console reads from and how it shows things. Saved per user
-(see `gui.settings_store`); the source, poll interval, history file and retention apply the next
-time gpuops starts, and the dialog says so."""
+(see `gui.settings_store`); the source, poll interval and history file apply the next time
+gpuops starts, and the dialog says so."""
 
 from __future__ import annotations
 
@@ -23,7 +23,10 @@ from core.sources.factory import SOURCE_HELP
 from core.timespec import BadTimeSpec, parse_duration
 from gui.settings_store import UNIT_SYSTEMS, Preferences
 
-RESTART_NOTE = "Source, poll interval, history file and retention apply the next time gpuops starts."
+RESTART_NOTE = (
+    "Source, poll interval and history file apply the next time gpuops starts. "
+    "Retention and units are saved for the history writer and the displays, which do not read them yet."
+)
 
 
 class SettingsDialog(QDialog):
