@@ -213,7 +213,7 @@ class DetailPanel(QWidget):
         if self._range.live:
             self._redraw_curves()
         else:
-            self._request_history(*self._range.resolved())
+            self.refresh_history()
         self._show_facts(sample, position)
 
     def clear(self) -> None:
@@ -347,12 +347,24 @@ class DetailPanel(QWidget):
             if self._shown is not None:
                 self._show_details(*self._shown)
         else:
+            for plot in self._plot_items.values():
+                plot.disableAutoRange(axis="x")  # the range is ours: auto-ranging would reload
             self.refresh_history()
 
     def refresh_history(self) -> None:
         """Read the chosen range again (F5)."""
         if not self._range.live:
-            self._request_history(*self._range.resolved())
+            start, end = self._range.resolved()
+            self._show_x_range(start, end)
+            self._request_history(start, end)
+
+    def _show_x_range(self, start: float, end: float) -> None:
+        """Set the plots' time axis without it counting as a zoom by the user."""
+        self._ignore_range_change = True
+        try:
+            self._plot_items[HISTORY_SERIES[-1]].setXRange(start, end, padding=0)
+        finally:
+            self._ignore_range_change = False
 
     def _request_history(self, start: float, end: float) -> None:
         if self._uuid is None:
@@ -370,13 +382,9 @@ class DetailPanel(QWidget):
         if resource != DETAIL_RESOURCE or not isinstance(result, GpuHistory) or result.uuid != self._uuid or self._range.live:
             return
         self._history = result
-        self._ignore_range_change = True
-        try:
-            for name, curve in self._curves.items():
-                curve.setData(result.ts[name], result.values[name])
-            self._plot_items[HISTORY_SERIES[-1]].setXRange(result.start, result.end, padding=0)
-        finally:
-            self._ignore_range_change = False
+        for name, curve in self._curves.items():
+            curve.setData(result.ts[name], result.values[name])
+        self._show_x_range(result.start, result.end)
         points = len(result.ts[HISTORY_SERIES[0]])
         self.history_status.setText(
             f"{local_time(result.start)} – {local_time(result.end)}: {points:,} points ({result.resolution})"

@@ -50,15 +50,40 @@ def _first_last(values: np.ndarray) -> tuple[float | None, float | None]:
     return (float(finite[0]), float(finite[-1])) if len(finite) else (None, None)
 
 
+#: Counters are read at full resolution over this much at each end of the range.
+_COUNTER_EDGE_S = 600.0
+
+
+def _counter_edges(reader: HistoryReader, uuid: str, start: float, end: float) -> dict[str, tuple[float | None, float | None]]:
+    """Each health counter's first and last recorded value in [start, end) (the span that has
+    data). Raw polls near the two ends give exact values; where raw data has aged out, the
+    rollups stand in."""
+    metrics = list(HEALTH_COUNTERS)
+    edge = min(end - start, _COUNTER_EDGE_S)
+    head = reader.table(uuid, start, start + edge, "raw", metrics)
+    tail = reader.table(uuid, end - edge, end, "raw", metrics)
+    edges = {}
+    for metric in metrics:
+        first, _ = _first_last(head.columns[metric])
+        _, last = _first_last(tail.columns[metric])
+        if first is None or last is None:
+            coarse_first, coarse_last = _first_last(reader.series(uuid, metric, start, end, 64).avg)
+            first = coarse_first if first is None else first
+            last = coarse_last if last is None else last
+        edges[metric] = (first, last)
+    return edges
+
+
 def gpu_history(reader: HistoryReader, uuid: str, start: float, end: float, max_points: int = 1000) -> GpuHistory:
     ts, values = {}, {}
     resolution = "raw"
     for name, (metric, scale) in PLOTTED.items():
         series = reader.series(uuid, metric, start, end, max_points)
         ts[name], values[name], resolution = series.ts, series.avg * scale, series.resolution
-    counters = {}
-    for metric in HEALTH_COUNTERS:
-        counters[metric] = _first_last(reader.series(uuid, metric, start, end, 64).avg)
+    plotted_ts = ts[next(iter(PLOTTED))]
+    data_start = max(start, float(plotted_ts[0])) if len(plotted_ts) else start
+    data_end = min(end, float(plotted_ts[-1]) + 1.0) if len(plotted_ts) else end
+    counters = _counter_edges(reader, uuid, data_start, data_end)
     events = tuple(reader.events(start, end, gpu_uuid=uuid, kinds=("xid", "gpu_lost", "gpu_recovered")))
     return GpuHistory(uuid, start, end, ts, values, counters, events, resolution)
 
