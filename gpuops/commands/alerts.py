@@ -4,6 +4,13 @@ Active alerts (pending and firing) unless --all, which lists history too, newest
 is a list of objects with at least: id, rule, severity, state, gpu_uuid, node, started_at,
 summary, acknowledged_by (see `core.alerts.model.Alert.to_json`).
 
+Subcommands act on alerts (the console's Alerts tab does the same):
+  ack ID [--note TEXT]                          acknowledge an active alert as the OS user
+  silence --match node=x --match rule=~xid_.* --for 2h --comment TEXT [--start TIME]
+  silences [--json]                             silences in force or still to come
+  expire-silence ID                             end a silence now
+  maintenance start|end NODE [--comment TEXT]   mute every alert of a node while it is worked on
+
 --export-rules FILE writes the rule set as a JSON rules file; --import-rules FILE replaces the rule
 set with a file's after checking every rule (exit 2 listing every problem, nothing changed). A
 running collector picks imported rules up at its next poll.
@@ -36,7 +43,42 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     rules = parser.add_mutually_exclusive_group()
     rules.add_argument("--export-rules", type=Path, metavar="FILE", help="write the alert rules to FILE (JSON) and exit")
     rules.add_argument("--import-rules", type=Path, metavar="FILE", help="replace the alert rules with FILE's and exit")
-    parser.set_defaults(run=run)
+    parser.set_defaults(run=run, action=None)
+    _add_actions(parser)
+
+
+def _add_actions(parser: argparse.ArgumentParser) -> None:
+    """The optional subcommands; each also accepts --db after its own arguments."""
+    actions = parser.add_subparsers(dest="action", metavar="ACTION")
+    db = argparse.ArgumentParser(add_help=False)
+    db.add_argument("--db", type=Path, default=argparse.SUPPRESS, metavar="PATH", help="history database")
+
+    ack = actions.add_parser("ack", parents=[db], help="acknowledge an active alert (as the OS user)")
+    ack.add_argument("id", type=int, help="alert id (first column of `gpuops alerts`)")
+    ack.add_argument("--note", default="", help="why, or what is being done about it")
+
+    silence = actions.add_parser(
+        "silence", parents=[db], help="mute matching alerts for a while",
+        description="Mute alerts whose labels match every --match (labels: node, gpu, customer, rule, severity, site, model).",
+    )
+    silence.add_argument(
+        "--match", action="append", required=True, metavar="MATCHER",
+        help="label=value, label!=value, label=~regex or label!~regex (repeatable; all must match)",
+    )
+    silence.add_argument("--for", dest="duration", required=True, metavar="DURATION", help="how long, e.g. 30m, 2h, 1d")
+    silence.add_argument("--start", default=None, metavar="TIME", help="ISO 8601 start time (default: now)")
+    silence.add_argument("--comment", required=True, help="why (shown with every muted alert)")
+
+    silences = actions.add_parser("silences", parents=[db], help="list silences in force or still to come")
+    silences.add_argument("--json", action="store_true", help="print a JSON list")
+
+    expire = actions.add_parser("expire-silence", parents=[db], help="end a silence now")
+    expire.add_argument("id", type=int, help="silence id (from `gpuops alerts silences`)")
+
+    maintenance = actions.add_parser("maintenance", parents=[db], help="put a node in maintenance (mutes its alerts) or take it out")
+    maintenance.add_argument("change", choices=("start", "end"))
+    maintenance.add_argument("node", help="node name, as in the alerts' node label")
+    maintenance.add_argument("--comment", default="", help="why (start only)")
 
 
 def _when(ts: float | None) -> str:
@@ -67,6 +109,63 @@ def _rules_file(args: argparse.Namespace, store: "AlertStore", text: str | None)
     return 0
 
 
+def _act(args: argparse.Namespace, store: "AlertStore") -> int:
+    """One subcommand; bad input exits 2 with one line saying what is wrong, changing nothing."""
+    import time
+
+    from core.alerts.persistence import AlertNotFound
+    from core.alerts.silences import SilenceError
+    from core.timespec import BadTimeSpec, parse_duration, parse_time
+
+    now = time.time()
+    try:
+        if args.action == "ack":
+            alert = store.acknowledge(args.id, now, note=args.note)
+            print(f"acknowledged alert {alert.id} ({alert.rule}) as {alert.acknowledged_by}")
+        elif args.action == "silence":
+            starts_at = now if args.start is None else parse_time(args.start, now)
+            duration = parse_duration(args.duration)
+            silence = store.add_silence(args.match, starts_at, starts_at + duration, args.comment, now)
+            matchers = " ".join(str(m) for m in silence.matchers)
+            print(f"silence {silence.id}: {matchers} until {_when(silence.ends_at)}")
+        elif args.action == "silences":
+            _print_silences(store.silences(active_at=now), args.json)
+        elif args.action == "expire-silence":
+            store.expire_silence(args.id, now)
+            print(f"silence {args.id} expired")
+        elif args.change == "start":
+            entry = store.start_maintenance(args.node, now, args.comment)
+            print(f"{entry.node} is in maintenance (its alerts are muted) since {_when(entry.since)}")
+        else:
+            if args.node not in store.maintenance():
+                print(f"gpuops: {args.node} is not in maintenance", file=sys.stderr)
+                return 2
+            store.end_maintenance(args.node)
+            print(f"{args.node} left maintenance")
+    except (AlertNotFound, SilenceError, BadTimeSpec) as exc:
+        print(f"gpuops: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
+def _print_silences(silences: list, as_json: bool) -> None:
+    if as_json:
+        rows = [
+            {"id": s.id, "matchers": [str(m) for m in s.matchers], "starts_at": s.starts_at, "ends_at": s.ends_at,
+             "author": s.author, "comment": s.comment, "created_at": s.created_at}
+            for s in silences
+        ]
+        json.dump(rows, sys.stdout, indent=2, ensure_ascii=False)
+        sys.stdout.write("\n")
+        return
+    if not silences:
+        print("no silences")
+        return
+    for s in silences:
+        matchers = " ".join(str(m) for m in s.matchers)
+        print(f"{s.id}  {_when(s.starts_at)} .. {_when(s.ends_at)}  {s.author}  {matchers}  {s.comment}")
+
+
 def run(args: argparse.Namespace) -> int:
     from core.alerts.persistence import AlertStore
     from core.store.connection import open_database
@@ -88,6 +187,8 @@ def run(args: argparse.Namespace) -> int:
         return 1
     try:
         store = AlertStore(conn)
+        if args.action is not None:
+            return _act(args, store)
         if args.export_rules or rules_text is not None:
             return _rules_file(args, store, rules_text)
         alerts = store.history(limit=HISTORY_LIMIT) if args.all else store.active_alerts()
