@@ -13,6 +13,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
+
 MIB = float(2**20)
 
 # Labels dcgm-exporter puts on every GPU series.
@@ -173,6 +175,15 @@ def is_dcgm_blank(value: float, kind: str = "gauge") -> bool:
     if DCGM_FP64_BLANK <= value < DCGM_FP64_BLANK + _SENTINEL_SPAN:
         return True
     return kind == "gauge" and DCGM_INT32_BLANK <= value < DCGM_INT32_BLANK + _SENTINEL_SPAN
+
+
+def dcgm_blank_mask(values: np.ndarray, kind: str = "gauge") -> np.ndarray:
+    """`is_dcgm_blank` over a whole column at once."""
+    with np.errstate(invalid="ignore"):
+        mask = (values >= _INT64_BLANK_FLOOR) | ((values >= DCGM_FP64_BLANK) & (values < DCGM_FP64_BLANK + _SENTINEL_SPAN))
+        if kind == "gauge":
+            mask |= (values >= DCGM_INT32_BLANK) & (values < DCGM_INT32_BLANK + _SENTINEL_SPAN)
+    return mask
 
 
 def cuda_version_from_dcgm(value: str) -> str | None:

@@ -52,6 +52,7 @@ class FakePrometheus:
         self.ts = ts
         self.series: list[Series] = list(series)
         self._cache: dict[str, bytes] = {}
+        self._index: dict[str, list[Series]] | None = None
         self.server = LocalServer(self._route)
 
     @property
@@ -61,6 +62,14 @@ class FakePrometheus:
     def set_series(self, series: Iterable[Series]) -> None:
         self.series = list(series)
         self._cache.clear()
+        self._index = None
+
+    def _by_name(self) -> dict[str, list[Series]]:
+        if self._index is None:
+            self._index = {}
+            for labels, value in self.series:
+                self._index.setdefault(labels.get("__name__", ""), []).append((labels, value))
+        return self._index
 
     def queries(self) -> list[str]:
         return [parse_qs(urlsplit(path).query).get("query", [""])[0] for path in self.server.requests]
@@ -112,7 +121,10 @@ class FakePrometheus:
         matchers = _matchers(braces or "")
         if name:
             matchers.append(("__name__", "=", name))
-        return [(labels, value) for labels, value in self.series if _matches(labels, matchers)]
+        on_name = [m for m in matchers if m[0] == "__name__"]
+        by_name = self._by_name()
+        names = [n for n in by_name if _matches({"__name__": n}, on_name)]
+        return [(labels, value) for n in names for labels, value in by_name[n] if _matches(labels, matchers)]
 
 
 def _format(value: float) -> str:

@@ -239,3 +239,25 @@ def test_every_metric_of_the_official_grafana_dashboard_is_served(run_agent) -> 
         assert {tuple(sorted(l)) for l, _ in served.samples[name]} == {tuple(sorted(dcgm.GPU_LABELS))}
     # The dashboard filters on instance and gpu, which Prometheus adds and the agent serves.
     assert all(l["gpu"] in {"0", "1"} for l, _ in served.samples["DCGM_FI_DEV_GPU_TEMP"])
+
+
+@pytest.mark.parametrize(
+    ("args", "code", "message"),
+    [
+        (["--listen", ":9400"], 1, "bad listen address"),
+        (["--tls-cert", "cert.pem"], 2, "--tls-cert and --tls-key go together"),
+        (["--basic-auth-file", "/nonexistent/users"], 1, "cannot read basic-auth file"),
+        (["--interval", "0"], 2, "--interval must be positive"),
+        (["--source", "bogus"], 1, "unknown source"),
+    ],
+)
+def test_agent_command_refuses_bad_options_in_one_line(args: list[str], code: int, message: str) -> None:
+    import sys
+
+    result = subprocess.run(
+        [sys.executable, "-m", "gpuops", "agent", "--source", "demo:1", *args],
+        capture_output=True, text=True, timeout=60,
+    )
+    assert result.returncode == code
+    lines = [line for line in result.stderr.splitlines() if line.startswith("gpuops:")]
+    assert len(lines) == 1 and message in lines[0], result.stderr

@@ -164,3 +164,18 @@ def test_unreachable_or_refusing_prometheus_fails_clearly(prometheus) -> None:
         open_source(f"prometheus:{prometheus.url}?selector=job%3D%22a%22%2C%20bad")
     with pytest.raises(SourceError, match="HTTP 404"):
         open_source(f"prometheus:{prometheus.url}/not-prometheus")
+
+
+def test_inventory_is_asked_again_only_when_stale_or_a_new_gpu_shows(prometheus) -> None:
+    source = PrometheusSource.from_spec(f"prometheus:{prometheus.url}")
+    source.poll()
+    before = len(prometheus.queries())
+    assert len(source.poll()) == 16
+    assert not any(q.startswith("group by") for q in prometheus.queries()[before:])
+    newcomer = {"__name__": "DCGM_FI_DEV_GPU_TEMP", "UUID": "GPU-new", "Hostname": "gpu-node-3", "gpu": "0",
+                "modelName": "NVIDIA H200", "instance": "10.0.0.9:9400"}
+    prometheus.set_series([*prometheus.series, (newcomer, 33.0), ({"__name__": "up", "instance": "10.0.0.9:9400"}, 1.0)])
+    sample = source.poll()
+    source.close()
+    gpus = _by_uuid(sample)
+    assert len(gpus) == 17 and gpus["GPU-new"]["temp_c"] == 33.0 and gpus["GPU-new"]["node"] == "gpu-node-3"

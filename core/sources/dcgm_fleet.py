@@ -284,6 +284,7 @@ class FleetBook:
         processes: list[tuple[ProcessInfo, ...]] = [()] * n
         workloads: list[tuple[Workload, ...]] = [()] * n
         vanished: dict[str, list[str]] = defaultdict(list)
+        placed: list[tuple[int, GpuReading]] = []
         for uuid, position in self._position.items():
             reading = fresh.get(uuid)
             if reading is None:
@@ -291,10 +292,11 @@ class FleetBook:
                     state[position] = GpuState.LOST
                     vanished[self._inventory[position].node].append(uuid)
                 continue
-            self._fill(reading, position, metrics)
+            placed.append((position, reading))
             state[position] = reading.state if reading.state is not None else GpuState.OK
             processes[position] = tuple(reading.processes)
             workloads[position] = self._workloads(reading)
+        _fill_columns(placed, metrics, n)
         for node, uuids in sorted(vanished.items()):
             errors.append(f"node {node}: {len(uuids)} GPU(s) no longer reported ({', '.join(sorted(uuids))})")
         events = self._xid_events(fresh, ts)
@@ -339,21 +341,6 @@ class FleetBook:
             self._inventory[position] = inventory
 
     @staticmethod
-    def _fill(reading: GpuReading, position: int, metrics: dict[str, np.ndarray]) -> None:
-        values = dict(reading.values)
-        for name, instance_values in reading.mig_values.items():
-            if name not in values:
-                values[name] = _mig_aggregate(name, instance_values)
-        for name, value in values.items():
-            spec = dcgm.FIELDS_BY_NAME[name]
-            if spec.metric:
-                metrics[spec.metric][position] = _converted(spec, value)
-        if dcgm.FB_TOTAL not in values and dcgm.FB_USED in values and dcgm.FB_FREE in values:
-            parts = [values[dcgm.FB_USED], values[dcgm.FB_FREE], values.get(dcgm.FB_RESERVED, 0.0)]
-            converted = [_converted(dcgm.FIELDS_BY_NAME[dcgm.FB_USED], v) for v in parts]
-            metrics["mem_total_bytes"][position] = sum(converted)  # NaN if any part is blank
-
-    @staticmethod
     def _workloads(reading: GpuReading) -> tuple[Workload, ...]:
         pods = list(reading.workloads)
         on_instances = {w.mig_instance_id for w in pods if w.mig_instance_id is not None}
@@ -392,6 +379,46 @@ class FleetBook:
             if known and last != before and last > 0:
                 events.append(XidEvent(uuid=uuid, code=int(last), ts=ts))
         return tuple(events)
+
+
+def _fill_columns(placed: list[tuple[int, GpuReading]], metrics: dict[str, np.ndarray], n: int) -> None:
+    """Write every placed GPU's values into the metric columns, converting whole columns at once
+    (a Python call per value is most of the cost at 8,000 GPUs)."""
+    raw: dict[str, tuple[list[int], list[float]]] = {}
+    for position, reading in placed:
+        values = reading.values
+        if reading.mig_values:
+            values = dict(values)
+            for name, instance_values in reading.mig_values.items():
+                if name not in values:
+                    values[name] = _mig_aggregate(name, instance_values)
+        for name, value in values.items():
+            entry = raw.get(name)
+            if entry is None:
+                entry = raw[name] = ([], [])
+            entry[0].append(position)
+            entry[1].append(value)
+    columns: dict[str, np.ndarray] = {}  # in DCGM's units, NaN where absent or blank
+    present: dict[str, np.ndarray] = {}
+    for name, (positions, values) in raw.items():
+        spec = dcgm.FIELDS_BY_NAME[name]
+        column = np.full(n, np.nan)
+        column[positions] = values
+        column[dcgm.dcgm_blank_mask(column, spec.kind)] = np.nan
+        columns[name] = column
+        present[name] = np.zeros(n, dtype=bool)
+        present[name][positions] = True
+        if spec.metric:
+            index = np.asarray(positions)
+            metrics[spec.metric][index] = column[index] * spec.scale
+    if dcgm.FB_USED in columns and dcgm.FB_FREE in columns:
+        total = columns[dcgm.FB_USED] + columns[dcgm.FB_FREE]
+        if dcgm.FB_RESERVED in columns:
+            total = total + np.where(present[dcgm.FB_RESERVED], columns[dcgm.FB_RESERVED], 0.0)
+        derive = present[dcgm.FB_USED] & present[dcgm.FB_FREE]
+        if dcgm.FB_TOTAL in present:
+            derive &= ~present[dcgm.FB_TOTAL]
+        metrics["mem_total_bytes"][derive] = total[derive] * dcgm.MIB
 
 
 def _nodes_phrase(nodes: list[str]) -> str:

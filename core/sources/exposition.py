@@ -12,6 +12,7 @@ from __future__ import annotations
 from typing import Callable, Generic, Mapping, TypeVar
 
 from prometheus_client.parser import text_string_to_metric_families
+from prometheus_client.samples import Sample
 
 Ref = TypeVar("Ref")
 
@@ -63,18 +64,37 @@ class ExpositionReader(Generic[Ref]):
         return found
 
     def _parse_misses(self, misses: list[tuple[int, str, str]]) -> list[tuple[Ref, float]]:
+        """Parse the new lines in one parser call (each sample line yields one sample, in order);
+        only if that fails, or the count does not match, line by line to name the bad one."""
         if len(self._cache) + len(misses) > MAX_CACHED_SERIES:
             self._cache.clear()
+        try:
+            samples = _samples("\n".join(line for _, line, _ in misses) + "\n")
+        except (ValueError, IndexError, TypeError, KeyError):
+            samples = []
+        if len(samples) != len(misses):
+            samples = [self._parse_one(number, line) for number, line, _ in misses]
         found: list[tuple[Ref, float]] = []
-        for number, line, series in misses:
-            try:
-                samples = [s for family in text_string_to_metric_families(line + "\n") for s in family.samples]
-            except (ValueError, IndexError, TypeError, KeyError) as exc:
-                shown = line if len(line) <= 120 else line[:117] + "..."
-                raise ExpositionError(f"line {number}: {exc} in {shown!r}") from None
-            for sample in samples:
-                ref = self._classify(sample.name, sample.labels)
-                self._cache[series] = _IGNORED if ref is None else ref
-                if ref is not None:
-                    found.append((ref, float(sample.value)))
+        for (_, _, series), sample in zip(misses, samples):
+            ref = self._classify(sample.name, sample.labels)
+            self._cache[series] = _IGNORED if ref is None else ref
+            if ref is not None:
+                found.append((ref, float(sample.value)))
         return found
+
+    @staticmethod
+    def _parse_one(number: int, line: str) -> Sample:
+        try:
+            samples = _samples(line + "\n")
+        except (ValueError, IndexError, TypeError, KeyError) as exc:
+            samples, problem = [], str(exc)
+        else:
+            problem = f"{len(samples)} samples on one line"
+        if len(samples) != 1:
+            shown = line if len(line) <= 120 else line[:117] + "..."
+            raise ExpositionError(f"line {number}: {problem} in {shown!r}")
+        return samples[0]
+
+
+def _samples(text: str) -> list[Sample]:
+    return [sample for family in text_string_to_metric_families(text) for sample in family.samples]

@@ -14,8 +14,11 @@ or GPUOPS_PROMETHEUS_BEARER_TOKEN(_FILE) / _USERNAME / _PASSWORD(_FILE) / _CA_FI
 
 Each poll sends a fixed set of instant queries (/api/v1/query), each for the whole fleet,
 never one per GPU: one per DCGM metric, aggregated `max by (UUID, GPU_I_ID, GPU_I_PROFILE)`
-so the answer carries only what is needed; one for inventory and workloads (`group by` the
-identity, MIG and pod labels); `up` for target health; and one per gpuops extra.
+so the answer carries only what is needed; `up` for target health; per-process memory and
+XID counts; and GPU state for the GPUs that are not ok. Inventory and workloads (`group by`
+the identity, MIG and pod labels, plus gpuops_gpu_info) change rarely and are asked every
+INVENTORY_REFRESH_S (30 s), or at once when a value arrives for a GPU they do not list; so a
+new pod shows within 30 s.
 
 A target Prometheus reports down (up == 0) or no longer has makes its nodes stale, exactly
 like a failed scrape target (see core.sources.dcgm_fleet). Prometheus itself unreachable
@@ -38,7 +41,16 @@ from urllib.parse import parse_qs, urlencode, urlsplit
 
 from core import dcgm_schema as dcgm
 from core.sources.base import SourceError, TelemetrySource
-from core.sources.dcgm_fleet import FleetBook, GpuReading, TargetResult, dcgm_label_info, gpu_labels, info_from_labels
+from core.sources.dcgm_fleet import (
+    FleetBook,
+    GpuLabels,
+    GpuReading,
+    TargetResult,
+    dcgm_label_info,
+    gpu_labels,
+    info_from_labels,
+)
+from core.sources.gc_pause import paused_gc
 from core.sources.http_fetch import FetchError, HttpFetcher, HttpOptions
 from core.telemetry import FleetSample, GpuState, ProcessInfo, Workload
 
@@ -47,6 +59,8 @@ log = logging.getLogger("gpuops.sources")
 ENV_PREFIX = "GPUOPS_PROMETHEUS"
 DEFAULT_TIMEOUT_S = 5.0
 QUERY_CONCURRENCY = 6
+# Identity, MIG and pod labels change rarely: asked this often (and whenever an unknown GPU shows).
+INVENTORY_REFRESH_S = 30.0
 _OPTIONS = {"selector", "timeout", "ca_file", "insecure", "bearer_token_file", "username", "password_file"}
 _SECRET_OPTIONS = {"password", "bearer_token", "token"}
 _SELECTOR_SHAPE = re.compile(r'^\s*[A-Za-z_][A-Za-z0-9_]*\s*(=|!=|=~|!~)\s*"')
@@ -120,6 +134,8 @@ class PrometheusSource(TelemetrySource):
         self._pool = ThreadPoolExecutor(max_workers=QUERY_CONCURRENCY, thread_name_prefix="gpuops-prometheus")
         self._book = FleetBook()
         self._instance_nodes: dict[str, str] = {}
+        self._gpus: dict[str, tuple[str, GpuLabels, dict[str, object], list[dict[str, str]]]] = {}
+        self._inventory_at: float | None = None
         try:
             self._query(f"up{self._braces()}")  # reachable, authorized, and the selector parses
         except SourceError:
@@ -151,13 +167,23 @@ class PrometheusSource(TelemetrySource):
         except (ValueError, KeyError, TypeError, AttributeError) as exc:
             raise SourceError(f"Prometheus at {self.spec.base_url}: unexpected answer to {promql!r}: {exc}") from None
 
-    def _queries(self) -> dict[str, str]:
-        """Every query of one poll, by key: "up", "inventory", a DCGM field name, or a gpuops extra."""
+    def _inventory_queries(self) -> dict[str, str]:
+        """Identity, MIG and pod labels of every GPU: asked every INVENTORY_REFRESH_S, or at once when
+        a value comes for a GPU not in the last answer."""
         # gpuops_gpu_info too: a lost GPU behind an agent has no DCGM value, but it is still there.
         any_gpu = self._braces(f'__name__=~"DCGM_FI_DEV_.+|{dcgm.GPUOPS_GPU_INFO}"')
+        return {
+            "inventory": f"group by ({', '.join(_IDENTITY_LABELS + _WORKLOAD_LABELS)}) ({any_gpu})",
+            dcgm.GPUOPS_GPU_INFO: (
+                f"group by ({dcgm.LABEL_UUID}, {', '.join(dcgm.INFO_LABELS)}) ({dcgm.GPUOPS_GPU_INFO}{self._braces()})"
+            ),
+        }
+
+    def _queries(self) -> dict[str, str]:
+        """The queries of every poll, by key: "up", a DCGM field name, or a gpuops extra."""
+        not_ok = self._braces(f'{dcgm.GPUOPS_GPU_STATE}!="{GpuState.OK.label}"')
         queries = {
             "up": f"up{self._braces()}",
-            "inventory": f"group by ({', '.join(_IDENTITY_LABELS + _WORKLOAD_LABELS)}) ({any_gpu})",
             dcgm.GPUOPS_PROCESS_MEMORY: (
                 f"max by ({dcgm.LABEL_UUID}, {dcgm.LABEL_PID}, {dcgm.LABEL_PROCESS_NAME}) "
                 f"({dcgm.GPUOPS_PROCESS_MEMORY}{self._braces()})"
@@ -165,12 +191,8 @@ class PrometheusSource(TelemetrySource):
             dcgm.GPUOPS_XID_ERRORS_TOTAL: (
                 f"max by ({dcgm.LABEL_UUID}, {dcgm.LABEL_XID}) ({dcgm.GPUOPS_XID_ERRORS_TOTAL}{self._braces()})"
             ),
-            dcgm.GPUOPS_GPU_STATE: (
-                f"max by ({dcgm.LABEL_UUID}, {dcgm.GPUOPS_GPU_STATE}) ({dcgm.GPUOPS_GPU_STATE}{self._braces()} == 1)"
-            ),
-            dcgm.GPUOPS_GPU_INFO: (
-                f"group by ({dcgm.LABEL_UUID}, {', '.join(dcgm.INFO_LABELS)}) ({dcgm.GPUOPS_GPU_INFO}{self._braces()})"
-            ),
+            # only GPUs that are not ok: a healthy fleet answers with nothing
+            dcgm.GPUOPS_GPU_STATE: f"max by ({dcgm.LABEL_UUID}, {dcgm.GPUOPS_GPU_STATE}) ({dcgm.GPUOPS_GPU_STATE}{not_ok} == 1)",
         }
         for spec in dcgm.FIELDS:
             name_matcher = '__name__=~"' + "|".join((spec.name, *spec.aliases)) + '"'
@@ -178,8 +200,32 @@ class PrometheusSource(TelemetrySource):
         return queries
 
     def poll(self) -> FleetSample:
+        with paused_gc():
+            return self._poll()
+
+    def _poll(self) -> FleetSample:
         started = time.monotonic()
+        stale_inventory = self._inventory_at is None or started - self._inventory_at >= INVENTORY_REFRESH_S
         queries = self._queries()
+        if stale_inventory:
+            queries.update(self._inventory_queries())
+        answers, errors = self._ask(queries)
+        if stale_inventory:
+            self._take_inventory(answers, started)
+        results, unknown = self._results(answers)
+        if unknown and not stale_inventory:  # a GPU appeared since the last inventory
+            inventory, more_errors = self._ask(self._inventory_queries())
+            self._take_inventory(inventory, started)
+            errors += more_errors
+            results, _ = self._results(answers)
+        sample = self._book.build(results, ts=time.time(), poll_duration_s=time.monotonic() - started)
+        if errors:
+            sample = replace(sample, errors=sample.errors + tuple(errors))
+        return sample
+
+    def _ask(self, queries: dict[str, str]) -> tuple[dict[str, list[dict[str, Any]]], list[str]]:
+        """All `queries` at once; a failure of up or the inventory fails the poll, of another query
+        only that metric (reported in errors)."""
         futures = {key: self._pool.submit(self._query, promql) for key, promql in queries.items()}
         answers: dict[str, list[dict[str, Any]]] = {}
         errors: list[str] = []
@@ -192,14 +238,34 @@ class PrometheusSource(TelemetrySource):
                         other.cancel()
                     raise
                 errors.append(f"query for {key} failed: {exc}")
-        results = self._results(answers)
-        sample = self._book.build(results, ts=time.time(), poll_duration_s=time.monotonic() - started)
-        if errors:
-            sample = replace(sample, errors=sample.errors + tuple(errors))
-        return sample
+        return answers, errors
 
-    def _results(self, answers: dict[str, list[dict[str, Any]]]) -> list[TargetResult]:
-        """Per scrape target (instance): its GPUs' readings, or why it has none."""
+    def _take_inventory(self, answers: dict[str, list[dict[str, Any]]], at: float) -> None:
+        """Digest the inventory answers once: identity per GPU, and the rows that name MIG or pods."""
+        gpus: dict[str, tuple[str, GpuLabels, dict[str, object], list[dict[str, str]]]] = {}
+        for row in answers.pop("inventory"):
+            labels = row["metric"]
+            uuid = labels.get(dcgm.LABEL_UUID)
+            if not uuid:
+                continue
+            entry = gpus.get(uuid)
+            if entry is None:
+                instance = labels.get("instance", "")
+                identity = gpu_labels(labels, instance.rsplit(":", 1)[0] or "unknown")
+                entry = gpus[uuid] = (instance, identity, dcgm_label_info(labels), [])
+            if any(labels.get(name) for name in _WORKLOAD_LABELS):
+                entry[3].append(labels)
+        for row in answers.pop(dcgm.GPUOPS_GPU_INFO, []):
+            entry = gpus.get(row["metric"].get(dcgm.LABEL_UUID, ""))
+            if entry is not None:
+                entry[2].update(info_from_labels(row["metric"]))
+        self._gpus = gpus
+        self._inventory_at = at
+
+    def _results(self, answers: dict[str, list[dict[str, Any]]]) -> tuple[list[TargetResult], int]:
+        """Per scrape target (instance): its GPUs' readings, or why it has none; and how many
+        values belonged to GPUs the inventory does not know. A GPU counts as read in this poll
+        only if some value, state or process of it came back."""
         up: dict[str, float] = {}
         target_pods: set[tuple[str, str]] = set()
         for row in answers["up"]:
@@ -210,38 +276,37 @@ class PrometheusSource(TelemetrySource):
                 target_pods.add((instance, labels[dcgm.LABEL_POD]))
         readings_by_instance: dict[str, dict[str, GpuReading]] = {}
         readings: dict[str, GpuReading] = {}
-        for row in answers["inventory"]:
-            labels = row["metric"]
-            uuid = labels.get(dcgm.LABEL_UUID)
-            if not uuid:
-                continue
-            instance = labels.get("instance", "")
-            reading = readings.get(uuid)
-            if reading is None:
-                reading = readings[uuid] = GpuReading(gpu_labels(labels, instance.rsplit(":", 1)[0] or "unknown"))
-                reading.info.update(dcgm_label_info(labels))
-                readings_by_instance.setdefault(instance, {})[uuid] = reading
-                self._instance_nodes[instance] = reading.labels.node
-            _add_workload(reading, labels, instance, target_pods)
+        for uuid, (instance, identity, info, workload_rows) in self._gpus.items():
+            reading = readings[uuid] = GpuReading(identity)
+            reading.info.update(info)
+            readings_by_instance.setdefault(instance, {})[uuid] = reading
+            self._instance_nodes[instance] = identity.node
+            for labels in workload_rows:
+                _add_workload(reading, labels, instance, target_pods)
+        unknown = 0
+        uuid_label, mig_label = dcgm.LABEL_UUID, dcgm.LABEL_MIG_ID
         for spec in dcgm.FIELDS:
-            for row in answers.get(spec.name, ()):
+            name = spec.name
+            for row in answers.get(name, ()):  # the hot loop: ~250,000 rows at 8,000 GPUs
                 labels = row["metric"]
-                reading = readings.get(labels.get(dcgm.LABEL_UUID, ""))
+                reading = readings.get(labels.get(uuid_label, ""))
                 if reading is None:
+                    unknown += 1
                     continue
                 value = _number(row)
-                mig = labels.get(dcgm.LABEL_MIG_ID)
-                if not mig:
-                    reading.values[spec.name] = value
+                if mig_label not in labels:
+                    reading.values[name] = value
                     continue
-                reading.mig_values.setdefault(spec.name, []).append(value)
+                mig = labels[mig_label]
+                reading.mig_values.setdefault(name, []).append(value)
                 mig_id = int(mig) if mig.isdigit() else -1
                 profile, used = reading.migs.get(mig_id, (labels.get(dcgm.LABEL_MIG_PROFILE) or None, None))
-                reading.migs[mig_id] = (profile, value if spec.name == dcgm.FB_USED else used)
-        _add_extras(readings, answers)
+                reading.migs[mig_id] = (profile, value if name == dcgm.FB_USED else used)
+        fresh = {uuid for uuid, r in readings.items() if r.values or r.mig_values}
+        fresh |= _add_extras(readings, answers)
         results = []
         for instance in sorted(set(self._instance_nodes) | set(readings_by_instance) | set(up)):
-            gpus = readings_by_instance.get(instance)
+            gpus = {uuid: r for uuid, r in readings_by_instance.get(instance, {}).items() if uuid in fresh}
             stand_in = self._instance_nodes.get(instance, instance or "(no instance label)")
             if up.get(instance) == 0:
                 results.append(TargetResult(instance, stand_in, error="Prometheus reports this target down (up == 0)"))
@@ -249,7 +314,7 @@ class PrometheusSource(TelemetrySource):
                 results.append(TargetResult(instance, stand_in, readings=gpus))
             elif instance in self._instance_nodes:
                 results.append(TargetResult(instance, stand_in, error="no GPU samples in Prometheus for this target"))
-        return results
+        return results, unknown
 
     def close(self) -> None:
         self._pool.shutdown(wait=False, cancel_futures=True)
@@ -285,13 +350,16 @@ def _add_workload(reading: GpuReading, labels: Mapping[str, str], instance: str,
     reading.workloads[workload] = None
 
 
-def _add_extras(readings: dict[str, GpuReading], answers: dict[str, list[dict[str, Any]]]) -> None:
+def _add_extras(readings: dict[str, GpuReading], answers: dict[str, list[dict[str, Any]]]) -> set[str]:
+    """Processes, XID counts and states; the UUIDs that had any."""
     states = {state.label: state for state in GpuState}
+    fresh: set[str] = set()
     for row in answers.get(dcgm.GPUOPS_PROCESS_MEMORY, ()):
         labels = row["metric"]
         reading = readings.get(labels.get(dcgm.LABEL_UUID, ""))
         pid = labels.get(dcgm.LABEL_PID, "")
         if reading is not None and pid.isdigit():
+            fresh.add(reading.labels.uuid)
             used = _number(row)
             reading.processes.append(ProcessInfo(
                 pid=int(pid), name=labels.get(dcgm.LABEL_PROCESS_NAME) or None,
@@ -302,17 +370,15 @@ def _add_extras(readings: dict[str, GpuReading], answers: dict[str, list[dict[st
         reading = readings.get(labels.get(dcgm.LABEL_UUID, ""))
         code = labels.get(dcgm.LABEL_XID, "")
         if reading is not None and code.isdigit():
+            fresh.add(reading.labels.uuid)
             reading.xid_counts[int(code)] = _number(row)
     for row in answers.get(dcgm.GPUOPS_GPU_STATE, ()):
         labels = row["metric"]
         reading = readings.get(labels.get(dcgm.LABEL_UUID, ""))
         if reading is not None and labels.get(dcgm.GPUOPS_GPU_STATE) in states:
+            fresh.add(reading.labels.uuid)
             reading.state = states[labels[dcgm.GPUOPS_GPU_STATE]]
-    for row in answers.get(dcgm.GPUOPS_GPU_INFO, ()):
-        labels = row["metric"]
-        reading = readings.get(labels.get(dcgm.LABEL_UUID, ""))
-        if reading is not None:
-            reading.info.update(info_from_labels(labels))
+    return fresh
 
 
 def _api_error(exc: FetchError) -> str:

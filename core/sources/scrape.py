@@ -26,6 +26,7 @@ from urllib.parse import urlsplit
 from core.sources.base import SourceError, TelemetrySource
 from core.sources.dcgm_fleet import FleetBook, SeriesRef, TargetResult, classify, gather
 from core.sources.exposition import ExpositionError, ExpositionReader
+from core.sources.gc_pause import paused_gc
 from core.sources.http_fetch import FetchError, HttpFetcher, HttpOptions
 from core.telemetry import FleetSample
 
@@ -163,6 +164,10 @@ class ScrapeSource(TelemetrySource):
     def poll(self) -> FleetSample:
         if self._closed:
             raise SourceError("scrape source is closed")
+        with paused_gc():
+            return self._poll()
+
+    def _poll(self) -> FleetSample:
         started = time.monotonic()
         futures: list[Future[TargetResult]] = [self._pool.submit(self._scrape, t) for t in self._targets]
         wait(futures, timeout=self._timeout_s * POLL_DEADLINE_TIMEOUTS)
