@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Callable, Iterable
 
 import numpy as np
 import pyqtgraph as pg
@@ -158,6 +159,7 @@ class DetailPanel(QWidget):
         self._reason = ""
         self._last_fresh_ts: float | None = None
         self._live_xids: list[XidEvent] = []
+        self._recent_xids: Callable[[str], Iterable[XidEvent]] = lambda uuid: ()
         self._loader: HistoryLoader | None = None
         self._history: GpuHistory | None = None
         self._range: TimeRange = self.picker.current
@@ -177,6 +179,10 @@ class DetailPanel(QWidget):
     def history(self) -> GpuHistory | None:
         """The history shown now (None in Live)."""
         return self._history
+
+    def set_xid_memory(self, recent_xids: Callable[[str], Iterable[XidEvent]]) -> None:
+        """Where to find the XID events seen before a GPU was selected (by UUID)."""
+        self._recent_xids = recent_xids
 
     def set_loader(self, loader: HistoryLoader | None) -> None:
         """Read non-live ranges through `loader` (None: the console runs without history)."""
@@ -204,12 +210,11 @@ class DetailPanel(QWidget):
         """Switch to GPU `position` of `sample`, starting from the history recorded for it."""
         uuid = sample.gpus[position].uuid
         if uuid != self._uuid:
-            self._live_xids = []
             self._history = None
+        self._live_xids = list(self._recent_xids(uuid))
         self._uuid = uuid
         self._ring.load(ts, series)
         self._set_health(reason, stale, last_fresh_ts)
-        self._collect_xids(sample)
         if self._range.live:
             self._redraw_curves()
         else:

@@ -10,6 +10,7 @@ on SQLite: the per-poll work is a few numpy operations and a queue put.
 from __future__ import annotations
 
 import logging
+from collections import deque
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -20,7 +21,7 @@ from PySide6.QtWidgets import QLabel, QMainWindow, QTabWidget
 
 from core.health import FleetHealth, HealthModel
 from core.store import StoreError, WriterStatus, collector_running
-from core.telemetry import FleetSample
+from core.telemetry import FleetSample, XidEvent
 from gui.clock import local_time
 from gui.detail_panel import DetailPanel
 from gui.fleet_grid import FleetGrid
@@ -36,6 +37,9 @@ from gui.theme import follow_system_theme
 from gui.trends_view import TrendsView
 
 log = logging.getLogger("gpuops.gui")
+
+#: XID events remembered per GPU for the detail view's Live table.
+XIDS_KEPT_PER_GPU = 100
 
 
 @dataclass(frozen=True)
@@ -73,6 +77,8 @@ class Operations(QObject):
             self.loader = HistoryLoader(history_db, self)
             self._start_recorder(history_db)
         self.detail.set_loader(self.loader)
+        self._xids: dict[str, deque[XidEvent]] = {}
+        self.detail.set_xid_memory(lambda uuid: tuple(self._xids.get(uuid, ())))
         self.trends.set_loader(self.loader)
         self.replay_bar = ReplayBar(self.loader)
         self.replay_bar.replaySample.connect(self._show_replay)
@@ -125,6 +131,8 @@ class Operations(QObject):
     def assess(self, sample: FleetSample, index: FleetIndex) -> Assessment:
         """Grade a live poll and queue it for the history."""
         health = self.health_model.assess(sample)
+        for event in sample.xid_events:
+            self._xids.setdefault(event.uuid, deque(maxlen=XIDS_KEPT_PER_GPU)).append(event)
         stale = self.freshness.update(sample, index)
         self.assessment = Assessment(health, stale, self.freshness.last_fresh_ts)
         if self.recorder is not None:
