@@ -32,6 +32,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from core.alerts.model import Severity
 from core.health import FleetHealth
 from core.telemetry import FleetSample, GpuState
 from gui import palette
@@ -39,6 +40,7 @@ from gui.color_legend import ColorLegend
 from gui.condition import Condition, conditions
 from gui.fleet_index import FleetIndex
 from gui.gpu_text import gpu_tooltip
+from gui.grid_alert_marks import AlertMarks
 from gui.grid_arrangement import GROUP_BY, SORT_BY, FilterError, FleetFacts, GridSettings, arrange
 from gui.grid_layout import GridLayout
 from gui.grid_metrics import GRID_METRICS, GridMetric, grid_metric
@@ -190,6 +192,7 @@ class FleetGrid(QWidget):
         self._lost_markers.setPen(marker_pen)
         self._selected_cells = self._selection_paths()
         self._selection = self._selection_outline()
+        self.alert_marks = AlertMarks(self.image)
 
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
@@ -350,6 +353,11 @@ class FleetGrid(QWidget):
             return None
         return tuple(self._customer_map.get(uuid) for uuid in index.uuids)
 
+    def set_alert_marks(self, marks: Mapping[str, Severity]) -> None:
+        """Mark alerting GPUs (uuid -> worst firing severity) with a corner triangle."""
+        if self.alert_marks.set_marks(marks):
+            self.alert_marks.place(self._layout, self._index)
+
     def set_stale(self, stale: bool) -> None:
         """Grey the whole grid out (the source is not answering) or show it fresh again."""
         if stale != self._stale:
@@ -472,6 +480,7 @@ class FleetGrid(QWidget):
             self.fit_all()
         self._label_rows(layout)
         self._place_selection()
+        self.alert_marks.place(layout, self._index)
 
     def fit_all(self) -> None:
         """Zoom out to the whole fleet."""

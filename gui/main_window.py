@@ -21,6 +21,7 @@ from PySide6.QtWidgets import QLabel, QMainWindow, QSplitter, QVBoxLayout, QWidg
 
 from core.sources.base import TelemetrySource
 from core.telemetry import FleetSample
+from gui.alert_console import AlertConsole
 from gui.detail_panel import DetailPanel
 from gui.fleet_grid import FleetGrid
 from gui.fleet_index import FleetIndex
@@ -71,6 +72,7 @@ class MainWindow(QMainWindow):
         stall_after_s: float | None = None,
         history_s: float = HISTORY_S,
         history_db: Path | None = None,
+        read_only: bool = False,
         parent: QWidget | None = None,
     ) -> None:
         super().__init__(parent)
@@ -121,6 +123,7 @@ class MainWindow(QMainWindow):
         self.poller.stalled.connect(self.show_problem)
         self.grid.gpuSelected.connect(self.select_gpu)
         self.window_actions = install_window_actions(self)
+        self.alerts = AlertConsole(self, history_db, interval_s, app_title=APP_TITLE, read_only=read_only)
 
     # --- lifecycle -----------------------------------------------------------------------
 
@@ -131,6 +134,7 @@ class MainWindow(QMainWindow):
         if not self.poller.stop():
             log.warning("the telemetry source did not finish its last call; leaving it behind")
         self.ops.stop()
+        self.alerts.stop()
         super().closeEvent(event)
 
     # --- what tests and the first-frame probe may read -------------------------------------

@@ -23,6 +23,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--no-history", action="store_true", help="neither read nor write history: Live views only"
     )
     parser.add_argument(
+        "--read-only", action="store_true",
+        help="look, do not touch: acknowledging, silencing and maintenance are disabled",
+    )
+    parser.add_argument(
         "--new-instance", action="store_true", help="open another window even if the console is already open (default: raise it)"
     )
 
@@ -37,6 +41,7 @@ def run(args: argparse.Namespace) -> int:
         interval_s=interval_s,
         new_instance=args.new_instance,
         history_db=None if args.no_history else db_path,
+        read_only=args.read_only,
     )
 
 

@@ -1,0 +1,96 @@
+"""Alerts in the console window: the worker, the Alerts tab, grid marks, titles and the tray,
+wired together so that the main window needs two lines (create, stop).
+
+The console evaluates the rules itself only while it writes the history (no `gpuops collect`
+does); otherwise it reads what the collector evaluated. Without a history database there are
+no alerts, and the tab says why.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from PySide6.QtCore import QObject
+
+from core.alerts.model import AlertState, Severity
+from gui.alert_worker import AlertSnapshot, AlertWorker
+from gui.alerts_tab import AlertsTab, WindowTitleBadge
+from gui.tray import Notifier, TrayNotifier
+
+if TYPE_CHECKING:
+    from gui.main_window import MainWindow
+
+log = logging.getLogger("gpuops.gui.alerts")
+
+STATUS_MESSAGE_MS = 15_000
+
+
+def alert_marks(snapshot: AlertSnapshot) -> dict[str, Severity]:
+    """GPU uuid -> worst severity among its firing alerts that want attention (not muted)."""
+    marks: dict[str, Severity] = {}
+    for alert in snapshot.active:
+        uuid = alert.gpu_uuid
+        if uuid is not None and alert.state is AlertState.FIRING and not alert.muted:
+            marks[uuid] = max(marks.get(uuid, alert.severity), alert.severity)
+    return marks
+
+
+class AlertConsole(QObject):
+    def __init__(
+        self,
+        window: "MainWindow",
+        history_db: Path | None,
+        interval_s: float,
+        *,
+        app_title: str,
+        read_only: bool = False,
+        notifier: Notifier | None = None,
+        worker: AlertWorker | None = None,
+    ) -> None:
+        super().__init__(window)
+        self._window = window
+        if worker is None and history_db is not None:
+            worker = AlertWorker(history_db, interval_s, self._console_evaluates, self)
+        self.worker = worker
+        self.tab = AlertsTab(worker, read_only=read_only)
+        tabs = window.ops.tabs
+        self._tab_index = tabs.addTab(self.tab, self.tab.title)
+        tabs.setTabToolTip(self._tab_index, "Active alerts, history, a GPU's alerts over time, silences")
+        self.badge = WindowTitleBadge(window, app_title)
+        self.notifier: Notifier = notifier or TrayNotifier(self._raise_window, self._status_message, self)
+        self.tab.titleChanged.connect(lambda title: tabs.setTabText(tabs.indexOf(self.tab), title))
+        self.tab.countsChanged.connect(self.badge.set_counts)
+        self.tab.gpuChosen.connect(window.select_gpu)
+        window.grid.gpuSelected.connect(self.tab.set_gpu)
+        if worker is not None:
+            worker.snapshotReady.connect(self._snapshot)
+            worker.notificationDue.connect(self.notifier.notify)
+            window.poller.sampleReady.connect(lambda result: worker.process(result.sample))
+            window.poller.sourceFailed.connect(worker.source_failed)
+
+    def _console_evaluates(self) -> bool:
+        """Called on the worker thread: does this console write the history (and so evaluate)?"""
+        recorder = self._window.ops.recorder
+        return recorder is not None and recorder.writing
+
+    def _snapshot(self, snapshot: AlertSnapshot) -> None:
+        self._window.grid.set_alert_marks(alert_marks(snapshot))
+        self.notifier.show_worst(snapshot.worst())
+
+    def _raise_window(self) -> None:
+        window = self._window
+        if window.isMinimized():
+            window.showNormal()
+        window.show()
+        window.raise_()
+        window.activateWindow()
+        window.ops.tabs.setCurrentWidget(self.tab)
+
+    def _status_message(self, text: str) -> None:
+        self._window.statusBar().showMessage(f"⚠ {text}", STATUS_MESSAGE_MS)
+
+    def stop(self) -> None:
+        if self.worker is not None and not self.worker.stop():
+            log.warning("the alerts worker did not finish in time; the last alert writes may be lost")

@@ -1,0 +1,370 @@
+"""Everything the console does with alerts in SQLite, on one worker thread.
+
+When the console collects the history itself, each poll's sample is evaluated here
+(`AlertService.process`); the Alerts tab's reads (active alerts, history, a GPU's timeline) and
+writes (acknowledge, silence, maintenance, notification marks) happen here too. The GUI thread
+only queues requests and hears back frozen snapshots through signals, so a locked or slow
+database never freezes the window.
+
+Reads are coalesced per kind (asking again replaces a request still waiting, and an answer
+older than the newest request of its kind is dropped); writes queue in order and are never
+dropped. Which new alerts deserve a desktop notification is decided here after every read of
+the active alerts (`NotificationPolicy`), and marked notified in the store before it is shown.
+"""
+
+from __future__ import annotations
+
+import logging
+import sqlite3
+import threading
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Mapping, Sequence
+
+from PySide6.QtCore import QObject, QTimer, Signal, Slot
+
+from core.alerts.model import Alert, AlertState, Severity
+from core.alerts.notifications import Notification, NotificationPolicy
+from core.alerts.persistence import AlertNotFound, AlertStore
+from core.alerts.service import AlertService
+from core.alerts.silences import Maintenance, Silence, SilenceError
+from core.store import NoHistory, StoreError
+from core.store.connection import open_database
+from core.telemetry import FleetSample
+
+log = logging.getLogger("gpuops.gui.alerts")
+
+#: The active alerts are read again this often even when the console does not evaluate them
+#: (a `gpuops collect` writes them).
+REFRESH_S = 5.0
+
+
+@dataclass(frozen=True)
+class AlertSnapshot:
+    """The active alerts as read at `read_at`, with what mutes them."""
+
+    active: tuple[Alert, ...]
+    silences: tuple[Silence, ...]
+    maintenance: Mapping[str, Maintenance]
+    read_at: float
+
+    def counts(self) -> dict[Severity, int]:
+        """Firing alerts that want attention (not muted) per severity, every severity present."""
+        counts = {s: 0 for s in Severity}
+        for alert in self.active:
+            if alert.state is AlertState.FIRING and not alert.muted:
+                counts[alert.severity] += 1
+        return counts
+
+    def worst(self) -> Severity | None:
+        counts = self.counts()
+        return max((s for s, n in counts.items() if n), default=None)
+
+
+@dataclass(frozen=True)
+class HistoryQuery:
+    """The history tab's filters; None means any."""
+
+    states: tuple[AlertState, ...] | None = None
+    min_severity: Severity | None = None
+    node: str | None = None
+    gpu_uuid: str | None = None
+    rule: str | None = None
+    since: float | None = None
+    until: float | None = None
+    limit: int = 2000
+
+
+@dataclass(frozen=True)
+class Timeline:
+    gpu_uuid: str
+    since: float
+    until: float
+    alerts: tuple[Alert, ...]
+
+
+@dataclass(frozen=True)
+class ActionResult:
+    """How an acknowledge / silence / maintenance request went, in one readable line."""
+
+    ok: bool
+    message: str
+
+
+@dataclass(frozen=True)
+class _Read:
+    kind: str  # "refresh" | "history" | "timeline"
+    generation: int
+    argument: Any = None
+
+
+@dataclass(frozen=True)
+class _Answer:
+    kind: str
+    generation: int
+    payload: object
+
+
+class _Bridge(QObject):
+    answered = Signal(object)
+
+
+@dataclass
+class _Jobs:
+    """What the worker has to do next: the latest sample, coalesced reads, ordered writes."""
+
+    sample: FleetSample | None = None
+    source_error: str | None = None
+    reads: dict[str, _Read] = field(default_factory=dict)
+    writes: deque = field(default_factory=deque)
+    stopping: bool = False
+
+    def empty(self) -> bool:
+        return self.sample is None and self.source_error is None and not self.reads and not self.writes
+
+
+class AlertWorker(QObject):
+    """See the module docstring. `evaluating()` (called on the worker) says whether this console
+    evaluates the rules, i.e. whether it writes the history itself."""
+
+    snapshotReady = Signal(object)  # AlertSnapshot
+    historyReady = Signal(object)  # tuple[Alert, ...]
+    timelineReady = Signal(object)  # Timeline
+    actionDone = Signal(object)  # ActionResult
+    notificationDue = Signal(object)  # Notification (already marked notified)
+    problem = Signal(str)  # the alert tables cannot be read or written; "" once they can again
+
+    def __init__(
+        self,
+        db_path: Path,
+        poll_interval_s: float,
+        evaluating: Callable[[], bool],
+        parent: QObject | None = None,
+        *,
+        policy: NotificationPolicy | None = None,
+        clock: Callable[[], float] = time.time,
+        refresh_s: float = REFRESH_S,
+    ) -> None:
+        super().__init__(parent)
+        self.db_path = Path(db_path)
+        self._poll_interval_s = poll_interval_s
+        self._evaluating = evaluating
+        self._policy = policy or NotificationPolicy()
+        self._clock = clock
+        self._jobs = _Jobs()
+        self._wake = threading.Condition()
+        self._generation = 0
+        self._latest: dict[str, int] = {}
+        self._problem = ""
+        self._bridge = _Bridge()
+        self._bridge.answered.connect(self._on_answer)
+        self._thread = threading.Thread(target=self._work, name="gpuops-alerts", daemon=True)
+        self._thread.start()
+        self._timer = QTimer(self)
+        self._timer.setInterval(max(1, round(refresh_s * 1000)))
+        self._timer.timeout.connect(self.refresh)
+        self._timer.start()
+        self.refresh()
+
+    # --- requests (GUI thread; never block) ----------------------------------------------
+
+    def process(self, sample: FleetSample) -> None:
+        """Evaluate the rules on a poll (if this console evaluates them); a newer poll replaces
+        one still waiting."""
+        with self._wake:
+            self._jobs.sample = sample
+            self._jobs.source_error = None
+            self._wake.notify()
+
+    def source_failed(self, message: str) -> None:
+        """A poll failed outright: the `source_down` rule counts it."""
+        with self._wake:
+            self._jobs.source_error = message
+            self._wake.notify()
+
+    def refresh(self) -> None:
+        self._read("refresh")
+
+    def query_history(self, query: HistoryQuery) -> None:
+        self._read("history", query)
+
+    def query_timeline(self, gpu_uuid: str, since: float, until: float) -> None:
+        self._read("timeline", (gpu_uuid, since, until))
+
+    def acknowledge(self, alert_id: int, note: str) -> None:
+        self._write(lambda store, now: _acknowledge(store, now, alert_id, note))
+
+    def add_silence(self, matchers: Sequence[str], starts_at: float, ends_at: float, comment: str) -> None:
+        self._write(lambda store, now: _silence(store, now, matchers, starts_at, ends_at, comment))
+
+    def expire_silence(self, silence_id: int) -> None:
+        def expire(store: AlertStore, now: float) -> str:
+            store.expire_silence(silence_id, now)
+            return f"Silence {silence_id} expired"
+
+        self._write(expire)
+
+    def set_maintenance(self, node: str, on: bool, comment: str = "") -> None:
+        def change(store: AlertStore, now: float) -> str:
+            if on:
+                store.start_maintenance(node, now, comment)
+                return f"{node} is in maintenance: its alerts are muted"
+            store.end_maintenance(node)
+            return f"{node} left maintenance"
+
+        self._write(change)
+
+    def stop(self, wait_s: float = 2.0) -> bool:
+        """Finish the writes already queued, then end the thread (waiting up to `wait_s`)."""
+        self._timer.stop()
+        with self._wake:
+            self._jobs.stopping = True
+            self._wake.notify()
+        self._thread.join(wait_s)
+        return not self._thread.is_alive()
+
+    def join(self, timeout_s: float) -> bool:
+        self._thread.join(timeout_s)
+        return not self._thread.is_alive()
+
+    def _read(self, kind: str, argument: Any = None) -> None:
+        with self._wake:
+            self._generation += 1
+            self._latest[kind] = self._generation
+            self._jobs.reads[kind] = _Read(kind, self._generation, argument)
+            self._wake.notify()
+
+    def _write(self, action: Callable[[AlertStore, float], str]) -> None:
+        with self._wake:
+            self._jobs.writes.append(action)
+            self._wake.notify()
+
+    # --- answers (GUI thread) -------------------------------------------------------------
+
+    @Slot(object)
+    def _on_answer(self, answer: _Answer) -> None:
+        if answer.kind == "problem":
+            if answer.payload != self._problem:
+                self._problem = str(answer.payload)
+                self.problem.emit(self._problem)
+            return
+        if answer.kind in self._latest and answer.generation < self._latest[answer.kind]:
+            return  # a newer request of this kind is on its way
+        signal = {
+            "refresh": self.snapshotReady, "history": self.historyReady, "timeline": self.timelineReady,
+            "action": self.actionDone, "notify": self.notificationDue,
+        }[answer.kind]
+        signal.emit(answer.payload)
+
+    # --- the worker thread ----------------------------------------------------------------
+
+    def _work(self) -> None:
+        session = _Session(self.db_path, self._poll_interval_s)
+        try:
+            while True:
+                with self._wake:
+                    while self._jobs.empty() and not self._jobs.stopping:
+                        self._wake.wait()
+                    if self._jobs.stopping and not self._jobs.writes:
+                        return
+                    jobs, self._jobs = self._jobs, _Jobs(stopping=self._jobs.stopping)
+                self._run(session, jobs)
+        finally:
+            session.close()
+
+    def _run(self, session: "_Session", jobs: _Jobs) -> None:
+        emit = self._bridge.answered.emit
+        try:
+            store = session.store()
+            now = self._clock()
+            changed = bool(jobs.writes)
+            for action in jobs.writes:
+                emit(_Answer("action", 0, _attempt(action, store, now)))
+            if self._evaluating() and (jobs.sample is not None or jobs.source_error is not None):
+                service = session.service()
+                if jobs.sample is not None:
+                    service.process(jobs.sample, now)
+                else:
+                    assert jobs.source_error is not None
+                    service.source_failed(jobs.source_error, now)
+                changed = True
+            if changed and "refresh" not in jobs.reads:
+                jobs.reads["refresh"] = _Read("refresh", self._generation)
+            for read in jobs.reads.values():
+                emit(_Answer(read.kind, read.generation, self._answer(store, read, now)))
+            emit(_Answer("problem", 0, ""))
+        except NoHistory as exc:
+            emit(_Answer("problem", 0, f"alerts: {exc}"))
+        except (sqlite3.Error, StoreError) as exc:
+            log.warning("alerts: %s", exc)
+            session.close()  # reopen at the next job
+            emit(_Answer("problem", 0, f"alerts not available: {exc}"))
+
+    def _answer(self, store: AlertStore, read: _Read, now: float) -> object:
+        if read.kind == "history":
+            q: HistoryQuery = read.argument
+            return tuple(store.history(
+                states=q.states, min_severity=q.min_severity, node=q.node, gpu_uuid=q.gpu_uuid, rule=q.rule,
+                since=q.since, until=q.until, limit=q.limit,
+            ))
+        if read.kind == "timeline":
+            uuid, since, until = read.argument
+            return Timeline(uuid, since, until, tuple(store.timeline(uuid, since, until)))
+        snapshot = AlertSnapshot(
+            tuple(store.active_alerts()), tuple(store.silences(active_at=now)), store.maintenance(), now
+        )
+        note = self._policy.due(snapshot.active, now)
+        if note is not None:
+            store.mark_notified(note.alert_ids, now)
+            self._bridge.answered.emit(_Answer("notify", 0, note))
+        return snapshot
+
+
+class _Session:
+    """The worker's connection, opened on first use (the history may not exist yet) and again
+    after a failure; the rule engine only once this console evaluates."""
+
+    def __init__(self, db_path: Path, poll_interval_s: float) -> None:
+        self._db_path = db_path
+        self._poll_interval_s = poll_interval_s
+        self._store: AlertStore | None = None
+        self._service: AlertService | None = None
+
+    def store(self) -> AlertStore:
+        if self._store is None:
+            conn, _layout = open_database(self._db_path, create=False)
+            self._store = AlertStore(conn)
+        return self._store
+
+    def service(self) -> AlertService:
+        if self._service is None:
+            self._service = AlertService(self.store().conn, poll_interval_s=self._poll_interval_s)
+        return self._service
+
+    def close(self) -> None:
+        if self._store is not None:
+            self._store.conn.close()
+        self._store = self._service = None
+
+
+def _attempt(action: Callable[[AlertStore, float], str], store: AlertStore, now: float) -> ActionResult:
+    """Run a write; refusals (no such alert, bad silence) come back as a failed result."""
+    try:
+        return ActionResult(True, action(store, now))
+    except (AlertNotFound, SilenceError) as exc:
+        return ActionResult(False, str(exc))
+
+
+def _acknowledge(store: AlertStore, now: float, alert_id: int, note: str) -> str:
+    alert = store.acknowledge(alert_id, now, note=note)
+    return f"Alert {alert.id} ({alert.rule}) acknowledged by {alert.acknowledged_by}"
+
+
+def _silence(store: AlertStore, now: float, matchers: Sequence[str], starts_at: float, ends_at: float, comment: str) -> str:
+    silence = store.add_silence(matchers, starts_at, ends_at, comment, now)
+    return f"Silence {silence.id} ({' '.join(str(m) for m in silence.matchers)}) in force until {time.strftime('%Y-%m-%d %H:%M', time.localtime(silence.ends_at))}"
+
+
+__all__ = ["ActionResult", "AlertSnapshot", "AlertWorker", "HistoryQuery", "Notification", "Timeline"]
