@@ -110,3 +110,4 @@ def test_report_for_one_customer(repo):
     [only] = usage_report(repo, T0_MS, T0_MS + HOUR_MS, customer="Acme")
     assert only.customer.name == "Acme"
     assert only.usage.idle_gpu_hours == 0.0  # the dips are later
+    assert [r.customer.name for r in usage_report(repo, T0_MS, T0_MS + HOUR_MS, search="idle")] == ["Idle Inc"]

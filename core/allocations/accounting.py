@@ -83,12 +83,15 @@ class CustomerUsage:
 
 
 def usage_report(
-    repo: AllocationRepository, start_ms: int, end_ms: int, *, customer: str | None = None
+    repo: AllocationRepository, start_ms: int, end_ms: int, *, customer: str | None = None, search: str | None = None
 ) -> list[CustomerUsage]:
-    """Usage of every customer (or the one named) over [start_ms, end_ms), by customer name."""
+    """Usage of every customer over [start_ms, end_ms), by customer name: only the one named
+    `customer`, or those whose name contains `search` (any case), when given."""
     customers = repo.customers()
     if customer is not None:
         customers = [c for c in customers if c.name == customer]
+    if search:
+        customers = [c for c in customers if search.casefold() in c.name.casefold()]
     wanted = {c.id for c in customers}
     contracts = {c.id: c for c in repo.contracts() if c.customer_id in wanted}
     allocations = [a for a in repo.allocations(start_ms=start_ms, end_ms=end_ms) if a.contract_id in contracts]

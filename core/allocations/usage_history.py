@@ -2,8 +2,9 @@
 
 A month of 1,000 GPUs is 43 million minute buckets, too many to decode for a report. So whole
 hours come from the 1-hour rollups, and only where an hour cannot be judged from its own min/max
-(some minutes under the idle threshold and some over it) or is cut by the span's ends are its
-minutes read from the 1-minute rollups. Both come through the store's level readers, which also
+(some minutes under the idle threshold and some over it), is cut by the span's ends, or touches a
+lost/faulty interval are its minutes read from the 1-minute rollups (or, once those are pruned,
+the hour is taken as it is). Both come through the store's level readers, which also
 roll up on the fly what maintenance has not rolled up yet.
 
 Lost and faulty intervals come from the store's events: `gpu_lost` until `gpu_recovered`, and a
@@ -98,9 +99,23 @@ class UsageHistory:
         # Minutes of everything else: the cut edges, the mixed hours, and the hour before start.
         need = [(max(start_ms - MINUTE_MS, 0), start_ms)]
         need += [(int(s), int(e)) for s, e in zip(h[0][~keep], h[1][~keep])]
-        for lo, hi in _merge(need):
-            minutes = gpu_frame(self.conn, self.layout, MINUTE, gpu_id, lo, min(hi, end_ms), METRICS)
-            parts.append(_columns(minutes, MINUTE_MS))
+        need = _merge(need)
+        # One read per run of whole 1-minute chunk windows: each chunk is decoded once.
+        window = self.layout.levels[MINUTE].window_ms
+        for lo, hi in _merge([(lo - lo % window, hi - hi % window + window) for lo, hi in need]):
+            minutes = _columns(gpu_frame(self.conn, self.layout, MINUTE, gpu_id, lo, min(hi, end_ms), METRICS), MINUTE_MS)
+            starts = np.array([a for a, _ in need], dtype=np.int64)
+            ends = np.array([b for _, b in need], dtype=np.int64)
+            at = np.searchsorted(starts, minutes[0], side="right") - 1
+            wanted = (at >= 0) & (minutes[0] < ends[np.maximum(at, 0)])
+            parts.append(tuple(col[wanted] for col in minutes))
+        # Hours whose minutes were pruned (1-minute rollups are kept for less time than hourly
+        # ones) are judged from the hourly rollup after all.
+        minute_ts = np.sort(np.concatenate([p[0] for p in parts[1:]])) if len(parts) > 1 else np.empty(0, np.int64)
+        refined = ~keep
+        has_minutes = np.searchsorted(minute_ts, h[1][refined]) > np.searchsorted(minute_ts, h[0][refined])
+        fallback = np.flatnonzero(refined)[~has_minutes]
+        parts.append(tuple(col[fallback] for col in h))
         return _concat(parts)
 
     def unavailable_intervals(self, start_ms: int, end_ms: int) -> dict[str, list[tuple[int, int]]]:
