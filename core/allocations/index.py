@@ -3,6 +3,7 @@ sample without touching the database (the console asks it every poll, for 10,000
 
 from __future__ import annotations
 
+from bisect import bisect_right
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
@@ -43,7 +44,7 @@ class AllocationIndex:
         if entry is None:
             return None
         starts, ends, holders = entry
-        i = int(np.searchsorted(starts, ts_ms, side="right")) - 1
+        i = bisect_right(starts, ts_ms) - 1
         return holders[i] if i >= 0 and ts_ms < ends[i] else None
 
     def customer_of(self, uuids: Sequence[str], now_s: float) -> list[str | None]:
