@@ -285,7 +285,8 @@ class AlertWorker(QObject):
             if self._evaluating() and (jobs.sample is not None or jobs.source_error is not None):
                 service = session.service()
                 if jobs.sample is not None:
-                    service.process(jobs.sample, now)
+                    # At the poll's own time: waiting in the queue does not make data stale.
+                    service.process(jobs.sample, jobs.sample.ts)
                 else:
                     assert jobs.source_error is not None
                     service.source_failed(jobs.source_error, now)

@@ -109,6 +109,7 @@ class AlertsTab(QWidget):
         self.dialog: AcknowledgeDialog | SilenceDialog | None = None
         self._gpu: str | None = None
         self._title = TAB_TITLE
+        self._restoring = False
 
         self.group_combo = QComboBox()
         for key, label in GROUP_BY.items():
@@ -271,9 +272,12 @@ class AlertsTab(QWidget):
     def show_snapshot(self, snapshot: AlertSnapshot) -> None:
         first = self.snapshot is None
         self.snapshot = snapshot
+        kept = self.selected_alert()
         self.model.set_alerts(snapshot.active)
         if first:
             self.tree.expandAll()
+        if kept is not None and not self.tree.currentIndex().isValid():
+            self._restore_selection(kept.id)
         self._show_silences(snapshot)
         counts = snapshot.counts()
         text = counts_text(counts, tuple(Severity)[::-1])
@@ -283,6 +287,17 @@ class AlertsTab(QWidget):
             self.titleChanged.emit(title)
         self.countsChanged.emit(counts)
         self._update_actions()
+
+    def _restore_selection(self, alert_id: int) -> None:
+        """After a reset (alerts came or went) the same alert stays current, quietly: the grid's
+        selection may have moved on meanwhile and must not be pulled back."""
+        index = self.model.index_of(alert_id)
+        if index.isValid():
+            self._restoring = True
+            try:
+                self.tree.setCurrentIndex(index)
+            finally:
+                self._restoring = False
 
     def _show_silences(self, snapshot: AlertSnapshot) -> None:
         current = self.silences.currentItem()
@@ -312,6 +327,8 @@ class AlertsTab(QWidget):
 
     def _chosen(self, alert: Alert | None) -> None:
         self._update_actions()
+        if self._restoring:
+            return
         if alert is not None and alert.gpu_uuid is not None:
             self.set_gpu(alert.gpu_uuid)
             self.gpuChosen.emit(alert.gpu_uuid)
