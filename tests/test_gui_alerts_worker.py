@@ -125,3 +125,24 @@ def test_no_history_yet_is_reported_not_raised(qtbot, tmp_path: Path, worker_on)
     worker.problem.connect(problems.append)
     qtbot.waitUntil(lambda: bool(problems), timeout=10_000)
     assert problems[0].startswith("alerts: no history at")
+
+
+def test_tray_icon_carries_a_dot_in_the_worst_severity_colour(qtbot) -> None:
+    from gui.alerts_model import SEVERITY_COLORS
+    from gui.tray import DOT_FRACTION, ICON_PX, severity_icon
+
+    def dot_pixel(severity):  # noqa: ANN001, ANN202
+        image = severity_icon(severity).pixmap(ICON_PX, ICON_PX).toImage()
+        centre = round(ICON_PX - 1 - ICON_PX * DOT_FRACTION / 2)
+        return image.pixelColor(centre, centre)
+
+    for severity in Severity:
+        assert dot_pixel(severity).name() == SEVERITY_COLORS[severity].name()
+    assert dot_pixel(None).name() not in {c.name() for c in SEVERITY_COLORS.values()}
+
+
+def test_the_window_command_accepts_read_only() -> None:
+    from gpuops.cli import build_parser
+
+    assert build_parser().parse_args(["--read-only"]).read_only is True
+    assert build_parser().parse_args([]).read_only is False
