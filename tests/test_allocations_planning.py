@@ -90,16 +90,17 @@ def test_supply_counts_healthy_gpus_per_model():
     assert healthy_supply(sample, HealthModel().assess(sample)) == {"H100": 4}
 
 
-def test_demo_book_shows_allocations_waste_and_an_h100_crunch(tmp_path):
+@pytest.mark.parametrize("seed", [0, 3])
+def test_demo_book_shows_allocations_waste_and_an_h100_crunch(tmp_path, seed):
     now_s = T0_MS / 1000
-    source = DemoSource(64, seed=3)
+    source = DemoSource(64, seed=seed)
     path = tmp_path / "demo.sqlite"
     with HistoryWriter(path) as writer:
         writer.write(source.sample_at(now_s))
     repo = open_repo(path)
     try:
-        assert seed_demo_customers(repo, 64, 3, now_s)
-        assert not seed_demo_customers(repo, 64, 3, now_s)  # only into an empty book
+        assert seed_demo_customers(repo, 64, seed, now_s)
+        assert not seed_demo_customers(repo, 64, seed, now_s)  # only into an empty book
         contracts = repo.contracts()
         assert len(repo.customers()) == 8
         assert {c.type for c in contracts} == set(ContractType)
@@ -118,10 +119,11 @@ def test_demo_book_shows_allocations_waste_and_an_h100_crunch(tmp_path):
 
     other = tmp_path / "again.sqlite"
     with HistoryWriter(other) as writer:
-        writer.write(DemoSource(64, seed=3).sample_at(now_s))
-    again = open_repo(other)
+        writer.write(DemoSource(64, seed=seed).sample_at(now_s))
+    again, first = open_repo(other), open_repo(path)
     try:
-        seed_demo_customers(again, 64, 3, now_s)
-        assert again.allocations() == open_repo(path).allocations()
+        seed_demo_customers(again, 64, seed, now_s)
+        assert again.allocations() == first.allocations()
     finally:
         again.close()
+        first.close()

@@ -32,7 +32,7 @@ class DemoContract:
     start_day: int  # relative to today
     end_day: int | None
     price: float
-    prefer: tuple[Role, ...]  # which GPUs to allocate first; () = allocate none (future contract)
+    prefer: tuple[Role, ...]  # roles of the GPUs to allocate first; () = allocate none (future contract)
     equity_terms: str | None = None
 
 
@@ -49,7 +49,7 @@ CUSTOMERS: tuple[tuple[str, str, str], ...] = (
 
 CONTRACTS: tuple[DemoContract, ...] = (
     DemoContract("Helix Labs", "HLX-2025-H100-A", ContractType.RESERVED, "H100", 0.45, -120, 245, 2.10, (Role.TRAINING,)),
-    DemoContract("Northwind AI", "NW-H200-01", ContractType.RESERVED, "H200", 0.50, -60, 305, 3.20, (Role.TRAINING, Role.INFERENCE)),
+    DemoContract("Northwind AI", "NW-H200-01", ContractType.RESERVED, "H200", 0.50, -60, 305, 3.20, (Role.TRAINING, Role.IDLE)),
     DemoContract(
         "Quanta Reasoning", "QR-EQ-1", ContractType.COMPUTE_FOR_EQUITY, "B200", 0.35, -30, 335, 4.50, (Role.TRAINING,),
         equity_terms="1.5 % preferred equity via SAFE at a 40 M USD post-money cap; compute credited at list price",
@@ -86,10 +86,16 @@ def seed_demo_customers(repo: AllocationRepository, n_gpus: int, seed: int, now_
             ContractStatus.ACTIVE, spec.equity_terms, credited,
         )
         contracts.append(contract)
-        for role in spec.prefer:
+        if not spec.prefer:
+            continue
+        # Preferred roles first, then whatever of the model is left, so small fleets fill up too.
+        fill = list(dict.fromkeys(spec.prefer + (Role.TRAINING, Role.INFERENCE, Role.IDLE)))
+        held = 0
+        for role in fill:
             free = np.flatnonzero(of_model & ~taken & (layout.role_of_gpu == role))
-            chosen = free[: count - sum(1 for a in allocations if a.contract_id == contract.id)]
+            chosen = free[: count - held]
             taken[chosen] = True
+            held += len(chosen)
             allocations.extend(Proposed(contract.id, layout.gpus[i].uuid, start, end) for i in chosen)
     repo.apply_batch(
         "seed the demo customers", customers=list(customers.values()), contracts=contracts, allocations=allocations, confirm=True
