@@ -38,7 +38,7 @@ class GpuHistory:
     uuid: str
     start: float
     end: float
-    ts: dict[str, np.ndarray]
+    ts: dict[str, np.ndarray]  # the first series is cut to about max_points; the others are not
     values: dict[str, np.ndarray]
     counters: dict[str, tuple[float | None, float | None]]  # metric -> (first, last) in range
     events: tuple[HistoryEvent, ...]
@@ -75,11 +75,19 @@ def _counter_edges(reader: HistoryReader, uuid: str, start: float, end: float) -
 
 
 def gpu_history(reader: HistoryReader, uuid: str, start: float, end: float, max_points: int = 1000) -> GpuHistory:
-    ts, values = {}, {}
-    resolution = "raw"
-    for name, (metric, scale) in PLOTTED.items():
-        series = reader.series(uuid, metric, start, end, max_points)
-        ts[name], values[name], resolution = series.ts, series.avg * scale, series.resolution
+    # The first series picks the resolution (coverage-aware, about max_points points); the others
+    # are read together at that resolution, decoding each stored chunk once instead of per series.
+    names = list(PLOTTED)
+    first_metric, first_scale = PLOTTED[names[0]]
+    series = reader.series(uuid, first_metric, start, end, max_points)
+    resolution = series.resolution
+    ts, values = {names[0]: series.ts}, {names[0]: series.avg * first_scale}
+    rest = [PLOTTED[name][0] for name in names[1:]]
+    table = reader.table(uuid, start, end, resolution, rest)
+    for name in names[1:]:
+        metric, scale = PLOTTED[name]
+        column = table.columns[metric if resolution == "raw" else f"{metric}_avg"]
+        ts[name], values[name] = table.ts, column * scale
     plotted_ts = ts[next(iter(PLOTTED))]
     data_start = max(start, float(plotted_ts[0])) if len(plotted_ts) else start
     data_end = min(end, float(plotted_ts[-1]) + 1.0) if len(plotted_ts) else end

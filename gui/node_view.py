@@ -1,6 +1,8 @@
 """All GPUs of one node side by side: small multiples of utilization, power and temperature.
 
-Fed from the in-memory history, so switching nodes is instant; it only redraws while visible.
+Fed from the in-memory history. Plot items are costly to create (tens of ms each), so they are
+built only when the view is first shown, and reused: switching nodes only retitles them and
+sets their data. While hidden the view just remembers which node to show.
 """
 
 from __future__ import annotations
@@ -37,37 +39,39 @@ class NodeView(QWidget):
         layout.addWidget(self.plots, 1)
         self.node: str | None = None
         self._positions: tuple[int, ...] = ()
+        self._titles: tuple[str, ...] = ()
+        self._history: FleetHistory | None = None
         self._curves: list[dict[str, pg.PlotDataItem]] = []
+        self._plots: list[tuple[pg.PlotItem, ...]] = []
 
     @property
     def gpu_count(self) -> int:
-        return len(self._curves)
+        """GPUs of the node shown."""
+        return len(self._positions)
 
     def curve(self, column: int, series: str) -> pg.PlotDataItem:
         return self._curves[column][series]
 
     def show_node(self, sample: FleetSample, index: FleetIndex, history: FleetHistory, node: str) -> None:
-        """Show `node`'s GPUs (rebuilding the plots when the node or its GPUs change)."""
+        """Show `node`'s GPUs (drawn now if visible, else when shown)."""
         group = next((g for g in index.nodes if g.name == node), None)
         if group is None:
             return
-        if node != self.node or group.gpu_positions != self._positions:
-            self._build(sample, group.gpu_positions)
-            self.node = node
-            self._positions = group.gpu_positions
+        self.node = node
+        self._positions = group.gpu_positions
+        self._titles = tuple(f"GPU {sample.gpus[p].index}" for p in group.gpu_positions)
+        self._history = history
+        self.title.setText(f"Node {node}: {len(group.gpu_positions)} GPUs")
         self.refresh(history)
 
-    def _build(self, sample: FleetSample, positions: tuple[int, ...]) -> None:
-        self.plots.clear()
-        self._curves = []
-        first_plot = None
-        for column, position in enumerate(positions):
-            gpu = sample.gpus[position]
-            curves = {}
-            for row, (series, title, y_range) in enumerate(NODE_ROWS):
+    def _ensure_columns(self, count: int) -> None:
+        """At least `count` columns of plots; extra columns are hidden, not deleted."""
+        while len(self._curves) < count:
+            column = len(self._curves)
+            curves, plots = {}, []
+            for row, (series, _, y_range) in enumerate(NODE_ROWS):
                 axis = {"bottom": pg.DateAxisItem()} if row == len(NODE_ROWS) - 1 else {}
                 plot = self.plots.addPlot(row=row, col=column, axisItems=axis)
-                plot.setTitle(f"GPU {gpu.index} · {title}" if row == 0 else title, size="8pt")
                 plot.setMenuEnabled(False)
                 plot.setMouseEnabled(x=False, y=False)
                 plot.hideButtons()
@@ -76,19 +80,31 @@ class NodeView(QWidget):
                     plot.hideAxis("bottom")
                 if y_range is not None:
                     plot.setYRange(*y_range, padding=0.02)
-                if first_plot is None:
-                    first_plot = plot
-                else:
-                    plot.setXLink(first_plot)
+                if self._plots:
+                    plot.setXLink(self._plots[0][0])
                 curves[series] = plot.plot(pen=_PEN)
+                plots.append(plot)
+            self._plots.append(tuple(plots))
             self._curves.append(curves)
-        self.title.setText(f"Node {sample.gpus[positions[0]].node}: {len(positions)} GPUs")
 
-    def refresh(self, history: FleetHistory) -> None:
+    def refresh(self, history: FleetHistory | None = None) -> None:
         """Redraw from the in-memory history (skipped while hidden: it is cheap to catch up)."""
-        if not self.isVisible():
+        history = history or self._history
+        if not self.isVisible() or history is None or not self._positions:
             return
+        self._ensure_columns(len(self._positions))
+        for column, plots in enumerate(self._plots):
+            used = column < len(self._positions)
+            for row, plot in enumerate(plots):
+                plot.setVisible(used)
+                if used:
+                    title = NODE_ROWS[row][1]
+                    plot.setTitle(f"{self._titles[column]} · {title}" if row == 0 else title, size="8pt")
         for curves, position in zip(self._curves, self._positions):
             ts, series = history.gpu(position)
             for name, curve in curves.items():
                 curve.setData(ts, series[name])
+
+    def showEvent(self, event) -> None:  # noqa: ANN001
+        super().showEvent(event)
+        self.refresh()

@@ -86,7 +86,6 @@ class Operations(QObject):
         self._replay_index: FleetIndex | None = None
         self.assessment: Assessment | None = None
         self._shortcuts()
-        self.tabs.currentChanged.connect(lambda _: self._refresh_node_view())
         follow_system_theme(window)
 
     # --- history ----------------------------------------------------------------------------
@@ -156,11 +155,6 @@ class Operations(QObject):
 
     def show_node_of(self, sample: FleetSample, index: FleetIndex, history: FleetHistory, position: int) -> None:
         self.node_view.show_node(sample, index, history, sample.gpus[position].node)
-
-    def _refresh_node_view(self) -> None:
-        history = getattr(self._window, "_history", None)
-        if history is not None and self.node_view.node is not None:
-            self.node_view.refresh(history)
 
     # --- replay -----------------------------------------------------------------------------
 
