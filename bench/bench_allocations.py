@@ -1,6 +1,8 @@
 """Allocations at fleet scale: the usage report over 30 days x 1,000 GPUs, and importing 10,000
 allocation rows with full validation.
 
+The report is timed twice: the first decodes minutes and stores idle summaries (see
+core/allocations/usage_history.py), the second reads hourly rollups and those summaries.
 History is generated straight into the store's rollup tables (1-minute and 1-hour chunks
 encoded with the store's own codec and rollup arithmetic, watermarks set as maintenance would),
 because polling 43 million minutes is not what is measured. GPUs follow eight utilization
@@ -23,7 +25,7 @@ PATTERNS = 8
 IMPORT_ROWS = 10_000
 START_MS = 1_767_225_600_000  # 2026-01-01T00:00:00Z
 MINUTE_MS, HOUR_MS, DAY_MS = 60_000, 3_600_000, 86_400_000
-CACHE_VERSION = 3
+CACHE_VERSION = 4
 
 
 def _pattern(seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -158,15 +160,18 @@ def run() -> list[dict]:
         shutil.copy(base, work)
         repo = AllocationRepository.open(work, user="bench")
         _book(repo)
-        started = time.perf_counter()
-        report = usage_report(repo, START_MS, START_MS + DAYS * DAY_MS)
-        elapsed = time.perf_counter() - started
-        allocated = sum(r.usage.allocated_gpu_hours for r in report)
-        idle = sum(r.usage.idle_gpu_hours for r in report)
-        rows.append({
-            "measure": f"usage report, {DAYS} days x {N_GPUS} GPUs", "value": elapsed, "unit": "s", "target": "<= 2",
-            "allocated_gpu_hours": round(allocated, 1), "idle_share": round(idle / allocated, 3),
-        })
+        # First report: decodes the minutes of every hour crossing the idle threshold and stores
+        # their idle summaries; later reports over final history read hourly rollups only.
+        for label in ("first, minutes decoded", "again, idle summaries stored"):
+            started = time.perf_counter()
+            report = usage_report(repo, START_MS, START_MS + DAYS * DAY_MS)
+            elapsed = time.perf_counter() - started
+            allocated = sum(r.usage.allocated_gpu_hours for r in report)
+            idle = sum(r.usage.idle_gpu_hours for r in report)
+            rows.append({
+                "measure": f"usage report, {DAYS} days x {N_GPUS} GPUs ({label})", "value": elapsed, "unit": "s", "target": "<= 2",
+                "allocated_gpu_hours": round(allocated, 1), "idle_gpu_hours": round(idle, 1),
+            })
         repo.close()
 
         fresh = Path(tmp) / "import.sqlite"

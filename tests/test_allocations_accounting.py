@@ -111,3 +111,49 @@ def test_report_for_one_customer(repo):
     assert only.customer.name == "Acme"
     assert only.usage.idle_gpu_hours == 0.0  # the dips are later
     assert [r.customer.name for r in usage_report(repo, T0_MS, T0_MS + HOUR_MS, search="idle")] == ["Idle Inc"]
+
+
+def test_idle_summaries_of_final_hours_give_the_same_report(repo):
+    """The first report stores idle summaries of hours whose minute rollups are final; reports
+    that use them agree with the minute-by-minute result."""
+    start, end = T0_MS, T0_MS + 4 * HOUR_MS
+    repo.conn.execute("DELETE FROM idle_hours")
+    first = [r.as_dict() for r in usage_report(repo, start, end)]
+    stored = repo.conn.execute("SELECT hour_ms, head_ms, tail_ms, inner_ms FROM idle_hours ORDER BY hour_ms").fetchall()
+    final = repo.conn.execute("SELECT value FROM meta WHERE key = 'rolled_1m_until_ms'").fetchone()
+    if final is not None and int(final[0]) >= T0_MS + 3 * HOUR_MS:
+        # GPU 0's dips open hours 1 and 2: idle heads of 25 and 40 minutes, nothing inside.
+        assert stored == [(T0_MS + HOUR_MS, 25 * 60_000, 0, 0), (T0_MS + 2 * HOUR_MS, 40 * 60_000, 0, 0)]
+    else:
+        assert stored == []
+    assert [r.as_dict() for r in usage_report(repo, start, end)] == first
+    assert first[0]["idle_gpu_hours"] == pytest.approx(40 / 60)
+
+
+def test_idle_summary_of_one_hour():
+    from core.allocations.usage_history import idle_summary
+
+    minutes = T0_MS + np.arange(60) * 60_000
+    idle = np.zeros(60, bool)
+    idle[:5] = idle[10:45] = idle[50:55] = idle[58:] = True  # head 5, inner 35 (a window), 5 (not), tail 2
+    assert idle_summary(minutes, idle, T0_MS, 30 * 60_000) == (5 * 60_000, 2 * 60_000, 35 * 60_000)
+    assert idle_summary(minutes, np.ones(60, bool), T0_MS, 30 * 60_000) == (3_600_000, 0, 0)
+    # A missing minute is not idle: it splits the run.
+    assert idle_summary(np.delete(minutes, 30), np.ones(59, bool), T0_MS, 30 * 60_000) == (30 * 60_000, 29 * 60_000, 0)
+
+
+def test_idle_windows_chain_across_summarized_hours():
+    """A 20-minute idle tail and a 15-minute idle head of the next hour make one 35-minute window."""
+    from core.allocations.accounting import window_usage
+    from core.allocations.usage_history import Buckets
+
+    starts = np.array([T0_MS, T0_MS + HOUR_MS], dtype=np.int64)
+    b = Buckets(
+        starts, starts + HOUR_MS, np.array([60.0, 60.0]), np.array([0.0, 0.0]), np.array([90.0, 90.0]),
+        np.array([np.nan, np.nan]), np.array([300.0, 300.0]),
+        np.array([0, 15 * 60_000]), np.array([20 * 60_000, 0]), np.array([0, 0]),
+    )
+    assert window_usage(b, T0_MS, T0_MS + 2 * HOUR_MS)["idle_gpu_hours"] == pytest.approx(35 / 60)
+    shorter = Buckets(*(getattr(b, f) for f in ("start_ms", "end_ms", "util_avg", "util_min", "util_max", "energy_last_j", "power_avg_w")),
+                      np.array([0, 5 * 60_000]), np.array([20 * 60_000, 0]), np.array([0, 0]))
+    assert window_usage(shorter, T0_MS, T0_MS + 2 * HOUR_MS)["idle_gpu_hours"] == 0.0

@@ -107,7 +107,7 @@ def contract_usage(
     repo: AllocationRepository, allocations: Iterable[Allocation], contracts: dict[int, Contract], start_ms: int, end_ms: int
 ) -> dict[int, Usage]:
     """Usage per contract id of `allocations` clipped to [start_ms, end_ms)."""
-    history = UsageHistory(repo.conn, idle_threshold_pct=IDLE_THRESHOLD_PCT)
+    history = UsageHistory(repo.conn, idle_threshold_pct=IDLE_THRESHOLD_PCT, idle_window_ms=IDLE_WINDOW_MS)
     unavailable = history.unavailable_intervals(start_ms, end_ms)
     by_gpu: dict[str, list[tuple[int, int, int]]] = defaultdict(list)
     for a in allocations:
@@ -116,7 +116,8 @@ def contract_usage(
             by_gpu[a.gpu_uuid].append((lo, hi, a.contract_id))
     totals: dict[int, Usage] = defaultdict(Usage)
     for uuid, windows in by_gpu.items():
-        buckets = history.buckets(uuid, min(w[0] for w in windows), max(w[1] for w in windows), unavailable.get(uuid, []))
+        cuts = sorted({edge for lo, hi, _ in windows for edge in (lo, hi)})
+        buckets = history.buckets(uuid, cuts[0], cuts[-1], unavailable.get(uuid, []), cuts)
         for lo, hi, contract_id in windows:
             hours = (hi - lo) / HOUR_MS
             totals[contract_id] += Usage(
@@ -144,11 +145,7 @@ def window_usage(b: Buckets, lo: int, hi: int) -> dict[str, float]:
     util = b.util_avg[inside]
     used_ms = np.nansum(np.where(np.isnan(util), 0.0, util / 100.0) * span_ms)
 
-    # A minute is idle if its average is under the threshold; a whole hour read from the hourly
-    # rollup is idle only if even its maximum is (otherwise its minutes were read instead).
-    is_hour = (b.end_ms[inside] - b.start_ms[inside]) > 60_000
-    idle = np.where(is_hour, b.util_max[inside] < IDLE_THRESHOLD_PCT, util < IDLE_THRESHOLD_PCT) & ~np.isnan(util)
-    idle_ms = _long_runs_ms(idle, start, end, span_ms)
+    idle_ms = _idle_ms(b, inside, start, end)
 
     previous = inside - 1
     before = np.where(previous >= 0, b.energy_last_j[np.maximum(previous, 0)], np.nan)
@@ -157,6 +154,30 @@ def window_usage(b: Buckets, lo: int, hi: int) -> dict[str, float]:
     fallback = np.where(np.isnan(b.power_avg_w[inside]), 0.0, b.power_avg_w[inside]) * (b.end_ms[inside] - b.start_ms[inside]) / 1000
     energy_j = np.sum(np.where(from_counter, delta, fallback) * share)
     return {"used_gpu_hours": used_ms / HOUR_MS, "idle_gpu_hours": idle_ms / HOUR_MS, "energy_kwh": energy_j / J_PER_KWH}
+
+
+def _idle_ms(b: Buckets, inside: np.ndarray, start: np.ndarray, end: np.ndarray) -> float:
+    """Idle time in windows of at least IDLE_WINDOW_MS over the clipped buckets `inside`.
+
+    A minute is idle if its average is under the threshold; an hour from the hourly rollup is
+    idle if even its maximum is, and an hour with an idle summary is split into its idle head,
+    its busy middle and its idle tail, the windows inside it added as they are (such an hour is
+    never clipped: allocation boundaries inside an hour make it read by the minute)."""
+    util = b.util_avg[inside]
+    is_hour = (b.end_ms[inside] - b.start_ms[inside]) > 60_000
+    idle = np.where(is_hour, b.util_max[inside] < IDLE_THRESHOLD_PCT, util < IDLE_THRESHOLD_PCT) & ~np.isnan(util)
+    summarized = b.idle_head_ms[inside] >= 0
+    if summarized.any():
+        head, tail = b.idle_head_ms[inside][summarized], b.idle_tail_ms[inside][summarized]
+        s, e = start[summarized], end[summarized]
+        start = np.concatenate((start[~summarized], s, s + head, e - tail))
+        end = np.concatenate((end[~summarized], s + head, e - tail, e))
+        idle = np.concatenate((idle[~summarized], np.ones(len(s), bool), np.zeros(len(s), bool), np.ones(len(s), bool)))
+        nonempty = end > start
+        order = np.argsort(start[nonempty], kind="stable")
+        start, end, idle = start[nonempty][order], end[nonempty][order], idle[nonempty][order]
+    inner = float(b.idle_inner_ms[inside][summarized].sum())
+    return _long_runs_ms(idle, start, end, (end - start).astype(np.float64)) + inner
 
 
 def _long_runs_ms(idle: np.ndarray, start: np.ndarray, end: np.ndarray, span_ms: np.ndarray) -> float:

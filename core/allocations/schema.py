@@ -1,5 +1,9 @@
 """The allocation tables, as one history migration (appended to core/store/schema.py MIGRATIONS).
 
+`idle_hours` is derived data, a cache for accounting (see usage_history.py): for hours whose
+1-minute rollups are final, the idle minutes at the hour's start and end and the idle windows
+inside it, so a report does not decode those minutes again.
+
 The invariants are enforced here as well as in `validation.py`, so that no writer (another
 gpuops version, a script, the sqlite3 shell) can store a double booking:
 - CHECK constraints: known contract types and statuses, positive GPU counts, end after start,
@@ -67,6 +71,14 @@ CREATE TABLE audit_log (
     after_json TEXT
 );
 CREATE INDEX audit_log_ts ON audit_log (ts_ms);
+CREATE TABLE idle_hours (
+    gpu_id INTEGER NOT NULL,
+    hour_ms INTEGER NOT NULL,
+    head_ms INTEGER NOT NULL,
+    tail_ms INTEGER NOT NULL,
+    inner_ms INTEGER NOT NULL,
+    PRIMARY KEY (gpu_id, hour_ms)
+) WITHOUT ROWID;
 """
 
 

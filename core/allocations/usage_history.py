@@ -19,6 +19,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from core.health import Health, xid_severity
+from core.store import meta
 from core.store.columns import Stat
 from core.store.layout import StoreLayout
 from core.store.levels import HOUR, MINUTE, gpu_frame
@@ -34,7 +35,9 @@ XID_FAULTY_MS = 3_600_000
 @dataclass(frozen=True)
 class Buckets:
     """Time-ordered, non-overlapping buckets of one GPU: [start_ms, end_ms), util avg/min/max
-    (NaN = no reading), the energy counter's last value and the average power."""
+    (NaN = no reading), the energy counter's last value and the average power. An hour whose
+    minutes cross the idle threshold carries its idle summary (`idle_head_ms` >= 0): idle time
+    at its start and end, and the total of idle windows inside it; -1 elsewhere."""
 
     start_ms: np.ndarray
     end_ms: np.ndarray
@@ -43,6 +46,9 @@ class Buckets:
     util_max: np.ndarray
     energy_last_j: np.ndarray
     power_avg_w: np.ndarray
+    idle_head_ms: np.ndarray
+    idle_tail_ms: np.ndarray
+    idle_inner_ms: np.ndarray
 
     def __len__(self) -> int:
         return len(self.start_ms)
@@ -50,6 +56,7 @@ class Buckets:
 
 def _columns(frame: Frame, bucket_ms: int) -> tuple[np.ndarray, ...]:
     c = frame.columns
+    none = np.full(len(frame), -1, dtype=np.int64)
     return (
         frame.ts_ms,
         frame.ts_ms + bucket_ms,
@@ -58,65 +65,135 @@ def _columns(frame: Frame, bucket_ms: int) -> tuple[np.ndarray, ...]:
         c[("util_gpu_pct", Stat.MAX)],
         c[("energy_j", Stat.LAST)],
         c[("power_w", Stat.AVG)],
+        none,
+        none,
+        none,
     )
 
 
 def _concat(parts: list[tuple[np.ndarray, ...]]) -> Buckets:
     if not parts:
-        return Buckets(*(np.empty(0, np.int64),) * 2, *(np.empty(0),) * 5)
-    columns = [np.concatenate([p[i] for p in parts]) for i in range(7)]
+        return Buckets(*(np.empty(0, np.int64),) * 2, *(np.empty(0),) * 5, *(np.empty(0, np.int64),) * 3)
+    columns = [np.concatenate([p[i] for p in parts]) for i in range(10)]
     order = np.argsort(columns[0], kind="stable")
     return Buckets(*(col[order] for col in columns))
 
 
-class UsageHistory:
-    """Reads through one connection to the history (the allocation repository's)."""
+def idle_summary(minute_start_ms: np.ndarray, idle: np.ndarray, hour_ms: int, window_ms: int) -> tuple[int, int, int]:
+    """(head, tail, inner) of one hour from its idle minutes: idle time from the hour's start,
+    idle time up to its end, and the total of idle runs of at least `window_ms` touching neither.
+    A minute with no bucket is not idle (a gap ends a window, as it does between minute buckets)."""
+    slots = np.zeros(HOUR_MS // MINUTE_MS, dtype=bool)
+    slots[((minute_start_ms - hour_ms) // MINUTE_MS)[idle]] = True
+    if slots.all():
+        return HOUR_MS, 0, 0
+    head = int(np.argmin(slots))
+    tail = int(np.argmin(slots[::-1]))
+    inner = slots[head : len(slots) - tail]
+    edges = np.flatnonzero(np.diff(np.concatenate(([0], inner.astype(np.int8), [0]))))
+    lengths = (edges[1::2] - edges[::2]) * MINUTE_MS
+    return head * MINUTE_MS, tail * MINUTE_MS, int(lengths[lengths >= window_ms].sum())
 
-    def __init__(self, conn: sqlite3.Connection, *, idle_threshold_pct: float) -> None:
+
+class UsageHistory:
+    """Reads through one connection to the history (the allocation repository's), and keeps the
+    idle summaries of final hours in `idle_hours`."""
+
+    def __init__(self, conn: sqlite3.Connection, *, idle_threshold_pct: float, idle_window_ms: int) -> None:
         self.conn = conn
         self.idle_threshold_pct = idle_threshold_pct
+        self.idle_window_ms = idle_window_ms
         row = conn.execute("SELECT value FROM meta WHERE key = 'layout'").fetchone()
         self.layout = StoreLayout.from_json(row[0]).with_new_metrics()
         self.gpu_ids: dict[str, int] = dict(conn.execute("SELECT uuid, id FROM gpus"))
+        self.minutes_final_ms = meta.get_int(conn, self.layout.levels[MINUTE].watermark_key)
 
-    def buckets(self, uuid: str, start_ms: int, end_ms: int, unavailable: list[tuple[int, int]] = ()) -> Buckets:
+    def buckets(
+        self, uuid: str, start_ms: int, end_ms: int, unavailable: list[tuple[int, int]] = (), cuts: list[int] = ()
+    ) -> Buckets:
         """Buckets covering [start_ms, end_ms) (edge buckets may reach past it), plus the bucket
-        just before start_ms when there is one, so the first energy delta is known. Hours touching
-        an `unavailable` interval are read by the minute: a rollup's average skips the minutes a
-        lost GPU did not answer, which must count as unused. A GPU the history never saw has none."""
+        just before start_ms when there is one, so the first energy delta is known.
+
+        Whole hours come from the hourly rollup when their own min/max (or a stored idle summary)
+        says all that accounting needs. The minutes are read for the others: hours cut by the ends
+        or by a `cuts` instant (allocation boundaries), hours touching an `unavailable` interval (a
+        rollup's average skips the minutes a lost GPU did not answer, which must count as unused),
+        and hours crossing the idle threshold with no summary yet. A GPU the history never saw
+        has no buckets."""
         gpu_id = self.gpu_ids.get(uuid)
         if gpu_id is None or end_ms <= start_ms:
             return _concat([])
         first_hour = start_ms - start_ms % HOUR_MS
-        hours = gpu_frame(self.conn, self.layout, HOUR, gpu_id, first_hour, end_ms, METRICS)
-        h = _columns(hours, HOUR_MS)
-        whole = (h[0] >= start_ms) & (h[1] <= end_ms)
-        judged = (h[4] < self.idle_threshold_pct) | (h[3] >= self.idle_threshold_pct) | np.isnan(h[2])
-        keep = whole & judged
+        h = list(_columns(gpu_frame(self.conn, self.layout, HOUR, gpu_id, first_hour, end_ms, METRICS), HOUR_MS))
+        clean = (h[0] >= start_ms) & (h[1] <= end_ms)
         for lo, hi in unavailable:
-            keep &= (h[1] <= lo) | (h[0] >= hi)
+            clean &= (h[1] <= lo) | (h[0] >= hi)
+        for cut in cuts:
+            clean &= ~((h[0] < cut) & (cut < h[1]))
+        judged = (h[4] < self.idle_threshold_pct) | (h[3] >= self.idle_threshold_pct) | np.isnan(h[2])
+        mixed = clean & ~judged
+        if mixed.any():
+            self._attach_summaries(gpu_id, h, mixed)
+        keep = clean & (judged | (h[7] >= 0))
         parts = [tuple(col[keep] for col in h)]
-        # Minutes of everything else: the cut edges, the mixed hours, and the hour before start.
-        need = [(max(start_ms - MINUTE_MS, 0), start_ms)]
-        need += [(int(s), int(e)) for s, e in zip(h[0][~keep], h[1][~keep])]
-        need = _merge(need)
+        # Minutes of everything else, and of the minute before start.
+        need = _merge([(max(start_ms - MINUTE_MS, 0), start_ms)] + [(int(s), int(e)) for s, e in zip(h[0][~keep], h[1][~keep])])
+        starts = np.array([a for a, _ in need], dtype=np.int64)
+        ends = np.array([b for _, b in need], dtype=np.int64)
         # One read per run of whole 1-minute chunk windows: each chunk is decoded once.
         window = self.layout.levels[MINUTE].window_ms
         for lo, hi in _merge([(lo - lo % window, hi - hi % window + window) for lo, hi in need]):
             minutes = _columns(gpu_frame(self.conn, self.layout, MINUTE, gpu_id, lo, min(hi, end_ms), METRICS), MINUTE_MS)
-            starts = np.array([a for a, _ in need], dtype=np.int64)
-            ends = np.array([b for _, b in need], dtype=np.int64)
             at = np.searchsorted(starts, minutes[0], side="right") - 1
             wanted = (at >= 0) & (minutes[0] < ends[np.maximum(at, 0)])
             parts.append(tuple(col[wanted] for col in minutes))
+        minute_ts = np.concatenate([p[0] for p in parts[1:]]) if len(parts) > 1 else np.empty(0, np.int64)
+        order = np.argsort(minute_ts, kind="stable")
+        minute_ts = minute_ts[order]
+        refined = np.flatnonzero(~keep)
+        lo_at = np.searchsorted(minute_ts, h[0][refined])
+        hi_at = np.searchsorted(minute_ts, h[1][refined])
+        if len(parts) > 1:
+            minute_util = np.concatenate([p[2] for p in parts[1:]])[order]
+            self._store_summaries(gpu_id, h, refined[mixed[refined]], minute_ts, minute_util)
         # Hours whose minutes were pruned (1-minute rollups are kept for less time than hourly
-        # ones) are judged from the hourly rollup after all.
-        minute_ts = np.sort(np.concatenate([p[0] for p in parts[1:]])) if len(parts) > 1 else np.empty(0, np.int64)
-        refined = ~keep
-        has_minutes = np.searchsorted(minute_ts, h[1][refined]) > np.searchsorted(minute_ts, h[0][refined])
-        fallback = np.flatnonzero(refined)[~has_minutes]
+        # ones) are taken from the hourly rollup after all.
+        fallback = refined[hi_at <= lo_at]
         parts.append(tuple(col[fallback] for col in h))
         return _concat(parts)
+
+    def _attach_summaries(self, gpu_id: int, h: list[np.ndarray], mixed: np.ndarray) -> None:
+        rows = self.conn.execute(
+            "SELECT hour_ms, head_ms, tail_ms, inner_ms FROM idle_hours WHERE gpu_id = ? AND hour_ms >= ? AND hour_ms <= ?",
+            (gpu_id, int(h[0][mixed].min()), int(h[0][mixed].max())),
+        ).fetchall()
+        if not rows:
+            return
+        known = np.array(rows, dtype=np.int64)
+        at = np.searchsorted(known[:, 0], h[0])
+        at_ok = np.minimum(at, len(known) - 1)
+        found = mixed & (at < len(known)) & (known[at_ok, 0] == h[0])
+        for column, source in ((7, 1), (8, 2), (9, 3)):
+            h[column] = np.where(found, known[at_ok, source], h[column])
+
+    def _store_summaries(self, gpu_id: int, h: list[np.ndarray], hours: np.ndarray, minute_ts: np.ndarray, minute_util: np.ndarray) -> None:
+        """Remember the idle summary of mixed hours whose minute rollups are final."""
+        rows = []
+        for i in hours:
+            hour_ms = int(h[0][i])
+            if h[1][i] > self.minutes_final_ms:
+                continue
+            lo, hi = np.searchsorted(minute_ts, [hour_ms, hour_ms + HOUR_MS])
+            if hi <= lo:
+                continue
+            util = minute_util[lo:hi]
+            idle = ~np.isnan(util) & (util < self.idle_threshold_pct)
+            rows.append((gpu_id, hour_ms, *idle_summary(minute_ts[lo:hi], idle, hour_ms, self.idle_window_ms)))
+        if rows:
+            with meta.write_transaction(self.conn):
+                self.conn.executemany(
+                    "INSERT OR REPLACE INTO idle_hours (gpu_id, hour_ms, head_ms, tail_ms, inner_ms) VALUES (?, ?, ?, ?, ?)", rows
+                )
 
     def unavailable_intervals(self, start_ms: int, end_ms: int) -> dict[str, list[tuple[int, int]]]:
         """Per GPU UUID, merged [from, to) intervals in which it was lost or faulty."""
