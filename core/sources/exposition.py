@@ -59,19 +59,22 @@ class ExpositionReader(Generic[Ref]):
         for number, line in enumerate(text.split("\n"), start=1):
             if not line or line[0] == "#":
                 continue
-            brace = line.rfind("}")
-            if brace >= 0:
-                series, rest = line[: brace + 1], line[brace + 1 :]
+            series, brace, value_text = line.rpartition("} ")  # the common `name{labels} value`
+            if brace:
+                series += "}"
             else:
-                series, _, rest = line.partition(" ")
-            parts = rest.split()
+                series, _, value_text = line.partition(" ")
             try:
-                if not 1 <= len(parts) <= 2:
-                    raise ValueError
-                value = float(parts[0])
+                value = float(value_text)
             except ValueError:
-                found.extend(self._whole_line(number, line))
-                continue
+                parts = value_text.split()  # `value timestamp`, or odd spacing
+                try:
+                    if len(parts) != 2:
+                        raise ValueError
+                    value = float(parts[0])
+                except ValueError:  # garbage: the parser decides
+                    found.extend(self._whole_line(number, line))
+                    continue
             ref = cache.get(series)
             if ref is None:
                 new.append((number, line, series, value))
