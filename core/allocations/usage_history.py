@@ -111,8 +111,8 @@ class UsageHistory:
     def buckets(
         self, uuid: str, start_ms: int, end_ms: int, unavailable: list[tuple[int, int]] = (), cuts: list[int] = ()
     ) -> Buckets:
-        """Buckets covering [start_ms, end_ms) (edge buckets may reach past it), plus the bucket
-        just before start_ms when there is one, so the first energy delta is known.
+        """Buckets covering [start_ms, end_ms) (edge buckets may reach past it), plus the hour
+        (or the minutes) just before start_ms when there are some, so the first energy delta is known.
 
         Whole hours come from the hourly rollup when their own min/max (or a stored idle summary)
         says all that accounting needs. The minutes are read for the others: hours cut by the ends
@@ -123,9 +123,11 @@ class UsageHistory:
         gpu_id = self.gpu_ids.get(uuid)
         if gpu_id is None or end_ms <= start_ms:
             return _concat([])
-        first_hour = start_ms - start_ms % HOUR_MS
+        # From the hour before: its energy counter is the baseline of the first delta.
+        first_hour = start_ms - start_ms % HOUR_MS - HOUR_MS
         h = list(_columns(gpu_frame(self.conn, self.layout, HOUR, gpu_id, first_hour, end_ms, METRICS), HOUR_MS))
-        clean = (h[0] >= start_ms) & (h[1] <= end_ms)
+        baseline = h[1] <= start_ms
+        clean = (h[0] >= start_ms) & (h[1] <= end_ms) | baseline
         for lo, hi in unavailable:
             clean &= (h[1] <= lo) | (h[0] >= hi)
         for cut in cuts:
@@ -134,10 +136,10 @@ class UsageHistory:
         mixed = clean & ~judged
         if mixed.any():
             self._attach_summaries(gpu_id, h, mixed)
-        keep = clean & (judged | (h[7] >= 0))
+        keep = clean & (judged | (h[7] >= 0) | baseline)
         parts = [tuple(col[keep] for col in h)]
-        # Minutes of everything else, and of the minute before start.
-        need = _merge([(max(start_ms - MINUTE_MS, 0), start_ms)] + [(int(s), int(e)) for s, e in zip(h[0][~keep], h[1][~keep])])
+        # Minutes of everything else (an edge hour's include those before start).
+        need = _merge([(int(s), int(e)) for s, e in zip(h[0][~keep], h[1][~keep])])
         starts = np.array([a for a, _ in need], dtype=np.int64)
         ends = np.array([b for _, b in need], dtype=np.int64)
         # One read per run of whole 1-minute chunk windows: each chunk is decoded once.
