@@ -127,3 +127,13 @@ def test_demo_book_shows_allocations_waste_and_an_h100_crunch(tmp_path, seed):
     finally:
         again.close()
         first.close()
+
+
+def test_unhealthy_gpus_from_a_live_sample_name_the_reason():
+    from core.allocations.confirmation import unhealthy_gpus
+
+    sample = make_sample(gpus=GPUS, states={1: GpuState.LOST}, values={"ecc_uncorrected_volatile": {2: 3.0}, "temp_c": {3: 84.0}})
+    found = unhealthy_gpus(sample, HealthModel().assess(sample))
+    assert set(found) == {GPUS[1].uuid, GPUS[2].uuid}  # GPU 3 is only a warning (near slowdown)
+    assert "lost" in found[GPUS[1].uuid] and "3 uncorrectable ECC errors" in found[GPUS[2].uuid]
+    assert unhealthy_gpus(sample) == {GPUS[1].uuid: "GPU lost (fell off the bus)"}

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from core.allocations.index import AllocationIndex
+from core.store import meta
 from core.telemetry import FleetSample
 
 log = logging.getLogger("gpuops.allocations")
@@ -71,7 +72,7 @@ class BusyUnallocatedRecorder:
                 f"SELECT uuid, id FROM gpus WHERE uuid IN ({', '.join('?' * len(new))})", new
             ).fetchall())
             ts_ms = round(sample.ts * 1000)
-            with self.conn:
+            with meta.write_transaction(self.conn):
                 self.conn.executemany(
                     "INSERT INTO events (ts_ms, kind, gpu_id, code, detail) VALUES (?, ?, ?, NULL, ?)",
                     [(ts_ms, EVENT_KIND, ids.get(uuid), now_flagged[uuid] if uuid in ids else f"{uuid}: {now_flagged[uuid]}") for uuid in new],
