@@ -91,13 +91,20 @@ class ReplayBar(QWidget):
         if self._span is None:
             return
         first, last = self._span
-        fraction = 0.0 if last <= first else (min(max(ts, first), last) - first) / (last - first)
+        t = min(max(ts, first), last)
+        fraction = 0.0 if last <= first else (t - first) / (last - first)
+        self.slider.blockSignals(True)
         self.slider.setValue(round(fraction * _STEPS))
-        self._request_instant()
+        self.slider.blockSignals(False)
+        self._request(t)  # exactly `ts`, not the slider's nearest step
 
     def _request_instant(self) -> None:
         t = self.instant()
-        if t is None or self._loader is None:
+        if t is not None:
+            self._request(t)
+
+    def _request(self, t: float) -> None:
+        if self._loader is None:
             return
         self._loader.request(REPLAY_RESOURCE, lambda reader: (t, reader.fleet_at(t)))
 
