@@ -20,7 +20,7 @@ from core.agent.server import DEFAULT_LISTEN, ListenAddress, ListenAddressError,
 from core.agent.service import Agent
 from core.sources.base import SourceError
 from core.telemetry import GpuState, ProcessInfo
-from tests.agent_helpers import Exposition, PlaybackSource, fetch
+from tests.agent_helpers import Exposition, PlaybackSource, fetch, self_signed_certificate
 from tests.samples import make_sample
 
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -199,18 +199,8 @@ def test_basic_auth_file_errors_name_the_line(tmp_path: Path, text: str, message
         BasicAuth.from_file(_auth_file(tmp_path, text))
 
 
-def _self_signed(tmp_path: Path) -> tuple[Path, Path]:
-    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
-    subprocess.run(
-        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=127.0.0.1",
-         "-addext", "subjectAltName=IP:127.0.0.1", "-keyout", str(key), "-out", str(cert)],
-        check=True, capture_output=True, timeout=60,
-    )
-    return cert, key
-
-
 def test_tls(run_agent, tmp_path: Path) -> None:
-    cert, key = _self_signed(tmp_path)
+    cert, key = self_signed_certificate(tmp_path)
     agent = run_agent(PlaybackSource([make_sample(1)]), tls=server_tls_context(cert, key))
     assert agent.url.startswith("https://127.0.0.1:")
     trusted = ssl.create_default_context(cafile=str(cert))

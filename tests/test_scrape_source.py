@@ -14,7 +14,7 @@ from core.sources.base import SourceError
 from core.sources.factory import open_source
 from core.sources.scrape import ScrapeSource, parse_targets
 from core.telemetry import SAMPLE_METRICS, GpuState, ProcessInfo, Workload
-from tests.agent_helpers import PlaybackSource
+from tests.agent_helpers import PlaybackSource, self_signed_certificate
 from tests.local_http import Answer, LocalServer, static_routes
 from tests.samples import make_sample
 
@@ -329,3 +329,39 @@ def test_workload_model_default_is_empty_for_other_sources() -> None:
     sample = make_sample(2)
     assert sample.workloads == () and sample.record(0)["workloads"] == []
     assert Workload().pod is None
+
+
+def test_scraping_an_agent_behind_tls_and_basic_auth(tmp_path: Path, monkeypatch) -> None:
+    import hashlib
+
+    from core.agent.basic_auth import BasicAuth
+    from core.agent.server import server_tls_context
+
+    cert, key = self_signed_certificate(tmp_path)
+    users = tmp_path / "users"
+    users.write_text(f"scraper:sha256:{hashlib.sha256(b'pw').hexdigest()}\n")
+    password = tmp_path / "password"
+    password.write_text("pw\n")
+    agent = Agent(
+        PlaybackSource([make_sample(2)]), ListenAddress("127.0.0.1", 0), interval_s=0.05,
+        tls=server_tls_context(cert, key), basic_auth=BasicAuth.from_file(users),
+    )
+    agent.start()
+    try:
+        spec = f"scrape:{agent.url}"
+        with open_source(spec) as source:
+            assert "TLS certificate not trusted" in source.poll().errors[0]
+        monkeypatch.setenv("GPUOPS_SCRAPE_CA_FILE", str(cert))
+        with open_source(spec) as source:
+            assert "HTTP 401" in source.poll().errors[0]
+        monkeypatch.setenv("GPUOPS_SCRAPE_USERNAME", "scraper")
+        monkeypatch.setenv("GPUOPS_SCRAPE_PASSWORD_FILE", str(password))
+        with open_source(spec) as source:
+            sample = source.poll()
+            assert sample.errors == () and len(sample) == 2
+        monkeypatch.delenv("GPUOPS_SCRAPE_CA_FILE")
+        monkeypatch.setenv("GPUOPS_SCRAPE_INSECURE", "1")
+        with open_source(spec) as source:
+            assert source.poll().errors == ()
+    finally:
+        agent.stop()
