@@ -3,7 +3,6 @@ demo book."""
 
 from __future__ import annotations
 
-import numpy as np
 import pytest
 
 from core.allocations.busy import EVENT_KIND, BusyUnallocatedRecorder, find_busy_unallocated
