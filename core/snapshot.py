@@ -284,6 +284,7 @@ def collect_snapshot(
     source_spec: str | None,
     db_path: Path | None,
     seed: int = 0,
+    topology: Path | None = None,
     plot_uuids: Sequence[str] | None = None,
 ) -> Snapshot:
     """Poll `source_spec` once (or, without one, read the latest fleet from `db_path`), and add
@@ -296,7 +297,7 @@ def collect_snapshot(
     if source_spec is not None:
         from core.sources.factory import open_source
 
-        source = open_source(source_spec, seed=seed)
+        source = open_source(source_spec, seed=seed, topology=topology)
         try:
             sample = source.poll()
             name, simulated = source.name, source.simulated

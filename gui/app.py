@@ -103,7 +103,7 @@ def bring_to_front(window: MainWindow) -> None:
 
 
 def run_app(
-    source_spec: str, seed: int, interval_s: float, *, new_instance: bool = False, history_db: Path | None = None,
+    source_spec: str, seed: int, interval_s: float, *, topology: Path | None = None, new_instance: bool = False, history_db: Path | None = None,
     read_only: bool = False,
 ) -> int:
     """Open the window on `source_spec` (opened on the worker thread) and run until closed.
@@ -123,7 +123,7 @@ def run_app(
     else:
         log.debug("single instance: not looking for a running console (a new instance was asked for)")
     sys.excepthook = _log_uncaught
-    window = MainWindow(lambda: open_source(source_spec, seed=seed), interval_s, history_db=history_db, read_only=read_only)
+    window = MainWindow(lambda: open_source(source_spec, seed=seed, topology=topology), interval_s, history_db=history_db, read_only=read_only)
     window.resize(1400, 860)
     if measuring:
         _FirstFrameProbe(window)

@@ -90,3 +90,19 @@ def test_status_bad_source_fails_with_one_clear_line(spec: str) -> None:
     assert result.stdout == ""
     lines = [line for line in result.stderr.splitlines() if line.startswith("gpuops:")]
     assert len(lines) == 1 and spec in lines[0]
+
+
+def test_status_topology_places_nodes_and_leaves_the_rest_unassigned(tmp_path) -> None:
+    nodes = sorted({gpu["node"] for gpu in json.loads(gpuops("status", "--source", "demo:16", "--json").stdout)["gpus"]})
+    topology = tmp_path / "topology.csv"
+    topology.write_text(f"node,site,rack,notes\n{nodes[0]},hall-a,A07,by the door\n")
+    result = gpuops("status", "--source", "demo:16", "--json", "--topology", str(topology))
+    assert result.returncode == 0, result.stderr
+    placed = {(gpu["node"], gpu["site"], gpu["rack"]) for gpu in json.loads(result.stdout)["gpus"]}
+    assert placed == {(nodes[0], "hall-a", "A07"), (nodes[1], "unassigned", None)}
+
+
+def test_status_unreadable_topology_is_one_clear_line(tmp_path) -> None:
+    result = gpuops("status", "--source", "demo:16", "--topology", str(tmp_path / "missing.csv"))
+    assert result.returncode == 1
+    assert result.stderr.strip().startswith("gpuops: cannot read topology file")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 
 from core.sources.base import SourceError, TelemetrySource
 
@@ -32,10 +33,22 @@ def _parse_demo_count(spec: str) -> int:
     return n_gpus
 
 
-def open_source(spec: str = "auto", *, seed: int = 0) -> TelemetrySource:
-    """Open the source named by `spec`; raises SourceError with one clear line on failure.
+def open_source(spec: str = "auto", *, seed: int = 0, topology: Path | None = None) -> TelemetrySource:
+    """Open the source named by `spec`, with the sites and racks of a topology file applied when
+    one is given; raises SourceError with one clear line on failure."""
+    if topology is None:
+        return _open_source(spec, seed=seed)
+    from core.topology import TopologyError, TopologySource, load_topology
 
-    `auto` tries NVML and falls back to the simulated fleet, saying so in `notice`.
+    try:
+        placements = load_topology(topology)
+    except TopologyError as exc:
+        raise SourceError(str(exc)) from None
+    return TopologySource(_open_source(spec, seed=seed), placements)
+
+
+def _open_source(spec: str, *, seed: int) -> TelemetrySource:
+    """`auto` tries NVML and falls back to the simulated fleet, saying so in `notice`.
     """
     kind = spec.split(":", 1)[0].strip().lower()
     if kind == "nvml":

@@ -7,7 +7,7 @@ import signal
 import sys
 import threading
 
-from core.sources.factory import SOURCE_HELP
+from gpuops.commands.source_options import add_source_arguments
 
 _DEFAULT_LISTEN = "127.0.0.1:9400"  # kept in step with core.agent.server.DEFAULT_LISTEN (tested)
 
@@ -25,8 +25,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "--listen", default=_DEFAULT_LISTEN, metavar="ADDR:PORT",
         help=f"address to serve on (default {_DEFAULT_LISTEN}; write 0.0.0.0:9400 to listen on every interface)",
     )
-    parser.add_argument("--source", default="nvml", help=SOURCE_HELP + " (default nvml)")
-    parser.add_argument("--seed", type=int, default=0, help="seed of the simulated fleet (default 0)")
+    add_source_arguments(parser, default="nvml", source_help=" (default nvml)")
     parser.add_argument("--interval", type=float, default=1.0, metavar="S", help="seconds between polls (default 1)")
     parser.add_argument("--tls-cert", metavar="FILE", help="serve HTTPS with this PEM certificate (needs --tls-key)")
     parser.add_argument("--tls-key", metavar="FILE", help="PEM private key of --tls-cert")
@@ -54,7 +53,7 @@ def run(args: argparse.Namespace) -> int:
         listen = ListenAddress.parse(args.listen)
         tls = server_tls_context(args.tls_cert, args.tls_key) if args.tls_cert else None
         auth = BasicAuth.from_file(args.basic_auth_file) if args.basic_auth_file else None
-        source = open_source(args.source, seed=args.seed)
+        source = open_source(args.source, seed=args.seed, topology=args.topology)
     except (ListenAddressError, BasicAuthFileError, ValueError, SourceError) as exc:
         print(f"gpuops: {exc}", file=sys.stderr)
         return 1

@@ -17,6 +17,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from gpuops.commands.source_options import add_source_arguments
+
 
 @dataclass(frozen=True)
 class ExportFormat:
@@ -54,7 +56,7 @@ def _snapshot_of(args: argparse.Namespace):
 
     if args.source is None and args.db is not None:
         return collect_snapshot(source_spec=None, db_path=args.db, plot_uuids=args.gpu)
-    return collect_snapshot(source_spec=args.source or "auto", db_path=args.db or default_db_path(), seed=args.seed, plot_uuids=args.gpu)
+    return collect_snapshot(source_spec=args.source or "auto", db_path=args.db or default_db_path(), seed=args.seed, topology=args.topology, plot_uuids=args.gpu)
 
 
 def _snapshot_table(kind: str) -> Callable[[argparse.Namespace, object], str]:
@@ -118,8 +120,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "-o", "--output", default=None, type=Path, metavar="FILE",
         help="file to write (snapshots default to gpuops-snapshot-YYYYmmdd-HHMMSS.<format> here)",
     )
-    parser.add_argument("--source", default=None, help="snapshot: poll this telemetry source once (see gpuops --help)")
-    parser.add_argument("--seed", type=int, default=0, help="snapshot: seed of a simulated fleet (default 0)")
+    add_source_arguments(parser, default=None, source_help=" (snapshot: poll this source once)")
     parser.add_argument("--scale", type=float, default=1.0, metavar="F", help="png: pixels per screen pixel (2 for high DPI)")
     parser.add_argument("--view", default="window", choices=("window", "grid"), help="png: the whole window or the fleet grid")
     parser.add_argument("--force", action="store_true", help="replace FILE if it exists")

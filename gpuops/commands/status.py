@@ -6,7 +6,7 @@ import argparse
 import json
 import sys
 
-from core.sources.factory import SOURCE_HELP
+from gpuops.commands.source_options import add_source_arguments
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -15,8 +15,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         help="poll every GPU once and print the result",
         description="Poll every GPU once and print a table, or one JSON object with --json.",
     )
-    parser.add_argument("--source", default="auto", help=SOURCE_HELP)
-    parser.add_argument("--seed", type=int, default=0, help="seed of the simulated fleet (default 0)")
+    add_source_arguments(parser)
     parser.add_argument("--json", action="store_true", help="print one JSON object (schema in README)")
     parser.set_defaults(run=run)
 
@@ -27,7 +26,7 @@ def run(args: argparse.Namespace) -> int:
     from core.status_report import status_document, status_table
 
     try:
-        with open_source(args.source, seed=args.seed) as source:
+        with open_source(args.source, seed=args.seed, topology=args.topology) as source:
             sample = source.poll()
             document = status_document(source, sample)
     except SourceError as exc:

@@ -5,12 +5,11 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from core.sources.factory import SOURCE_HELP
+from gpuops.commands.source_options import add_source_arguments
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--source", default=None, help=SOURCE_HELP + " (default: as saved in Settings, else auto)")
-    parser.add_argument("--seed", type=int, default=0, help="seed of the simulated fleet (default 0)")
+    add_source_arguments(parser, default=None, source_help=" (default: as saved in Settings, else auto)")
     parser.add_argument(
         "--interval", type=float, default=None, metavar="S", help="poll interval in seconds (default: as saved in Settings, else 1)"
     )
@@ -38,6 +37,7 @@ def run(args: argparse.Namespace) -> int:
     return run_app(
         source_spec=source_spec,
         seed=args.seed,
+        topology=args.topology,
         interval_s=interval_s,
         new_instance=args.new_instance,
         history_db=None if args.no_history else db_path,
