@@ -102,10 +102,17 @@ class AlertService:
         service._owns_connection = True
         return service
 
-    def on_sample(self, sample: FleetSample) -> None:
+    def on_sample(
+        self,
+        sample: FleetSample,
+        now: float | None = None,
+        *,
+        allocated: np.ndarray | None = None,
+        customers: Mapping[str, str] | None = None,
+    ) -> None:
         """`process` for a collecting loop: a database problem is logged (once while it lasts)
         and never ends collection; the next poll tries again."""
-        self._guarded(lambda: self.process(sample))
+        self._guarded(lambda: self.process(sample, now, allocated=allocated, customers=customers))
 
     def on_source_error(self, error: str) -> None:
         """`source_failed` for a collecting loop, guarded like `on_sample`."""

@@ -19,6 +19,8 @@ from typing import TYPE_CHECKING, Callable
 from core.sources.factory import SOURCE_HELP
 
 if TYPE_CHECKING:
+    from core.alerts.service import AlertService
+    from core.allocations.live import LiveAllocations
     from core.sources.base import TelemetrySource
     from core.store.writer import HistoryWriter
     from core.telemetry import FleetSample
@@ -89,6 +91,18 @@ def collect_loop(
         stop.wait(max(0.0, next_at - time.monotonic()))
 
 
+def after_each_poll(alerts: "AlertService", allocations: "LiveAllocations") -> Callable[..., None]:
+    """The work on each stored poll: the allocations (busy-but-unallocated events, the demo book
+    of a simulated fleet), then the alert rules, told who holds each GPU. `now` (default: the
+    wall clock) is when the rules evaluate."""
+
+    def on_sample(sample: "FleetSample", now: float | None = None) -> None:
+        held = allocations.observe(sample)
+        alerts.on_sample(sample, now, allocated=held.allocated, customers=held.customers)
+
+    return on_sample
+
+
 def _retention(args: argparse.Namespace):
     from core.store.retention import RetentionPolicy
     from core.timespec import parse_duration
@@ -100,6 +114,7 @@ def _retention(args: argparse.Namespace):
 
 def run(args: argparse.Namespace) -> int:
     from core.alerts.service import AlertService
+    from core.allocations.live import LiveAllocations
     from core.sources.base import SourceError
     from core.sources.factory import open_source
     from core.store.errors import StoreError
@@ -140,8 +155,9 @@ def run(args: argparse.Namespace) -> int:
     if source.notice:
         log.warning("%s", source.notice)
     log.info("collecting %s every %g s into %s", source.name, args.interval, db_path)
+    allocations = LiveAllocations(alerts.store.conn, demo_seed=args.seed if source.simulated else None)
     try:
-        collect_loop(source, writer, args.interval, stop, alerts.on_sample, alerts.on_source_error)
+        collect_loop(source, writer, args.interval, stop, after_each_poll(alerts, allocations), alerts.on_source_error)
     finally:
         source.close()
         alerts.close()
