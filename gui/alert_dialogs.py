@@ -24,7 +24,7 @@ from core.alerts.model import Alert
 from core.alerts.silences import MATCHER_LABELS, Matcher, Silence, SilenceError
 
 NOTE_MAX_CHARS = 500
-_ERROR_STYLE = "color: #b00020;"
+ERROR_STYLE = "color: #b00020;"
 
 
 def os_user() -> str:
@@ -34,7 +34,7 @@ def os_user() -> str:
         return "unknown"
 
 
-def _dialog_frame(dialog: QDialog, title: str, about: str) -> tuple[QFormLayout, QLabel, QDialogButtonBox]:
+def dialog_frame(dialog: QDialog, title: str, about: str) -> tuple[QFormLayout, QLabel, QDialogButtonBox]:
     dialog.setWindowTitle(title)
     layout = QVBoxLayout(dialog)
     heading = QLabel(about)
@@ -43,7 +43,7 @@ def _dialog_frame(dialog: QDialog, title: str, about: str) -> tuple[QFormLayout,
     form = QFormLayout()
     layout.addLayout(form)
     error = QLabel()
-    error.setStyleSheet(_ERROR_STYLE)
+    error.setStyleSheet(ERROR_STYLE)
     error.setWordWrap(True)
     layout.addWidget(error)
     buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel)
@@ -58,7 +58,7 @@ class AcknowledgeDialog(QDialog):
 
     def __init__(self, alert: Alert, parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        form, self.error, self.buttons = _dialog_frame(self, f"Acknowledge alert {alert.id}", alert.summary)
+        form, self.error, self.buttons = dialog_frame(self, f"Acknowledge alert {alert.id}", alert.summary)
         self.alert = alert
         self.user = QLabel(os_user())
         self.note_edit = QLineEdit()
@@ -112,7 +112,7 @@ class SilenceDialog(QDialog):
     def __init__(self, alert: Alert | None, parent: QWidget | None = None, *, now: float | None = None) -> None:
         super().__init__(parent)
         about = f"Mute alerts like: {alert.summary}" if alert is not None else "Mute the alerts matching every line below."
-        form, self.error, self.buttons = _dialog_frame(self, "Silence alerts", about)
+        form, self.error, self.buttons = dialog_frame(self, "Silence alerts", about)
         now = time.time() if now is None else now
         self.matchers_edit = QPlainTextEdit("\n".join(prefilled_matchers(alert)) if alert is not None else "")
         self.matchers_edit.setToolTip(

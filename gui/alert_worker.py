@@ -1,8 +1,9 @@
 """Everything the console does with alerts in SQLite, on one worker thread.
 
 When the console collects the history itself, each poll's sample is evaluated here
-(`AlertService.process`); the Alerts tab's reads (active alerts, history, a GPU's timeline) and
-writes (acknowledge, silence, maintenance, notification marks) happen here too. The GUI thread
+(`AlertService.process`); the Alerts tab's reads (active alerts, history, a GPU's timeline, the
+rules) and writes (acknowledge, silence, maintenance, notification marks, rule edits, rules files
+imported and exported) happen here too. The GUI thread
 only queues requests and hears back frozen snapshots through signals, so a locked or slow
 database never freezes the window.
 
@@ -28,6 +29,7 @@ from PySide6.QtCore import QObject, QTimer, Signal, Slot
 from core.alerts.model import Alert, AlertState, Severity
 from core.alerts.notifications import Notification, NotificationPolicy
 from core.alerts.persistence import AlertNotFound, AlertStore
+from core.alerts.rules import Rule, RuleError, rules_to_text
 from core.alerts.service import AlertService
 from core.alerts.silences import Maintenance, Silence, SilenceError
 from core.store import NoHistory, StoreError
@@ -49,6 +51,7 @@ class AlertSnapshot:
     silences: tuple[Silence, ...]
     maintenance: Mapping[str, Maintenance]
     read_at: float
+    rules_revision: int = 0  # the tab reads the rules again when it changes
 
     def counts(self) -> dict[Severity, int]:
         """Firing alerts that want attention (not muted) per severity, every severity present."""
@@ -91,11 +94,29 @@ class ActionResult:
 
     ok: bool
     message: str
+    details: str = ""  # every problem, one per line (a refused rules file)
+
+
+@dataclass(frozen=True)
+class RuleSet:
+    """The stored rules in order, and the revision they were read at."""
+
+    rules: tuple[Rule, ...]
+    revision: int
+
+
+class ActionRefused(Exception):
+    """A write that cannot be done as asked (e.g. a file that cannot be read); the message says
+    why in one line, `details` lists every problem."""
+
+    def __init__(self, message: str, details: str = "") -> None:
+        super().__init__(message)
+        self.details = details
 
 
 @dataclass(frozen=True)
 class _Read:
-    kind: str  # "refresh" | "history" | "timeline"
+    kind: str  # "refresh" | "history" | "timeline" | "rules"
     generation: int
     argument: Any = None
 
@@ -132,6 +153,7 @@ class AlertWorker(QObject):
     snapshotReady = Signal(object)  # AlertSnapshot
     historyReady = Signal(object)  # tuple[Alert, ...]
     timelineReady = Signal(object)  # Timeline
+    rulesReady = Signal(object)  # RuleSet
     actionDone = Signal(object)  # ActionResult
     notificationDue = Signal(object)  # Notification (already marked notified)
     problem = Signal(str)  # the alert tables cannot be read or written; "" once they can again
@@ -193,6 +215,41 @@ class AlertWorker(QObject):
     def query_timeline(self, gpu_uuid: str, since: float, until: float) -> None:
         self._read("timeline", (gpu_uuid, since, until))
 
+    def query_rules(self) -> None:
+        self._read("rules")
+
+    def save_rule(self, rule: Rule, replaces: str | None = None) -> None:
+        """Add `rule`, or put it in the place of the rule named `replaces`."""
+        def save(store: AlertStore, now: float) -> str:
+            store.save_rule(rule, now, replaces=replaces)
+            if replaces is None:
+                return f"Rule {rule.name} added"
+            renamed = f" (was {replaces})" if replaces != rule.name else ""
+            return f"Rule {rule.name}{renamed} saved"
+
+        self._write(save, "rules")
+
+    def set_rule_enabled(self, name: str, enabled: bool) -> None:
+        def switch(store: AlertStore, now: float) -> str:
+            store.set_rule_enabled(name, enabled, now)
+            return f"Rule {name} {'enabled' if enabled else 'disabled'}"
+
+        self._write(switch, "rules")
+
+    def delete_rule(self, name: str) -> None:
+        def delete(store: AlertStore, now: float) -> str:
+            store.delete_rule(name)
+            return f"Rule {name} deleted"
+
+        self._write(delete, "rules")
+
+    def import_rules(self, path: Path) -> None:
+        """Replace the rule set with a rules file's (read here, off the GUI thread); all or nothing."""
+        self._write(lambda store, now: _import_rules(store, now, Path(path)), "rules")
+
+    def export_rules(self, path: Path) -> None:
+        self._write(lambda store, now: _export_rules(store, Path(path)), "rules")
+
     def acknowledge(self, alert_id: int, note: str) -> None:
         self._write(lambda store, now: _acknowledge(store, now, alert_id, note))
 
@@ -236,9 +293,10 @@ class AlertWorker(QObject):
             self._jobs.reads[kind] = _Read(kind, self._generation, argument)
             self._wake.notify()
 
-    def _write(self, action: Callable[[AlertStore, float], str]) -> None:
+    def _write(self, action: Callable[[AlertStore, float], str], reread: str = "refresh") -> None:
+        """Queue `action`; the `reread` kind of read follows it (the rules after a rule edit)."""
         with self._wake:
-            self._jobs.writes.append(action)
+            self._jobs.writes.append((action, reread))
             self._wake.notify()
 
     # --- answers (GUI thread) -------------------------------------------------------------
@@ -254,7 +312,7 @@ class AlertWorker(QObject):
             return  # a newer request of this kind is on its way
         signal = {
             "refresh": self.snapshotReady, "history": self.historyReady, "timeline": self.timelineReady,
-            "action": self.actionDone, "notify": self.notificationDue,
+            "rules": self.rulesReady, "action": self.actionDone, "notify": self.notificationDue,
         }[answer.kind]
         signal.emit(answer.payload)
 
@@ -280,8 +338,9 @@ class AlertWorker(QObject):
             store = session.store()
             now = self._clock()
             changed = bool(jobs.writes)
-            for action in jobs.writes:
+            for action, reread in jobs.writes:
                 emit(_Answer("action", 0, _attempt(action, store, now)))
+                jobs.reads.setdefault(reread, _Read(reread, self._generation))
             if self._evaluating() and (jobs.sample is not None or jobs.source_error is not None):
                 service = session.service()
                 if jobs.sample is not None:
@@ -313,8 +372,12 @@ class AlertWorker(QObject):
         if read.kind == "timeline":
             uuid, since, until = read.argument
             return Timeline(uuid, since, until, tuple(store.timeline(uuid, since, until)))
+        if read.kind == "rules":
+            rules = store.rules()
+            return RuleSet(rules, store.rules_revision())
         snapshot = AlertSnapshot(
-            tuple(store.active_alerts()), tuple(store.silences(active_at=now)), store.maintenance(), now
+            tuple(store.active_alerts()), tuple(store.silences(active_at=now)), store.maintenance(), now,
+            store.rules_revision(),
         )
         note = self._policy.due(snapshot.active, now)
         if note is not None:
@@ -351,11 +414,39 @@ class _Session:
 
 
 def _attempt(action: Callable[[AlertStore, float], str], store: AlertStore, now: float) -> ActionResult:
-    """Run a write; refusals (no such alert, bad silence) come back as a failed result."""
+    """Run a write; refusals (no such alert, bad silence, bad rules) come back as a failed result."""
     try:
         return ActionResult(True, action(store, now))
-    except (AlertNotFound, SilenceError) as exc:
+    except ActionRefused as exc:
+        return ActionResult(False, str(exc), exc.details)
+    except (AlertNotFound, SilenceError, RuleError) as exc:
         return ActionResult(False, str(exc))
+
+
+def _import_rules(store: AlertStore, now: float, path: Path) -> str:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ActionRefused(f"Cannot read {path}: {exc.strerror or exc}") from None
+    except UnicodeDecodeError:
+        raise ActionRefused(f"{path} is not a rules file: it is not UTF-8 text") from None
+    try:
+        rules = store.import_rules(text, now, where=path.name)
+    except RuleError as exc:
+        problems = str(exc).splitlines()
+        raise ActionRefused(
+            f"Rules not imported from {path.name}, nothing changed: {len(problems)} problem(s), listed below", str(exc)
+        ) from None
+    return f"Imported {len(rules)} rules from {path}"
+
+
+def _export_rules(store: AlertStore, path: Path) -> str:
+    rules = store.rules()
+    try:
+        path.write_text(rules_to_text(rules), encoding="utf-8")
+    except OSError as exc:
+        raise ActionRefused(f"Cannot write {path}: {exc.strerror or exc}") from None
+    return f"Exported {len(rules)} rules to {path}"
 
 
 def _acknowledge(store: AlertStore, now: float, alert_id: int, note: str) -> str:
@@ -368,4 +459,4 @@ def _silence(store: AlertStore, now: float, matchers: Sequence[str], starts_at: 
     return f"Silence {silence.id} ({' '.join(str(m) for m in silence.matchers)}) in force until {time.strftime('%Y-%m-%d %H:%M', time.localtime(silence.ends_at))}"
 
 
-__all__ = ["ActionResult", "AlertSnapshot", "AlertWorker", "HistoryQuery", "Notification", "Timeline"]
+__all__ = ["ActionRefused", "ActionResult", "AlertSnapshot", "AlertWorker", "HistoryQuery", "Notification", "RuleSet", "Timeline"]

@@ -1,5 +1,6 @@
 """The Alerts tab: active alerts grouped by node or rule, history with filters, one GPU's alerts
-over time, and silences; acknowledge, silence and maintenance actions.
+over time, silences, and the rules; acknowledge, silence and maintenance actions, and rule edits
+(new, edit, duplicate, enable/disable, delete, import and export of a rules file).
 
 Nothing here touches SQLite: requests go to the `AlertWorker` and its answers arrive as signals.
 Counts of firing alerts by severity go on the tab title and, through `WindowTitleBadge`, on the
@@ -9,7 +10,10 @@ window title ("gpuops — 2 critical, 5 warning — …"). Choosing an alert abo
 
 from __future__ import annotations
 
+import dataclasses
 import time
+from pathlib import Path
+from typing import TypeVar
 
 import numpy as np
 import pyqtgraph as pg
@@ -17,11 +21,15 @@ from PySide6.QtCore import QObject, QTimer, Signal
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QComboBox,
+    QDialog,
+    QFileDialog,
     QHBoxLayout,
     QHeaderView,
     QLabel,
     QLineEdit,
     QMainWindow,
+    QMessageBox,
+    QPlainTextEdit,
     QPushButton,
     QTableView,
     QTabWidget,
@@ -32,9 +40,13 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from core.alerts.builtin_rules import rule_origin
 from core.alerts.model import Alert, AlertState, Severity
+from core.alerts.rules import Rule
 from gui.alert_dialogs import AcknowledgeDialog, SilenceDialog
-from gui.alert_worker import ActionResult, AlertSnapshot, AlertWorker, HistoryQuery, Timeline
+from gui.alert_rule_dialog import RuleDialog, free_name
+from gui.alert_rules_model import RulesModel
+from gui.alert_worker import ActionResult, AlertSnapshot, AlertWorker, HistoryQuery, RuleSet, Timeline
 from gui.alerts_model import GROUP_BY, SEVERITY_COLORS, ActiveAlertsModel, HistoryModel, when
 
 TAB_TITLE = "Alerts"
@@ -47,6 +59,11 @@ READ_ONLY_TIP = "This console is read-only (--read-only)"
 NO_HISTORY_TEXT = "Alerts live in the history database; this console runs without history (--no-history)."
 _ACTIVE_WIDTHS = (90, 170, 220, 420, 150, 160)
 _HISTORY_WIDTHS = (60, 80, 150, 160, 100, 50, 150, 150, 380, 150)
+_RULES_WIDTHS = (190, 70, 80, 170, 330, 70, 280, 110)
+RULES_FILE_FILTER = "gpuops alert rules (*.json);;All files (*)"
+DEFAULT_RULES_FILE = "gpuops-alert-rules.json"
+_Dialog = TypeVar("_Dialog", bound=QDialog)
+BUILTIN_DELETE_TIP = "Built-in rules are disabled rather than deleted (a deleted one would not come back by itself)"
 
 
 def counts_text(counts: dict[Severity, int], severities: tuple[Severity, ...] = (Severity.CRITICAL, Severity.WARNING)) -> str:
@@ -106,7 +123,9 @@ class AlertsTab(QWidget):
         self.worker = worker
         self.read_only = read_only
         self.snapshot: AlertSnapshot | None = None
-        self.dialog: AcknowledgeDialog | SilenceDialog | None = None
+        self.dialog: QDialog | None = None
+        self.rules_revision: int | None = None  # of the rules shown; None until first read
+        self._select_rule_after_read: str | None = None
         self._gpu: str | None = None
         self._title = TAB_TITLE
         self._restoring = False
@@ -169,11 +188,36 @@ class AlertsTab(QWidget):
         _fixed_columns(self.silences.header(), (50, 260, 140, 140, 90, 200))
         self.expire_button = QPushButton("Expire silence")
 
+        self.rules_model = RulesModel(self)
+        self.rules_model.editable = worker is not None and not read_only
+        self.rules_table = QTableView()
+        self.rules_table.setModel(self.rules_model)
+        self.rules_table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        self.rules_table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+        self.rules_table.verticalHeader().setVisible(False)
+        self.rules_table.verticalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Fixed)
+        _fixed_columns(self.rules_table.horizontalHeader(), _RULES_WIDTHS)
+        self.new_rule_button = QPushButton("New rule…")
+        self.edit_rule_button = QPushButton("Edit…")
+        self.duplicate_rule_button = QPushButton("Duplicate…")
+        self.toggle_rule_button = QPushButton("Disable")
+        self.delete_rule_button = QPushButton("Delete…")
+        self.import_rules_button = QPushButton("Import…")
+        self.import_rules_button.setToolTip("Replace every rule with a rules file's (checked first: a bad file changes nothing)")
+        self.export_rules_button = QPushButton("Export…")
+        self.export_rules_button.setToolTip("Write every rule to a rules file (JSON), e.g. to review it or copy it to another console")
+        self.rules_problems = QPlainTextEdit()
+        self.rules_problems.setReadOnly(True)
+        self.rules_problems.setFixedHeight(self.fontMetrics().lineSpacing() * 6)
+        self.rules_problems.setToolTip("Why the last rules file was not imported")
+        self.rules_problems.hide()
+
         self.views = QTabWidget()
         self.views.addTab(self.tree, "Active")
         self.views.addTab(self._history_page(), "History")
         self.views.addTab(self._page(self.timeline_label, self.timeline), "GPU timeline")
         self.views.addTab(self._page(self.silences, self.expire_button), "Silences")
+        self.views.addTab(self._rules_page(), "Rules")
 
         bar = QHBoxLayout()
         bar.addWidget(QLabel("Group by"))
@@ -206,6 +250,16 @@ class AlertsTab(QWidget):
         self.maintenance_button.clicked.connect(self._toggle_maintenance)
         self.expire_button.clicked.connect(self._expire_silence)
         self.silences.currentItemChanged.connect(lambda *_: self._update_actions())
+        self.rules_table.selectionModel().currentChanged.connect(lambda *_: self._update_actions())
+        self.rules_table.doubleClicked.connect(lambda _: self.open_edit_rule())
+        self.new_rule_button.clicked.connect(self.open_new_rule)
+        self.edit_rule_button.clicked.connect(self.open_edit_rule)
+        self.duplicate_rule_button.clicked.connect(self.open_duplicate_rule)
+        self.toggle_rule_button.clicked.connect(self.toggle_selected_rule)
+        self.delete_rule_button.clicked.connect(self.delete_selected_rule)
+        self.import_rules_button.clicked.connect(self.open_import_rules)
+        self.export_rules_button.clicked.connect(self.open_export_rules)
+        self.rules_model.enabledToggled.connect(self._set_rule_enabled)
         if worker is None:
             self.status.setText(NO_HISTORY_TEXT)
         else:
@@ -215,6 +269,8 @@ class AlertsTab(QWidget):
             worker.timelineReady.connect(self._show_timeline)
             worker.actionDone.connect(self._action_done)
             worker.problem.connect(self._problem)
+            worker.rulesReady.connect(self.show_rules)
+            worker.query_rules()
         self._update_actions()
 
     def _history_page(self) -> QWidget:
@@ -226,6 +282,22 @@ class AlertsTab(QWidget):
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addLayout(filters)
         layout.addWidget(self.history_table, 1)
+        return page
+
+    def _rules_page(self) -> QWidget:
+        buttons = QHBoxLayout()
+        for button in (self.new_rule_button, self.edit_rule_button, self.duplicate_rule_button, self.toggle_rule_button,
+                       self.delete_rule_button):
+            buttons.addWidget(button)
+        buttons.addStretch(1)
+        buttons.addWidget(self.import_rules_button)
+        buttons.addWidget(self.export_rules_button)
+        page = QWidget()
+        layout = QVBoxLayout(page)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addLayout(buttons)
+        layout.addWidget(self.rules_problems)
+        layout.addWidget(self.rules_table, 1)
         return page
 
     @staticmethod
@@ -286,6 +358,20 @@ class AlertsTab(QWidget):
             self._title = title
             self.titleChanged.emit(title)
         self.countsChanged.emit(counts)
+        if self.rules_revision is not None and snapshot.rules_revision != self.rules_revision and self.worker is not None:
+            self.worker.query_rules()  # edited elsewhere (another console, `gpuops alerts --import-rules`)
+        self._update_actions()
+
+    def show_rules(self, rule_set: RuleSet) -> None:
+        """The rules as the worker read them; the chosen rule stays chosen (by name)."""
+        current = self.selected_rule()
+        self.rules_revision = rule_set.revision
+        self.rules_model.set_rules(rule_set.rules)
+        # A rule just saved becomes the chosen one once a read has it (an earlier read may come first).
+        if self._select_rule_after_read is not None and self.select_rule(self._select_rule_after_read):
+            self._select_rule_after_read = None
+        elif current is not None:
+            self.select_rule(current.name)
         self._update_actions()
 
     def _restore_selection(self, alert_id: int) -> None:
@@ -318,6 +404,11 @@ class AlertsTab(QWidget):
     def _action_done(self, result: ActionResult) -> None:
         self.status.setStyleSheet("" if result.ok else "color: #b00020;")
         self.status.setText(result.message)
+        if result.details:
+            self.rules_problems.setPlainText(result.details)
+            self.rules_problems.show()
+        elif result.ok:
+            self.rules_problems.hide()
 
     def _problem(self, message: str) -> None:
         self.status.setStyleSheet("color: #b00020;" if message else "")
@@ -354,6 +445,8 @@ class AlertsTab(QWidget):
             self.query_history()
         elif self.views.currentIndex() == 2:
             self._query_timeline()
+        elif self.views.currentWidget() is self.rules_table.parentWidget() and self.worker is not None:
+            self.worker.query_rules()
 
     def query_history(self) -> None:
         if self.worker is not None:
@@ -381,7 +474,21 @@ class AlertsTab(QWidget):
         self.maintenance_button.setChecked(in_maintenance)
         self.maintenance_button.setText(f"{node} in maintenance" if node else "Node in maintenance")
         self.expire_button.setEnabled(writable and self.silences.currentItem() is not None)
-        for button in (self.ack_button, self.silence_button, self.maintenance_button, self.expire_button):
+        rule = self.selected_rule()
+        self.new_rule_button.setEnabled(writable)
+        self.edit_rule_button.setText("View…" if self.read_only else "Edit…")
+        self.edit_rule_button.setEnabled(self.worker is not None and rule is not None)
+        self.duplicate_rule_button.setEnabled(writable and rule is not None)
+        self.toggle_rule_button.setEnabled(writable and rule is not None)
+        self.toggle_rule_button.setText("Enable" if rule is not None and not rule.enabled else "Disable")
+        builtin = rule is not None and rule_origin(rule) != "custom"
+        self.delete_rule_button.setEnabled(writable and rule is not None and not builtin)
+        self.delete_rule_button.setToolTip(BUILTIN_DELETE_TIP if builtin else "Delete this rule for good")
+        self.import_rules_button.setEnabled(writable)
+        self.export_rules_button.setEnabled(self.worker is not None)
+        for button in (self.ack_button, self.silence_button, self.maintenance_button, self.expire_button,
+                       self.new_rule_button, self.duplicate_rule_button, self.toggle_rule_button, self.delete_rule_button,
+                       self.import_rules_button):
             if tip:
                 button.setToolTip(tip)
 
@@ -406,7 +513,112 @@ class AlertsTab(QWidget):
         dialog.accepted.connect(submit)
         return self._open(dialog)
 
-    def _open(self, dialog: AcknowledgeDialog | SilenceDialog) -> AcknowledgeDialog | SilenceDialog:
+    # --- rules ------------------------------------------------------------------------------------
+
+    def selected_rule(self) -> Rule | None:
+        return self.rules_model.rule_at(self.rules_table.currentIndex())
+
+    def select_rule(self, name: str) -> bool:
+        """Make the rule called `name` the current one; False if it is not shown."""
+        row = self.rules_model.row_of(name)
+        if row < 0:
+            return False
+        self.rules_table.setCurrentIndex(self.rules_model.index(row, 0))
+        return True
+
+    def _rule_names(self) -> set[str]:
+        return {r.name for r in self.rules_model.rules()}
+
+    def open_new_rule(self) -> RuleDialog | None:
+        if self.worker is None or self.read_only:
+            return None
+        return self._open_rule_dialog(RuleDialog(None, title="New alert rule", taken=self._rule_names(), parent=self))
+
+    def open_edit_rule(self) -> RuleDialog | None:
+        """Edit the chosen rule (read-only consoles see it, without OK)."""
+        rule = self.selected_rule()
+        if rule is None or self.worker is None:
+            return None
+        title = f"Alert rule {rule.name}" + (" (read-only)" if self.read_only else "")
+        dialog = RuleDialog(rule, title=title, taken=self._rule_names() - {rule.name}, replaces=rule.name,
+                            read_only=self.read_only, parent=self)
+        return self._open_rule_dialog(dialog)
+
+    def open_duplicate_rule(self) -> RuleDialog | None:
+        rule = self.selected_rule()
+        if rule is None or self.worker is None or self.read_only:
+            return None
+        taken = self._rule_names()
+        copy = dataclasses.replace(rule, name=free_name(rule.name, taken))
+        return self._open_rule_dialog(RuleDialog(copy, title=f"Duplicate rule {rule.name}", taken=taken, parent=self))
+
+    def _open_rule_dialog(self, dialog: RuleDialog) -> RuleDialog:
+        def submit() -> None:
+            rule = dialog.rule()
+            self._select_rule_after_read = rule.name
+            self.worker.save_rule(rule, dialog.replaces)
+
+        dialog.accepted.connect(submit)
+        self._open(dialog)
+        return dialog
+
+    def toggle_selected_rule(self) -> None:
+        rule = self.selected_rule()
+        if rule is not None:
+            self._set_rule_enabled(rule.name, not rule.enabled)
+
+    def _set_rule_enabled(self, name: str, enabled: bool) -> None:
+        if self.worker is not None and not self.read_only:
+            self.worker.set_rule_enabled(name, enabled)
+
+    def delete_selected_rule(self) -> QMessageBox | None:
+        """Ask first; built-in rules are not deleted here (disable them)."""
+        rule = self.selected_rule()
+        if rule is None or self.worker is None or self.read_only or rule_origin(rule) != "custom":
+            return None
+        box = QMessageBox(QMessageBox.Icon.Question, "Delete rule", f"Delete the rule {rule.name} for good?",
+                          QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.Cancel, self)
+        box.setInformativeText("Its active alerts resolve at the next evaluation. Export the rules first to keep a copy.")
+        yes = box.button(QMessageBox.StandardButton.Yes)
+
+        def answered(button: QPushButton) -> None:
+            if button is yes:
+                self.worker.delete_rule(rule.name)
+
+        box.buttonClicked.connect(answered)
+        self._open(box)
+        return box
+
+    def open_import_rules(self) -> QFileDialog | None:
+        if self.worker is None or self.read_only:
+            return None
+        dialog = QFileDialog(self, "Import alert rules", "", RULES_FILE_FILTER)
+        dialog.setAcceptMode(QFileDialog.AcceptMode.AcceptOpen)
+        dialog.setFileMode(QFileDialog.FileMode.ExistingFile)
+        dialog.fileSelected.connect(self.import_rules_from)
+        self._open(dialog)
+        return dialog
+
+    def import_rules_from(self, path: str | Path) -> None:
+        """Replace every rule with the file's (the worker reads and checks it: all or nothing)."""
+        if self.worker is not None and not self.read_only:
+            self.worker.import_rules(Path(path))
+
+    def open_export_rules(self) -> QFileDialog | None:
+        if self.worker is None:
+            return None
+        dialog = QFileDialog(self, "Export alert rules", DEFAULT_RULES_FILE, RULES_FILE_FILTER)
+        dialog.setAcceptMode(QFileDialog.AcceptMode.AcceptSave)
+        dialog.setDefaultSuffix("json")
+        dialog.fileSelected.connect(self.export_rules_to)
+        self._open(dialog)
+        return dialog
+
+    def export_rules_to(self, path: str | Path) -> None:
+        if self.worker is not None:
+            self.worker.export_rules(Path(path))
+
+    def _open(self, dialog: _Dialog) -> _Dialog:
         self.dialog = dialog
         dialog.finished.connect(dialog.deleteLater)
         dialog.open()

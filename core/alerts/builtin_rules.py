@@ -166,3 +166,12 @@ BUILTIN_RULE_DICTS: tuple[dict, ...] = (
 @lru_cache(maxsize=1)
 def builtin_rules() -> tuple[Rule, ...]:
     return parse_rules(list(BUILTIN_RULE_DICTS), "built-in rules")
+
+
+def rule_origin(rule: Rule) -> str:
+    """"built-in", "built-in, edited" (same name, another definition) or "custom": whether
+    gpuops shipped the rule, and whether an operator tuned it since."""
+    shipped = {r.name: r for r in builtin_rules()}.get(rule.name)
+    if shipped is None:
+        return "custom"
+    return "built-in" if shipped == rule else "built-in, edited"

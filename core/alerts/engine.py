@@ -303,10 +303,10 @@ class AlertEngine:
             if fire[i]:
                 state.firing[i] = True
                 # The summary tells the values at the moment it fired.
-                values = self._template_values(rule, frame, i, customers)
+                values = template_values(rule, frame, i, customers)
                 alert = dataclasses.replace(
                     alert, state=AlertState.FIRING, started_at=now, last_true_at=now,
-                    summary=_render(rule.summary, values), runbook=_render(rule.runbook, values),
+                    summary=render_template(rule.summary, values), runbook=render_template(rule.runbook, values),
                 )
                 changes[key] = AlertChange(ChangeKind.FIRING, alert)
             elif falling[i] and alert.last_true_at != state.last_true[i]:
@@ -329,37 +329,15 @@ class AlertEngine:
         pending_at: float, now: float,
     ) -> Alert:
         labels = {"rule": rule.name, "severity": rule.severity.label, **_subject_labels(rule.target, frame, i, customers)}
-        values = self._template_values(rule, frame, i, customers)
+        values = template_values(rule, frame, i, customers)
         alert = Alert(
             id=self._next_id, rule=rule.name, key=key, severity=rule.severity, state=AlertState.PENDING,
-            labels=labels, summary=_render(rule.summary, values), runbook=_render(rule.runbook, values),
+            labels=labels, summary=render_template(rule.summary, values), runbook=render_template(rule.runbook, values),
             pending_at=pending_at, last_true_at=now,
         )
         self._next_id += 1
         # Mutes of new alerts are set in _update_mutes.
         return alert
-
-    def _template_values(self, rule: Rule, frame: SignalFrame, i: int, customers: Mapping[str, str] | None) -> dict:
-        first = rule.conditions[0]
-        values: dict = {
-            "rule": rule.name, "severity": rule.severity.label,
-            "value": float(frame.get(first.signal)[i]),
-            "threshold": first.threshold_at(frame, i),
-            "limit": first.limit_at(frame, i),
-            **_subject_labels(rule.target, frame, i, customers),
-        }
-        if rule.target == GPU:
-            values.setdefault("customer", "(no customer)")
-            code = frame.get("xid_code")[i]
-            if not np.isnan(code):
-                info = describe_xid(int(code))
-                values.update(xid=info.code, xid_description=info.description,
-                              xid_action=info.immediate_action or "no action given",
-                              xid_action_text=info.immediate_action_text or "none given")
-        if rule.target == SOURCE:
-            failure = frame.context.source_error
-            values["errors"] = failure if failure is not None else "; ".join(frame.sample.errors) or "(none)"
-        return values
 
     # ------------------------------------------------------------ mutes
 
@@ -412,6 +390,30 @@ def _subject_labels(target: str, frame: SignalFrame, i: int, customers: Mapping[
     return {}
 
 
+def template_values(rule: Rule, frame: SignalFrame, i: int, customers: Mapping[str, str] | None) -> dict:
+    """What a rule's summary and runbook placeholders say about subject `i` (see TEMPLATE_FIELDS)."""
+    first = rule.conditions[0]
+    values: dict = {
+        "rule": rule.name, "severity": rule.severity.label,
+        "value": float(frame.get(first.signal)[i]),
+        "threshold": first.threshold_at(frame, i),
+        "limit": first.limit_at(frame, i),
+        **_subject_labels(rule.target, frame, i, customers),
+    }
+    if rule.target == GPU:
+        values.setdefault("customer", "(no customer)")
+        code = frame.get("xid_code")[i]
+        if not np.isnan(code):
+            info = describe_xid(int(code))
+            values.update(xid=info.code, xid_description=info.description,
+                          xid_action=info.immediate_action or "no action given",
+                          xid_action_text=info.immediate_action_text or "none given")
+    if rule.target == SOURCE:
+        failure = frame.context.source_error
+        values["errors"] = failure if failure is not None else "; ".join(frame.sample.errors) or "(none)"
+    return values
+
+
 class _Blank(dict):
     """Placeholders without a value (e.g. no XID on a custom rule) render as "?" rather than fail."""
 
@@ -419,7 +421,7 @@ class _Blank(dict):
         return "?"
 
 
-def _render(template: str, values: Mapping[str, object]) -> str:
+def render_template(template: str, values: Mapping[str, object]) -> str:
     try:
         return template.format_map(_Blank(values))
     except (ValueError, TypeError) as exc:  # e.g. {value:.0f} given "?": keep the raw template

@@ -138,6 +138,55 @@ class AlertStore:
             )
             self._bump_rules_revision()
 
+    def save_rule(self, rule: Rule, now: float, *, replaces: str | None = None) -> Rule:
+        """Add `rule` at the end, or put it in the place of the rule named `replaces` (an edit,
+        possibly renaming it). Checked again like an imported rule; RuleError if it is invalid,
+        its name is taken by another rule, or `replaces` is gone (someone deleted it meanwhile)."""
+        rule = rule_from_dict(rule.to_dict(), "rule")
+        self._seed_new_builtins()
+        with self._transaction():
+            names = {name for (name,) in self.conn.execute("SELECT name FROM alert_rules")}
+            if replaces is not None and replaces not in names:
+                raise RuleError(f"rule {replaces!r} no longer exists (deleted meanwhile?); nothing saved")
+            if rule.name in names and rule.name != replaces:
+                raise RuleError(f"a rule named {rule.name!r} exists already; choose another name")
+            definition = json.dumps(rule.to_dict())
+            if replaces is None:
+                self.conn.execute(
+                    "INSERT INTO alert_rules (name, position, definition, updated_at) "
+                    "VALUES (?, (SELECT COALESCE(MAX(position), -1) + 1 FROM alert_rules), ?, ?)",
+                    (rule.name, definition, now),
+                )
+            else:
+                self.conn.execute(
+                    "UPDATE alert_rules SET name = ?, definition = ?, updated_at = ? WHERE name = ?",
+                    (rule.name, definition, now, replaces),
+                )
+            self._bump_rules_revision()
+        return rule
+
+    def set_rule_enabled(self, name: str, enabled: bool, now: float) -> Rule:
+        """Switch a rule on or off without touching the rest of its definition."""
+        with self._transaction():
+            row = self.conn.execute("SELECT definition FROM alert_rules WHERE name = ?", (name,)).fetchone()
+            if row is None:
+                raise RuleError(f"no rule {name!r}")
+            rule = rule_from_dict({**json.loads(row[0]), "enabled": bool(enabled)}, f"stored rule {name!r}")
+            self.conn.execute(
+                "UPDATE alert_rules SET definition = ?, updated_at = ? WHERE name = ?",
+                (json.dumps(rule.to_dict()), now, name),
+            )
+            self._bump_rules_revision()
+        return rule
+
+    def delete_rule(self, name: str) -> None:
+        """Remove a rule for good (a deleted built-in is not seeded back; an import brings it back)."""
+        self._seed_new_builtins()
+        with self._transaction():
+            if self.conn.execute("DELETE FROM alert_rules WHERE name = ?", (name,)).rowcount == 0:
+                raise RuleError(f"no rule {name!r}")
+            self._bump_rules_revision()
+
     def export_rules(self) -> str:
         return rules_to_text(self.rules())
 
