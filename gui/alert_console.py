@@ -57,7 +57,7 @@ class AlertConsole(QObject):
         self.tab = AlertsTab(worker, read_only=read_only)
         tabs = window.ops.tabs
         self._tab_index = tabs.addTab(self.tab, self.tab.title)
-        tabs.setTabToolTip(self._tab_index, "Active alerts, history, a GPU's alerts over time, silences")
+        tabs.setTabToolTip(self._tab_index, "Active alerts, history, a GPU's alerts over time, silences, rules")
         self.badge = WindowTitleBadge(window, app_title)
         self.notifier: Notifier = notifier or TrayNotifier(self._raise_window, self._status_message, self)
         self.tab.titleChanged.connect(lambda title: tabs.setTabText(tabs.indexOf(self.tab), title))

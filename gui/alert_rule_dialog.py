@@ -247,7 +247,7 @@ class RuleDialog(QDialog):
         form.addRow("Preview", self.preview)
 
         self.target_combo.currentIndexChanged.connect(lambda _: self._target_changed())
-        self.scope_combo.currentIndexChanged.connect(lambda _: self._validate())
+        self.scope_combo.currentIndexChanged.connect(lambda _: self._scope_changed())
         self.severity_combo.currentIndexChanged.connect(lambda _: self._validate())
         self.enabled_check.toggled.connect(lambda _: self._validate())
         for edit in (self.name_edit, self.scope_values, self.for_edit, self.keep_edit, self.summary_edit):
@@ -255,6 +255,7 @@ class RuleDialog(QDialog):
         self.runbook_edit.textChanged.connect(self._validate)
         self.conditions.changed.connect(self._validate)
         self.clear.changed.connect(self._validate)
+        self.scope_values.setEnabled(rule.scope.kind != "fleet")
         if read_only:
             for widget in self.findChildren(QWidget):
                 if isinstance(widget, (QLineEdit, QComboBox, QCheckBox, QPushButton, QPlainTextEdit)) and widget.parent() is not self.buttons:
@@ -276,6 +277,10 @@ class RuleDialog(QDialog):
         tip = f"A Python format template; placeholders: {fields}. Formats work too, e.g. {{value:.0f}}."
         self.summary_edit.setToolTip(tip)
         self.runbook_edit.setToolTip(tip)
+        self._validate()
+
+    def _scope_changed(self) -> None:
+        self.scope_values.setEnabled(self.scope_combo.currentText() != "fleet")
         self._validate()
 
     def rule_dict(self) -> dict[str, Any]:
