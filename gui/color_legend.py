@@ -30,13 +30,16 @@ class ColorLegend(QWidget):
         self._health = False
         self._cmap = palette.COLOR_MAP_NAME
         self._metric: GridMetric | None = None
+        self._categories: tuple[tuple[str, QColor], ...] | None = None
         self._set_colors()
         self.setSizePolicy(QSizePolicy.Policy.Minimum, QSizePolicy.Policy.Fixed)
 
     def _set_colors(self) -> None:
         colors = palette.value_colors(self._cmap)
         self._gradient_stops = [(i / (len(colors) - 1), _qcolor(c)) for i, c in enumerate(colors)]
-        if self._health:
+        if self._categories is not None:
+            self._swatches = self._categories
+        elif self._health:
             rgb = palette.HEALTH_RGB
             self._swatches = (
                 ("ok", QColor(*rgb[palette.HEALTH_OK])),
@@ -55,6 +58,7 @@ class ColorLegend(QWidget):
 
     def set_metric(self, metric: GridMetric) -> None:
         self._health = False
+        self._categories = None
         self._metric = metric
         self._low_text = f"{metric.low:g} {metric.unit}"
         self._high_text = f"{metric.high:g} {metric.unit}"
@@ -63,11 +67,20 @@ class ColorLegend(QWidget):
 
     def set_health(self) -> None:
         self._health = True
+        self._categories = None
         self._low_text = self._high_text = ""
         self.setToolTip(
             "Health: ok, warning, critical (from the health model's findings), stale (no fresh data for "
             "3 polls), lost (an X marks it too)"
         )
+        self._changed()
+
+    def set_categories(self, swatches: tuple[tuple[str, QColor], ...], tooltip: str) -> None:
+        """One swatch per category (e.g. per customer), no value scale."""
+        self._health = True  # no bar, as for health
+        self._categories = swatches
+        self._low_text = self._high_text = ""
+        self.setToolTip(tooltip)
         self._changed()
 
     def set_colormap(self, name: str) -> None:

@@ -8,6 +8,7 @@ asks for the visible range again, and only the newest answer is drawn.
 
 from __future__ import annotations
 
+import html
 import math
 import time
 from collections.abc import Callable, Iterable
@@ -157,6 +158,7 @@ class DetailPanel(QWidget):
         self._stale = False
         self._gpu_stale = False
         self._reason = ""
+        self._allocation = ""
         self._last_fresh_ts: float | None = None
         self._live_xids: list[XidEvent] = []
         self._recent_xids: Callable[[str], Iterable[XidEvent]] = lambda uuid: ()
@@ -179,6 +181,17 @@ class DetailPanel(QWidget):
     def history(self) -> GpuHistory | None:
         """The history shown now (None in Live)."""
         return self._history
+
+    def set_allocation(self, text: str) -> None:
+        """Who holds the shown GPU ("customer: … · contract: …", or why it is busy unallocated)."""
+        if text != self._allocation:
+            self._allocation = text
+            if self._shown is not None:
+                self._show_facts(*self._shown)
+
+    @property
+    def allocation_text(self) -> str:
+        return self._allocation
 
     def set_xid_memory(self, recent_xids: Callable[[str], Iterable[XidEvent]]) -> None:
         """Where to find the XID events seen before a GPU was selected (by UUID)."""
@@ -268,7 +281,9 @@ class DetailPanel(QWidget):
         health = self._reason or "ok"
         self.header.setText(
             f"<b>{gpu_location(sample, position)}</b><br>{gpu.uuid}<br>"
-            f"state: {state} · health: {health}<br>{gpu_readings(sample, position)}"
+            f"state: {state} · health: {health}<br>"
+            + (f"{html.escape(self._allocation)}<br>" if self._allocation else "")
+            + gpu_readings(sample, position)
         )
         self.process_model.set_processes(sample.processes[position])
         if self.tabs.currentIndex() != 0 or self.inventory_table.rowCount() == 0:

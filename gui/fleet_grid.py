@@ -38,6 +38,7 @@ from core.telemetry import FleetSample, GpuState
 from gui import palette
 from gui.color_legend import ColorLegend
 from gui.condition import Condition, conditions
+from gui.customer_colors import CUSTOMER_KEY, encode_customers, legend_swatches
 from gui.fleet_index import FleetIndex
 from gui.gpu_text import gpu_tooltip
 from gui.grid_alert_marks import AlertMarks
@@ -137,7 +138,9 @@ class FleetGrid(QWidget):
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        self.metric_combo = _combo({m.key: m.label for m in GRID_METRICS} | {HEALTH_KEY: "Health"}, "What the cell colours show")
+        self.metric_combo = _combo(
+            {m.key: m.label for m in GRID_METRICS} | {HEALTH_KEY: "Health", CUSTOMER_KEY: "Customer"}, "What the cell colours show"
+        )
         self.palette_combo = _combo({name: name for name in palette.COLOR_MAPS}, "Colour map for values: both are colour-blind safe")
         self.group_combo = _combo(GROUP_BY, "Group the grid: each group starts a new row under its label")
         self.sort_combo = _combo(
@@ -222,6 +225,7 @@ class FleetGrid(QWidget):
         self._arranged_on: tuple[np.ndarray, np.ndarray] | None = None
         self._customer_map: Mapping[str, str] | None = None
         self._customers: tuple[str | None, ...] | None = None
+        self._busy_unallocated: Mapping[str, str] = {}
         self._replay_label: str | None = None
         self._lost_positions = np.zeros(0, dtype=np.int64)
         self._selected: int | None = None  # the current GPU (outlined, shown in the detail view)
@@ -294,14 +298,16 @@ class FleetGrid(QWidget):
         return self._node_cells
 
     def set_metric(self, key: str) -> None:
-        """Colour by the metric named `key` (see `gui.grid_metrics.GRID_METRICS`) or by "health"."""
-        wanted = HEALTH_KEY if key == HEALTH_KEY else grid_metric(key).key
+        """Colour by the metric named `key` (see `gui.grid_metrics.GRID_METRICS`), "health" or "customer"."""
+        wanted = key if key in (HEALTH_KEY, CUSTOMER_KEY) else grid_metric(key).key
         self.metric_combo.setCurrentIndex(self.metric_combo.findData(wanted))
 
     def _colour_chosen(self, combo_index: int) -> None:
         self._colour_key = self.metric_combo.itemData(combo_index)
         if self._colour_key == HEALTH_KEY:
             self.legend.set_health()
+        elif self._colour_key == CUSTOMER_KEY:
+            self._customer_legend()
         else:
             self._metric = grid_metric(self._colour_key)
             self.legend.set_metric(self._metric)
@@ -347,6 +353,19 @@ class FleetGrid(QWidget):
             self._customers = self._customers_of(self._index)
             self._rearrange()
             self._redraw()
+        if self._colour_key == CUSTOMER_KEY:
+            self._customer_legend()
+
+    def _customer_legend(self) -> None:
+        self.legend.set_categories(
+            legend_swatches(self._customers),
+            "Customer holding each GPU now: the biggest holders have a colour each (colour-blind safe), "
+            "the others share one; unallocated GPUs are dark grey, lost ones keep their X",
+        )
+
+    def set_busy_unallocated(self, busy: Mapping[str, str]) -> None:
+        """GPUs doing work while no contract holds them (UUID -> why), for the tooltips."""
+        self._busy_unallocated = busy
 
     def _customers_of(self, index: FleetIndex) -> tuple[str | None, ...] | None:
         if self._customer_map is None:
@@ -517,6 +536,10 @@ class FleetGrid(QWidget):
             codes = palette.encode_conditions(self._condition)
             if self._node_cells:
                 codes = self._node_codes_by_condition(layout)
+        elif self._colour_key == CUSTOMER_KEY:
+            codes = encode_customers(self._customers, state == GpuState.LOST)
+            if self._node_cells:
+                codes = self._node_codes_by_majority(layout, codes)
         else:
             stale = self._stale_mask
             values = self._metric.values(sample, index)
@@ -543,6 +566,16 @@ class FleetGrid(QWidget):
         codes = np.full(len(self._condition), palette.GAP, dtype=np.uint8)
         codes[placed] = palette.CONDITION_CODES[worst[layout.chunk_of[placed]]]
         return codes
+
+    def _node_codes_by_majority(self, layout: GridLayout, codes: np.ndarray) -> np.ndarray:
+        """Every GPU of a node block takes the block's most common code (e.g. its main customer)."""
+        n_chunks = layout.arrangement.n_chunks
+        placed = layout.placed
+        votes = np.bincount(layout.chunk_of[placed].astype(np.int64) * 256 + codes[placed], minlength=n_chunks * 256)
+        winner = votes.reshape(n_chunks, 256).argmax(axis=1).astype(np.uint8)
+        out = np.full(len(codes), palette.GAP, dtype=np.uint8)
+        out[placed] = winner[layout.chunk_of[placed]]
+        return out
 
     def _node_codes_by_value(self, layout: GridLayout, values: np.ndarray, state: np.ndarray, stale: np.ndarray) -> np.ndarray:
         """Every GPU of a node block takes the block's mean value (lost / stale when all are)."""
@@ -648,6 +681,9 @@ class FleetGrid(QWidget):
             reason=self._health.reasons[position] if self._health is not None else "",
             customer=self._customers[position] if self._customers else None,
         )
+        busy = self._busy_unallocated.get(sample.gpus[position].uuid)
+        if busy:
+            text += f"\nbusy but unallocated: {busy}"
         if self._node_cells and self._layout is not None:
             chunk = self._layout.arrangement.chunk(int(self._layout.chunk_of[position]))
             worst = Condition(int(self._condition[chunk].max())).label

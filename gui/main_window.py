@@ -22,6 +22,7 @@ from PySide6.QtWidgets import QLabel, QMainWindow, QSplitter, QVBoxLayout, QWidg
 from core.sources.base import TelemetrySource
 from core.telemetry import FleetSample
 from gui.alert_console import AlertConsole
+from gui.allocation_console import AllocationConsole
 from gui.detail_panel import DetailPanel
 from gui.fleet_grid import FleetGrid
 from gui.fleet_index import FleetIndex
@@ -124,6 +125,7 @@ class MainWindow(QMainWindow):
         self.grid.gpuSelected.connect(self.select_gpu)
         self.window_actions = install_window_actions(self)
         self.alerts = AlertConsole(self, history_db, interval_s, app_title=APP_TITLE, read_only=read_only)
+        self.allocations = AllocationConsole(self, history_db, read_only=read_only)
 
     # --- lifecycle -----------------------------------------------------------------------
 
@@ -135,6 +137,7 @@ class MainWindow(QMainWindow):
             log.warning("the telemetry source did not finish its last call; leaving it behind")
         self.ops.stop()
         self.alerts.stop()
+        self.allocations.stop()
         super().closeEvent(event)
 
     # --- what tests and the first-frame probe may read -------------------------------------

@@ -10,6 +10,7 @@ last known data stays readable but visibly old.
 Colouring by health uses the Okabe-Ito colours (told apart with every common colour-vision
 deficiency): blue OK, yellow warning, vermillion critical, grey stale; lost keeps its magenta
 and X. The value map is viridis or cividis (cividis is built for red-green deficiencies).
+Colouring by customer uses the Okabe-Ito colours too (see `gui.customer_colors`).
 """
 
 from __future__ import annotations
@@ -28,6 +29,10 @@ HEALTH_OK = 243
 HEALTH_WARNING = 244
 HEALTH_CRITICAL = 245
 HEALTH_STALE = 246
+#: Colouring by customer: CUSTOMER_BASE + slot for the biggest customers, OTHER_CUSTOMERS for the
+#: rest (unallocated GPUs take NO_DATA's colour then).
+CUSTOMER_BASE = 247
+OTHER_CUSTOMERS = 254
 GAP = 255  # space between node blocks: transparent
 
 NO_DATA_RGB = (64, 64, 70)
@@ -41,6 +46,11 @@ HEALTH_RGB: dict[int, tuple[int, int, int]] = {
     HEALTH_CRITICAL: (213, 94, 0),
     HEALTH_STALE: (150, 150, 150),
 }
+#: Okabe-Ito without black (told apart with every common colour-vision deficiency), in slot order.
+CUSTOMER_RGB: tuple[tuple[int, int, int], ...] = (
+    (230, 159, 0), (86, 180, 233), (0, 158, 115), (240, 228, 66), (0, 114, 178), (213, 94, 0), (204, 121, 167),
+)
+OTHER_CUSTOMERS_RGB = (187, 187, 187)
 #: Grid code of each `gui.condition.Condition` (OK, STALE, WARNING, CRITICAL, LOST).
 CONDITION_CODES = np.array([HEALTH_OK, HEALTH_STALE, HEALTH_WARNING, HEALTH_CRITICAL, LOST], dtype=np.uint8)
 
@@ -80,6 +90,9 @@ def build_lut(all_stale: bool = False, cmap_name: str = COLOR_MAP_NAME) -> np.nd
     lut[LOST_STALE] = washed_out(_rgba(LOST_RGB))
     for code, rgb in HEALTH_RGB.items():
         lut[code] = washed_out(_rgba(rgb)) if all_stale and code != HEALTH_STALE else _rgba(rgb)
+    for code, rgb in zip(range(CUSTOMER_BASE, OTHER_CUSTOMERS), CUSTOMER_RGB):
+        lut[code] = washed_out(_rgba(rgb)) if all_stale else _rgba(rgb)
+    lut[OTHER_CUSTOMERS] = washed_out(_rgba(OTHER_CUSTOMERS_RGB)) if all_stale else _rgba(OTHER_CUSTOMERS_RGB)
     return lut
 
 

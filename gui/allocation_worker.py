@@ -1,0 +1,385 @@
+"""Everything the console does with customers, contracts and allocations, on one worker thread.
+
+The GUI thread queues requests and hears back frozen answers through signals, so a usage report
+that takes seconds, or a locked database, never freezes the window:
+- each poll (coalesced: the newest replaces one still waiting) is seen against the book: who
+  holds each GPU and which busy GPUs nobody pays for (`fleetHeld`);
+- the book (customers, contracts, the allocation index) is read again when it changed (one
+  small read every few seconds) and at least every minute (`bookChanged`);
+- reads (usage report, timeline, capacity plan, audit log) are coalesced per kind;
+- writes (allocate, release, audit export) queue in order and are never dropped; each answers
+  with an `ActionResult` (refusals listed one problem a line, or the GPUs that need confirming).
+"""
+
+from __future__ import annotations
+
+import logging
+import sqlite3
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtCore import QObject, QTimer, Signal, Slot
+
+from core.allocations.accounting import CustomerUsage, usage_report
+from core.allocations.audit import AuditEntry, export_audit_csv
+from core.allocations.busy import find_busy_unallocated
+from core.allocations.capacity import HOLDING, CapacitySeries, capacity_plan, healthy_supply, stored_supply
+from core.allocations.confirmation import unhealthy_gpus
+from core.allocations.errors import AllocationError, NeedsConfirmation, Problem, UnhealthyGpu, ValidationError
+from core.allocations.index import AllocationIndex
+from core.allocations.live import AllocationFollower
+from core.allocations.model import Allocation, Contract, Customer
+from core.allocations.repository import AllocationRepository
+from core.health import FleetHealth
+from core.store import NoHistory, StoreError
+from core.store.connection import open_database
+from core.telemetry import FleetSample
+
+log = logging.getLogger("gpuops.gui.allocations")
+
+#: How often the book is checked for changes made elsewhere (one small read).
+CHECK_S = 5.0
+DAY_MS = 86_400_000
+#: The capacity plan looks this far back and ahead of now.
+CAPACITY_PAST_MS = 30 * DAY_MS
+CAPACITY_AHEAD_MS = 540 * DAY_MS
+
+
+@dataclass(frozen=True)
+class Book:
+    """Customers, contracts and the allocation index as read at `revision`."""
+
+    customers: tuple[Customer, ...]
+    contracts: tuple[Contract, ...]
+    index: AllocationIndex
+    revision: int
+
+
+@dataclass(frozen=True)
+class FleetHeld:
+    """One poll against the book: UUID -> customer (allocated GPUs) and UUID -> why it is busy
+    but unallocated."""
+
+    ts: float
+    customers: Mapping[str, str]
+    busy: Mapping[str, str]
+
+
+@dataclass(frozen=True)
+class UsageResult:
+    start_ms: int
+    end_ms: int
+    report: tuple[CustomerUsage, ...]
+    contracted_now: Mapping[int, int]  # customer id -> GPUs under holding contracts now
+    computed_s: float
+
+
+@dataclass(frozen=True)
+class TimelineData:
+    customers: tuple[Customer, ...]
+    contracts: tuple[Contract, ...]
+    allocations: tuple[Allocation, ...]
+    now_ms: int
+
+
+@dataclass(frozen=True)
+class CapacityResult:
+    plan: tuple[CapacitySeries, ...]
+    start_ms: int
+    end_ms: int
+    now_ms: int
+
+
+@dataclass(frozen=True)
+class ActionResult:
+    """How a write went: `problems` lists every reason a change was refused, `unhealthy` the
+    GPUs to confirm (repeat with confirm=True)."""
+
+    ok: bool
+    message: str
+    problems: tuple[str, ...] = ()
+    unhealthy: tuple[UnhealthyGpu, ...] = ()
+
+
+@dataclass(frozen=True)
+class _Answer:
+    kind: str
+    generation: int
+    payload: object
+
+
+class _Bridge(QObject):
+    answered = Signal(object)
+
+
+@dataclass
+class _Jobs:
+    sample: FleetSample | None = None
+    health: FleetHealth | None = None
+    reads: dict[str, tuple[int, Any]] = field(default_factory=dict)
+    writes: deque = field(default_factory=deque)
+    stopping: bool = False
+
+    def empty(self) -> bool:
+        return self.sample is None and not self.reads and not self.writes
+
+
+class AllocationWorker(QObject):
+    """See the module docstring. `read_only` opens the book read-only: every write is refused."""
+
+    bookChanged = Signal(object)  # Book
+    fleetHeld = Signal(object)  # FleetHeld
+    usageReady = Signal(object)  # UsageResult
+    timelineReady = Signal(object)  # TimelineData
+    capacityReady = Signal(object)  # CapacityResult
+    auditReady = Signal(object)  # tuple[AuditEntry, ...]
+    actionDone = Signal(object)  # ActionResult
+    problem = Signal(str)  # "" once the book can be read again
+
+    def __init__(
+        self, db_path: Path, parent: QObject | None = None, *, read_only: bool = False, check_s: float = CHECK_S,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        super().__init__(parent)
+        self.db_path = Path(db_path)
+        self.read_only = read_only
+        self._clock = clock
+        self._jobs = _Jobs()
+        self._wake = threading.Condition()
+        self._generation = 0
+        self._latest: dict[str, int] = {}
+        self._problem = ""
+        self._bridge = _Bridge()
+        self._bridge.answered.connect(self._on_answer)
+        self._thread = threading.Thread(target=self._work, name="gpuops-allocations", daemon=True)
+        self._thread.start()
+        self._timer = QTimer(self)
+        self._timer.setInterval(max(1, round(check_s * 1000)))
+        self._timer.timeout.connect(self.check_book)
+        self._timer.start()
+        self.check_book()
+
+    # --- requests (GUI thread; never block) ----------------------------------------------
+
+    def process(self, sample: FleetSample, health: FleetHealth | None = None) -> None:
+        with self._wake:
+            self._jobs.sample, self._jobs.health = sample, health
+            self._wake.notify()
+
+    def check_book(self) -> None:
+        self._read("book")
+
+    def query_usage(self, start_ms: int, end_ms: int) -> None:
+        self._read("usage", (start_ms, end_ms))
+
+    def query_timeline(self) -> None:
+        self._read("timeline")
+
+    def query_capacity(self) -> None:
+        self._read("capacity")
+
+    def query_audit(self, limit: int = 2000) -> None:
+        self._read("audit", limit)
+
+    def allocate(self, contract_id: int, uuids: tuple[str, ...], start_ms: int, end_ms: int | None, *, confirm: bool = False) -> None:
+        def write(worker: "_Session") -> str:
+            worker.repo().allocate(
+                contract_id, uuids, start_ms, end_ms, confirm=confirm, unhealthy_gpus=worker.unhealthy()
+            )
+            return f"{len(uuids)} GPU(s) allocated to {worker.repo().contract(contract_id).name}"
+
+        self._write(write)
+
+    def release(self, uuids: tuple[str, ...], at_ms: int) -> None:
+        """End, at `at_ms`, every allocation of these GPUs still running then (or remove the
+        ones that start later)."""
+
+        def write(worker: "_Session") -> str:
+            repo = worker.repo()
+            wanted = set(uuids)
+            ids = [a.id for a in repo.allocations(start_ms=at_ms) if a.gpu_uuid in wanted]
+            if not ids:
+                raise ValidationError([Problem(f"none of the {len(wanted)} selected GPU(s) is allocated at or after that time")])
+            repo.release(ids, at_ms)
+            return f"{len(ids)} allocation(s) of {len(wanted)} GPU(s) released"
+
+        self._write(write)
+
+    def export_audit(self, path: Path) -> None:
+        def write(worker: "_Session") -> str:
+            return f"{export_audit_csv(worker.repo().conn, path)} audit entries written to {path}"
+
+        self._write(write)
+
+    def stop(self, wait_s: float = 2.0) -> bool:
+        """Finish the writes already queued, then end the thread (waiting up to `wait_s`)."""
+        self._timer.stop()
+        with self._wake:
+            self._jobs.stopping = True
+            self._wake.notify()
+        self._thread.join(wait_s)
+        return not self._thread.is_alive()
+
+    def _read(self, kind: str, argument: Any = None) -> None:
+        with self._wake:
+            self._generation += 1
+            self._latest[kind] = self._generation
+            self._jobs.reads[kind] = (self._generation, argument)
+            self._wake.notify()
+
+    def _write(self, action: Callable[["_Session"], str]) -> None:
+        with self._wake:
+            self._jobs.writes.append(action)
+            self._wake.notify()
+
+    # --- answers (GUI thread) -------------------------------------------------------------
+
+    @Slot(object)
+    def _on_answer(self, answer: _Answer) -> None:
+        if answer.kind == "problem":
+            if answer.payload != self._problem:
+                self._problem = str(answer.payload)
+                self.problem.emit(self._problem)
+            return
+        if answer.kind in self._latest and answer.generation < self._latest[answer.kind]:
+            return  # a newer request of this kind is on its way
+        signal = {
+            "book": self.bookChanged, "held": self.fleetHeld, "usage": self.usageReady, "timeline": self.timelineReady,
+            "capacity": self.capacityReady, "audit": self.auditReady, "action": self.actionDone,
+        }[answer.kind]
+        signal.emit(answer.payload)
+
+    # --- the worker thread ----------------------------------------------------------------
+
+    def _work(self) -> None:
+        session = _Session(self.db_path, self.read_only)
+        try:
+            while True:
+                with self._wake:
+                    while self._jobs.empty() and not self._jobs.stopping:
+                        self._wake.wait()
+                    if self._jobs.stopping and not self._jobs.writes:
+                        return
+                    jobs, self._jobs = self._jobs, _Jobs(stopping=self._jobs.stopping)
+                self._run(session, jobs)
+        finally:
+            session.close()
+
+    def _run(self, session: "_Session", jobs: _Jobs) -> None:
+        emit = self._bridge.answered.emit
+        try:
+            if jobs.sample is not None:
+                session.sample, session.health = jobs.sample, jobs.health
+            for action in jobs.writes:
+                emit(_Answer("action", 0, _attempt(action, session)))
+            book = session.book(force=bool(jobs.writes) or "book" in jobs.reads)
+            if book is not None:
+                emit(_Answer("book", self._latest.get("book", 0), book))
+            if jobs.sample is not None:
+                emit(_Answer("held", 0, session.held(jobs.sample)))
+            now_ms = round(self._clock() * 1000)
+            for kind, (generation, argument) in jobs.reads.items():
+                if kind != "book":
+                    emit(_Answer(kind, generation, _read(session, kind, argument, now_ms)))
+            emit(_Answer("problem", 0, ""))
+        except NoHistory:
+            emit(_Answer("problem", 0, "customers: no history yet (allocations live in the history database)"))
+        except (sqlite3.Error, StoreError, AllocationError) as exc:
+            log.warning("allocations: %s", exc)
+            session.close()  # reopen at the next job
+            emit(_Answer("problem", 0, f"customers not available: {exc}"))
+
+
+class _Session:
+    """The worker's repository, opened on first use (the history may not exist yet) and again
+    after a failure; the last poll it saw, for health and supply."""
+
+    def __init__(self, db_path: Path, read_only: bool) -> None:
+        self._db_path = db_path
+        self._read_only = read_only
+        self._repo: AllocationRepository | None = None
+        self._follower: AllocationFollower | None = None
+        self._shown_revision: tuple[int, int] | None = None
+        self.sample: FleetSample | None = None
+        self.health: FleetHealth | None = None
+
+    def repo(self) -> AllocationRepository:
+        if self._repo is None:
+            conn, _layout = open_database(self._db_path, create=False)
+            self._repo = AllocationRepository(conn, read_only=self._read_only)
+            self._follower = AllocationFollower(self._repo)
+        return self._repo
+
+    def index(self) -> AllocationIndex:
+        self.repo()
+        assert self._follower is not None
+        return self._follower.index()
+
+    def book(self, *, force: bool) -> Book | None:
+        """The book when it changed since last shown (or `force`), else None."""
+        index = self.index()
+        assert self._follower is not None
+        key = (self._follower.revision, id(index))
+        if not force and key == self._shown_revision:
+            return None
+        self._shown_revision = key
+        repo = self.repo()
+        return Book(tuple(repo.customers()), tuple(repo.contracts()), index, self._follower.revision)
+
+    def held(self, sample: FleetSample) -> FleetHeld:
+        index = self.index()
+        uuids = [g.uuid for g in sample.gpus]
+        customers = {u: c for u, c in zip(uuids, index.customer_of(uuids, sample.ts)) if c is not None}
+        found = find_busy_unallocated(sample, index)
+        busy = {uuids[i]: found.reasons[i] for i in range(len(uuids)) if found.mask[i]}
+        return FleetHeld(sample.ts, customers, busy)
+
+    def unhealthy(self) -> Mapping[str, str] | None:
+        """Lost or critical GPUs of the last poll (None before any: the stored states decide)."""
+        return None if self.sample is None else unhealthy_gpus(self.sample, self.health)
+
+    def close(self) -> None:
+        if self._repo is not None:
+            self._repo.close()
+        self._repo = self._follower = None
+        self._shown_revision = None
+
+
+def _read(session: _Session, kind: str, argument: Any, now_ms: int) -> object:
+    repo = session.repo()
+    if kind == "usage":
+        start_ms, end_ms = argument
+        began = time.perf_counter()
+        report = tuple(usage_report(repo, start_ms, end_ms))
+        contracted: dict[int, int] = {}
+        for c in repo.contracts():
+            if c.status in HOLDING and c.start_ms <= now_ms < c.end_or_open_ms:
+                contracted[c.customer_id] = contracted.get(c.customer_id, 0) + c.gpu_count
+        return UsageResult(start_ms, end_ms, report, contracted, time.perf_counter() - began)
+    if kind == "timeline":
+        return TimelineData(tuple(repo.customers()), tuple(repo.contracts()), tuple(repo.allocations()), now_ms)
+    if kind == "capacity":
+        supply = stored_supply(repo.conn) if session.sample is None else healthy_supply(session.sample, session.health)
+        start, end = now_ms - CAPACITY_PAST_MS, now_ms + CAPACITY_AHEAD_MS
+        return CapacityResult(tuple(capacity_plan(repo.contracts(), supply, start, end)), start, end, now_ms)
+    if kind == "audit":
+        entries: tuple[AuditEntry, ...] = tuple(repo.audit_log(limit=argument))
+        return entries
+    raise ValueError(f"unknown read {kind!r}")
+
+
+def _attempt(action: Callable[[_Session], str], session: _Session) -> ActionResult:
+    """Run a write; refusals come back as a failed result with every problem, or the GPUs to confirm."""
+    try:
+        return ActionResult(True, action(session))
+    except NeedsConfirmation as exc:
+        return ActionResult(False, "Some GPUs are lost or faulty: confirm to allocate them anyway", unhealthy=exc.gpus)
+    except ValidationError as exc:
+        return ActionResult(False, f"Nothing was changed: {len(exc.problems)} problem(s)", problems=tuple(str(p) for p in exc.problems))
+    except (AllocationError, OSError) as exc:
+        return ActionResult(False, f"Nothing was changed: {exc}")
