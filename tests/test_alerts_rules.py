@@ -37,6 +37,7 @@ class Case:
     change: Callable[[FleetSample, bool], FleetSample] | None = None  # post-processing of a sample
     once: bool = False  # the faulty data is an event seen in one poll only (XIDs)
     failure: str | None = None  # the faulty "data" is a poll failing outright with this SourceError
+    summary_says: str | None = None  # text the fired alert's summary must contain
 
 
 def _allocated(flag: bool) -> np.ndarray:
@@ -72,7 +73,8 @@ CASES = [
     Case("gpu_data_stale", extra_bad={"last_fresh_ts": "old"}, extra_good={"last_fresh_ts": "fresh"}),
     Case("allocated_idle", bad={"values": {"util_gpu_pct": {BAD: 1.0}}}, extra_bad={"allocated": _allocated(True)},
          extra_good={"allocated": _allocated(False)}),
-    Case("busy_unallocated", extra_bad={"allocated": _allocated(False)}, extra_good={"allocated": _allocated(True)}),
+    Case("busy_unallocated", extra_bad={"allocated": _allocated(False)}, extra_good={"allocated": _allocated(True)},
+         summary_says=": 50% busy but not allocated"),
 ]
 
 
@@ -125,6 +127,7 @@ def test_builtin_rule_fires_on_faulty_data_and_clears_on_healthy_data(case: Case
     fired = [a for a in changes.of_kind(ChangeKind.FIRING) if a.rule == case.rule]
     assert [a.key for a in fired] == [key]
     assert fired[0].summary and "{" not in fired[0].summary
+    assert case.summary_says is None or case.summary_says in fired[0].summary
     assert fired[0].severity == rule.severity
 
     # Healthy data: resolved once keep_firing_for has passed, not before.

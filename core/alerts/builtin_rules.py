@@ -154,8 +154,9 @@ BUILTIN_RULE_DICTS: tuple[dict, ...] = (
     {
         "name": "busy_unallocated", "severity": "warning", "for_s": 300,
         "conditions": [
-            {"signal": "allocated", "op": "==", "value": 0},
+            # The first condition's value is the summary's {value}.
             {"signal": "util_gpu_pct", "op": ">=", "value": 10},
+            {"signal": "allocated", "op": "==", "value": 0},
         ],
         "summary": _GPU + ": {value:.0f}% busy but not allocated to anyone",
         "runbook": "Someone runs work outside any allocation: find the process and its owner.",
