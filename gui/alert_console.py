@@ -48,11 +48,12 @@ class AlertConsole(QObject):
         read_only: bool = False,
         notifier: Notifier | None = None,
         worker: AlertWorker | None = None,
+        demo_seed: int | None = None,
     ) -> None:
         super().__init__(window)
         self._window = window
         if worker is None and history_db is not None:
-            worker = AlertWorker(history_db, interval_s, self._console_evaluates, self)
+            worker = AlertWorker(history_db, interval_s, self._console_evaluates, self, demo_seed=demo_seed)
         self.worker = worker
         self.tab = AlertsTab(worker, read_only=read_only)
         tabs = window.ops.tabs

@@ -31,6 +31,7 @@ from core.alerts.notifications import Notification, NotificationPolicy
 from core.alerts.persistence import AlertNotFound, AlertStore
 from core.alerts.rules import Rule, RuleError, rules_to_text
 from core.alerts.service import AlertService
+from core.allocations.live import LiveAllocations
 from core.alerts.silences import Maintenance, Silence, SilenceError
 from core.store import NoHistory, StoreError
 from core.store.connection import open_database
@@ -168,10 +169,12 @@ class AlertWorker(QObject):
         policy: NotificationPolicy | None = None,
         clock: Callable[[], float] = time.time,
         refresh_s: float = REFRESH_S,
+        demo_seed: int | None = None,
     ) -> None:
         super().__init__(parent)
         self.db_path = Path(db_path)
         self._poll_interval_s = poll_interval_s
+        self._demo_seed = demo_seed
         self._evaluating = evaluating
         self._policy = policy or NotificationPolicy()
         self._clock = clock
@@ -319,7 +322,7 @@ class AlertWorker(QObject):
     # --- the worker thread ----------------------------------------------------------------
 
     def _work(self) -> None:
-        session = _Session(self.db_path, self._poll_interval_s)
+        session = _Session(self.db_path, self._poll_interval_s, self._demo_seed)
         try:
             while True:
                 with self._wake:
@@ -345,7 +348,8 @@ class AlertWorker(QObject):
                 service = session.service()
                 if jobs.sample is not None:
                     # At the poll's own time: waiting in the queue does not make data stale.
-                    service.process(jobs.sample, jobs.sample.ts)
+                    held = session.allocations().observe(jobs.sample)
+                    service.process(jobs.sample, jobs.sample.ts, allocated=held.allocated, customers=held.customers)
                 else:
                     assert jobs.source_error is not None
                     service.source_failed(jobs.source_error, now)
@@ -388,13 +392,16 @@ class AlertWorker(QObject):
 
 class _Session:
     """The worker's connection, opened on first use (the history may not exist yet) and again
-    after a failure; the rule engine only once this console evaluates."""
+    after a failure; the rule engine and the allocations (who holds each GPU, busy-but-unallocated
+    events, the demo book of a simulated fleet of `demo_seed`) only once this console evaluates."""
 
-    def __init__(self, db_path: Path, poll_interval_s: float) -> None:
+    def __init__(self, db_path: Path, poll_interval_s: float, demo_seed: int | None = None) -> None:
         self._db_path = db_path
         self._poll_interval_s = poll_interval_s
+        self._demo_seed = demo_seed
         self._store: AlertStore | None = None
         self._service: AlertService | None = None
+        self._allocations: LiveAllocations | None = None
 
     def store(self) -> AlertStore:
         if self._store is None:
@@ -407,10 +414,15 @@ class _Session:
             self._service = AlertService(self.store().conn, poll_interval_s=self._poll_interval_s)
         return self._service
 
+    def allocations(self) -> LiveAllocations:
+        if self._allocations is None:
+            self._allocations = LiveAllocations(self.store().conn, demo_seed=self._demo_seed)
+        return self._allocations
+
     def close(self) -> None:
         if self._store is not None:
             self._store.conn.close()
-        self._store = self._service = None
+        self._store = self._service = self._allocations = None
 
 
 def _attempt(action: Callable[[AlertStore, float], str], store: AlertStore, now: float) -> ActionResult:

@@ -123,7 +123,10 @@ def run_app(
     else:
         log.debug("single instance: not looking for a running console (a new instance was asked for)")
     sys.excepthook = _log_uncaught
-    window = MainWindow(lambda: open_source(source_spec, seed=seed, topology=topology), interval_s, history_db=history_db, read_only=read_only)
+    window = MainWindow(
+        lambda: open_source(source_spec, seed=seed, topology=topology), interval_s, history_db=history_db, read_only=read_only,
+        demo_seed=seed,
+    )
     window.resize(1400, 860)
     if measuring:
         _FirstFrameProbe(window)

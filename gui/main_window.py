@@ -63,7 +63,9 @@ def _banner(style: str) -> QLabel:
 
 
 class MainWindow(QMainWindow):
-    """Create with a callable that opens the source (it runs on the worker), then `start()`."""
+    """Create with a callable that opens the source (it runs on the worker), then `start()`.
+    `demo_seed`: the seed of a simulated fleet, whose demo customers the console seeds into an
+    empty book while it records the history itself."""
 
     def __init__(
         self,
@@ -74,6 +76,7 @@ class MainWindow(QMainWindow):
         history_s: float = HISTORY_S,
         history_db: Path | None = None,
         read_only: bool = False,
+        demo_seed: int | None = None,
         parent: QWidget | None = None,
     ) -> None:
         super().__init__(parent)
@@ -124,7 +127,7 @@ class MainWindow(QMainWindow):
         self.poller.stalled.connect(self.show_problem)
         self.grid.gpuSelected.connect(self.select_gpu)
         self.window_actions = install_window_actions(self)
-        self.alerts = AlertConsole(self, history_db, interval_s, app_title=APP_TITLE, read_only=read_only)
+        self.alerts = AlertConsole(self, history_db, interval_s, app_title=APP_TITLE, read_only=read_only, demo_seed=demo_seed)
         self.allocations = AllocationConsole(self, history_db, read_only=read_only)
 
     # --- lifecycle -----------------------------------------------------------------------

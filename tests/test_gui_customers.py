@@ -285,3 +285,31 @@ def test_the_audit_log_lists_changes_and_exports_them(qtbot, open_window, tmp_pa
     window.allocations.export_audit(target)
     qtbot.waitUntil(target.exists, timeout=PATIENCE_MS)
     qtbot.waitUntil(lambda: len(target.read_text().splitlines()) == tab.audit_model.rowCount() + 1, timeout=PATIENCE_MS)
+
+
+def test_the_console_recording_a_simulated_fleet_seeds_the_demo_book(qtbot, tmp_path: Path) -> None:
+    """Recording itself, the console sees each poll against the book on its alert worker: the
+    demo customers appear once the fleet is stored, busy-but-unallocated GPUs are recorded."""
+    from core.allocations.busy import EVENT_KIND
+    from core.sources.demo import DemoSource
+    from gui.main_window import MainWindow
+
+    db = tmp_path / "fresh.sqlite"
+    window = MainWindow(lambda: DemoSource(n_gpus=64, seed=3), 0.05, history_db=db, demo_seed=3)
+    qtbot.addWidget(window)
+    window.show()
+    window.start()
+    try:
+        qtbot.waitUntil(lambda: window.allocations.book is not None and len(window.allocations.book.customers) == 8, timeout=PATIENCE_MS)
+        qtbot.waitUntil(lambda: len(window.allocations.held.customers) > 0, timeout=PATIENCE_MS)
+        repo = _book(db)
+        try:
+            qtbot.waitUntil(
+                lambda: repo.conn.execute("SELECT count(*) FROM events WHERE kind = ?", (EVENT_KIND,)).fetchone()[0] > 0,
+                timeout=PATIENCE_MS,
+            )
+        finally:
+            repo.close()
+    finally:
+        window.close()
+        assert window.poller.join(5.0)
