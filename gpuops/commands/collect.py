@@ -16,7 +16,7 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable
 
-from core.sources.factory import SOURCE_HELP
+from gpuops.commands.source_options import add_source_arguments
 
 if TYPE_CHECKING:
     from core.alerts.service import AlertService
@@ -41,10 +41,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
             "stopped (SIGTERM or Ctrl-C). Only one collector may write to a database."
         ),
     )
-    parser.add_argument("--source", default="auto", help=SOURCE_HELP)
+    add_source_arguments(parser)
     parser.add_argument("--db", type=Path, default=None, metavar="PATH", help="history database (default: in the user data directory)")
     parser.add_argument("--interval", type=float, default=1.0, metavar="S", help="poll interval in seconds (default 1)")
-    parser.add_argument("--seed", type=int, default=0, help="seed of the simulated fleet (default 0)")
     parser.add_argument("--keep-raw", default="48h", metavar="DURATION", help="keep every poll this long (default 48h)")
     parser.add_argument("--keep-1m", default="90d", metavar="DURATION", help="keep 1-minute rollups this long (default 90d)")
     parser.add_argument("--keep-1h", default="3y", metavar="DURATION", help="keep 1-hour rollups this long (default 3y)")
@@ -146,7 +145,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"gpuops: {exc}", file=sys.stderr)
         return 1
     try:
-        source = open_source(args.source, seed=args.seed)
+        source = open_source(args.source, seed=args.seed, topology=args.topology)
     except SourceError as exc:
         alerts.close()
         writer.close()
