@@ -52,12 +52,21 @@ def block_codes_to_frame(ts_ms: np.ndarray, codes: np.ndarray, layout: StoreLayo
     return Frame(ts_ms, np.ones(len(ts_ms), np.int64), columns, raw=True)
 
 
+#: Averages keep one more decimal than the metric's resolution: a mean of whole percents is 27.5 %.
+AVG_EXTRA_PRECISION = 10
+
+
+def _step(layout: StoreLayout, metric: str, stat: Stat) -> float:
+    resolution = layout.spec(metric).resolution
+    return resolution / AVG_EXTRA_PRECISION if stat is Stat.AVG else resolution
+
+
 def encode_rollup_chunk(frame: Frame, layout: StoreLayout) -> bytes:
     matrix = np.empty((len(frame), len(layout.rollup_columns) + 1), dtype=np.int64)
     matrix[:, 0] = frame.ts_ms
     matrix[:, 1] = frame.count
     for j, (metric, stat) in enumerate(layout.rollup_columns[1:], start=2):
-        matrix[:, j] = quantize(frame.columns[(metric, stat)], layout.spec(metric).resolution)
+        matrix[:, j] = quantize(frame.columns[(metric, stat)], _step(layout, metric, stat))
     return encode_matrix(matrix)
 
 
@@ -66,7 +75,7 @@ def decode_rollup_chunk(blob: bytes, layout: StoreLayout, columns: Sequence[tupl
     matrix = decode_matrix(blob, [0, 1, *(index[c] for c in columns)])
     count = matrix[:, 1].copy()
     count[count == NAN_CODE] = 0
-    out = {c: dequantize(matrix[:, j], layout.spec(c[0]).resolution) for j, c in enumerate(columns, start=2)}
+    out = {c: dequantize(matrix[:, j], _step(layout, *c)) for j, c in enumerate(columns, start=2)}
     return Frame(matrix[:, 0], count, out, raw=False)
 
 

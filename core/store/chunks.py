@@ -43,14 +43,12 @@ class ChunkFormatError(ValueError):
 
 def _fill_gaps(matrix: np.ndarray, nan: np.ndarray) -> np.ndarray:
     """Replace NaN codes by the previous value in the column (leading ones by the first valid
-    value, all-NaN columns by 0), so that gaps cost nothing in the deltas."""
+    value), so that gaps cost nothing in the deltas. Every column has a valid value."""
     rows = np.arange(matrix.shape[0])[:, None]
     last_valid = np.maximum.accumulate(np.where(nan, -1, rows), axis=0)
     first_valid = np.argmax(~nan, axis=0)
     source = np.where(last_valid < 0, first_valid[None, :], last_valid)
-    filled = np.take_along_axis(matrix, source, axis=0)
-    filled[:, nan.all(axis=0)] = 0
-    return filled
+    return np.take_along_axis(matrix, source, axis=0)
 
 
 def _width_code(span: np.ndarray) -> np.ndarray:
@@ -70,7 +68,13 @@ def encode_matrix(matrix: np.ndarray, *, level: int = 9) -> bytes:
     nan = matrix == NAN_CODE
     has_nan = nan.any(axis=0)
     all_nan = nan.all(axis=0)
-    filled = _fill_gaps(matrix, nan) if has_nan.any() else matrix
+    filled = matrix
+    if has_nan.any():
+        filled = matrix.copy()
+        filled[:, all_nan] = 0
+        gappy = np.flatnonzero(has_nan & ~all_nan)
+        if len(gappy):
+            filled[:, gappy] = _fill_gaps(matrix[:, gappy], nan[:, gappy])
     # Candidate transforms: values, deltas, deltas of deltas (as many as the row count allows).
     series = [filled]
     if rows >= 2:
@@ -78,42 +82,46 @@ def encode_matrix(matrix: np.ndarray, *, level: int = 9) -> bytes:
     if rows >= 3:
         series.append(np.diff(series[1], axis=0))
     lows = np.stack([s.min(axis=0) for s in series])
-    spans = np.stack([s.max(axis=0) for s in series]) - lows
-    spread = np.stack([np.abs(s - s.mean(axis=0)).mean(axis=0) for s in series])
-    widths = _width_code(spans)
-    # Cheapest transform per column: narrowest width first, then the smallest spread (an entropy proxy).
+    widths = _width_code(np.stack([s.max(axis=0) for s in series]) - lows)
+    # Cheapest transform per column: the narrowest width, and among equally narrow ones (not
+    # constant) the smallest spread around the mean, a cheap proxy for entropy.
+    spread = np.zeros(widths.shape)
+    narrowest = widths.min(axis=0)
+    tied = np.flatnonzero(((widths == narrowest).sum(axis=0) > 1) & (narrowest > 0))
+    if len(tied):
+        for t, s in enumerate(series):
+            part = s[:, tied]
+            spread[t, tied] = np.abs(part - part.mean(axis=0)).mean(axis=0)
     transform = np.lexsort((spread, widths), axis=0)[0]
     column_index = np.arange(cols)
     width_code = widths[transform, column_index]
     low = lows[transform, column_index]
 
     payloads: list[bytes] = [b""] * cols
-    for t in range(len(series)):
-        for code in range(1, 5):
-            group = np.flatnonzero((transform == t) & (width_code == code) & ~all_nan)
-            if not len(group):
-                continue
-            width = _WIDTHS[code]
-            stored = np.ascontiguousarray(series[t][:, group] - low[group], dtype=_UNSIGNED[width])
-            planes = stored.view(np.uint8).reshape(len(stored), len(group), width).transpose(1, 2, 0).tobytes()
-            size = len(stored) * width
-            for i, j in enumerate(group):
-                payloads[j] = planes[i * size : (i + 1) * size]
+    group_of = transform * 8 + width_code
+    for key in set(group_of[~all_nan & (width_code > 0)].tolist()):
+        t, width = key // 8, _WIDTHS[key % 8]
+        group = np.flatnonzero((group_of == key) & ~all_nan)
+        stored = np.ascontiguousarray(series[t][:, group] - low[group], dtype=_UNSIGNED[width])
+        planes = stored.view(np.uint8).reshape(len(stored), len(group), width).transpose(1, 2, 0).tobytes()
+        size = len(stored) * width
+        for i, j in enumerate(group.tolist()):
+            payloads[j] = planes[i * size : (i + 1) * size]
     modes = bytearray()
     bases: list[int] = []
-    masks: list[bytes] = []
-    for j in range(cols):
-        if all_nan[j]:
+    first_rows = (filled[0].tolist(), series[1][0].tolist() if rows >= 2 else None)
+    lows_list = low.tolist()
+    for j, (t, code, gaps, empty) in enumerate(zip(transform.tolist(), width_code.tolist(), has_nan.tolist(), all_nan.tolist())):
+        if empty:
             modes.append(_ALL_NAN)
             continue
-        t = int(transform[j])
-        modes.append(int(width_code[j]) | (t << 4) | (_HAS_MASK if has_nan[j] else 0))
-        bases.append(int(filled[0, j]))
+        modes.append(code | (t << 4) | (_HAS_MASK if gaps else 0))
+        bases.append(first_rows[0][j])
         if t == 2:
-            bases.append(int(series[1][0, j]))
-        bases.append(int(low[j]))
-        if has_nan[j]:
-            masks.append(np.packbits(nan[:, j]).tobytes())
+            bases.append(first_rows[1][j])
+        bases.append(lows_list[j])
+    gappy = np.flatnonzero(has_nan & ~all_nan)
+    masks = [np.packbits(nan[:, j]).tobytes() for j in gappy.tolist()]
     body = b"".join(
         [_HEADER.pack(rows, cols), bytes(modes), np.array(bases, dtype="<i8").tobytes(), *payloads, *masks]
     )
@@ -156,30 +164,32 @@ def decode_matrix(blob: bytes, columns: Sequence[int] | None = None) -> np.ndarr
         if m & _HAS_MASK:
             mask_at += mask_bytes
     wanted = range(cols) if columns is None else columns
-    out = np.full((rows, len(wanted)), NAN_CODE, dtype=np.int64)
+    # Column-major, so that each column is decoded in place with cumulative sums.
+    out = np.full((rows, len(wanted)), NAN_CODE, dtype=np.int64, order="F")
     for out_j, j in enumerate(wanted):
         if j >= cols or layout[j] is None or rows == 0:
             continue
         m, b, p, mask_pos = layout[j]
         t, width = (m >> 4) & 3, _WIDTHS[m & 7]
         count = rows - t
-        if width:
-            planes = np.frombuffer(body, dtype=np.uint8, count=width * count, offset=p)
-            stored = planes.reshape(width, count).T.copy().view(_UNSIGNED[width]).ravel().astype(np.int64)
+        column = out[:, out_j]
+        stored = column[t:]
+        if width == 1:
+            stored[:] = np.frombuffer(body, dtype=np.uint8, count=count, offset=p)
+        elif width:
+            planes = np.frombuffer(body, dtype=np.uint8, count=width * count, offset=p).reshape(width, count)
+            stored[:] = np.ascontiguousarray(planes.T).view(_UNSIGNED[width])[:, 0]
         else:
-            stored = np.zeros(count, dtype=np.int64)
-        stored += bases[b + (2 if t == 2 else 1)]
-        first = bases[b]
-        if t == 0:
-            column = stored
-        elif t == 1:
-            column = np.concatenate(([first], first + np.cumsum(stored)))
-        else:
-            first_delta = bases[b + 1]
-            deltas = np.concatenate(([first_delta], first_delta + np.cumsum(stored)))
-            column = np.concatenate(([first], first + np.cumsum(deltas)))
+            stored[:] = 0
+        stored += bases[b + 2] if t == 2 else bases[b + 1]  # the minimum of the stored series
+        if t >= 1:
+            column[0] = bases[b]
+        if t == 2:
+            column[1] = bases[b + 1]
+            np.cumsum(column[1:], out=column[1:])
+        if t >= 1:
+            np.cumsum(column, out=column)
         if mask_pos is not None:
-            is_nan = np.unpackbits(np.frombuffer(body, dtype=np.uint8, count=mask_bytes, offset=mask_pos))[:rows]
-            column[is_nan.astype(bool)] = NAN_CODE
-        out[:, out_j] = column
+            is_nan = np.unpackbits(np.frombuffer(body, dtype=np.uint8, count=mask_bytes, offset=mask_pos), count=rows)
+            column[is_nan.view(bool)] = NAN_CODE
     return out

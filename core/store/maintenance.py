@@ -21,8 +21,9 @@ class Maintenance:
         self._pruner = Pruner(layout, policy)
 
     def run(self, conn: sqlite3.Connection, high_water_ms: int, deadline: float) -> bool:
-        """Work until `deadline` (time.monotonic) or until nothing is left; True if work remains."""
-        while time.monotonic() < deadline:
+        """Work until `deadline` (time.monotonic) or until nothing is left; True if work remains.
+        At least one step is made, so even a poll interval with no time to spare makes progress."""
+        while True:
             if not (
                 self._compactor.step(conn, high_water_ms)
                 or self._minute.step(conn)
@@ -30,4 +31,5 @@ class Maintenance:
                 or self._pruner.step(conn, high_water_ms)
             ):
                 return False
-        return True
+            if time.monotonic() >= deadline:
+                return True
