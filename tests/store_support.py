@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Sequence
+from pathlib import Path
 
 import numpy as np
 
 from core.store.columns import Stat
+from core.store.connection import open_database
 from core.telemetry import FleetSample, GpuInventory, GpuState
 from tests.samples import make_inventory, make_sample
 
@@ -56,3 +59,36 @@ def bucket_stats(times: np.ndarray, values: np.ndarray, bucket_s: float, stat: S
         else:
             out[float(start)] = float(np.bitwise_or.reduce(inside.astype(np.int64)))
     return out
+
+
+class FailingDisk:
+    """Opens the real database; `fail()` then makes the open connection, and every one opened
+    until `recover()`, fail like a full disk (a page budget of what the file already has:
+    SQLITE_FULL) or a read-only file (query_only: SQLITE_READONLY)."""
+
+    def __init__(self, mode: str) -> None:
+        self.mode = mode
+        self.failing = False
+        self.opened = 0
+        self.conn: sqlite3.Connection | None = None
+
+    def __call__(self, path: Path):
+        self.opened += 1
+        self.conn, layout = open_database(path, create=True)
+        if self.failing:
+            self._break(self.conn)
+        return self.conn, layout
+
+    def _break(self, conn: sqlite3.Connection) -> None:
+        if self.mode == "full":
+            pages = conn.execute("PRAGMA page_count").fetchone()[0]
+            conn.execute(f"PRAGMA max_page_count = {pages}")
+        else:
+            conn.execute("PRAGMA query_only = ON")
+
+    def fail(self) -> None:
+        self.failing = True
+        self._break(self.conn)
+
+    def recover(self) -> None:
+        self.failing = False

@@ -12,11 +12,10 @@ import numpy as np
 import pytest
 
 from core.store import CollectorRunning, HistoryReader, HistoryWriter, collector_running
-from core.store.connection import open_database
 from core.store.layout import StoreLayout
 from core.telemetry import SAMPLE_METRICS, GpuState
 from tests.samples import make_inventory, make_sample
-from tests.store_support import T0, fleet_polls, varied_sample
+from tests.store_support import T0, FailingDisk, fleet_polls, varied_sample
 
 
 def _drain(writer: HistoryWriter) -> None:
@@ -123,39 +122,6 @@ def test_the_same_instant_twice_is_stored_once(tmp_path: Path) -> None:
     with HistoryWriter(path) as writer:  # the high-water mark survives a restart
         assert not writer.write(make_sample(2, ts=T0))
     assert _stored_ts(path) == [round(T0 * 1000)]
-
-
-class FailingDisk:
-    """Opens the real database; `fail()` then makes the open connection, and every one opened
-    until `recover()`, fail like a full disk (a page budget of what the file already has:
-    SQLITE_FULL) or a read-only file (query_only: SQLITE_READONLY)."""
-
-    def __init__(self, mode: str) -> None:
-        self.mode = mode
-        self.failing = False
-        self.opened = 0
-        self.conn: sqlite3.Connection | None = None
-
-    def __call__(self, path: Path):
-        self.opened += 1
-        self.conn, layout = open_database(path, create=True)
-        if self.failing:
-            self._break(self.conn)
-        return self.conn, layout
-
-    def _break(self, conn: sqlite3.Connection) -> None:
-        if self.mode == "full":
-            pages = conn.execute("PRAGMA page_count").fetchone()[0]
-            conn.execute(f"PRAGMA max_page_count = {pages}")
-        else:
-            conn.execute("PRAGMA query_only = ON")
-
-    def fail(self) -> None:
-        self.failing = True
-        self._break(self.conn)
-
-    def recover(self) -> None:
-        self.failing = False
 
 
 @pytest.mark.parametrize("mode, message", [("full", "full"), ("read-only", "readonly")])
