@@ -10,6 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
+from core.store.blocks import decode_block, encode_blocks
 from core.store.chunks import ChunkFormatError, decode_matrix, encode_matrix
 from core.store.columns import NAN_CODE, Kind, default_metric_specs, dequantize, quantize
 from core.telemetry import SAMPLE_METRICS
@@ -84,3 +85,22 @@ def test_every_metric_has_a_spec_and_counters_keep_their_last_value() -> None:
     assert specs["ecc_uncorrected_aggregate"].kind is Kind.COUNTER
     assert specs["throttle_reasons_mask"].kind is Kind.BITMASK
     assert specs["power_w"].kind is Kind.GAUGE and specs["power_w"].resolution == 0.1
+
+
+@settings(max_examples=100, deadline=None)
+@given(hnp.arrays(np.int64, st.tuples(st.integers(1, 40), st.integers(1, 6)), elements=codes), st.data())
+def test_head_blocks_round_trip_whole_and_by_column(codes_matrix: np.ndarray, data: st.DataObject) -> None:
+    rows = len(codes_matrix)
+    ids = np.arange(rows, dtype=np.int64) * 3 + 1
+    cuts = sorted(set(data.draw(st.lists(st.integers(1, rows - 1), max_size=3)) if rows > 1 else []))
+    starts = [0, *cuts]
+    blobs = encode_blocks(ids, codes_matrix, starts)
+    assert len(blobs) == len(starts)
+    for blob, start, end in zip(blobs, starts, [*cuts, rows]):
+        got_ids, got = decode_block(blob)
+        assert np.array_equal(got_ids, ids[start:end]) and np.array_equal(got, codes_matrix[start:end])
+        wanted = data.draw(st.lists(st.integers(0, codes_matrix.shape[1] + 1), min_size=1, max_size=3))
+        _, subset = decode_block(blob, wanted)
+        for i, position in enumerate(wanted):
+            expected = codes_matrix[start:end, position] if position < codes_matrix.shape[1] else NAN_CODE
+            assert np.array_equal(subset[:, i], np.broadcast_to(expected, (end - start,)))

@@ -1,7 +1,6 @@
-"""What each kind of stored blob holds, on top of the matrix codec in `chunks.py`.
+"""What each kind of chunk holds, on top of the matrix codec in `chunks.py` (head and keyframe
+blocks have their own codec, `blocks.py`).
 
-- head / keyframe block: one poll of up to `block_size` GPUs; columns gpu_id, then every metric
-  spec of the layout (state first), one row per GPU.
 - raw chunk: one GPU over one raw window; columns ts_ms, then every metric spec, one row per poll.
 - rollup chunk: one GPU over one rollup window; columns ts_ms (bucket start), n (polls in the
   bucket), then the rollup stats of every metric spec, one row per bucket.
@@ -17,21 +16,6 @@ from core.store.chunks import decode_matrix, encode_matrix
 from core.store.columns import NAN_CODE, Stat, dequantize, quantize
 from core.store.layout import StoreLayout
 from core.store.rollup import Frame
-
-HEAD_ZLIB_LEVEL = 1
-
-
-def encode_block(gpu_ids: np.ndarray, codes: np.ndarray) -> bytes:
-    """One poll of a block: `codes` is the quantized (gpus x metric specs) matrix."""
-    return encode_matrix(np.column_stack((gpu_ids, codes)), level=HEAD_ZLIB_LEVEL)
-
-
-def decode_block(blob: bytes, positions: Sequence[int] | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """(gpu ids, quantized matrix of the metric specs at `positions`, or of all)."""
-    columns = None if positions is None else [0, *(p + 1 for p in positions)]
-    matrix = decode_matrix(blob, columns)
-    return matrix[:, 0], matrix[:, 1:]
-
 
 def encode_raw_chunk(ts_ms: np.ndarray, codes: np.ndarray) -> bytes:
     return encode_matrix(np.column_stack((ts_ms, codes)))

@@ -13,7 +13,8 @@ import sqlite3
 import numpy as np
 
 from core.store import meta
-from core.store.blobs import decode_block, encode_raw_chunk
+from core.store.blobs import encode_raw_chunk
+from core.store.blocks import decode_block
 from core.store.layout import StoreLayout
 
 

@@ -14,7 +14,8 @@ from collections.abc import Sequence
 import numpy as np
 
 from core.store import meta
-from core.store.blobs import block_codes_to_frame, decode_block, decode_raw_chunk, decode_rollup_chunk
+from core.store.blobs import block_codes_to_frame, decode_raw_chunk, decode_rollup_chunk
+from core.store.blocks import decode_block
 from core.store.columns import STATS_OF_KIND, Kind, Stat
 from core.store.layout import StoreLayout
 from core.store.rollup import Frame, aggregate, concat_frames, empty_frame

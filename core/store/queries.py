@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from core.store import meta
-from core.store.blobs import decode_block
+from core.store.blocks import decode_block
 from core.store.columns import STATS_OF_KIND, Kind, Stat, dequantize
 from core.store.connection import open_database
 from core.store.errors import StoreError

@@ -30,7 +30,7 @@ from pathlib import Path
 import numpy as np
 
 from core.store import meta
-from core.store.blobs import encode_block
+from core.store.blocks import encode_blocks
 from core.store.columns import NAN_CODE, quantize
 from core.store.connection import open_database
 from core.store.errors import StoreError
@@ -220,11 +220,10 @@ class HistoryWriter:
         order = np.argsort(ids, kind="stable")
         sorted_ids = ids[order]
         blocks = sorted_ids // layout.block_size
-        bounds = np.flatnonzero(np.diff(blocks)) + 1
+        starts = [0, *(np.flatnonzero(np.diff(blocks)) + 1).tolist()] if len(ids) else []
         keyframe = int(ts_ms // layout.keyframe_interval_ms > self._high_water_ms // layout.keyframe_interval_ms)
-        for part in np.split(np.arange(len(ids)), bounds) if len(ids) else []:
-            rows = order[part]
-            poll.blocks.append((int(blocks[part[0]]), ts_ms, keyframe, encode_block(sorted_ids[part], codes[rows])))
+        for start, blob in zip(starts, encode_blocks(sorted_ids, codes[order], starts) if starts else []):
+            poll.blocks.append((int(blocks[start]), ts_ms, keyframe, blob))
         poll.fleet = (ts_ms, *fleet_row(sample))
         self._add_events(sample, ids, ts_ms, poll)
         self._high_water_ms = ts_ms
