@@ -185,3 +185,12 @@ def test_schema_matches_the_model(tmp_path: Path) -> None:
     conn.close()
     assert fleet_columns == ["ts_ms", *FLEET_METRICS]
     assert set(DETAIL_FIELDS) <= gpu_columns
+
+
+def test_reading_an_up_to_date_history_changes_nothing(tmp_path: Path) -> None:
+    path = _gpuops_db(tmp_path / "history.sqlite")
+    before = _digest(path)
+    with HistoryReader(path) as reader:
+        assert len(reader.gpus()) == 4
+        assert len(reader.series(reader.gpus()[0].uuid, "power_w", 1_763_798_000.0, 1_763_799_000.0)) == 3
+    assert _digest(path) == before

@@ -56,11 +56,12 @@ def _check_readable(path: Path) -> None:
 def _migrate(conn: sqlite3.Connection, path: Path) -> None:
     """Run the migrations this file has not had, each in its own transaction."""
     db = sqlite_utils.Database(conn)
-    while True:
+    # Checked outside a transaction first, so that opening an up-to-date history writes nothing.
+    while conn.execute("PRAGMA user_version").fetchone()[0] < SCHEMA_VERSION:
         conn.execute("BEGIN IMMEDIATE")
         try:
             version = conn.execute("PRAGMA user_version").fetchone()[0]
-            if version >= SCHEMA_VERSION:
+            if version >= SCHEMA_VERSION:  # another process migrated it meanwhile
                 conn.execute("COMMIT")
                 return
             if version == 0:

@@ -172,7 +172,7 @@ class HistoryWriter:
             gpu_id = self._gpu_ids.get(gpu.uuid)
             if gpu_id is None:
                 gpu_id = self._register(gpu, ts_ms, int(sample.state[i]), poll)
-            elif self._inventory[gpu_id] != gpu:
+            elif self._inventory[gpu_id] is not gpu and self._inventory[gpu_id] != gpu:
                 self._inventory[gpu_id] = gpu
                 poll.changed_gpus.append((self._node_id(gpu.node, ts_ms, poll), gpu.index, *detail_values(gpu), gpu_id))
             ids[i] = gpu_id
