@@ -131,6 +131,7 @@ def write_json(reader: HistoryReader, request: ExportRequest, out: TextIO) -> in
         "end": _iso(request.end),
         "columns": table.header,
     }
+    # The object is written by hand around the rows so that they can be streamed one by one.
     out.write(json.dumps(head)[:-1] + ', "rows": [')
     count = 0
     for row in _rows(reader, request, table):

@@ -23,7 +23,8 @@ from core.store.rollup import Frame, aggregate, concat_frames, empty_frame
 RAW, MINUTE, HOUR = 0, 1, 2
 
 
-def rollup_columns(layout: StoreLayout, metrics: Sequence[str]) -> list[tuple[str, Stat]]:
+def stat_columns(layout: StoreLayout, metrics: Sequence[str]) -> list[tuple[str, Stat]]:
+    """The rollup statistics kept for these GPU metrics, e.g. power_w min/avg/max, energy_j last."""
     return [(m, stat) for m in metrics for stat in STATS_OF_KIND[layout.spec(m).kind]]
 
 
@@ -83,7 +84,7 @@ def gpu_frame(conn: sqlite3.Connection, layout: StoreLayout, level: int, gpu_id:
             raw=True,
         )
     lvl = layout.levels[level]
-    columns = rollup_columns(layout, metrics)
+    columns = stat_columns(layout, metrics)
     start_ms = _window_floor(start_ms, lvl.bucket_ms)  # the bucket holding `start` is included
     watermark = meta.get_int(conn, lvl.watermark_key)
     parts = []

@@ -27,7 +27,7 @@ from core.store.connection import open_database
 from core.store.errors import StoreError
 from core.store.fleet import FLEET_METRICS
 from core.store.inventory import SELECT_INVENTORY, inventory_from_row
-from core.store.levels import fleet_frame, gpu_frame
+from core.store.levels import fleet_frame, fleet_rollup_columns, gpu_frame, stat_columns
 from core.store.rollup import Frame, aggregate
 from core.telemetry import FleetSample, GpuInventory, GpuState, SAMPLE_METRICS
 
@@ -236,8 +236,7 @@ class HistoryReader:
             gpu_id = self._gpu_id(gpu_uuid)
             level = self._level(resolution, end_ms - start_ms, max_points, start_ms, self._gpu_coverage(gpu_id))
             frame = gpu_frame(self._conn, self.layout, level, gpu_id, start_ms, end_ms, [metric])
-        columns = [(metric, stat) for stat in STATS_OF_KIND[kind]]
-        frame = _downsample(frame, columns, end_ms, max_points)
+        frame = _downsample(frame, stat_columns(self.layout, [metric]), end_ms, max_points)
         low, mean, high = _stat_triple(frame, metric, kind)
         return Series(frame.ts_ms / 1000, low, mean, high, RESOLUTIONS[level])
 
@@ -258,7 +257,7 @@ class HistoryReader:
         with self._lock, meta.snapshot(self._conn):
             level = self._level(resolution, end_ms - start_ms, max_points, start_ms, self._fleet_coverage())
             frame = fleet_frame(self._conn, self.layout, level, start_ms, end_ms, list(metrics))
-        columns = [(m, stat) for m in metrics for stat in STATS_OF_KIND[Kind.GAUGE]]
+        columns = fleet_rollup_columns(metrics)
         frame = _downsample(frame, columns, end_ms, max_points)
         return {m: Series(frame.ts_ms / 1000, *_stat_triple(frame, m, Kind.GAUGE), RESOLUTIONS[level]) for m in metrics}
 

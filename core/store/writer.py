@@ -69,6 +69,35 @@ class WriterStatus:
     last_written_ts: float | None = None
 
 
+class _Problem:
+    """One reason polls are not being stored as they should (the database refuses writes, the
+    clock is behind, background work fails). Logged when it starts and when it ends, but the same
+    message at most every few minutes, however often the problem comes and goes."""
+
+    def __init__(self, level: int) -> None:
+        self.level = level
+        self.message: str | None = None
+        self.since = 0.0
+        self._logged_this_time = False
+        self._last_logged: dict[str, float] = {}
+
+    def occur(self, message: str, detail: str = "") -> None:
+        now = time.monotonic()
+        if self.message is None:
+            self.since = now
+            self._logged_this_time = False
+        self.message = message
+        if now - self._last_logged.get(message, -math.inf) >= _REMIND_AFTER_S:
+            log.log(self.level, "history: %s%s", message, detail)
+            self._last_logged[message] = now
+            self._logged_this_time = True
+
+    def resolve(self, what: str) -> None:
+        if self.message is not None and self._logged_this_time:
+            log.warning("history: %s after %.0f s", what, time.monotonic() - self.since)
+        self.message = None
+
+
 @dataclass
 class _PreparedPoll:
     """Everything one poll (or one source error) writes, encoded and ready to commit."""
@@ -133,10 +162,9 @@ class HistoryWriter:
         self._maintenance = Maintenance(self.layout, retention or RetentionPolicy())
         self._backlog: deque[_PreparedPoll] = deque()
         self._backlog_bytes = 0
-        self._write_error: str | None = None
-        self._clock_error: str | None = None
-        self._error_since = 0.0
-        self._last_reminder = 0.0
+        self._write_problem = _Problem(logging.ERROR)
+        self._clock_problem = _Problem(logging.WARNING)
+        self._maintenance_problem = _Problem(logging.ERROR)
         self._counts = {"dropped": 0, "rejected": 0, "written": 0}
         self._status = WriterStatus(last_written_ts=self._high_water_ms / 1000 if self._high_water_ms else None)
         self._active_errors: frozenset[str] = frozenset()
@@ -207,9 +235,7 @@ class HistoryWriter:
         if ts_ms <= self._high_water_ms:
             self._refuse_backwards(ts_ms)
             return None
-        if self._clock_error:
-            log.warning("history: the clock caught up; storing polls again")
-            self._clock_error = None
+        self._clock_problem.resolve("the clock caught up, storing polls again")
         poll = _PreparedPoll(ts_ms)
         ids = self._ids_for(sample, ts_ms, poll)
         layout = self.layout
@@ -256,15 +282,11 @@ class HistoryWriter:
 
     def _refuse_backwards(self, ts_ms: int) -> None:
         self._counts["rejected"] += 1
-        behind_s = (self._high_water_ms - ts_ms) / 1000
-        message = (
-            f"the clock is {behind_s:.1f} s behind the last stored poll; polls are not stored until it catches up"
+        message = self._clock_problem.message or (
+            f"the clock went {(self._high_water_ms - ts_ms) / 1000:.1f} s behind the last stored poll; "
+            "polls are not stored until it catches up"
         )
-        now = time.monotonic()
-        if self._clock_error is None or now - self._last_reminder > _REMIND_AFTER_S:
-            log.warning("history: %s (%d refused so far)", message, self._counts["rejected"])
-            self._last_reminder = now
-        self._clock_error = message
+        self._clock_problem.occur(message, f" ({self._counts['rejected']} refused so far)")
         self._publish()
 
     # -- committing ------------------------------------------------------------------------------
@@ -301,7 +323,11 @@ class HistoryWriter:
             except (sqlite3.IntegrityError, sqlite3.ProgrammingError, sqlite3.InterfaceError):
                 raise
             except (sqlite3.DatabaseError, StoreError) as exc:
-                self._failed(exc)
+                self._failed(
+                    self._write_problem,
+                    f"cannot write the history {self.path}: {exc}",
+                    f"; keeping polls in memory (up to {self._backlog_limit >> 20} MiB) and retrying",
+                )
                 self._trim_backlog()
                 return
             self._backlog.popleft()
@@ -310,12 +336,7 @@ class HistoryWriter:
             if poll.ts_ms is not None:
                 self._counts["written"] += 1
                 self._committed_high_water_ms = poll.ts_ms
-        if self._write_error is not None:
-            log.warning(
-                "history: writing resumed after %.0f s (%d waiting polls written, %d dropped)",
-                time.monotonic() - self._error_since, written, self._counts["dropped"],
-            )
-            self._write_error = None
+        self._write_problem.resolve(f"writing resumed ({written} waiting polls written, {self._counts['dropped']} dropped)")
 
     def _commit(self, poll: _PreparedPoll) -> None:
         if self._conn is None:
@@ -331,15 +352,8 @@ class HistoryWriter:
                 conn.execute(_INSERT_FLEET, poll.fleet)
             conn.executemany("INSERT INTO events (ts_ms, kind, gpu_id, code, detail) VALUES (?, ?, ?, ?, ?)", poll.events)
 
-    def _failed(self, exc: Exception) -> None:
-        message = f"cannot write the history {self.path}: {exc}"
-        now = time.monotonic()
-        if self._write_error is None:
-            self._error_since = now
-        if message != self._write_error or now - self._last_reminder > _REMIND_AFTER_S:
-            log.error("history: %s; keeping polls in memory (up to %d MiB) and retrying", message, self._backlog_limit >> 20)
-            self._last_reminder = now
-        self._write_error = message
+    def _failed(self, problem: _Problem, message: str, detail: str = "") -> None:
+        problem.occur(message, detail)
         # Reopen on the next attempt: a connection that hit a read-only file stays read-only.
         if self._conn is not None:
             self._conn.close()
@@ -357,7 +371,7 @@ class HistoryWriter:
 
     def _publish(self) -> None:
         self._status = WriterStatus(
-            last_error=self._write_error or self._clock_error,
+            last_error=self._write_problem.message or self._clock_problem.message or self._maintenance_problem.message,
             backlog_polls=sum(1 for poll in self._backlog if poll.ts_ms is not None),
             dropped_polls=self._counts["dropped"],
             rejected_polls=self._counts["rejected"],
@@ -382,13 +396,17 @@ class HistoryWriter:
         if self._backlog or self._conn is None:
             return False
         try:
-            return self._maintenance.run(self._conn, self._committed_high_water_ms, time.monotonic() + budget_s)
+            more = self._maintenance.run(self._conn, self._committed_high_water_ms, time.monotonic() + budget_s)
         except (sqlite3.IntegrityError, sqlite3.ProgrammingError, sqlite3.InterfaceError):
             raise
         except sqlite3.DatabaseError as exc:
-            self._failed(exc)
+            self._failed(self._maintenance_problem, f"background work (compaction, rollups, pruning) on {self.path} failed: {exc}")
             self._publish()
             return False
+        if self._maintenance_problem.message is not None:
+            self._maintenance_problem.resolve("background work resumed")
+            self._publish()
+        return more
 
     def close(self) -> None:
         """Write out what the backlog holds (if the database takes it), then release the file and
@@ -398,7 +416,7 @@ class HistoryWriter:
         if self._backlog:
             self._flush()
         if self._backlog:
-            log.error("history: %d polls could not be written before closing: %s", len(self._backlog), self._write_error)
+            log.error("history: %d polls could not be written before closing: %s", len(self._backlog), self._write_problem.message)
         if self._conn is not None:
             self._conn.close()
             self._conn = None
