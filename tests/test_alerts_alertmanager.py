@@ -8,15 +8,11 @@ fails in CI (CI=true), where a skip would hide a missing install, and skips else
 from __future__ import annotations
 
 import json
-import os
-import shutil
-import signal
-import socket
 import subprocess
 import time
 import urllib.request
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import Iterator
 
 import pytest
 
@@ -25,6 +21,8 @@ from core.alerts.builtin_rules import builtin_rules
 from core.alerts.engine import AlertEngine
 from core.alerts.model import ChangeKind
 from tests.samples import make_inventory, make_sample
+from tests.servers import free_port, stop, wait_until
+from tests.tools import require_tool
 
 pytestmark = pytest.mark.slow
 
@@ -41,49 +39,19 @@ receivers:
 """
 
 
-def _require_alertmanager() -> str:
-    path = ALERTMANAGER if os.access(ALERTMANAGER, os.X_OK) else shutil.which("alertmanager")
-    if path:
-        return path
-    reason = "Alertmanager is not installed (apt-get install -y prometheus-alertmanager; scripts/dev.sh does it)"
-    if os.environ.get("CI", "").lower() == "true":
-        pytest.fail(reason + " - required in CI")
-    pytest.skip(reason)
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 def _get_alerts(base: str) -> list[dict]:
     with urllib.request.urlopen(f"{base}/api/v2/alerts?active=true&silenced=true&inhibited=true&unprocessed=true", timeout=5) as response:
         return json.load(response)
 
 
-def _wait_until(what: str, check: Callable[[], object]) -> object:
-    """Poll (never a blind sleep) until `check` returns something truthy."""
-    deadline = time.monotonic() + PATIENCE_S
-    last: object = None
-    while time.monotonic() < deadline:
-        try:
-            last = check()
-            if last:
-                return last
-        except OSError as exc:
-            last = exc
-        time.sleep(0.1)
-    pytest.fail(f"gave up after {PATIENCE_S:.0f} s waiting for {what}; last: {last!r}")
-
-
 @pytest.fixture
 def alertmanager(tmp_path: Path) -> Iterator[str]:
-    binary = _require_alertmanager()
+    binary = require_tool(ALERTMANAGER, "alertmanager", install="apt-get install -y prometheus-alertmanager; scripts/dev.sh does it")
     config = tmp_path / "alertmanager.yml"
     config.write_text(CONFIG)
-    port = _free_port()
-    log = (tmp_path / "alertmanager.log").open("w")
+    port = free_port()
+    log_path = tmp_path / "alertmanager.log"
+    log = log_path.open("w")
     process = subprocess.Popen(
         [binary, f"--config.file={config}", f"--storage.path={tmp_path / 'data'}",
          f"--web.listen-address=127.0.0.1:{port}", "--cluster.listen-address="],
@@ -93,27 +61,14 @@ def alertmanager(tmp_path: Path) -> Iterator[str]:
     try:
         def ready() -> bool:
             if process.poll() is not None:
-                pytest.fail(f"alertmanager exited with {process.returncode}: {(tmp_path / 'alertmanager.log').read_text()}")
+                pytest.fail(f"alertmanager exited with {process.returncode}: {log_path.read_text()}")
             with urllib.request.urlopen(f"{base}/-/ready", timeout=2) as response:
                 return response.status == 200
 
-        deadline = time.monotonic() + STARTUP_LIMIT_S
-        while time.monotonic() < deadline:
-            try:
-                if ready():
-                    break
-            except OSError:
-                time.sleep(0.1)
-        else:
-            pytest.fail(f"alertmanager not ready within {STARTUP_LIMIT_S:.0f} s")
+        wait_until("alertmanager to be ready", ready, STARTUP_LIMIT_S)
         yield base
     finally:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(5)
+        stop(process)
         log.close()
 
 
@@ -129,7 +84,7 @@ def test_firing_then_resolved_alerts_reach_alertmanager(alertmanager: str) -> No
     def arrived() -> dict | None:
         return next((a for a in _get_alerts(alertmanager) if a["labels"].get("gpu") == uuid), None)
 
-    alert = _wait_until("the firing alert in Alertmanager", arrived)
+    alert = wait_until("the firing alert in Alertmanager", arrived, PATIENCE_S)
     assert alert["labels"]["alertname"] == "ecc_uncorrectable"
     assert alert["labels"]["severity"] == "critical"
     assert alert["labels"]["node"] == "node00"
@@ -145,7 +100,7 @@ def test_firing_then_resolved_alerts_reach_alertmanager(alertmanager: str) -> No
     [resolved] = changes.of_kind(ChangeKind.RESOLVED)
     assert forwarder.sync(engine.active, [resolved], later) == 1
     # endsAt in the past: Alertmanager no longer lists it as active.
-    _wait_until("the alert to be resolved", lambda: arrived() is None)
+    wait_until("the alert to be resolved", lambda: arrived() is None, PATIENCE_S)
 
 
 def test_firing_alerts_are_resent_after_the_resend_interval(alertmanager: str) -> None:
@@ -156,12 +111,14 @@ def test_firing_alerts_are_resent_after_the_resend_interval(alertmanager: str) -
     assert forwarder.sync(engine.active, (), now) == 1
     assert forwarder.sync(engine.active, (), now + 29) == 0
     assert forwarder.sync(engine.active, (), now + 30) == 1
-    alert = _wait_until("the lost-GPU alert", lambda: [a for a in _get_alerts(alertmanager) if a["labels"]["alertname"] == "gpu_lost"])
+    alert = wait_until(
+        "the lost-GPU alert", lambda: [a for a in _get_alerts(alertmanager) if a["labels"]["alertname"] == "gpu_lost"], PATIENCE_S
+    )
     assert len(alert) == 1
 
 
 def test_an_unreachable_alertmanager_is_one_clear_error_and_alerts_stay_due() -> None:
-    port = _free_port()  # nothing listens there
+    port = free_port()  # nothing listens there
     forwarder = AlertmanagerForwarder(f"http://127.0.0.1:{port}", timeout_s=2.0)
     engine = AlertEngine(builtin_rules(), poll_interval_s=5.0)
     engine.evaluate(make_sample(N, states={5: 1}), 1_763_798_400.0)
@@ -171,7 +128,7 @@ def test_an_unreachable_alertmanager_is_one_clear_error_and_alerts_stay_due() ->
     background = BackgroundForwarder(forwarder)
     try:
         background.submit(engine.active, (), 1_763_798_402.0)  # returns at once
-        _wait_until("the background error", lambda: background.last_error)
+        wait_until("the background error", lambda: background.last_error, PATIENCE_S)
         assert "cannot reach Alertmanager" in background.last_error
     finally:
         background.close()
@@ -185,9 +142,10 @@ def test_the_alert_service_forwards_in_the_background(alertmanager: str, tmp_pat
     service = AlertService(conn, poll_interval_s=5.0, forwarder=BackgroundForwarder(AlertmanagerForwarder(alertmanager)))
     try:
         service.process(make_sample(N, ts=time.time(), values={"remapped_rows_failure": {7: 1}}))
-        found = _wait_until(
+        found = wait_until(
             "the forwarded alert",
             lambda: [a for a in _get_alerts(alertmanager) if a["labels"]["alertname"] == "row_remap_failure"],
+            PATIENCE_S,
         )
         assert found[0]["labels"]["gpu"] == make_inventory(N)[7].uuid
     finally:

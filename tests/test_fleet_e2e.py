@@ -11,12 +11,8 @@ import json
 import math
 import os
 import select
-import shutil
-import signal
-import socket
 import subprocess
 import sys
-import time
 import urllib.parse
 import urllib.request
 from pathlib import Path
@@ -28,6 +24,8 @@ from core.sources.factory import open_source
 from core.telemetry import SAMPLE_METRICS, FleetSample
 from tests.fake_nvml.build import build_fake_nvml
 from tests.fake_nvml.control import DEFAULT_BUILD_DIR, subprocess_env
+from tests.servers import free_port, stop, wait_until
+from tests.tools import require_tool
 
 pytestmark = pytest.mark.slow
 
@@ -37,22 +35,6 @@ STARTUP_LIMIT_S = 60.0
 DEMO_GPUS = 8
 # Agents poll once and then hold still, so what Prometheus stored is exactly what they serve.
 FROZEN_INTERVAL_S = "3600"
-
-
-def _require_prometheus() -> str:
-    path = PROMETHEUS if os.access(PROMETHEUS, os.X_OK) else shutil.which("prometheus")
-    if path:
-        return path
-    reason = "Prometheus is not installed (apt-get install -y prometheus; scripts/dev.sh does it)"
-    if os.environ.get("CI", "").lower() == "true":
-        pytest.fail(reason + " - required in CI")
-    pytest.skip(reason)
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def _read_line(process: subprocess.Popen[str], limit_s: float) -> str:
@@ -80,16 +62,6 @@ def _start_agent(source: str, env: dict[str, str]) -> tuple[subprocess.Popen[str
     return process, url
 
 
-def _stop(process: subprocess.Popen[str]) -> None:
-    if process.poll() is None:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(5)
-
-
 def _instant(base: str, promql: str) -> list[dict]:
     url = f"{base}/api/v1/query?{urllib.parse.urlencode({'query': promql})}"
     with urllib.request.urlopen(url, timeout=5) as response:
@@ -97,24 +69,17 @@ def _instant(base: str, promql: str) -> list[dict]:
 
 
 def _wait_for(base: str, promql: str, want: float, limit_s: float) -> None:
-    """Poll (not sleep) until `promql` evaluates to `want`."""
-    deadline = time.monotonic() + limit_s
-    last: object = None
-    while time.monotonic() < deadline:
-        try:
-            result = _instant(base, promql)
-            last = result
-            if result and float(result[0]["value"][1]) == want:
-                return
-        except OSError as exc:  # not listening yet
-            last = exc
-        time.sleep(0.2)
-    pytest.fail(f"{promql} never became {want} within {limit_s} s (last: {last})")
+    """Poll until `promql` evaluates to `want`."""
+    def reached() -> bool:
+        result = _instant(base, promql)
+        return bool(result) and float(result[0]["value"][1]) == want
+
+    wait_until(f"{promql} to become {want}", reached, limit_s, interval_s=0.2)
 
 
 @pytest.fixture(scope="module")
 def fleet(tmp_path_factory) -> Iterator[dict]:
-    prometheus_binary = _require_prometheus()
+    prometheus_binary = require_tool(PROMETHEUS, "prometheus", install="apt-get install -y prometheus; scripts/dev.sh does it")
     library = build_fake_nvml(DEFAULT_BUILD_DIR)
     plain_env = {k: v for k, v in os.environ.items() if k not in ("LD_LIBRARY_PATH", "LD_PRELOAD")}
     processes: list[subprocess.Popen[str]] = []
@@ -130,7 +95,7 @@ def fleet(tmp_path_factory) -> Iterator[dict]:
             "scrape_configs:\n  - job_name: gpuops\n    static_configs:\n"
             f"      - targets: {json.dumps(targets)}\n"
         )
-        port = _free_port()
+        port = free_port()
         base = f"http://127.0.0.1:{port}"
         server = subprocess.Popen(
             [prometheus_binary, f"--config.file={work / 'prometheus.yml'}", f"--storage.tsdb.path={work / 'data'}",
@@ -142,7 +107,7 @@ def fleet(tmp_path_factory) -> Iterator[dict]:
         yield {"base": base, "demo": demo, "demo_url": demo_url, "nvml_url": nvml_url, "targets": targets}
     finally:
         for process in reversed(processes):
-            _stop(process)
+            stop(process)
 
 
 def _through(spec: str) -> FleetSample:
@@ -178,7 +143,7 @@ def test_a_dead_agent_is_a_stale_node_in_prometheus(fleet) -> None:
     with open_source(f"prometheus:{fleet['base']}") as source:
         before = source.poll()
         assert before.stale_nodes == frozenset()
-        _stop(fleet["demo"])
+        stop(fleet["demo"])
         _wait_for(fleet["base"], f'up{{instance="{fleet["targets"][0]}"}}', 0, 30)
         after = source.poll()
     assert after.stale_nodes == frozenset(demo_nodes)

@@ -1,4 +1,4 @@
-"""External programs the tests drive (desktop-file-validate, poppler's pdfinfo, ...)."""
+"""External programs the tests drive (desktop-file-validate, poppler's pdfinfo, Prometheus, ...)."""
 
 from __future__ import annotations
 
@@ -8,11 +8,17 @@ import shutil
 import pytest
 
 
-def require_tool(name: str) -> str:
-    """The tool's path; in CI a missing tool fails the test, since a skip would hide a missing install."""
-    path = shutil.which(name)
-    if path is None:
-        if os.environ.get("CI"):
-            pytest.fail(f"{name} is not installed; scripts/dev.sh test should install it")
-        pytest.skip(f"{name} not installed")
-    return path
+def require_tool(*names: str, install: str = "scripts/dev.sh test installs it") -> str:
+    """The path of the first of `names` found (a bare name on PATH or an absolute path).
+
+    In CI (CI=true) a missing tool fails the test, since a skip would hide a missing install;
+    elsewhere the test is skipped saying how to install it.
+    """
+    for name in names:
+        path = shutil.which(name)
+        if path is not None:
+            return path
+    reason = f"{os.path.basename(names[0])} is not installed ({install})"
+    if os.environ.get("CI", "").lower() == "true":
+        pytest.fail(reason + " - required in CI")
+    pytest.skip(reason)
