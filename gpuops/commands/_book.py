@@ -1,5 +1,6 @@
-"""What the customers, allocations, usage and audit commands share: opening the book in the
-history database and turning refusals into plain lines on stderr with an exit code."""
+"""What the customers, allocations, usage and audit commands share: the `import|export FILE --db`
+arguments, opening the book in the history database and turning refusals into plain lines on
+stderr with an exit code."""
 
 from __future__ import annotations
 
@@ -7,12 +8,24 @@ import argparse
 import sys
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from core.allocations.repository import AllocationRepository
 
 
 def add_db_arguments(parser: argparse.ArgumentParser, *, edits: bool) -> None:
     parser.add_argument("--db", type=Path, default=None, metavar="PATH", help="history database (default: in the user data directory)")
     if edits:
         parser.add_argument("--read-only", action="store_true", help="refuse every change (for checking a file without importing it)")
+
+
+def add_file_arguments(parser: argparse.ArgumentParser, *, imports: bool) -> None:
+    """`import|export FILE.csv [--force] --db [--read-only]`, or `export FILE.csv` for a read-only log."""
+    parser.add_argument("action", choices=("import", "export") if imports else ("export",))
+    parser.add_argument("file", type=Path, metavar="FILE.csv")
+    parser.add_argument("--force", action="store_true", help="export: replace FILE if it exists" if imports else "replace FILE if it exists")
+    add_db_arguments(parser, edits=imports)
 
 
 def run_on_book(args: argparse.Namespace, action: Callable, *, writes: bool) -> int:
@@ -46,8 +59,15 @@ def run_on_book(args: argparse.Namespace, action: Callable, *, writes: bool) -> 
         repo.close()
 
 
-def refuse_overwrite(path: Path, force: bool) -> bool:
-    if path.exists() and not force:
-        print(f"gpuops: {path} exists; pass --force to replace it", file=sys.stderr)
-        return True
-    return False
+def export_from_book(args: argparse.Namespace, what: str, write: Callable[[AllocationRepository, Path], int]) -> int:
+    """Refuse to replace an existing `args.file` without --force (exit 2), else `write(repo, path)`
+    it from a read-only book and say how many `what` it holds."""
+    if args.file.exists() and not args.force:
+        print(f"gpuops: {args.file} exists; pass --force to replace it", file=sys.stderr)
+        return 2
+
+    def export(repo: AllocationRepository) -> int:
+        print(f"{write(repo, args.file)} {what} written to {args.file}")
+        return 0
+
+    return run_on_book(args, export, writes=False)

@@ -6,9 +6,8 @@ from __future__ import annotations
 import argparse
 import sys
 import time
-from pathlib import Path
 
-from gpuops.commands._book import add_db_arguments, refuse_overwrite, run_on_book
+from gpuops.commands._book import add_file_arguments, export_from_book
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -17,11 +16,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         help="export the audit log of customer, contract and allocation changes",
         description="Write the audit log (ts,user,action,entity,entity_id,before,after; oldest first) to a CSV file.",
     )
-    parser.add_argument("action", choices=("export",))
-    parser.add_argument("file", type=Path, metavar="FILE.csv")
+    add_file_arguments(parser, imports=False)
     parser.add_argument("--since", default=None, metavar="DURATION", help="only changes since (24h, 30d, or ISO 8601)")
-    parser.add_argument("--force", action="store_true", help="replace FILE if it exists")
-    add_db_arguments(parser, edits=False)
     parser.set_defaults(run=run)
 
 
@@ -36,11 +32,4 @@ def run(args: argparse.Namespace) -> int:
         except BadTimeSpec as exc:
             print(f"gpuops: {exc}", file=sys.stderr)
             return 2
-    if refuse_overwrite(args.file, args.force):
-        return 2
-
-    def export(repo) -> int:
-        print(f"{export_audit_csv(repo.conn, args.file, since_ms=since_ms)} audit entries written to {args.file}")
-        return 0
-
-    return run_on_book(args, export, writes=False)
+    return export_from_book(args, "audit entries", lambda repo, path: export_audit_csv(repo.conn, path, since_ms=since_ms))

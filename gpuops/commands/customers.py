@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 
-from gpuops.commands._book import add_db_arguments, refuse_overwrite, run_on_book
+from gpuops.commands._book import add_file_arguments, export_from_book, run_on_book
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -15,10 +14,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         description="Import customers from CSV (columns name,contact,notes: new ones are added, changed contact or "
         "notes updated; any bad row rejects the whole file) or export them, sorted by name.",
     )
-    parser.add_argument("action", choices=("import", "export"))
-    parser.add_argument("file", type=Path, metavar="FILE.csv")
-    parser.add_argument("--force", action="store_true", help="export: replace FILE if it exists")
-    add_db_arguments(parser, edits=True)
+    add_file_arguments(parser, imports=True)
     parser.set_defaults(run=run)
 
 
@@ -26,14 +22,7 @@ def run(args: argparse.Namespace) -> int:
     from core.allocations.csv_io import export_customers, import_customers
 
     if args.action == "export":
-        if refuse_overwrite(args.file, args.force):
-            return 2
-
-        def export(repo) -> int:
-            print(f"{export_customers(repo, args.file)} customer(s) written to {args.file}")
-            return 0
-
-        return run_on_book(args, export, writes=False)
+        return export_from_book(args, "customer(s)", export_customers)
 
     def do_import(repo) -> int:
         summary = import_customers(repo, args.file)
