@@ -69,6 +69,11 @@ class _RuleState:
                 self.last_true[i] = alert.pending_at if alert.last_true_at is None else alert.last_true_at
 
 
+def evaluation_time(now: float | None) -> float:
+    """The epoch seconds a poll is evaluated at: `now` if given (replays, tests), else the wall clock."""
+    return time.time() if now is None else float(now)
+
+
 def _subject_keys(target: str, inventory: Inventory) -> list[str]:
     if target == GPU:
         return inventory.uuids
@@ -150,7 +155,7 @@ class AlertEngine:
         last_fresh_ts: np.ndarray | None = None,
     ) -> AlertChanges:
         """One poll: which alerts began pending, began firing, were cancelled or resolved, or changed."""
-        now = time.time() if now is None else float(now)
+        now = evaluation_time(now)
         changes: dict[tuple[str, str], AlertChange] = {}
         if self._adopt_inventory(sample, customers):
             self._retire_vanished(now, changes)
@@ -173,7 +178,7 @@ class AlertEngine:
     def source_failed(self, error: str, now: float | None = None) -> AlertChanges:
         """A poll that failed outright (SourceError): no sample, so only the rules reading
         `source_down` are evaluated; every other alert keeps its state until data returns."""
-        now = time.time() if now is None else float(now)
+        now = evaluation_time(now)
         sample = self._last_sample if self._last_sample is not None else _empty_sample(now)
         if self._inventory is None:
             self._adopt_inventory(sample, None)

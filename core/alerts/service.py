@@ -13,14 +13,13 @@ from __future__ import annotations
 
 import logging
 import sqlite3
-import time
 from pathlib import Path
 from typing import Callable, Mapping
 
 import numpy as np
 
 from core.alerts.alertmanager import AlertmanagerForwarder, BackgroundForwarder
-from core.alerts.engine import AlertEngine
+from core.alerts.engine import AlertEngine, evaluation_time
 from core.alerts.model import AlertChanges, ChangeKind
 from core.alerts.persistence import AlertStore
 from core.store.connection import open_database
@@ -70,14 +69,14 @@ class AlertService:
         customers: Mapping[str, str] | None = None,
         last_fresh_ts: np.ndarray | None = None,
     ) -> AlertChanges:
-        now = time.time() if now is None else float(now)
+        now = evaluation_time(now)
         self._refresh_settings(now)
         changes = self.engine.evaluate(sample, now, allocated=allocated, customers=customers, last_fresh_ts=last_fresh_ts)
         return self._record(changes, now)
 
     def source_failed(self, error: str, now: float | None = None) -> AlertChanges:
         """A poll failed outright (SourceError): the `source_down` rule sees it."""
-        now = time.time() if now is None else float(now)
+        now = evaluation_time(now)
         self._refresh_settings(now)
         return self._record(self.engine.source_failed(error, now), now)
 
