@@ -8,12 +8,15 @@ get readable reasons, the triggers are the backstop.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Hashable, Iterable, Mapping
 from dataclasses import dataclass
+from typing import TypeVar
 
 from core.allocations.errors import Problem
 from core.allocations.model import OPEN_END_MS, Allocation, Contract, gpu_model_of
 from core.allocations.timefmt import format_ms
+
+K = TypeVar("K", bound=Hashable)
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,15 +88,24 @@ def _describe(item: Allocation | Proposed, contracts: Mapping[int, Contract]) ->
     return f"contract {label!r} {_span(item.start_ms, item.end_ms)}{where}"
 
 
+def _grouped(
+    proposed: list[Proposed], existing: list[Allocation], key: Callable[[Allocation | Proposed], K]
+) -> dict[K, list[Allocation | Proposed]]:
+    """The proposed allocations grouped by `key`, with the existing ones in those groups only: an
+    existing allocation in a group nothing is proposed for cannot conflict with the batch."""
+    groups: dict[K, list[Allocation | Proposed]] = defaultdict(list)
+    for item in proposed:
+        groups[key(item)].append(item)
+    touched = set(groups)
+    for item in existing:
+        if key(item) in touched:
+            groups[key(item)].append(item)
+    return groups
+
+
 def _overlaps(proposed: list[Proposed], existing: list[Allocation], contracts: Mapping[int, Contract]) -> list[Problem]:
     """A GPU held by two allocations at once: blame the later-starting proposed one."""
-    by_gpu: dict[str, list[Allocation | Proposed]] = defaultdict(list)
-    for item in proposed:
-        by_gpu[item.gpu_uuid].append(item)
-    touched = set(by_gpu)
-    for item in existing:
-        if item.gpu_uuid in touched:
-            by_gpu[item.gpu_uuid].append(item)
+    by_gpu = _grouped(proposed, existing, lambda item: item.gpu_uuid)
     problems = []
     for uuid, items in by_gpu.items():
         items.sort(key=lambda a: (a.start_ms, isinstance(a, Proposed)))
@@ -112,13 +124,7 @@ def _overlaps(proposed: list[Proposed], existing: list[Allocation], contracts: M
 def _over_count(proposed: list[Proposed], existing: list[Allocation], contracts: Mapping[int, Contract]) -> list[Problem]:
     """A contract holding more GPUs at some instant than it bought: a sweep over start/end events,
     ends before starts at the same instant (intervals are half-open)."""
-    by_contract: dict[int, list[Allocation | Proposed]] = defaultdict(list)
-    for item in proposed:
-        by_contract[item.contract_id].append(item)
-    touched = set(by_contract)
-    for item in existing:
-        if item.contract_id in touched:
-            by_contract[item.contract_id].append(item)
+    by_contract = _grouped(proposed, existing, lambda item: item.contract_id)
     problems = []
     for contract_id, items in by_contract.items():
         contract = contracts[contract_id]
