@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from core.allocations.sql_filters import where_clause
 from core.allocations.timefmt import format_ms
 
 AUDIT_CSV_COLUMNS = ("ts", "user", "action", "entity", "entity_id", "before", "after")
@@ -62,14 +63,8 @@ def list_audit(
     limit: int | None = None,
 ) -> list[AuditEntry]:
     """Entries, newest first, optionally within [since_ms, until_ms) and for one entity."""
-    where, params = [], []
-    for clause, value in (("ts_ms >= ?", since_ms), ("ts_ms < ?", until_ms), ("entity = ?", entity), ("entity_id = ?", entity_id)):
-        if value is not None:
-            where.append(clause)
-            params.append(value)
-    sql = "SELECT id, ts_ms, user, action, entity, entity_id, before_json, after_json FROM audit_log"
-    if where:
-        sql += " WHERE " + " AND ".join(where)
+    where, params = where_clause((("ts_ms >= ?", since_ms), ("ts_ms < ?", until_ms), ("entity = ?", entity), ("entity_id = ?", entity_id)))
+    sql = "SELECT id, ts_ms, user, action, entity, entity_id, before_json, after_json FROM audit_log" + where
     sql += " ORDER BY ts_ms DESC, id DESC"
     if limit is not None:
         sql += f" LIMIT {int(limit)}"

@@ -23,6 +23,7 @@ from core.allocations import audit
 from core.allocations.errors import AllocationError, NeedsConfirmation, Problem, ReadOnlyError, UnhealthyGpu, ValidationError
 from core.allocations.index import AllocationIndex
 from core.allocations.model import Allocation, Contract, ContractStatus, ContractType, Customer
+from core.allocations.sql_filters import where_clause
 from core.allocations.validation import Proposed, check_allocations
 from core.telemetry import GpuState
 
@@ -106,19 +107,13 @@ class AllocationRepository:
         self, *, contract_id: int | None = None, gpu_uuid: str | None = None, start_ms: int | None = None, end_ms: int | None = None
     ) -> list[Allocation]:
         """Allocations, optionally of one contract or GPU, and overlapping [start_ms, end_ms)."""
-        where, params = [], []
-        for clause, value in (
+        where, params = where_clause((
             ("contract_id = ?", contract_id),
             ("gpu_uuid = ?", gpu_uuid),
             ("(end_ms IS NULL OR end_ms > ?)", start_ms),
             ("start_ms < ?", end_ms),
-        ):
-            if value is not None:
-                where.append(clause)
-                params.append(value)
-        sql = "SELECT id, contract_id, gpu_uuid, start_ms, end_ms FROM allocations"
-        if where:
-            sql += " WHERE " + " AND ".join(where)
+        ))
+        sql = "SELECT id, contract_id, gpu_uuid, start_ms, end_ms FROM allocations" + where
         return [Allocation(*row) for row in self.conn.execute(sql + " ORDER BY contract_id, gpu_uuid, start_ms, id", params)]
 
     def index(self) -> AllocationIndex:
