@@ -36,7 +36,7 @@ import re
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
-from typing import Any, Mapping
+from typing import Any, Callable, Iterator, Mapping, TypeVar
 from urllib.parse import parse_qs, urlencode, urlsplit
 
 from core import dcgm_schema as dcgm
@@ -55,6 +55,7 @@ from core.sources.http_fetch import FetchError, HttpFetcher, HttpOptions
 from core.telemetry import FleetSample, GpuState, ProcessInfo, Workload
 
 log = logging.getLogger("gpuops.sources")
+T = TypeVar("T")
 
 ENV_PREFIX = "GPUOPS_PROMETHEUS"
 DEFAULT_TIMEOUT_S = 5.0
@@ -354,31 +355,40 @@ def _add_extras(readings: dict[str, GpuReading], answers: dict[str, list[dict[st
     """Processes, XID counts and states; the UUIDs that had any."""
     states = {state.label: state for state in GpuState}
     fresh: set[str] = set()
-    for row in answers.get(dcgm.GPUOPS_PROCESS_MEMORY, ()):
-        labels = row["metric"]
-        reading = readings.get(labels.get(dcgm.LABEL_UUID, ""))
-        pid = labels.get(dcgm.LABEL_PID, "")
-        if reading is not None and pid.isdigit():
-            fresh.add(reading.labels.uuid)
-            used = _number(row)
-            reading.processes.append(ProcessInfo(
-                pid=int(pid), name=labels.get(dcgm.LABEL_PROCESS_NAME) or None,
-                used_mem_bytes=None if math.isnan(used) else int(used),
-            ))
-    for row in answers.get(dcgm.GPUOPS_XID_ERRORS_TOTAL, ()):
-        labels = row["metric"]
-        reading = readings.get(labels.get(dcgm.LABEL_UUID, ""))
-        code = labels.get(dcgm.LABEL_XID, "")
-        if reading is not None and code.isdigit():
-            fresh.add(reading.labels.uuid)
-            reading.xid_counts[int(code)] = _number(row)
-    for row in answers.get(dcgm.GPUOPS_GPU_STATE, ()):
-        labels = row["metric"]
-        reading = readings.get(labels.get(dcgm.LABEL_UUID, ""))
-        if reading is not None and labels.get(dcgm.GPUOPS_GPU_STATE) in states:
-            fresh.add(reading.labels.uuid)
-            reading.state = states[labels[dcgm.GPUOPS_GPU_STATE]]
+    for reading, pid, row in _gpu_rows(readings, answers, dcgm.GPUOPS_PROCESS_MEMORY, dcgm.LABEL_PID, _whole_number, fresh):
+        used = _number(row)
+        reading.processes.append(ProcessInfo(
+            pid=pid, name=row["metric"].get(dcgm.LABEL_PROCESS_NAME) or None,
+            used_mem_bytes=None if math.isnan(used) else int(used),
+        ))
+    for reading, code, row in _gpu_rows(readings, answers, dcgm.GPUOPS_XID_ERRORS_TOTAL, dcgm.LABEL_XID, _whole_number, fresh):
+        reading.xid_counts[code] = _number(row)
+    for reading, state, _row in _gpu_rows(readings, answers, dcgm.GPUOPS_GPU_STATE, dcgm.GPUOPS_GPU_STATE, states.get, fresh):
+        reading.state = state
     return fresh
+
+
+def _gpu_rows(
+    readings: dict[str, GpuReading],
+    answers: dict[str, list[dict[str, Any]]],
+    metric: str,
+    label: str,
+    parse: Callable[[str], T | None],
+    fresh: set[str],
+) -> Iterator[tuple[GpuReading, T, dict[str, Any]]]:
+    """The rows of a gpuops_ extra `metric` for a known GPU whose `label` parses (None: it does not);
+    those GPUs are added to `fresh`."""
+    for row in answers.get(metric, ()):
+        labels = row["metric"]
+        reading = readings.get(labels.get(dcgm.LABEL_UUID, ""))
+        value = parse(labels.get(label, ""))
+        if reading is not None and value is not None:
+            fresh.add(reading.labels.uuid)
+            yield reading, value, row
+
+
+def _whole_number(text: str) -> int | None:
+    return int(text) if text.isdigit() else None
 
 
 def _api_error(exc: FetchError) -> str:
