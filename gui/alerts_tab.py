@@ -31,8 +31,10 @@ from PySide6.QtWidgets import (
     QMessageBox,
     QPlainTextEdit,
     QPushButton,
+    QSizePolicy,
     QTableView,
     QTabWidget,
+    QToolBar,
     QTreeView,
     QTreeWidget,
     QTreeWidgetItem,
@@ -181,6 +183,7 @@ class AlertsTab(QWidget):
 
         self.timeline = AlertTimeline()
         self.timeline_label = QLabel("Choose a GPU (in the grid, or an alert about it) to see its alerts over time.")
+        self.timeline_label.setWordWrap(True)
 
         self.silences = QTreeWidget()
         self.silences.setHeaderLabels(["ID", "Matchers", "Starts", "Ends", "Author", "Comment"])
@@ -285,17 +288,21 @@ class AlertsTab(QWidget):
         return page
 
     def _rules_page(self) -> QWidget:
-        buttons = QHBoxLayout()
+        # A toolbar, not a row of buttons: in a narrow window the last buttons move to its »
+        # menu instead of widening the window.
+        buttons = QToolBar()
         for button in (self.new_rule_button, self.edit_rule_button, self.duplicate_rule_button, self.toggle_rule_button,
                        self.delete_rule_button):
             buttons.addWidget(button)
-        buttons.addStretch(1)
+        spacer = QWidget()
+        spacer.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Preferred)
+        buttons.addWidget(spacer)
         buttons.addWidget(self.import_rules_button)
         buttons.addWidget(self.export_rules_button)
         page = QWidget()
         layout = QVBoxLayout(page)
         layout.setContentsMargins(0, 0, 0, 0)
-        layout.addLayout(buttons)
+        layout.addWidget(buttons)
         layout.addWidget(self.rules_problems)
         layout.addWidget(self.rules_table, 1)
         return page

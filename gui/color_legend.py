@@ -11,6 +11,8 @@ from gui import palette
 from gui.grid_metrics import GridMetric
 
 _BAR_WIDTH = 160
+#: The colour bar shrinks to this before the window has to grow (a 1366-px laptop screen).
+_MIN_BAR_WIDTH = 48
 _SWATCH = 12
 _GAP = 6
 
@@ -21,7 +23,8 @@ def _qcolor(rgba: np.ndarray) -> QColor:
 
 class ColorLegend(QWidget):
     """Paints "0 % [viridis bar] 100 %   ■ no data  ■ lost  ■ stale" for the current metric, or
-    "■ ok ■ warning ■ critical ■ stale ■ lost" when the grid is coloured by health."""
+    "■ ok ■ warning ■ critical ■ stale ■ lost" when the grid is coloured by health. Short of room,
+    the bar narrows and the swatches that do not fit are left out (the tooltip still names them)."""
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -32,7 +35,7 @@ class ColorLegend(QWidget):
         self._metric: GridMetric | None = None
         self._categories: tuple[tuple[str, QColor], ...] | None = None
         self._set_colors()
-        self.setSizePolicy(QSizePolicy.Policy.Minimum, QSizePolicy.Policy.Fixed)
+        self.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Fixed)
 
     def _set_colors(self) -> None:
         colors = palette.value_colors(self._cmap)
@@ -98,10 +101,23 @@ class ColorLegend(QWidget):
     def _text_width(self, text: str) -> int:
         return self.fontMetrics().horizontalAdvance(text)
 
+    def _scale_width(self, bar_width: int) -> int:
+        if self._health:
+            return 0
+        return self._text_width(self._low_text) + self._text_width(self._high_text) + bar_width + 4 * _GAP
+
+    def _swatch_width(self, label: str) -> int:
+        return _SWATCH + _GAP + self._text_width(label) + 2 * _GAP
+
     def sizeHint(self) -> QSize:
-        swatches = sum(_SWATCH + _GAP + self._text_width(label) + 2 * _GAP for label, _ in self._swatches)
-        width = 0 if self._health else self._text_width(self._low_text) + self._text_width(self._high_text) + _BAR_WIDTH + 4 * _GAP
-        return QSize(width + swatches, self.fontMetrics().height() + 6)
+        swatches = sum(self._swatch_width(label) for label, _ in self._swatches)
+        return QSize(self._scale_width(_BAR_WIDTH) + swatches, self.fontMetrics().height() + 6)
+
+    def minimumSizeHint(self) -> QSize:
+        """The value scale with a short bar, or the first swatch: a long list of customers must not
+        widen the window."""
+        first = self._swatch_width(self._swatches[0][0]) if self._health and self._swatches else 0
+        return QSize(self._scale_width(_MIN_BAR_WIDTH) + first, self.fontMetrics().height() + 6)
 
     def paintEvent(self, event: QPaintEvent) -> None:
         painter = QPainter(self)
@@ -109,6 +125,8 @@ class ColorLegend(QWidget):
         bar_height = min(_SWATCH, height - 2)
         top = (height - bar_height) / 2
         x = 0.0
+        shortfall = max(0, self.sizeHint().width() - self.width())
+        bar_width = max(_MIN_BAR_WIDTH, _BAR_WIDTH - shortfall)
         text_flags = Qt.AlignmentFlag.AlignVCenter | Qt.AlignmentFlag.AlignLeft
 
         def text(label: str) -> None:
@@ -119,13 +137,15 @@ class ColorLegend(QWidget):
 
         if not self._health:
             text(self._low_text)
-            gradient = QLinearGradient(x, 0, x + _BAR_WIDTH, 0)
+            gradient = QLinearGradient(x, 0, x + bar_width, 0)
             for position, color in self._gradient_stops:
                 gradient.setColorAt(position, color)
-            painter.fillRect(QRectF(x, top, _BAR_WIDTH, bar_height), gradient)
-            x += _BAR_WIDTH + _GAP
+            painter.fillRect(QRectF(x, top, bar_width, bar_height), gradient)
+            x += bar_width + _GAP
             text(self._high_text)
         for label, color in self._swatches:
+            if x + self._swatch_width(label) > self.width():
+                break
             x += _GAP
             swatch = QRectF(x, top, _SWATCH, bar_height)
             painter.fillRect(swatch, color)
