@@ -19,7 +19,7 @@ from core.sources.base import SourceError
 from core.sources.demo import DemoSource
 from core.sources.demo_workloads import fan_speed_pct
 from core.sources.factory import open_source
-from core.telemetry import SAMPLE_METRICS, THROTTLE_REASON_BITS, FleetSample, GpuState
+from core.telemetry import COUNTER_METRICS, SAMPLE_METRICS, THROTTLE_REASON_BITS, FleetSample, GpuState
 
 CAPTURES_DIR = Path(__file__).parent / "fixtures" / "nvidia-smi-csv"
 CAPTURES = {
@@ -31,18 +31,6 @@ SXM_BOARDS = ("NVIDIA H100 80GB HBM3", "NVIDIA H200", "NVIDIA B200", "NVIDIA A10
 T0 = 1_780_000_000.0  # 2026-05-28 20:26:40 UTC
 MIB = 1024 * 1024
 HW_THERMAL = THROTTLE_REASON_BITS["hw_thermal_slowdown"]
-COUNTERS = (
-    "ecc_corrected_volatile",
-    "ecc_uncorrected_volatile",
-    "ecc_corrected_aggregate",
-    "ecc_uncorrected_aggregate",
-    "remapped_rows_correctable",
-    "remapped_rows_uncorrectable",
-    "remapped_rows_pending",
-    "remapped_rows_failure",
-    "pcie_replay_count",
-    "energy_j",
-)
 
 
 # --- real captures ---------------------------------------------------------------------------
@@ -357,7 +345,7 @@ def test_energy_counts_from_start_and_integrates_power() -> None:
 
 def test_counters_never_decrease() -> None:
     samples = _run(DemoSource(256, seed=9, start_ts=T0), T0, 200, 97.0)
-    for name in COUNTERS:
+    for name in sorted(COUNTER_METRICS):
         values = np.array([s.metrics[name] for s in samples])
         for gpu in range(values.shape[1]):
             readable = values[:, gpu][~np.isnan(values[:, gpu])]
@@ -494,9 +482,9 @@ def _assert_physical(sample: FleetSample, n_gpus: int) -> None:
     assert np.all(m["pcie_link_gen"][ok] <= m["pcie_link_gen_max"][ok])
     assert np.all(m["pcie_link_width"][ok] <= m["pcie_link_width_max"][ok])
     assert np.all((m["pcie_tx_bytes_s"][ok] >= 0) & (m["pcie_rx_bytes_s"][ok] >= 0))
-    for name in COUNTERS:
+    for name in sorted(COUNTER_METRICS):
         assert np.all(m[name][ok] >= 0), name
-    for name in COUNTERS[:-1]:
+    for name in sorted(COUNTER_METRICS - {"energy_j"}):  # events and rows are whole; joules are not
         assert np.all(m[name][ok] == np.floor(m[name][ok])), name
     for processes, used in zip(sample.processes, m["mem_used_bytes"]):
         assert not processes or sum(p.used_mem_bytes for p in processes) == used
