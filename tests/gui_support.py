@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import threading
 import time
-from typing import TYPE_CHECKING, Callable
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Callable, Iterator
 
 import numpy as np
 from PySide6.QtGui import QImage
@@ -131,11 +132,12 @@ OFFSCREEN_PLUGIN_NOTICE = r"This plugin does not support (propagateSizeHints|rai
 
 
 def window_factory(qtbot, cleanups: list) -> Callable[..., "MainWindow"]:
-    """Build `make(source, ...)`: a shown MainWindow polling `source` (or opened by `opener`)."""
+    """Build `make(source, ...)`: a shown MainWindow polling `source` (or opened by `opener`);
+    other keywords (stall_after_s, history_db, ...) go to MainWindow."""
     from gui.main_window import MainWindow
 
-    def make(source, *, interval_s=0.05, stall_after_s=None, opener=None, start=True, size=(1000, 700)):
-        window = MainWindow(opener or (lambda: source), interval_s, stall_after_s=stall_after_s)
+    def make(source, *, interval_s=0.05, opener=None, start=True, size=(1000, 700), **options):
+        window = MainWindow(opener or (lambda: source), interval_s, **options)
         qtbot.addWidget(window)
         window.resize(*size)
         window.show()
@@ -146,6 +148,14 @@ def window_factory(qtbot, cleanups: list) -> Callable[..., "MainWindow"]:
         return window
 
     return make
+
+
+@contextmanager
+def open_windows(qtbot) -> Iterator[Callable[..., "MainWindow"]]:
+    """`window_factory`'s `make` for a test, every window it made closed (and checked) after."""
+    cleanups: list = []
+    yield window_factory(qtbot, cleanups)
+    close_windows(cleanups)
 
 
 def close_windows(cleanups: list) -> None:

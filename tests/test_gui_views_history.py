@@ -11,10 +11,9 @@ import pytest
 from PySide6.QtWidgets import QApplication
 
 from core.store import HistoryReader, HistoryWriter, WriterLock
-from gui.main_window import MainWindow
 from gui.poller import PollResult
 from tests import samples
-from tests.gui_support import OFFSCREEN_PLUGIN_NOTICE, FakeSource, close_windows
+from tests.gui_support import OFFSCREEN_PLUGIN_NOTICE, FakeSource, open_windows
 
 pytestmark = pytest.mark.qt_log_ignore(OFFSCREEN_PLUGIN_NOTICE)
 
@@ -52,21 +51,11 @@ def history_db(tmp_path, poll_times):
 
 @pytest.fixture
 def make_window(qtbot):
-    cleanups: list = []
+    with open_windows(qtbot) as make:
+        def make_on_history(history_db, source=None, *, start=False, interval_s=0.05):
+            return make(source, history_db=history_db, start=start, interval_s=interval_s, size=(1200, 800))
 
-    def make(history_db, source=None, *, start=False, interval_s=0.05):
-        window = MainWindow(lambda: source, interval_s, history_db=history_db)
-        qtbot.addWidget(window)
-        window.resize(1200, 800)
-        window.show()
-        qtbot.waitExposed(window)
-        cleanups.append((window, source))
-        if start:
-            window.start()
-        return window
-
-    yield make
-    close_windows(cleanups)
+        yield make_on_history
     leftover = [t.name for t in threading.enumerate() if t.name.startswith("gpuops-history")]
     assert not leftover, f"history threads left running: {leftover}"
 

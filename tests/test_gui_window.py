@@ -11,16 +11,15 @@ from PySide6.QtCore import QTimer
 from core.sources.base import SourceError
 from core.telemetry import GpuState
 from gui import palette
-from tests.gui_support import OFFSCREEN_PLUGIN_NOTICE, FakeSource, cell_rgb, close_windows, window_factory
+from tests.gui_support import OFFSCREEN_PLUGIN_NOTICE, FakeSource, cell_rgb, open_windows
 
 pytestmark = pytest.mark.qt_log_ignore(OFFSCREEN_PLUGIN_NOTICE)
 
 
 @pytest.fixture
 def make_window(qtbot):
-    cleanups: list = []
-    yield window_factory(qtbot, cleanups)
-    close_windows(cleanups)
+    with open_windows(qtbot) as make:
+        yield make
 
 
 class TickCounter:

@@ -26,16 +26,15 @@ from gui.settings_store import (
     save_preferences,
     save_window_state,
 )
-from tests.gui_support import OFFSCREEN_PLUGIN_NOTICE, FakeSource, close_windows, make_sample, window_factory
+from tests.gui_support import OFFSCREEN_PLUGIN_NOTICE, FakeSource, make_sample, open_windows
 
 pytestmark = pytest.mark.qt_log_ignore(OFFSCREEN_PLUGIN_NOTICE)
 
 
 @pytest.fixture
 def make_window(qtbot):
-    cleanups: list = []
-    yield window_factory(qtbot, cleanups)
-    close_windows(cleanups)
+    with open_windows(qtbot) as make:
+        yield make
 
 
 @pytest.fixture
