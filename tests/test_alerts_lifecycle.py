@@ -11,27 +11,21 @@ import pytest
 from core.alerts.builtin_rules import builtin_rules
 from core.alerts.model import AlertState, ChangeKind, Severity
 from core.alerts.persistence import AlertStore
-from core.alerts.service import AlertService
 from core.sources.base import SourceError, TelemetrySource
 from core.store.connection import open_database
 from core.store.writer import HistoryWriter
 from core.telemetry import FleetSample
 from gpuops.commands.collect import collect_loop
+from tests.alerts_support import open_service
 from tests.samples import make_inventory, make_sample
 
 T0 = 1_763_798_400.0
 N = 16
-POLL_S = 5.0
 
 
 @pytest.fixture
 def db_path(tmp_path: Path) -> Path:
     return tmp_path / "history.sqlite"
-
-
-def open_service(path: Path) -> AlertService:
-    conn, _layout = open_database(path, create=True)
-    return AlertService(conn, poll_interval_s=POLL_S)
 
 
 def test_a_running_service_picks_up_rules_imported_by_another_process(db_path: Path) -> None:

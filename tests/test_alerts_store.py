@@ -14,25 +14,18 @@ from core.alerts.model import AlertState, ChangeKind, Severity
 from core.alerts.notifications import NotificationPolicy
 from core.alerts.persistence import AlertNotFound
 from core.alerts.rules import RuleError, rules_to_text
-from core.alerts.service import AlertService
 from core.alerts.silences import Matcher, SilenceError
-from core.store.connection import open_database
+from tests.alerts_support import open_service
 from tests.samples import make_inventory, make_sample
 
 T0 = 1_763_798_400.0
 N = 16
-POLL_S = 5.0
 UUIDS = [g.uuid for g in make_inventory(N)]
 
 
 @pytest.fixture
 def db_path(tmp_path: Path) -> Path:
     return tmp_path / "history.sqlite"
-
-
-def open_service(path: Path) -> AlertService:
-    conn, _layout = open_database(path, create=True)
-    return AlertService(conn, poll_interval_s=POLL_S)
 
 
 def faulty(ts: float, **values: dict[int, float]):
