@@ -7,17 +7,14 @@ import os
 import signal
 import subprocess
 import sys
-import threading
 import time
 from pathlib import Path
 
 from core.alerts.persistence import AlertStore
-from core.alerts.service import AlertService
 from core.sources.base import TelemetrySource
 from core.store.connection import open_database
-from core.store.writer import HistoryWriter
 from core.telemetry import FleetSample
-from gpuops.commands.collect import collect_loop
+from tests.alerts_support import collect_with_alerts
 from tests.samples import make_inventory, make_sample
 
 N = 16
@@ -41,21 +38,7 @@ class FaultySource(TelemetrySource):
 
 def test_the_collect_loop_records_alerts_with_the_samples(tmp_path: Path) -> None:
     path = tmp_path / "history.sqlite"
-    stop = threading.Event()
-    seen = []
-    with HistoryWriter(path) as writer:
-        alerts = AlertService.for_collector(path, poll_interval_s=0.01)
-
-        def on_sample(sample: FleetSample) -> None:
-            alerts.on_sample(sample)
-            seen.append(sample)
-            if len(seen) == 3:
-                stop.set()
-
-        try:
-            collect_loop(FaultySource(), writer, 0.01, stop, on_sample)
-        finally:
-            alerts.close()
+    collect_with_alerts(path, FaultySource(), 3, lambda alerts: alerts.on_sample)
     conn, _ = open_database(path, create=False)
     [alert] = AlertStore(conn).active_alerts()
     assert (alert.rule, alert.gpu_uuid, alert.state.value) == ("ecc_uncorrectable", make_inventory(N)[3].uuid, "firing")

@@ -4,7 +4,6 @@ fire because each poll is evaluated with who holds each GPU; edits to the book a
 
 from __future__ import annotations
 
-import threading
 from pathlib import Path
 
 import numpy as np
@@ -15,8 +14,8 @@ from core.allocations.busy import EVENT_KIND
 from core.allocations.live import AllocationFollower, LiveAllocations
 from core.sources.demo import DemoSource
 from core.store.connection import open_database
-from core.store.writer import HistoryWriter
-from gpuops.commands.collect import after_each_poll, collect_loop
+from gpuops.commands.collect import after_each_poll
+from tests.alerts_support import collect_with_alerts
 from tests.allocations_support import DAY_MS, T0_MS, make_history, open_repo
 from tests.samples import make_inventory, make_sample
 
@@ -26,22 +25,9 @@ IDLE, BUSY = 0, 1  # GPU 0 is allocated and idle, GPU 1 busy and unallocated
 
 def test_collecting_a_simulated_fleet_seeds_the_demo_book_and_records_busy_unallocated(tmp_path: Path) -> None:
     path = tmp_path / "history.sqlite"
-    stop = threading.Event()
-    polls = []
-    with HistoryWriter(path) as writer:
-        alerts = AlertService.for_collector(path, poll_interval_s=0.01)
-        on_sample = after_each_poll(alerts, LiveAllocations(alerts.store.conn, demo_seed=0))
-
-        def each(sample) -> None:
-            on_sample(sample)
-            polls.append(sample)
-            if len(polls) == 3:
-                stop.set()
-
-        try:
-            collect_loop(DemoSource(n_gpus=64, seed=0), writer, 0.01, stop, each)
-        finally:
-            alerts.close()
+    polls = collect_with_alerts(
+        path, DemoSource(n_gpus=64, seed=0), 3, lambda alerts: after_each_poll(alerts, LiveAllocations(alerts.store.conn, demo_seed=0))
+    )
     repo = open_repo(path, read_only=True)
     try:
         assert len(repo.customers()) == 8
