@@ -16,7 +16,7 @@ from core.alerts.model import AlertState, Severity
 from core.alerts.persistence import AlertStore
 from core.store.connection import open_database
 from core.telemetry import FleetSample
-from tests.gui_support import OFFSCREEN_PLUGIN_NOTICE, FakeSource, gpu_uuid, make_sample
+from tests.gui_support import OFFSCREEN_PLUGIN_NOTICE, FakeSource, gpu_uuid, open_windows
 
 pytestmark = pytest.mark.qt_log_ignore(OFFSCREEN_PLUGIN_NOTICE)
 
@@ -38,26 +38,16 @@ class FaultySource(FakeSource):
 
 @pytest.fixture
 def open_window(qtbot, tmp_path: Path):
-    from gui.main_window import MainWindow
-
     windows = []
+    with open_windows(qtbot) as make_window:
+        def make(*, read_only: bool = False, history: bool = True, source: FakeSource | None = None):
+            db = tmp_path / "history.sqlite" if history else None
+            window = make_window(source or FaultySource(N), history_db=db, read_only=read_only, size=(1200, 800))
+            windows.append(window)
+            return window
 
-    def make(*, read_only: bool = False, history: bool = True, source: FakeSource | None = None):
-        source = source or FaultySource(N)
-        db = tmp_path / "history.sqlite" if history else None
-        window = MainWindow(lambda: source, 0.05, history_db=db, read_only=read_only)
-        qtbot.addWidget(window)
-        window.resize(1200, 800)
-        window.show()
-        qtbot.waitExposed(window)
-        windows.append(window)
-        window.start()
-        return window
-
-    yield make
+        yield make
     for window in windows:
-        window.close()
-        assert window.poller.join(5.0)
         assert window.alerts.worker is None or window.alerts.worker.join(5.0)
     assert not [t.name for t in threading.enumerate() if t.name == "gpuops-alerts"]
 

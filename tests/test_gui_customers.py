@@ -17,7 +17,7 @@ from core.allocations.repository import AllocationRepository
 from core.store.writer import HistoryWriter
 from gui import palette
 from gui.customer_colors import CUSTOMER_KEY, UNALLOCATED_LABEL
-from tests.gui_support import OFFSCREEN_PLUGIN_NOTICE, FakeSource, cell_rgb, make_inventory, make_sample
+from tests.gui_support import OFFSCREEN_PLUGIN_NOTICE, FakeSource, cell_rgb, make_inventory, make_sample, open_windows
 
 pytestmark = pytest.mark.qt_log_ignore(OFFSCREEN_PLUGIN_NOTICE)
 
@@ -54,26 +54,13 @@ def history(tmp_path: Path) -> Path:
 
 @pytest.fixture
 def open_window(qtbot, history: Path):
-    from gui.main_window import MainWindow
+    with open_windows(qtbot) as make_window:
+        def make(*, read_only: bool = False, source: FakeSource | None = None):
+            window = make_window(source or FakeSource(N), history_db=history, read_only=read_only, size=(1400, 900))
+            qtbot.waitUntil(lambda: window.allocations.book is not None and bool(window.allocations.held.customers), timeout=PATIENCE_MS)
+            return window
 
-    windows = []
-
-    def make(*, read_only: bool = False, source: FakeSource | None = None):
-        source = source or FakeSource(N)
-        window = MainWindow(lambda: source, 0.05, history_db=history, read_only=read_only)
-        qtbot.addWidget(window)
-        window.resize(1400, 900)
-        window.show()
-        qtbot.waitExposed(window)
-        windows.append(window)
-        window.start()
-        qtbot.waitUntil(lambda: window.allocations.book is not None and bool(window.allocations.held.customers), timeout=PATIENCE_MS)
-        return window
-
-    yield make
-    for window in windows:
-        window.close()
-        assert window.poller.join(5.0)
+        yield make
 
 
 def _rows(tab) -> list[tuple[str, ...]]:
