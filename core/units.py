@@ -1,10 +1,37 @@
-"""Numbers formatted for people: GiB, kW, °C, "3 min ago". None prints as an em dash."""
+"""Numbers formatted for people: GiB, kW, °C, "3 min ago". None prints as an em dash.
+
+`DisplayUnits` says how a person wants temperatures and memory shown; the GUI holds one and passes
+it to the formatters. Only the text changes: data, exports and JSON stay in °C and bytes.
+"""
 
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 MISSING = "—"
+
+TEMPERATURE_UNITS = ("C", "F")
+#: binary: GiB (1024³, as nvidia-smi reports GPU memory); decimal: GB (1000³, as vendors sell it).
+MEMORY_UNITS = ("binary", "decimal")
+
+
+@dataclass(frozen=True)
+class DisplayUnits:
+    temperature: str = "C"
+    memory: str = "binary"
+
+    def __post_init__(self) -> None:
+        if self.temperature not in TEMPERATURE_UNITS:
+            raise ValueError(f"temperature unit must be one of {', '.join(TEMPERATURE_UNITS)}, not {self.temperature!r}")
+        if self.memory not in MEMORY_UNITS:
+            raise ValueError(f"memory units must be one of {', '.join(MEMORY_UNITS)}, not {self.memory!r}")
+
+
+#: °C and GiB: what the console shows unless told otherwise.
+DEFAULT_UNITS = DisplayUnits()
+
+_BYTE_STEPS = {"binary": (1024, ("B", "KiB", "MiB", "GiB", "TiB")), "decimal": (1000, ("B", "kB", "MB", "GB", "TB"))}
 
 
 def _is_missing(value: float | int | None) -> bool:
@@ -15,16 +42,27 @@ def format_optional(value: float | int | None, spec: str = "{}") -> str:
     return MISSING if _is_missing(value) else spec.format(value)
 
 
-def format_bytes(value: float | int | None) -> str:
-    """Binary units, as nvidia-smi and operators think of GPU memory: 79.6 GiB."""
+def format_bytes(value: float | int | None, units: DisplayUnits = DEFAULT_UNITS) -> str:
+    """79.6 GiB (binary, the default) or 85.5 GB (decimal)."""
     if _is_missing(value):
         return MISSING
+    step, names = _BYTE_STEPS[units.memory]
     amount = float(value)  # type: ignore[arg-type]
-    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
-        if abs(amount) < 1024 or unit == "TiB":
+    for unit in names:
+        if abs(amount) < step or unit == names[-1]:
             return f"{amount:.0f} {unit}" if unit == "B" else f"{amount:.1f} {unit}"
-        amount /= 1024
+        amount /= step
     raise AssertionError("unreachable")
+
+
+def format_temperature(temp_c: float | int | None, units: DisplayUnits = DEFAULT_UNITS) -> str:
+    """A temperature measured in °C, shown as 67 °C or 153 °F."""
+    if _is_missing(temp_c):
+        return MISSING
+    value = float(temp_c)  # type: ignore[arg-type]
+    if units.temperature == "F":
+        return f"{value * 9 / 5 + 32:.0f} °F"
+    return f"{value:.0f} °C"
 
 
 def format_power(watts: float | int | None) -> str:

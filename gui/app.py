@@ -22,8 +22,9 @@ from PySide6.QtWidgets import QApplication
 from core.sources.factory import open_source
 from gui.app_icon import app_icon
 from gui.main_window import MainWindow
-from gui.settings_store import restore_window_state, save_window_state
+from gui.settings_store import load_preferences, restore_window_state, save_window_state
 from gui.single_instance import InstanceServer, ask_running_instance_to_raise
+from gui.theme import apply_theme
 
 log = logging.getLogger("gpuops.gui")
 
@@ -123,6 +124,7 @@ def run_app(
     else:
         log.debug("single instance: not looking for a running console (a new instance was asked for)")
     sys.excepthook = _log_uncaught
+    apply_theme(load_preferences().theme)
     window = MainWindow(
         lambda: open_source(source_spec, seed=seed, topology=topology), interval_s, history_db=history_db, read_only=read_only,
         demo_seed=seed,

@@ -29,6 +29,7 @@ from PySide6.QtWidgets import (
 )
 
 from core.telemetry import FleetSample, XidEvent
+from core.units import DEFAULT_UNITS, DisplayUnits
 from core.xid_catalog import describe_xid
 from gui.clock import local_time, utc_time
 from gui.gpu_facts import HEALTH_COUNTERS, counter_text, inventory_rows, throttle_lines
@@ -159,6 +160,7 @@ class DetailPanel(QWidget):
         self._gpu_stale = False
         self._reason = ""
         self._allocation = ""
+        self.units = DEFAULT_UNITS
         self._last_fresh_ts: float | None = None
         self._live_xids: list[XidEvent] = []
         self._recent_xids: Callable[[str], Iterable[XidEvent]] = lambda uuid: ()
@@ -283,7 +285,7 @@ class DetailPanel(QWidget):
             f"<b>{gpu_location(sample, position)}</b><br>{gpu.uuid}<br>"
             f"state: {state} · health: {health}<br>"
             + (f"{html.escape(self._allocation)}<br>" if self._allocation else "")
-            + gpu_readings(sample, position)
+            + gpu_readings(sample, position, self.units)
         )
         self.process_model.set_processes(sample.processes[position])
         if self.tabs.currentIndex() != 0 or self.inventory_table.rowCount() == 0:
@@ -296,7 +298,7 @@ class DetailPanel(QWidget):
 
     def _show_details(self, sample: FleetSample, position: int) -> None:
         """Inventory, health findings and counters, throttle reasons, events."""
-        _fill(self.inventory_table, inventory_rows(sample, position))
+        _fill(self.inventory_table, inventory_rows(sample, position, self.units))
         throttle = throttle_lines(float(sample.metrics["throttle_reasons_mask"][position]))
         findings = self._reason or "no findings: healthy"
         self.health_text.setText(
@@ -338,6 +340,14 @@ class DetailPanel(QWidget):
         ts, series = self._ring.window()
         for name, curve in self._curves.items():
             curve.setData(ts, series[name])
+
+    def set_units(self, units: DisplayUnits) -> None:
+        """Show temperatures and memory in these units from now on (the plots stay in °C and GiB)."""
+        self.units = units
+        self.process_model.set_units(units)
+        if self._shown is not None:
+            self._show_facts(*self._shown)
+            self._show_details(*self._shown)
 
     def set_stale(self, stale: bool) -> None:
         """Grey the curves while the source is not answering; the last data stays."""

@@ -35,6 +35,7 @@ from PySide6.QtWidgets import (
 from core.alerts.model import Severity
 from core.health import FleetHealth
 from core.telemetry import FleetSample, GpuState
+from core.units import DEFAULT_UNITS, DisplayUnits
 from gui import palette
 from gui.color_legend import ColorLegend
 from gui.condition import Condition, conditions
@@ -211,6 +212,7 @@ class FleetGrid(QWidget):
         self._colour_key = GRID_METRICS[0].key
         self._metric: GridMetric = GRID_METRICS[0]
         self._settings = GridSettings()
+        self.units = DEFAULT_UNITS  # for tooltips; see set_units
         self._cells_mode = "auto"
         self._node_cells = False
         self._index: FleetIndex | None = None
@@ -376,6 +378,10 @@ class FleetGrid(QWidget):
         """Mark alerting GPUs (uuid -> worst firing severity) with a corner triangle."""
         if self.alert_marks.set_marks(marks):
             self.alert_marks.place(self._layout, self._index)
+
+    def set_units(self, units: DisplayUnits) -> None:
+        """Tooltips show temperatures and memory in these units (the colour scale stays in °C)."""
+        self.units = units
 
     def set_stale(self, stale: bool) -> None:
         """Grey the whole grid out (the source is not answering) or show it fresh again."""
@@ -679,7 +685,7 @@ class FleetGrid(QWidget):
         text = gpu_tooltip(
             sample, position, stale=stale, last_fresh_ts=last_fresh, now=time.time(),
             reason=self._health.reasons[position] if self._health is not None else "",
-            customer=self._customers[position] if self._customers else None,
+            customer=self._customers[position] if self._customers else None, units=self.units,
         )
         busy = self._busy_unallocated.get(sample.gpus[position].uuid)
         if busy:

@@ -6,7 +6,7 @@ import math
 from dataclasses import dataclass
 
 from core.telemetry import THROTTLE_REASON_BITS, FleetSample, decode_throttle_reasons
-from core.units import MISSING, format_bytes, format_optional, format_power
+from core.units import DEFAULT_UNITS, MISSING, DisplayUnits, format_bytes, format_power, format_temperature
 
 #: What each NVML clocks-event reason means for an operator.
 THROTTLE_WORDS: dict[str, str] = {
@@ -44,7 +44,7 @@ def _text(value: object) -> str:
     return str(value)
 
 
-def inventory_rows(sample: FleetSample, i: int) -> list[tuple[str, str]]:
+def inventory_rows(sample: FleetSample, i: int, units: DisplayUnits = DEFAULT_UNITS) -> list[tuple[str, str]]:
     """(label, value) of the GPU's static facts, in the order an operator reads them."""
     gpu = sample.gpus[i]
     place = " / ".join(part for part in (gpu.site, gpu.rack) if part) or MISSING
@@ -57,13 +57,13 @@ def inventory_rows(sample: FleetSample, i: int) -> list[tuple[str, str]]:
         ("Node", f"{gpu.node} (GPU {gpu.index})"),
         ("Site / rack", place),
         ("Architecture", _text(gpu.architecture)),
-        ("Memory", format_bytes(gpu.mem_total_bytes)),
+        ("Memory", format_bytes(gpu.mem_total_bytes, units)),
         ("Power limit", format_power(gpu.power_limit_w if math.isnan(limit) else float(limit))),
         ("Driver", _text(gpu.driver_version)),
         ("CUDA", _text(gpu.cuda_version)),
         ("VBIOS", _text(gpu.vbios_version)),
         ("MIG mode", _text(gpu.mig_mode)),
-        ("Slowdown / shutdown temperature", f"{format_optional(gpu.slowdown_temp_c, '{:.0f} °C')} / {format_optional(gpu.shutdown_temp_c, '{:.0f} °C')}"),
+        ("Slowdown / shutdown temperature", f"{format_temperature(gpu.slowdown_temp_c, units)} / {format_temperature(gpu.shutdown_temp_c, units)}"),
     ]
 
 

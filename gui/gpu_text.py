@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 
 from core.telemetry import FleetSample
-from core.units import format_age, format_bytes, format_optional, format_power
+from core.units import DEFAULT_UNITS, DisplayUnits, format_age, format_bytes, format_optional, format_power, format_temperature
 
 
 def _value(sample: FleetSample, name: str, i: int) -> float | None:
@@ -20,7 +20,7 @@ def gpu_location(sample: FleetSample, i: int) -> str:
     return f"{gpu.node} · GPU {gpu.index} · {gpu.name}" + (f" ({place})" if place else "")
 
 
-def gpu_readings(sample: FleetSample, i: int) -> str:
+def gpu_readings(sample: FleetSample, i: int, units: DisplayUnits = DEFAULT_UNITS) -> str:
     """"util 87 % · mem 40.1 GiB / 80.0 GiB · 67 °C · 412 W / 700 W"."""
     gpu = sample.gpus[i]
     mem_total = _value(sample, "mem_total_bytes", i) or gpu.mem_total_bytes
@@ -28,8 +28,8 @@ def gpu_readings(sample: FleetSample, i: int) -> str:
     return " · ".join(
         (
             f"util {format_optional(_value(sample, 'util_gpu_pct', i), '{:.0f} %')}",
-            f"mem {format_bytes(_value(sample, 'mem_used_bytes', i))} / {format_bytes(mem_total)}",
-            format_optional(_value(sample, "temp_c", i), "{:.0f} °C"),
+            f"mem {format_bytes(_value(sample, 'mem_used_bytes', i), units)} / {format_bytes(mem_total, units)}",
+            format_temperature(_value(sample, "temp_c", i), units),
             f"{format_power(_value(sample, 'power_w', i))} / {format_power(power_limit)}",
         )
     )
@@ -51,6 +51,7 @@ def gpu_tooltip(
     now: float | None = None,
     reason: str = "",
     customer: str | None = None,
+    units: DisplayUnits = DEFAULT_UNITS,
 ) -> str:
     """Several plain lines: where, which, state (and how old the data is when stale), the
     health findings, who holds it, key readings, processes."""
@@ -62,6 +63,6 @@ def gpu_tooltip(
     lines.append(f"health: {reason}" if reason else "health: ok")
     if customer:
         lines.append(f"customer: {customer}")
-    lines.append(gpu_readings(sample, i))
+    lines.append(gpu_readings(sample, i, units))
     lines.append(f"{processes} process{'es' if processes != 1 else ''}" if processes else "no processes")
     return "\n".join(lines)

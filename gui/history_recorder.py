@@ -15,8 +15,9 @@ from pathlib import Path
 
 from PySide6.QtCore import QObject, Signal, Slot
 
-from core.store import CollectorRunning, HistoryWriter, StoreError, WriterStatus
+from core.store import CollectorRunning, HistoryWriter, RetentionPolicy, StoreError, WriterStatus
 from core.telemetry import FleetSample
+from gui.settings_store import load_preferences
 
 log = logging.getLogger("gpuops.gui.history")
 
@@ -34,16 +35,19 @@ class _Bridge(QObject):
 
 
 class HistoryRecorder(QObject):
-    """Writes every recorded poll to the history at `db_path` from a worker thread."""
+    """Writes every recorded poll to the history at `db_path` from a worker thread, keeping each
+    level as long as `retention` says (None: as saved in Settings, the same durations
+    `gpuops collect --keep-*` takes)."""
 
     #: WriterStatus after each write (last_error says why polls are not being stored).
     statusChanged = Signal(object)
     #: One readable line when the recorder cannot or need not write (collector running, bad file).
     notice = Signal(str)
 
-    def __init__(self, db_path: Path, parent: QObject | None = None) -> None:
+    def __init__(self, db_path: Path, parent: QObject | None = None, *, retention: RetentionPolicy | None = None) -> None:
         super().__init__(parent)
         self.db_path = Path(db_path)
+        self.retention = retention or load_preferences().retention()
         self._queue: queue.Queue[object] = queue.Queue()
         self._bridge = _Bridge()
         self._bridge.status.connect(self._on_status)
@@ -79,7 +83,7 @@ class HistoryRecorder(QObject):
 
     def _work(self) -> None:
         try:
-            writer = HistoryWriter(self.db_path)
+            writer = HistoryWriter(self.db_path, retention=self.retention)
         except CollectorRunning as exc:
             self._closed.set()
             self._bridge.message.emit(f"history: {exc}; this console only reads it")

@@ -5,7 +5,7 @@ from __future__ import annotations
 from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelIndex, Qt
 
 from core.telemetry import ProcessInfo
-from core.units import format_bytes
+from core.units import DEFAULT_UNITS, DisplayUnits, format_bytes
 
 _HEADERS = ("PID", "Process", "GPU memory")
 _HIDDEN_NAME = "(not visible from this host)"
@@ -18,6 +18,12 @@ class ProcessTableModel(QAbstractTableModel):
     def __init__(self) -> None:
         super().__init__()
         self._processes: tuple[ProcessInfo, ...] = ()
+        self._units = DEFAULT_UNITS
+
+    def set_units(self, units: DisplayUnits) -> None:
+        self._units = units
+        if self._processes:
+            self.dataChanged.emit(self.index(0, 2), self.index(len(self._processes) - 1, 2))
 
     def set_processes(self, processes: tuple[ProcessInfo, ...]) -> None:
         if processes == self._processes:
@@ -47,7 +53,7 @@ class ProcessTableModel(QAbstractTableModel):
                 return str(process.pid)
             if column == 1:
                 return process.name if process.name is not None else _HIDDEN_NAME
-            return format_bytes(process.used_mem_bytes)
+            return format_bytes(process.used_mem_bytes, self._units)
         if role == Qt.ItemDataRole.ToolTipRole and column == 1 and process.name is None:
             return _HIDDEN_TIP
         if role == Qt.ItemDataRole.TextAlignmentRole and column != 1:

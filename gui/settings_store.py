@@ -9,16 +9,24 @@ the grid's metric, the last export folder), saved when it closes and restored wh
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QByteArray, QSettings
 from PySide6.QtWidgets import QMainWindow, QSplitter, QTabWidget
+
+from core.history_retention import DEFAULT_KEEP_1H, DEFAULT_KEEP_1M, DEFAULT_KEEP_RAW, retention_policy
+from core.timespec import BadTimeSpec
+from core.units import MEMORY_UNITS, TEMPERATURE_UNITS, DisplayUnits
+
+if TYPE_CHECKING:
+    from core.store.retention import RetentionPolicy
 
 ORGANIZATION = "gpuops"
 APPLICATION = "gpuops"
 
 DEFAULT_INTERVAL_S = 1.0
-DEFAULT_KEEP_RAW = "48h"
-UNIT_SYSTEMS = ("metric", "imperial")
+#: system: follow the desktop's light or dark scheme.
+THEMES = ("system", "light", "dark")
 
 
 def open_settings() -> QSettings:
@@ -29,19 +37,49 @@ def open_settings() -> QSettings:
 @dataclass(frozen=True)
 class Preferences:
     """Choices from the Settings dialog. `source` None: not chosen (the command line's default,
-    auto, applies). Source, interval, history file and retention take effect at the next start."""
+    auto, applies). Source, interval, history file and retention take effect at the next start;
+    units and theme at once. Durations are as people write them ("48h", "90d")."""
 
     source: str | None = None
     interval_s: float = DEFAULT_INTERVAL_S
     db_path: str | None = None
     keep_raw: str = DEFAULT_KEEP_RAW
-    units: str = "metric"
-    theme: str | None = None
+    keep_1m: str = DEFAULT_KEEP_1M
+    keep_1h: str = DEFAULT_KEEP_1H
+    temperature_unit: str = "C"
+    memory_units: str = "binary"
+    theme: str = "system"
+
+    def retention(self) -> "RetentionPolicy":
+        """For the console's own history writer: what `gpuops collect --keep-*` would make of it."""
+        return retention_policy(self.keep_raw, self.keep_1m, self.keep_1h)
+
+    def display_units(self) -> DisplayUnits:
+        return DisplayUnits(temperature=self.temperature_unit, memory=self.memory_units)
 
 
 def _text(settings: QSettings, key: str) -> str | None:
     value = settings.value(key)
     return str(value) if value not in (None, "") else None
+
+
+def _choice(settings: QSettings, key: str, choices: tuple[str, ...]) -> str:
+    """The saved choice, or the first (the default) when missing or not one of `choices`."""
+    value = _text(settings, key)
+    return value if value in choices else choices[0]
+
+
+def _retention_texts(settings: QSettings) -> tuple[str, str, str]:
+    """The three saved durations, or all three defaults when any of them does not make a policy."""
+    texts = tuple(
+        _text(settings, key) or default
+        for key, default in (("history/keep_raw", DEFAULT_KEEP_RAW), ("history/keep_1m", DEFAULT_KEEP_1M), ("history/keep_1h", DEFAULT_KEEP_1H))
+    )
+    try:
+        retention_policy(*texts)
+    except (BadTimeSpec, ValueError):
+        return DEFAULT_KEEP_RAW, DEFAULT_KEEP_1M, DEFAULT_KEEP_1H
+    return texts  # type: ignore[return-value]
 
 
 def load_preferences(settings: QSettings | None = None) -> Preferences:
@@ -51,14 +89,17 @@ def load_preferences(settings: QSettings | None = None) -> Preferences:
         interval_s = float(settings.value("poll/interval_s", DEFAULT_INTERVAL_S))
     except (TypeError, ValueError):
         interval_s = DEFAULT_INTERVAL_S
-    units = _text(settings, "display/units") or "metric"
+    keep_raw, keep_1m, keep_1h = _retention_texts(settings)
     return Preferences(
         source=_text(settings, "poll/source"),
         interval_s=interval_s if interval_s > 0 else DEFAULT_INTERVAL_S,
         db_path=_text(settings, "history/db_path"),
-        keep_raw=_text(settings, "history/keep_raw") or DEFAULT_KEEP_RAW,
-        units=units if units in UNIT_SYSTEMS else "metric",
-        theme=_text(settings, "display/theme"),
+        keep_raw=keep_raw,
+        keep_1m=keep_1m,
+        keep_1h=keep_1h,
+        temperature_unit=_choice(settings, "display/temperature_unit", TEMPERATURE_UNITS),
+        memory_units=_choice(settings, "display/memory_units", MEMORY_UNITS),
+        theme=_choice(settings, "display/theme", THEMES),
     )
 
 
@@ -69,7 +110,10 @@ def save_preferences(preferences: Preferences, settings: QSettings | None = None
         ("poll/interval_s", preferences.interval_s),
         ("history/db_path", preferences.db_path),
         ("history/keep_raw", preferences.keep_raw),
-        ("display/units", preferences.units),
+        ("history/keep_1m", preferences.keep_1m),
+        ("history/keep_1h", preferences.keep_1h),
+        ("display/temperature_unit", preferences.temperature_unit),
+        ("display/memory_units", preferences.memory_units),
         ("display/theme", preferences.theme),
     ):
         if value is None:

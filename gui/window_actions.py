@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 from PySide6.QtGui import QAction, QActionGroup, QIcon, QKeySequence
 from PySide6.QtWidgets import QMessageBox, QStyle
 
-from gui.settings_store import load_preferences, save_preferences
+from gui.settings_store import Preferences, load_preferences, save_preferences
 from gui.snapshot_export import SnapshotExporter
 
 if TYPE_CHECKING:
@@ -38,7 +38,15 @@ def _history_path() -> Path:
     return Path(saved) if saved else default_db_path()
 
 
+def apply_display_preferences(window: "MainWindow", preferences: Preferences) -> None:
+    """Units for the window's tooltips and detail panel (the theme is the application's: `gui.theme`)."""
+    units = preferences.display_units()
+    window.grid.set_units(units)
+    window.detail.set_units(units)
+
+
 def install_window_actions(window: "MainWindow") -> WindowActions:
+    apply_display_preferences(window, load_preferences())
     exporter = SnapshotExporter(window, _history_path)
     style = window.style()
 
@@ -90,9 +98,14 @@ def install_window_actions(window: "MainWindow") -> WindowActions:
 def open_settings_dialog(window: "MainWindow") -> None:
     from gui.settings_dialog import SettingsDialog
 
+    from gui.theme import apply_theme
+
     dialog = SettingsDialog(load_preferences(), window)
     if dialog.exec():
-        save_preferences(dialog.preferences())
+        chosen = dialog.preferences()
+        save_preferences(chosen)
+        apply_theme(chosen.theme)
+        apply_display_preferences(window, chosen)
 
 
 def open_about_dialog(window: "MainWindow") -> None:

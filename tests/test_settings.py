@@ -8,14 +8,15 @@ from pathlib import Path
 
 import pytest
 from PySide6.QtCore import QSettings
-from PySide6.QtWidgets import QDialogButtonBox, QLabel, QSplitter
+from PySide6.QtGui import QPalette
+from PySide6.QtWidgets import QApplication, QDialogButtonBox, QLabel, QSplitter
 
 from core.telemetry import GpuInventory
 from gpuops.cli import build_parser
 from gpuops.commands.window import launch_settings
 from gui.about_dialog import NOT_KNOWN, AboutDialog, version_rows
 from gui.app import application
-from gui.settings_dialog import RESTART_NOTE, SettingsDialog
+from gui.settings_dialog import RESTART_NOTE, UNITS_NOTE, SettingsDialog
 from gui.settings_store import (
     Preferences,
     last_export_dir,
@@ -99,20 +100,104 @@ def test_settings_dialog_edits_preferences_and_refuses_a_bad_retention(qtbot, us
     dialog = SettingsDialog(Preferences(source="demo:8", interval_s=2.0, theme="dark"))
     qtbot.addWidget(dialog)
     assert dialog.source.text() == "demo:8" and dialog.interval.value() == 2.0
-    assert any(RESTART_NOTE == label.text() for label in dialog.findChildren(QLabel))
+    labels = [label.text() for label in dialog.findChildren(QLabel)]
+    assert RESTART_NOTE in labels and UNITS_NOTE in labels
     ok = dialog.findChild(QDialogButtonBox).button(QDialogButtonBox.StandardButton.Ok)
     dialog.keep_raw.setText("forever")
     ok.click()
     assert dialog.result() == 0 and "bad duration 'forever'" in dialog.problem.text()
     dialog.keep_raw.setText("7d")
+    dialog.keep_1h.setText("0d")
+    ok.click()
+    assert dialog.result() == 0 and "Retention" in dialog.problem.text()
+    dialog.keep_1h.setText("5y")
     dialog.source.setText("  ")
-    dialog.units.setCurrentText("imperial")
+    dialog.temperature.setCurrentIndex(dialog.temperature.findData("F"))
+    dialog.memory.setCurrentIndex(dialog.memory.findData("decimal"))
     ok.click()
     assert dialog.result() == 1
     chosen = dialog.preferences()
-    assert chosen == Preferences(source=None, interval_s=2.0, db_path=None, keep_raw="7d", units="imperial", theme="dark")
+    assert chosen == Preferences(
+        source=None, interval_s=2.0, db_path=None, keep_raw="7d", keep_1h="5y", temperature_unit="F", memory_units="decimal", theme="dark"
+    )
     save_preferences(chosen)
     assert load_preferences() == chosen
+
+
+def test_unreadable_saved_values_fall_back_to_their_defaults(user_settings):
+    for key, value in (("history/keep_1m", "soon"), ("display/theme", "purple"), ("display/temperature_unit", "K")):
+        user_settings.setValue(key, value)
+    user_settings.sync()
+    assert load_preferences() == Preferences()
+
+
+def test_the_console_history_writer_keeps_what_settings_say(qtbot, user_settings, tmp_path, monkeypatch):
+    """The recorder (the console's own writer when no collector runs) hands the saved retention
+    to the store exactly as `gpuops collect --keep-raw 6h --keep-1m 30d --keep-1h 1y` would."""
+    import gui.history_recorder as recorder_module
+    from core.store import HistoryWriter
+    from gpuops.commands.collect import _retention
+
+    given = []
+
+    class SpyWriter(HistoryWriter):
+        def __init__(self, path, **kwargs):
+            given.append(kwargs.get("retention"))
+            super().__init__(path, **kwargs)
+
+    monkeypatch.setattr(recorder_module, "HistoryWriter", SpyWriter)
+    save_preferences(Preferences(keep_raw="6h", keep_1m="30d", keep_1h="1y"))
+    recorder = recorder_module.HistoryRecorder(tmp_path / "history.sqlite")
+    try:
+        qtbot.waitUntil(lambda: recorder.writing)
+    finally:
+        assert recorder.stop()
+    collect_args = build_parser().parse_args(["collect", "--keep-raw", "6h", "--keep-1m", "30d", "--keep-1h", "1y"])
+    assert given == [_retention(collect_args)]
+    assert given[0].raw_s == 6 * 3600 and given[0].rollup_1m_s == 30 * 86400
+
+
+def test_choosing_dark_darkens_the_plots_and_comes_back_in_a_new_window(make_window, qtbot, user_settings):
+    from gui.theme import apply_theme
+
+    window = make_window(FakeSource(8), size=(900, 600))
+    light_background = window.grid.view.backgroundBrush().color()
+    assert light_background.lightness() > 128, "the test starts from the light default palette"
+    try:
+        dialog = SettingsDialog(load_preferences(), window)
+        qtbot.addWidget(dialog)
+        dialog.theme.setCurrentIndex(dialog.theme.findData("dark"))
+        save_preferences(dialog.preferences())
+        apply_theme(dialog.preferences().theme)  # as File > Settings does on OK
+        qtbot.waitUntil(lambda: window.grid.view.backgroundBrush().color().lightness() < 100)
+        assert QApplication.palette().color(QPalette.ColorRole.Window).lightness() < 100
+        apply_theme("system")  # as if the console were closed ...
+        qtbot.waitUntil(lambda: window.grid.view.backgroundBrush().color() == light_background)
+        apply_theme(load_preferences().theme)  # ... and started again: run_app applies the saved theme
+        second = make_window(FakeSource(8), size=(900, 600))
+        qtbot.waitUntil(lambda: second.grid.view.backgroundBrush().color().lightness() < 100)
+        assert second.palette().color(QPalette.ColorRole.Window).lightness() < 100
+    finally:
+        apply_theme("system")
+
+
+def test_fahrenheit_and_decimal_memory_change_the_tooltips_and_the_detail_panel(make_window, qtbot, user_settings):
+    from gui.window_actions import apply_display_preferences
+
+    window = make_window(FakeSource(8), size=(900, 600))
+    qtbot.waitUntil(lambda: window.last_sample is not None)
+    sample = window.last_sample
+    window.select_gpu(sample.gpus[0].uuid)
+    temp_c = float(sample.metrics["temp_c"][0])
+    assert "°C" in window.grid.tooltip_text(0) and "GiB" in window.grid.tooltip_text(0)
+    apply_display_preferences(window, Preferences(temperature_unit="F", memory_units="decimal"))
+    tooltip = window.grid.tooltip_text(0)
+    assert f"{temp_c * 9 / 5 + 32:.0f} °F" in tooltip and "°C" not in tooltip
+    assert " GB" in tooltip and "GiB" not in tooltip
+    assert f"{temp_c * 9 / 5 + 32:.0f} °F" in window.detail.header.text()
+    memory_row = [window.detail.inventory_table.item(r, 1).text() for r in range(window.detail.inventory_table.rowCount())
+                  if window.detail.inventory_table.item(r, 0).text() == "Memory"]
+    assert memory_row and memory_row[0].endswith(" GB")
 
 
 def test_about_lists_versions_and_the_driver_from_the_inventory(qtbot):

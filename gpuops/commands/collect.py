@@ -16,6 +16,7 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable
 
+from core.history_retention import DEFAULT_KEEP_1H, DEFAULT_KEEP_1M, DEFAULT_KEEP_RAW
 from gpuops.commands.source_options import add_source_arguments
 
 if TYPE_CHECKING:
@@ -44,9 +45,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     add_source_arguments(parser)
     parser.add_argument("--db", type=Path, default=None, metavar="PATH", help="history database (default: in the user data directory)")
     parser.add_argument("--interval", type=float, default=1.0, metavar="S", help="poll interval in seconds (default 1)")
-    parser.add_argument("--keep-raw", default="48h", metavar="DURATION", help="keep every poll this long (default 48h)")
-    parser.add_argument("--keep-1m", default="90d", metavar="DURATION", help="keep 1-minute rollups this long (default 90d)")
-    parser.add_argument("--keep-1h", default="3y", metavar="DURATION", help="keep 1-hour rollups this long (default 3y)")
+    parser.add_argument("--keep-raw", default=DEFAULT_KEEP_RAW, metavar="DURATION", help=f"keep every poll this long (default {DEFAULT_KEEP_RAW})")
+    parser.add_argument("--keep-1m", default=DEFAULT_KEEP_1M, metavar="DURATION", help=f"keep 1-minute rollups this long (default {DEFAULT_KEEP_1M})")
+    parser.add_argument("--keep-1h", default=DEFAULT_KEEP_1H, metavar="DURATION", help=f"keep 1-hour rollups this long (default {DEFAULT_KEEP_1H})")
     parser.add_argument("--alertmanager", default=None, metavar="URL", help="also send alerts to this Prometheus Alertmanager")
     parser.set_defaults(run=run)
 
@@ -103,12 +104,9 @@ def after_each_poll(alerts: "AlertService", allocations: "LiveAllocations") -> C
 
 
 def _retention(args: argparse.Namespace):
-    from core.store.retention import RetentionPolicy
-    from core.timespec import parse_duration
+    from core.history_retention import retention_policy
 
-    return RetentionPolicy(
-        raw_s=parse_duration(args.keep_raw), rollup_1m_s=parse_duration(args.keep_1m), rollup_1h_s=parse_duration(args.keep_1h)
-    )
+    return retention_policy(args.keep_raw, args.keep_1m, args.keep_1h)
 
 
 def run(args: argparse.Namespace) -> int:
