@@ -68,7 +68,7 @@ class AlertConsole(QObject):
         if worker is not None:
             worker.snapshotReady.connect(self._snapshot)
             worker.notificationDue.connect(self.notifier.notify)
-            window.poller.sampleReady.connect(lambda result: worker.process(result.sample))
+            window.pollShown.connect(lambda result: worker.process(result.sample))
             window.poller.sourceFailed.connect(worker.source_failed)
 
     def _console_evaluates(self) -> bool:

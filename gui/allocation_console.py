@@ -64,7 +64,7 @@ class AllocationConsole(QObject):
             worker.auditReady.connect(self.tab.show_audit)
             worker.actionDone.connect(self._action_done)
             worker.problem.connect(self._problem)
-            window.poller.sampleReady.connect(self._poll)
+            window.pollShown.connect(self._poll)
 
     def _poll(self, result) -> None:  # noqa: ANN001 - PollResult
         assessment = self._window.ops.assessment

@@ -340,6 +340,13 @@ class DetailPanel(QWidget):
         ts, series = self._ring.window()
         for name, curve in self._curves.items():
             curve.setData(ts, series[name])
+        self._settle_ranges()
+
+    def _settle_ranges(self) -> None:
+        """Auto-range now, not while painting: pyqtgraph otherwise re-ranges in the paint and
+        so asks for a second paint of every plot, every poll."""
+        for plot in self._plot_items.values():
+            plot.getViewBox().updateAutoRange()
 
     def set_units(self, units: DisplayUnits) -> None:
         """Show temperatures and memory in these units from now on (the plots stay in °C and GiB)."""

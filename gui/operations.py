@@ -1,37 +1,35 @@
 """The operations views around the grid, and the history they read and (maybe) write.
 
-`Operations` belongs to the main window. It grades each poll (health model, per-GPU staleness),
-holds the view tabs (GPU detail, node, fleet trends), the replay bar, the keyboard shortcuts,
-and the history: a loader reading it off the GUI thread and, when no `gpuops collect` writes the
-database, a recorder writing every poll on its own thread. Nothing here blocks the GUI thread
-on SQLite: the per-poll work is a few numpy operations and a queue put.
+`Operations` belongs to the main window. It takes each graded poll (health, per-GPU staleness:
+see `gui.poll_grading`), holds the view tabs (GPU detail, node, fleet trends), the replay bar,
+the keyboard shortcuts, and the history: a loader reading it off the GUI thread and, when no
+`gpuops collect` writes the database, a recorder writing every poll on its own thread. Nothing
+here blocks the GUI thread on SQLite: the per-poll work is a few numpy operations and a queue put.
 """
 
 from __future__ import annotations
 
 import logging
 from collections import deque
-from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
-from PySide6.QtCore import QObject, Qt
+from PySide6.QtCore import QObject, Qt, QTimer
 from PySide6.QtGui import QKeySequence, QShortcut
 from PySide6.QtWidgets import QLabel, QMainWindow, QTabWidget
 
-from core.health import FleetHealth, HealthModel
+from core.health import HealthModel
 from core.store import StoreError, WriterStatus, collector_running
 from core.telemetry import FleetSample, XidEvent
 from gui.clock import local_time
 from gui.detail_panel import DetailPanel
 from gui.fleet_grid import FleetGrid
 from gui.fleet_index import FleetIndex
-from gui.freshness import Freshness
 from gui.history import FleetHistory
 from gui.history_loader import HistoryLoader
 from gui.history_recorder import HistoryRecorder
 from gui.kpi_strip import FleetKpis
 from gui.node_view import NodeView
+from gui.poll_grading import GradedPoll
 from gui.replay_bar import ReplayBar, replay_label
 from gui.theme import follow_system_theme
 from gui.trends_view import TrendsView
@@ -42,25 +40,14 @@ log = logging.getLogger("gpuops.gui")
 XIDS_KEPT_PER_GPU = 100
 
 
-@dataclass(frozen=True)
-class Assessment:
-    """One poll graded: health per GPU, stale mask and last-fresh times."""
-
-    health: FleetHealth
-    stale: np.ndarray
-    last_fresh_ts: np.ndarray
-
-
 class Operations(QObject):
     """See the module docstring. `history_db` None runs without history (Live only)."""
 
-    def __init__(self, window: QMainWindow, grid: FleetGrid, detail: DetailPanel, interval_s: float, history_points: int, history_db: Path | None) -> None:
+    def __init__(self, window: QMainWindow, grid: FleetGrid, detail: DetailPanel, history_points: int, history_db: Path | None) -> None:
         super().__init__(window)
         self._window = window
         self.grid = grid
         self.detail = detail
-        self.health_model = HealthModel()
-        self.freshness = Freshness(interval_s)
         self.node_view = NodeView()
         self.trends = TrendsView(history_points)
         self.tabs = QTabWidget()
@@ -84,7 +71,7 @@ class Operations(QObject):
         self.replay_bar.replaySample.connect(self._show_replay)
         self.replay_bar.liveRequested.connect(self._back_to_live)
         self._replay_index: FleetIndex | None = None
-        self.assessment: Assessment | None = None
+        self.assessment: GradedPoll | None = None
         self._shortcuts()
         follow_system_theme(window)
 
@@ -127,16 +114,14 @@ class Operations(QObject):
 
     # --- per poll ---------------------------------------------------------------------------
 
-    def assess(self, sample: FleetSample, index: FleetIndex) -> Assessment:
-        """Grade a live poll and queue it for the history."""
-        health = self.health_model.assess(sample)
+    def accept(self, sample: FleetSample, graded: GradedPoll) -> None:
+        """Take in a live poll, graded: remember its XIDs and queue it for the history."""
         for event in sample.xid_events:
             self._xids.setdefault(event.uuid, deque(maxlen=XIDS_KEPT_PER_GPU)).append(event)
-        stale = self.freshness.update(sample, index)
-        self.assessment = Assessment(health, stale, self.freshness.last_fresh_ts)
+        self.assessment = graded
         if self.recorder is not None:
-            self.recorder.record(sample)
-        return self.assessment
+            # Queued behind the window's repaint: the writer's work holds the GIL (see MainWindow.pollShown).
+            QTimer.singleShot(0, self.recorder, lambda recorder=self.recorder: recorder.record(sample))
 
     def after_poll(self, sample: FleetSample, kpis: FleetKpis, history: FleetHistory) -> None:
         self.trends.append(sample.ts, kpis)

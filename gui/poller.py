@@ -15,12 +15,15 @@ import queue
 import threading
 import time
 from dataclasses import dataclass
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 from PySide6.QtCore import QObject, QTimer, Signal, Slot
 
 from core.sources.base import SourceError, TelemetrySource
 from core.telemetry import FleetSample
+
+if TYPE_CHECKING:
+    from gui.poll_grading import GradedPoll
 
 log = logging.getLogger("gpuops.gui.poller")
 
@@ -41,10 +44,12 @@ class SourceInfo:
 
 @dataclass(frozen=True)
 class PollResult:
-    """One successful poll; `duration_s` is the wall time of the call, as the GUI saw it."""
+    """One successful poll; `duration_s` is the wall time of the call, as the GUI saw it;
+    `graded` is the worker's grading of it (None when nobody graded it yet)."""
 
     sample: FleetSample
     duration_s: float
+    graded: GradedPoll | None = None
 
 
 @dataclass(frozen=True)
@@ -69,8 +74,9 @@ def _work(
     jobs: "queue.SimpleQueue[object]",
     stopping: threading.Event,
     bridge: _Bridge,
+    grade: Callable[[FleetSample], GradedPoll] | None,
 ) -> None:
-    """Worker thread body: open once, then poll per job; close the source on the way out."""
+    """Worker thread body: open once, then poll (and grade) per job; close the source on the way out."""
     source: TelemetrySource | None = None
     try:
         while jobs.get() is not _STOP:
@@ -81,7 +87,8 @@ def _work(
                     outcome = _Outcome("opened", SourceInfo(source.name, source.simulated, source.notice))
                 else:
                     sample = source.poll()
-                    outcome = _Outcome("sample", PollResult(sample, time.monotonic() - started))
+                    duration_s = time.monotonic() - started
+                    outcome = _Outcome("sample", PollResult(sample, duration_s, None if grade is None else grade(sample)))
             except SourceError as exc:
                 outcome = _Outcome("failed", str(exc) or type(exc).__name__)
             except Exception as exc:  # a bug: reported in the GUI thread, where it is re-raised
@@ -99,7 +106,8 @@ def _work(
 
 
 class Poller(QObject):
-    """Polls a source every `interval_s` on a worker thread; all signals fire in the GUI thread."""
+    """Polls a source every `interval_s` on a worker thread; all signals fire in the GUI thread.
+    `grade`, if given, runs on the worker after each poll (see `gui.poll_grading`)."""
 
     #: SourceInfo, once the source is open.
     sourceOpened = Signal(object)
@@ -118,6 +126,7 @@ class Poller(QObject):
         *,
         stall_after_s: float | None = None,
         reopen_after_s: float = REOPEN_AFTER_S,
+        grade: Callable[[FleetSample], GradedPoll] | None = None,
     ) -> None:
         super().__init__(parent)
         if not interval_s > 0:
@@ -126,6 +135,7 @@ class Poller(QObject):
         self.stall_after_s = STALL_INTERVALS * interval_s if stall_after_s is None else stall_after_s
         self._reopen_after_s = reopen_after_s
         self._open_source = open_source
+        self._grade = grade
         self._jobs: queue.SimpleQueue[object] = queue.SimpleQueue()
         self._stopping = threading.Event()
         self._bridge = _Bridge()
@@ -152,7 +162,7 @@ class Poller(QObject):
             raise RuntimeError("poller already started")
         self._thread = threading.Thread(
             target=_work,
-            args=(self._open_source, self._jobs, self._stopping, self._bridge),
+            args=(self._open_source, self._jobs, self._stopping, self._bridge, self._grade),
             name="gpuops-poller",
             daemon=True,
         )
