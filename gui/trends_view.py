@@ -2,6 +2,9 @@
 
 Live uses the figures of the polls kept in memory; other ranges come from the history
 database's fleet aggregates, read by the history loader.
+
+The plots are built when the tab is first shown (three plot items cost ~70 ms, a good part of
+the console's start-up); until then the view only keeps the live figures.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ from gui.kpi_strip import FleetKpis
 from gui.time_range import TimeRange, TimeRangePicker
 
 TRENDS_RESOURCE = "trends"
+_LIVE_SERIES = {"util_gpu_mean_pct": (33, 110, 180), "power_total_kw": (213, 94, 0)}
 _STATE_PENS = {"n_ok": (0, 114, 178), "n_lost": (230, 20, 120), "n_unknown": (150, 150, 150)}
 
 
@@ -25,6 +29,28 @@ class TrendsView(QWidget):
         super().__init__(parent)
         self.picker = TimeRangePicker()
         self.status = QLabel()
+        self._layout = QVBoxLayout(self)
+        self._layout.setContentsMargins(0, 0, 0, 0)
+        self._layout.addWidget(self.picker)
+        self._layout.addWidget(self.status)
+        self._capacity = capacity
+        self._count = 0
+        self._ts = np.zeros(capacity)
+        self._values = {name: np.full(capacity, np.nan) for name in (*_LIVE_SERIES, *_STATE_PENS)}
+        self._loader: HistoryLoader | None = None
+        self._range: TimeRange = self.picker.current
+        self._curves: dict[str, pg.PlotDataItem] | None = None
+        self._pending: FleetTrends | None = None  # a history answer that came before the plots
+        self.picker.rangeChanged.connect(self.set_range)
+
+    @property
+    def curves(self) -> dict[str, pg.PlotDataItem]:
+        """The plotted curves by series name (building the plots if not shown yet)."""
+        if self._curves is None:
+            self._curves = self._build_plots()
+        return self._curves
+
+    def _build_plots(self) -> dict[str, pg.PlotDataItem]:
         self.plots = pg.GraphicsLayoutWidget()
         self.plots.setBackground(self.palette().color(self.backgroundRole()))
         util = self.plots.addPlot(row=0, col=0)
@@ -43,24 +69,14 @@ class TrendsView(QWidget):
         for plot in (util, power):
             plot.hideAxis("bottom")
             plot.setXLink(states)
-        self.curves = {
-            "util_gpu_mean_pct": util.plot(pen=pg.mkPen((33, 110, 180), width=1)),
-            "power_total_kw": power.plot(pen=pg.mkPen((213, 94, 0), width=1)),
+        curves = {
+            "util_gpu_mean_pct": util.plot(pen=pg.mkPen(_LIVE_SERIES["util_gpu_mean_pct"], width=1)),
+            "power_total_kw": power.plot(pen=pg.mkPen(_LIVE_SERIES["power_total_kw"], width=1)),
         }
         for name, rgb in _STATE_PENS.items():
-            self.curves[name] = states.plot(pen=pg.mkPen(rgb, width=1), name=name.removeprefix("n_"))
-        layout = QVBoxLayout(self)
-        layout.setContentsMargins(0, 0, 0, 0)
-        layout.addWidget(self.picker)
-        layout.addWidget(self.status)
-        layout.addWidget(self.plots, 1)
-        self._capacity = capacity
-        self._count = 0
-        self._ts = np.zeros(capacity)
-        self._values = {name: np.full(capacity, np.nan) for name in self.curves}
-        self._loader: HistoryLoader | None = None
-        self._range: TimeRange = self.picker.current
-        self.picker.rangeChanged.connect(self.set_range)
+            curves[name] = states.plot(pen=pg.mkPen(rgb, width=1), name=name.removeprefix("n_"))
+        self._layout.addWidget(self.plots, 1)
+        return curves
 
     def set_loader(self, loader: HistoryLoader | None) -> None:
         self._loader = loader
@@ -89,14 +105,20 @@ class TrendsView(QWidget):
             self._draw_live()
 
     def _draw_live(self) -> None:
+        if self._curves is None:
+            return  # drawn when first shown
         n = self._count
-        for name, curve in self.curves.items():
+        for name, curve in self._curves.items():
             curve.setData(self._ts[:n], self._values[name][:n])
 
     def showEvent(self, event) -> None:  # noqa: ANN001
         super().showEvent(event)
+        if self._curves is None:
+            self._curves = self._build_plots()
         if self._range.live:
             self._draw_live()
+        elif self._pending is not None:
+            self._draw_history(self._pending)
 
     def set_range(self, chosen: TimeRange) -> None:
         self._range = chosen
@@ -123,8 +145,16 @@ class TrendsView(QWidget):
     def _loaded(self, resource: str, result: object) -> None:
         if resource != TRENDS_RESOURCE or not isinstance(result, FleetTrends) or self._range.live:
             return
-        for name, curve in self.curves.items():
-            curve.setData(result.ts, result.values[name])
+        if self._curves is None:
+            self._pending = result
+        else:
+            self._draw_history(result)
         self.status.setText(
             f"{local_time(result.start)} – {local_time(result.end)}: {len(result.ts):,} points ({result.resolution})"
         )
+
+    def _draw_history(self, result: FleetTrends) -> None:
+        assert self._curves is not None
+        self._pending = None
+        for name, curve in self._curves.items():
+            curve.setData(result.ts, result.values[name])
