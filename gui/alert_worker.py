@@ -1,30 +1,24 @@
-"""Everything the console does with alerts in SQLite, on one worker thread.
+"""Everything the console does with alerts in SQLite, on one worker thread (a `StoreWorker`:
+the GUI thread only queues requests and hears back frozen snapshots through signals).
 
 When the console collects the history itself, each poll's sample is evaluated here
 (`AlertService.process`); the Alerts tab's reads (active alerts, history, a GPU's timeline, the
 rules) and writes (acknowledge, silence, maintenance, notification marks, rule edits, rules files
-imported and exported) happen here too. The GUI thread
-only queues requests and hears back frozen snapshots through signals, so a locked or slow
-database never freezes the window.
-
-Reads are coalesced per kind (asking again replaces a request still waiting, and an answer
-older than the newest request of its kind is dropped); writes queue in order and are never
-dropped. Which new alerts deserve a desktop notification is decided here after every read of
-the active alerts (`NotificationPolicy`), and marked notified in the store before it is shown.
+imported and exported) happen here too. Which new alerts deserve a desktop notification is
+decided here after every read of the active alerts (`NotificationPolicy`), and marked notified in
+the store before it is shown.
 """
 
 from __future__ import annotations
 
 import logging
 import sqlite3
-import threading
 import time
-from collections import deque
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Mapping, Sequence
+from typing import Callable, Mapping, Sequence
 
-from PySide6.QtCore import QObject, QTimer, Signal, Slot
+from PySide6.QtCore import QObject, Signal
 
 from core.alerts.model import Alert, AlertState, Severity
 from core.alerts.notifications import Notification, NotificationPolicy
@@ -36,6 +30,7 @@ from core.alerts.silences import Maintenance, Silence, SilenceError
 from core.store import NoHistory, StoreError
 from core.store.connection import open_database
 from core.telemetry import FleetSample
+from gui.store_worker import Jobs, Read, StoreWorker
 
 log = logging.getLogger("gpuops.gui.alerts")
 
@@ -115,41 +110,14 @@ class ActionRefused(Exception):
         self.details = details
 
 
-@dataclass(frozen=True)
-class _Read:
-    kind: str  # "refresh" | "history" | "timeline" | "rules"
-    generation: int
-    argument: Any = None
-
-
-@dataclass(frozen=True)
-class _Answer:
-    kind: str
-    generation: int
-    payload: object
-
-
-class _Bridge(QObject):
-    answered = Signal(object)
-
-
-@dataclass
-class _Jobs:
-    """What the worker has to do next: the latest sample, coalesced reads, ordered writes."""
-
-    sample: FleetSample | None = None
-    source_error: str | None = None
-    reads: dict[str, _Read] = field(default_factory=dict)
-    writes: deque = field(default_factory=deque)
-    stopping: bool = False
-
-    def empty(self) -> bool:
-        return self.sample is None and self.source_error is None and not self.reads and not self.writes
-
-
-class AlertWorker(QObject):
+class AlertWorker(StoreWorker["_Session"]):
     """See the module docstring. `evaluating()` (called on the worker) says whether this console
-    evaluates the rules, i.e. whether it writes the history itself."""
+    evaluates the rules, i.e. whether it writes the history itself. Reads: "refresh", "history",
+    "timeline", "rules"; the poll is a FleetSample, or the message of a poll that failed; a write
+    is (action, the kind of read that follows it). `problem` (inherited): the alert tables cannot
+    be read or written; "" once they can again."""
+
+    unavailable_errors = (sqlite3.Error, StoreError)
 
     snapshotReady = Signal(object)  # AlertSnapshot
     historyReady = Signal(object)  # tuple[Alert, ...]
@@ -157,7 +125,6 @@ class AlertWorker(QObject):
     rulesReady = Signal(object)  # RuleSet
     actionDone = Signal(object)  # ActionResult
     notificationDue = Signal(object)  # Notification (already marked notified)
-    problem = Signal(str)  # the alert tables cannot be read or written; "" once they can again
 
     def __init__(
         self,
@@ -171,43 +138,30 @@ class AlertWorker(QObject):
         refresh_s: float = REFRESH_S,
         demo_seed: int | None = None,
     ) -> None:
-        super().__init__(parent)
+        super().__init__(parent, area="alerts", log=log)
         self.db_path = Path(db_path)
         self._poll_interval_s = poll_interval_s
         self._demo_seed = demo_seed
         self._evaluating = evaluating
         self._policy = policy or NotificationPolicy()
         self._clock = clock
-        self._jobs = _Jobs()
-        self._wake = threading.Condition()
-        self._generation = 0
-        self._latest: dict[str, int] = {}
-        self._problem = ""
-        self._bridge = _Bridge()
-        self._bridge.answered.connect(self._on_answer)
-        self._thread = threading.Thread(target=self._work, name="gpuops-alerts", daemon=True)
-        self._thread.start()
-        self._timer = QTimer(self)
-        self._timer.setInterval(max(1, round(refresh_s * 1000)))
-        self._timer.timeout.connect(self.refresh)
-        self._timer.start()
-        self.refresh()
+        signals = {
+            "refresh": self.snapshotReady, "history": self.historyReady, "timeline": self.timelineReady,
+            "rules": self.rulesReady, "action": self.actionDone, "notify": self.notificationDue,
+        }
+        self._start(signals, refresh_s, self.refresh)
 
     # --- requests (GUI thread; never block) ----------------------------------------------
 
     def process(self, sample: FleetSample) -> None:
         """Evaluate the rules on a poll (if this console evaluates them); a newer poll replaces
-        one still waiting."""
-        with self._wake:
-            self._jobs.sample = sample
-            self._jobs.source_error = None
-            self._wake.notify()
+        one still waiting (or a failure still waiting)."""
+        self._set_poll(lambda _waiting: sample)
 
     def source_failed(self, message: str) -> None:
-        """A poll failed outright: the `source_down` rule counts it."""
-        with self._wake:
-            self._jobs.source_error = message
-            self._wake.notify()
+        """A poll failed outright: the `source_down` rule counts it (unless a poll still waits:
+        it is evaluated instead)."""
+        self._set_poll(lambda waiting: waiting if isinstance(waiting, FleetSample) else message)
 
     def refresh(self) -> None:
         self._read("refresh")
@@ -230,41 +184,41 @@ class AlertWorker(QObject):
             renamed = f" (was {replaces})" if replaces != rule.name else ""
             return f"Rule {rule.name}{renamed} saved"
 
-        self._write(save, "rules")
+        self._change(save, "rules")
 
     def set_rule_enabled(self, name: str, enabled: bool) -> None:
         def switch(store: AlertStore, now: float) -> str:
             store.set_rule_enabled(name, enabled, now)
             return f"Rule {name} {'enabled' if enabled else 'disabled'}"
 
-        self._write(switch, "rules")
+        self._change(switch, "rules")
 
     def delete_rule(self, name: str) -> None:
         def delete(store: AlertStore, now: float) -> str:
             store.delete_rule(name)
             return f"Rule {name} deleted"
 
-        self._write(delete, "rules")
+        self._change(delete, "rules")
 
     def import_rules(self, path: Path) -> None:
         """Replace the rule set with a rules file's (read here, off the GUI thread); all or nothing."""
-        self._write(lambda store, now: _import_rules(store, now, Path(path)), "rules")
+        self._change(lambda store, now: _import_rules(store, now, Path(path)), "rules")
 
     def export_rules(self, path: Path) -> None:
-        self._write(lambda store, now: _export_rules(store, Path(path)), "rules")
+        self._change(lambda store, now: _export_rules(store, Path(path)), "rules")
 
     def acknowledge(self, alert_id: int, note: str) -> None:
-        self._write(lambda store, now: _acknowledge(store, now, alert_id, note))
+        self._change(lambda store, now: _acknowledge(store, now, alert_id, note))
 
     def add_silence(self, matchers: Sequence[str], starts_at: float, ends_at: float, comment: str) -> None:
-        self._write(lambda store, now: _silence(store, now, matchers, starts_at, ends_at, comment))
+        self._change(lambda store, now: _silence(store, now, matchers, starts_at, ends_at, comment))
 
     def expire_silence(self, silence_id: int) -> None:
         def expire(store: AlertStore, now: float) -> str:
             store.expire_silence(silence_id, now)
             return f"Silence {silence_id} expired"
 
-        self._write(expire)
+        self._change(expire)
 
     def set_maintenance(self, node: str, on: bool, comment: str = "") -> None:
         def change(store: AlertStore, now: float) -> str:
@@ -274,99 +228,44 @@ class AlertWorker(QObject):
             store.end_maintenance(node)
             return f"{node} left maintenance"
 
-        self._write(change)
+        self._change(change)
 
-    def stop(self, wait_s: float = 2.0) -> bool:
-        """Finish the writes already queued, then end the thread (waiting up to `wait_s`)."""
-        self._timer.stop()
-        with self._wake:
-            self._jobs.stopping = True
-            self._wake.notify()
-        self._thread.join(wait_s)
-        return not self._thread.is_alive()
-
-    def join(self, timeout_s: float) -> bool:
-        self._thread.join(timeout_s)
-        return not self._thread.is_alive()
-
-    def _read(self, kind: str, argument: Any = None) -> None:
-        with self._wake:
-            self._generation += 1
-            self._latest[kind] = self._generation
-            self._jobs.reads[kind] = _Read(kind, self._generation, argument)
-            self._wake.notify()
-
-    def _write(self, action: Callable[[AlertStore, float], str], reread: str = "refresh") -> None:
-        """Queue `action`; the `reread` kind of read follows it (the rules after a rule edit)."""
-        with self._wake:
-            self._jobs.writes.append((action, reread))
-            self._wake.notify()
-
-    # --- answers (GUI thread) -------------------------------------------------------------
-
-    @Slot(object)
-    def _on_answer(self, answer: _Answer) -> None:
-        if answer.kind == "problem":
-            if answer.payload != self._problem:
-                self._problem = str(answer.payload)
-                self.problem.emit(self._problem)
-            return
-        if answer.kind in self._latest and answer.generation < self._latest[answer.kind]:
-            return  # a newer request of this kind is on its way
-        signal = {
-            "refresh": self.snapshotReady, "history": self.historyReady, "timeline": self.timelineReady,
-            "rules": self.rulesReady, "action": self.actionDone, "notify": self.notificationDue,
-        }[answer.kind]
-        signal.emit(answer.payload)
+    def _change(self, action: Callable[[AlertStore, float], str], reread: str = "refresh") -> None:
+        """Queue the write `action`; the `reread` kind of read follows it (the rules after a rule edit)."""
+        self._write((action, reread))
 
     # --- the worker thread ----------------------------------------------------------------
 
-    def _work(self) -> None:
-        session = _Session(self.db_path, self._poll_interval_s, self._demo_seed)
-        try:
-            while True:
-                with self._wake:
-                    while self._jobs.empty() and not self._jobs.stopping:
-                        self._wake.wait()
-                    if self._jobs.stopping and not self._jobs.writes:
-                        return
-                    jobs, self._jobs = self._jobs, _Jobs(stopping=self._jobs.stopping)
-                self._run(session, jobs)
-        finally:
-            session.close()
+    def _open_session(self) -> "_Session":
+        return _Session(self.db_path, self._poll_interval_s, self._demo_seed)
 
-    def _run(self, session: "_Session", jobs: _Jobs) -> None:
-        emit = self._bridge.answered.emit
-        try:
-            store = session.store()
-            now = self._clock()
-            changed = bool(jobs.writes)
-            for action, reread in jobs.writes:
-                emit(_Answer("action", 0, _attempt(action, store, now)))
-                jobs.reads.setdefault(reread, _Read(reread, self._generation))
-            if self._evaluating() and (jobs.sample is not None or jobs.source_error is not None):
-                service = session.service()
-                if jobs.sample is not None:
-                    # At the poll's own time: waiting in the queue does not make data stale.
-                    held = session.allocations().observe(jobs.sample)
-                    service.process(jobs.sample, jobs.sample.ts, allocated=held.allocated, customers=held.customers)
-                else:
-                    assert jobs.source_error is not None
-                    service.source_failed(jobs.source_error, now)
-                changed = True
-            if changed and "refresh" not in jobs.reads:
-                jobs.reads["refresh"] = _Read("refresh", self._generation)
-            for read in jobs.reads.values():
-                emit(_Answer(read.kind, read.generation, self._answer(store, read, now)))
-            emit(_Answer("problem", 0, ""))
-        except NoHistory as exc:
-            emit(_Answer("problem", 0, f"alerts: {exc}"))
-        except (sqlite3.Error, StoreError) as exc:
-            log.warning("alerts: %s", exc)
-            session.close()  # reopen at the next job
-            emit(_Answer("problem", 0, f"alerts not available: {exc}"))
+    def _problem_line(self, exc: Exception) -> str:
+        if isinstance(exc, NoHistory):
+            return f"alerts: {exc}"
+        return f"alerts not available: {exc}"
 
-    def _answer(self, store: AlertStore, read: _Read, now: float) -> object:
+    def _run(self, session: "_Session", jobs: Jobs) -> None:
+        store = session.store()
+        now = self._clock()
+        changed = bool(jobs.writes)
+        for action, reread in jobs.writes:
+            self._send("action", _attempt(action, store, now))
+            jobs.reads.setdefault(reread, Read(reread, self._generation))
+        if self._evaluating() and jobs.poll is not None:
+            service = session.service()
+            if isinstance(jobs.poll, FleetSample):
+                # At the poll's own time: waiting in the queue does not make data stale.
+                held = session.allocations().observe(jobs.poll)
+                service.process(jobs.poll, jobs.poll.ts, allocated=held.allocated, customers=held.customers)
+            else:
+                service.source_failed(jobs.poll, now)
+            changed = True
+        if changed and "refresh" not in jobs.reads:
+            jobs.reads["refresh"] = Read("refresh", self._generation)
+        for read in jobs.reads.values():
+            self._send(read.kind, self._answer(store, read, now), read.generation)
+
+    def _answer(self, store: AlertStore, read: Read, now: float) -> object:
         if read.kind == "history":
             q: HistoryQuery = read.argument
             return tuple(store.history(
@@ -386,7 +285,7 @@ class AlertWorker(QObject):
         note = self._policy.due(snapshot.active, now)
         if note is not None:
             store.mark_notified(note.alert_ids, now)
-            self._bridge.answered.emit(_Answer("notify", 0, note))
+            self._send("notify", note)
         return snapshot
 
 

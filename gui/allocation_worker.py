@@ -1,4 +1,5 @@
-"""Everything the console does with customers, contracts and allocations, on one worker thread.
+"""Everything the console does with customers, contracts and allocations, on one worker thread
+(a `StoreWorker`).
 
 The GUI thread queues requests and hears back frozen answers through signals, so a usage report
 that takes seconds, or a locked database, never freezes the window:
@@ -15,15 +16,13 @@ from __future__ import annotations
 
 import logging
 import sqlite3
-import threading
 import time
-from collections import deque
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import QObject, QTimer, Signal, Slot
+from PySide6.QtCore import QObject, Signal
 
 from core.allocations.accounting import CustomerUsage, usage_report
 from core.allocations.audit import AuditEntry, export_audit_csv
@@ -39,6 +38,7 @@ from core.health import FleetHealth
 from core.store import NoHistory, StoreError
 from core.store.connection import open_database
 from core.telemetry import FleetSample
+from gui.store_worker import Jobs, StoreWorker
 
 log = logging.getLogger("gpuops.gui.allocations")
 
@@ -106,31 +106,12 @@ class ActionResult:
     unhealthy: tuple[UnhealthyGpu, ...] = ()
 
 
-@dataclass(frozen=True)
-class _Answer:
-    kind: str
-    generation: int
-    payload: object
+class AllocationWorker(StoreWorker["_Session"]):
+    """See the module docstring. `read_only` opens the book read-only: every write is refused.
+    The poll is (sample, health); a write is an action on the session. `problem` (inherited):
+    "" once the book can be read again."""
 
-
-class _Bridge(QObject):
-    answered = Signal(object)
-
-
-@dataclass
-class _Jobs:
-    sample: FleetSample | None = None
-    health: FleetHealth | None = None
-    reads: dict[str, tuple[int, Any]] = field(default_factory=dict)
-    writes: deque = field(default_factory=deque)
-    stopping: bool = False
-
-    def empty(self) -> bool:
-        return self.sample is None and not self.reads and not self.writes
-
-
-class AllocationWorker(QObject):
-    """See the module docstring. `read_only` opens the book read-only: every write is refused."""
+    unavailable_errors = (sqlite3.Error, StoreError, AllocationError)
 
     bookChanged = Signal(object)  # Book
     fleetHeld = Signal(object)  # FleetHeld
@@ -139,37 +120,25 @@ class AllocationWorker(QObject):
     capacityReady = Signal(object)  # CapacityResult
     auditReady = Signal(object)  # tuple[AuditEntry, ...]
     actionDone = Signal(object)  # ActionResult
-    problem = Signal(str)  # "" once the book can be read again
 
     def __init__(
         self, db_path: Path, parent: QObject | None = None, *, read_only: bool = False, check_s: float = CHECK_S,
         clock: Callable[[], float] = time.time,
     ) -> None:
-        super().__init__(parent)
+        super().__init__(parent, area="allocations", log=log)
         self.db_path = Path(db_path)
         self.read_only = read_only
         self._clock = clock
-        self._jobs = _Jobs()
-        self._wake = threading.Condition()
-        self._generation = 0
-        self._latest: dict[str, int] = {}
-        self._problem = ""
-        self._bridge = _Bridge()
-        self._bridge.answered.connect(self._on_answer)
-        self._thread = threading.Thread(target=self._work, name="gpuops-allocations", daemon=True)
-        self._thread.start()
-        self._timer = QTimer(self)
-        self._timer.setInterval(max(1, round(check_s * 1000)))
-        self._timer.timeout.connect(self.check_book)
-        self._timer.start()
-        self.check_book()
+        signals = {
+            "book": self.bookChanged, "held": self.fleetHeld, "usage": self.usageReady, "timeline": self.timelineReady,
+            "capacity": self.capacityReady, "audit": self.auditReady, "action": self.actionDone,
+        }
+        self._start(signals, check_s, self.check_book)
 
     # --- requests (GUI thread; never block) ----------------------------------------------
 
     def process(self, sample: FleetSample, health: FleetHealth | None = None) -> None:
-        with self._wake:
-            self._jobs.sample, self._jobs.health = sample, health
-            self._wake.notify()
+        self._set_poll(lambda _waiting: (sample, health))
 
     def check_book(self) -> None:
         self._read("book")
@@ -216,83 +185,30 @@ class AllocationWorker(QObject):
 
         self._write(write)
 
-    def stop(self, wait_s: float = 2.0) -> bool:
-        """Finish the writes already queued, then end the thread (waiting up to `wait_s`)."""
-        self._timer.stop()
-        with self._wake:
-            self._jobs.stopping = True
-            self._wake.notify()
-        self._thread.join(wait_s)
-        return not self._thread.is_alive()
-
-    def _read(self, kind: str, argument: Any = None) -> None:
-        with self._wake:
-            self._generation += 1
-            self._latest[kind] = self._generation
-            self._jobs.reads[kind] = (self._generation, argument)
-            self._wake.notify()
-
-    def _write(self, action: Callable[["_Session"], str]) -> None:
-        with self._wake:
-            self._jobs.writes.append(action)
-            self._wake.notify()
-
-    # --- answers (GUI thread) -------------------------------------------------------------
-
-    @Slot(object)
-    def _on_answer(self, answer: _Answer) -> None:
-        if answer.kind == "problem":
-            if answer.payload != self._problem:
-                self._problem = str(answer.payload)
-                self.problem.emit(self._problem)
-            return
-        if answer.kind in self._latest and answer.generation < self._latest[answer.kind]:
-            return  # a newer request of this kind is on its way
-        signal = {
-            "book": self.bookChanged, "held": self.fleetHeld, "usage": self.usageReady, "timeline": self.timelineReady,
-            "capacity": self.capacityReady, "audit": self.auditReady, "action": self.actionDone,
-        }[answer.kind]
-        signal.emit(answer.payload)
-
     # --- the worker thread ----------------------------------------------------------------
 
-    def _work(self) -> None:
-        session = _Session(self.db_path, self.read_only)
-        try:
-            while True:
-                with self._wake:
-                    while self._jobs.empty() and not self._jobs.stopping:
-                        self._wake.wait()
-                    if self._jobs.stopping and not self._jobs.writes:
-                        return
-                    jobs, self._jobs = self._jobs, _Jobs(stopping=self._jobs.stopping)
-                self._run(session, jobs)
-        finally:
-            session.close()
+    def _open_session(self) -> "_Session":
+        return _Session(self.db_path, self.read_only)
 
-    def _run(self, session: "_Session", jobs: _Jobs) -> None:
-        emit = self._bridge.answered.emit
-        try:
-            if jobs.sample is not None:
-                session.sample, session.health = jobs.sample, jobs.health
-            for action in jobs.writes:
-                emit(_Answer("action", 0, _attempt(action, session)))
-            book = session.book(force=bool(jobs.writes) or "book" in jobs.reads)
-            if book is not None:
-                emit(_Answer("book", self._latest.get("book", 0), book))
-            if jobs.sample is not None:
-                emit(_Answer("held", 0, session.held(jobs.sample)))
-            now_ms = round(self._clock() * 1000)
-            for kind, (generation, argument) in jobs.reads.items():
-                if kind != "book":
-                    emit(_Answer(kind, generation, _read(session, kind, argument, now_ms)))
-            emit(_Answer("problem", 0, ""))
-        except NoHistory:
-            emit(_Answer("problem", 0, "customers: no history yet (allocations live in the history database)"))
-        except (sqlite3.Error, StoreError, AllocationError) as exc:
-            log.warning("allocations: %s", exc)
-            session.close()  # reopen at the next job
-            emit(_Answer("problem", 0, f"customers not available: {exc}"))
+    def _problem_line(self, exc: Exception) -> str:
+        if isinstance(exc, NoHistory):
+            return "customers: no history yet (allocations live in the history database)"
+        return f"customers not available: {exc}"
+
+    def _run(self, session: "_Session", jobs: Jobs) -> None:
+        if jobs.poll is not None:
+            session.sample, session.health = jobs.poll
+        for action in jobs.writes:
+            self._send("action", _attempt(action, session))
+        book = session.book(force=bool(jobs.writes) or "book" in jobs.reads)
+        if book is not None:
+            self._send("book", book, self._latest.get("book", 0))
+        if jobs.poll is not None:
+            self._send("held", session.held(jobs.poll[0]))
+        now_ms = round(self._clock() * 1000)
+        for kind, read in jobs.reads.items():
+            if kind != "book":
+                self._send(kind, _read(session, kind, read.argument, now_ms), read.generation)
 
 
 class _Session:
