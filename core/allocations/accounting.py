@@ -21,10 +21,8 @@ import numpy as np
 
 from core.allocations.model import Allocation, Contract, Customer
 from core.allocations.repository import AllocationRepository
-from core.allocations.usage_history import Buckets, UsageHistory
+from core.allocations.usage_history import IDLE_THRESHOLD_PCT, IDLE_WINDOW_MS, Buckets, Request, UsageHistory
 
-IDLE_THRESHOLD_PCT = 5.0
-IDLE_WINDOW_MS = 30 * 60_000
 HOUR_MS = 3_600_000
 J_PER_KWH = 3.6e6
 
@@ -114,10 +112,14 @@ def contract_usage(
         lo, hi = max(a.start_ms, start_ms), min(a.end_or_open_ms, end_ms)
         if hi > lo:
             by_gpu[a.gpu_uuid].append((lo, hi, a.contract_id))
-    totals: dict[int, Usage] = defaultdict(Usage)
+    requests = {}
     for uuid, windows in by_gpu.items():
         cuts = sorted({edge for lo, hi, _ in windows for edge in (lo, hi)})
-        buckets = history.buckets(uuid, cuts[0], cuts[-1], unavailable.get(uuid, []), cuts)
+        requests[uuid] = Request(cuts[0], cuts[-1], tuple(unavailable.get(uuid, ())), tuple(cuts))
+    all_buckets = history.buckets_of(requests)
+    totals: dict[int, Usage] = defaultdict(Usage)
+    for uuid, windows in by_gpu.items():
+        buckets = all_buckets[uuid]
         for lo, hi, contract_id in windows:
             hours = (hi - lo) / HOUR_MS
             totals[contract_id] += Usage(

@@ -22,12 +22,15 @@ from core.health import Health, xid_severity
 from core.store import meta
 from core.store.columns import Stat
 from core.store.layout import StoreLayout
-from core.store.levels import HOUR, MINUTE, gpu_frame
+from core.store.levels import HOUR, MINUTE, gpu_frame, gpu_frames
 from core.store.rollup import Frame
 
 HOUR_MS = 3_600_000
 MINUTE_MS = 60_000
 METRICS = ("util_gpu_pct", "energy_j", "power_w")
+#: A minute is idle under this utilization; idle time counts in windows of at least IDLE_WINDOW_MS.
+IDLE_THRESHOLD_PCT = 5.0
+IDLE_WINDOW_MS = 30 * 60_000
 #: How long a critical XID marks its GPU faulty, as in HealthModel's default xid_window_s.
 XID_FAULTY_MS = 3_600_000
 
@@ -83,21 +86,78 @@ def idle_summary(minute_start_ms: np.ndarray, idle: np.ndarray, hour_ms: int, wi
     """(head, tail, inner) of one hour from its idle minutes: idle time from the hour's start,
     idle time up to its end, and the total of idle runs of at least `window_ms` touching neither.
     A minute with no bucket is not idle (a gap ends a window, as it does between minute buckets)."""
-    slots = np.zeros(HOUR_MS // MINUTE_MS, dtype=bool)
-    slots[((minute_start_ms - hour_ms) // MINUTE_MS)[idle]] = True
-    if slots.all():
-        return HOUR_MS, 0, 0
-    head = int(np.argmin(slots))
-    tail = int(np.argmin(slots[::-1]))
-    inner = slots[head : len(slots) - tail]
-    edges = np.flatnonzero(np.diff(np.concatenate(([0], inner.astype(np.int8), [0]))))
-    lengths = (edges[1::2] - edges[::2]) * MINUTE_MS
-    return head * MINUTE_MS, tail * MINUTE_MS, int(lengths[lengths >= window_ms].sum())
+    return tuple(int(v) for v in idle_summaries(minute_start_ms, idle, np.array([hour_ms]), window_ms)[0])
+
+
+def idle_summaries(minute_start_ms: np.ndarray, idle: np.ndarray, hours_ms: np.ndarray, window_ms: int) -> np.ndarray:
+    """idle_summary of each hour in `hours_ms` (n x 3: head, tail, inner), all hours at once."""
+    hour_of = np.searchsorted(hours_ms, minute_start_ms, side="right") - 1
+    slot = (minute_start_ms - hours_ms[np.maximum(hour_of, 0)]) // MINUTE_MS
+    inside = idle & (hour_of >= 0) & (slot < HOUR_MS // MINUTE_MS)
+    slots = np.zeros((len(hours_ms), HOUR_MS // MINUTE_MS), dtype=bool)
+    slots[hour_of[inside], slot[inside]] = True
+    whole = slots.all(axis=1)
+    head = np.where(whole, HOUR_MS // MINUTE_MS, np.argmin(slots, axis=1))
+    tail = np.where(whole, 0, np.argmin(slots[:, ::-1], axis=1))
+    # Runs of idle minutes: edges of each hour's row padded with a busy minute on both sides.
+    padded = np.zeros((len(hours_ms), slots.shape[1] + 2), dtype=np.int8)
+    padded[:, 1:-1] = slots
+    rise_hour, rise_at = np.nonzero(np.diff(padded, axis=1) == 1)
+    _, fall_at = np.nonzero(np.diff(padded, axis=1) == -1)
+    length_ms = (fall_at - rise_at) * MINUTE_MS
+    inner = (rise_at > 0) & (fall_at < slots.shape[1]) & (length_ms >= window_ms)
+    inner_ms = np.bincount(rise_hour[inner], weights=length_ms[inner], minlength=len(hours_ms)).astype(np.int64)
+    return np.column_stack((head * MINUTE_MS, tail * MINUTE_MS, inner_ms)).astype(np.int64)
+
+
+def mixed_hours(frame: Frame, threshold_pct: float) -> np.ndarray:
+    """Start of each hour of a 1-minute frame whose minutes cross `threshold_pct` (its hourly min
+    under it, its max not), the hours whose idle time the hourly rollup cannot tell."""
+    if not len(frame):
+        return np.empty(0, np.int64)
+    hour = frame.ts_ms - frame.ts_ms % HOUR_MS
+    starts = np.flatnonzero(np.concatenate(([True], hour[1:] != hour[:-1])))
+    low = np.fmin.reduceat(frame.columns[("util_gpu_pct", Stat.MIN)], starts)
+    high = np.fmax.reduceat(frame.columns[("util_gpu_pct", Stat.MAX)], starts)
+    measured = np.logical_or.reduceat(~np.isnan(frame.columns[("util_gpu_pct", Stat.AVG)]), starts)
+    return hour[starts][(low < threshold_pct) & (high >= threshold_pct) & measured]
+
+
+def summary_rows(gpu_id: int, hours_ms: np.ndarray, minute_ts: np.ndarray, minute_util: np.ndarray, threshold_pct: float, window_ms: int) -> list[tuple]:
+    """idle_hours rows of these hours of one GPU, from its minute averages."""
+    if not len(hours_ms):
+        return []
+    idle = ~np.isnan(minute_util) & (minute_util < threshold_pct)
+    found = idle_summaries(minute_ts, idle, hours_ms, window_ms)
+    return [(gpu_id, hour, head, tail, inner) for hour, (head, tail, inner) in zip(hours_ms.tolist(), found.tolist())]
+
+
+def keep_idle_summaries(conn: sqlite3.Connection, layout: StoreLayout, level: int, frames: dict[int, Frame]) -> None:
+    """Rollup listener (core/store/retention.py): store the idle summaries of the hours of new
+    1-minute rollups as they are made, so that reports never decode minutes of finished hours."""
+    if level != MINUTE:
+        return
+    rows = []
+    for gpu_id, frame in frames.items():
+        hours = mixed_hours(frame, IDLE_THRESHOLD_PCT)
+        rows += summary_rows(gpu_id, hours, frame.ts_ms, frame.columns[("util_gpu_pct", Stat.AVG)], IDLE_THRESHOLD_PCT, IDLE_WINDOW_MS)
+    conn.executemany("INSERT OR REPLACE INTO idle_hours (gpu_id, hour_ms, head_ms, tail_ms, inner_ms) VALUES (?, ?, ?, ?, ?)", rows)
+
+
+@dataclass(frozen=True)
+class Request:
+    """What one GPU's buckets are wanted for (see UsageHistory.buckets)."""
+
+    start_ms: int
+    end_ms: int
+    unavailable: tuple[tuple[int, int], ...] = ()
+    cuts: tuple[int, ...] = ()
 
 
 class UsageHistory:
     """Reads through one connection to the history (the allocation repository's), and keeps the
-    idle summaries of final hours in `idle_hours`."""
+    idle summaries of final hours in `idle_hours` (maintenance stores them as it rolls up; hours
+    rolled up without them get them here, the first time a report needs them)."""
 
     def __init__(self, conn: sqlite3.Connection, *, idle_threshold_pct: float, idle_window_ms: int) -> None:
         self.conn = conn
@@ -120,24 +180,43 @@ class UsageHistory:
         rollup's average skips the minutes a lost GPU did not answer, which must count as unused),
         and hours crossing the idle threshold with no summary yet. A GPU the history never saw
         has no buckets."""
-        gpu_id = self.gpu_ids.get(uuid)
-        if gpu_id is None or end_ms <= start_ms:
-            return _concat([])
-        # From the hour before: its energy counter is the baseline of the first delta.
-        first_hour = start_ms - start_ms % HOUR_MS - HOUR_MS
-        h = list(_columns(gpu_frame(self.conn, self.layout, HOUR, gpu_id, first_hour, end_ms, METRICS), HOUR_MS))
+        return self.buckets_of({uuid: Request(start_ms, end_ms, tuple(unavailable), tuple(cuts))})[uuid]
+
+    def buckets_of(self, requests: dict[str, Request]) -> dict[str, Buckets]:
+        """`buckets` of many GPUs, reading the hourly rollups and idle summaries of GPUs with the
+        same span together (a fleet report reads the whole fleet in a few queries)."""
+        out = {uuid: _concat([]) for uuid, r in requests.items() if self.gpu_ids.get(uuid) is None or r.end_ms <= r.start_ms}
+        spans: dict[tuple[int, int], list[str]] = {}
+        for uuid, r in requests.items():
+            if uuid not in out:
+                # From the hour before: its energy counter is the baseline of the first delta.
+                spans.setdefault((r.start_ms - r.start_ms % HOUR_MS - HOUR_MS, r.end_ms), []).append(uuid)
+        for (first_hour, end_ms), uuids in spans.items():
+            ids = [self.gpu_ids[uuid] for uuid in uuids]
+            frames = gpu_frames(self.conn, self.layout, HOUR, ids, first_hour, end_ms, METRICS)
+            summaries = self._summaries(ids, first_hour, end_ms)
+            for uuid, gpu_id in zip(uuids, ids):
+                hours = list(_columns(frames[gpu_id], HOUR_MS))
+                out[uuid] = self._refine(gpu_id, hours, requests[uuid], summaries.get(gpu_id))
+        return out
+
+    def _refine(self, gpu_id: int, h: list[np.ndarray], request: Request, summaries: np.ndarray | None) -> Buckets:
+        """One GPU's buckets from its hours `h`: minutes where the hours do not say enough."""
+        start_ms, end_ms = request.start_ms, request.end_ms
         baseline = h[1] <= start_ms
         clean = (h[0] >= start_ms) & (h[1] <= end_ms) | baseline
-        for lo, hi in unavailable:
+        for lo, hi in request.unavailable:
             clean &= (h[1] <= lo) | (h[0] >= hi)
-        for cut in cuts:
+        for cut in request.cuts:
             clean &= ~((h[0] < cut) & (cut < h[1]))
         judged = (h[4] < self.idle_threshold_pct) | (h[3] >= self.idle_threshold_pct) | np.isnan(h[2])
         mixed = clean & ~judged
-        if mixed.any():
-            self._attach_summaries(gpu_id, h, mixed)
+        if mixed.any() and summaries is not None:
+            _attach(h, mixed, summaries)
         keep = clean & (judged | (h[7] >= 0) | baseline)
         parts = [tuple(col[keep] for col in h)]
+        if keep.all():
+            return _concat(parts)
         # Minutes of everything else (an edge hour's include those before start).
         need = _merge([(int(s), int(e)) for s, e in zip(h[0][~keep], h[1][~keep])])
         starts = np.array([a for a, _ in need], dtype=np.int64)
@@ -149,48 +228,40 @@ class UsageHistory:
             at = np.searchsorted(starts, minutes[0], side="right") - 1
             wanted = (at >= 0) & (minutes[0] < ends[np.maximum(at, 0)])
             parts.append(tuple(col[wanted] for col in minutes))
-        minute_ts = np.concatenate([p[0] for p in parts[1:]]) if len(parts) > 1 else np.empty(0, np.int64)
+        minute_ts = np.concatenate([p[0] for p in parts[1:]])
         order = np.argsort(minute_ts, kind="stable")
         minute_ts = minute_ts[order]
         refined = np.flatnonzero(~keep)
         lo_at = np.searchsorted(minute_ts, h[0][refined])
         hi_at = np.searchsorted(minute_ts, h[1][refined])
-        if len(parts) > 1:
-            minute_util = np.concatenate([p[2] for p in parts[1:]])[order]
-            self._store_summaries(gpu_id, h, refined[mixed[refined]], minute_ts, minute_util)
+        minute_util = np.concatenate([p[2] for p in parts[1:]])[order]
+        self._store_summaries(gpu_id, h, refined[mixed[refined]], minute_ts, minute_util)
         # Hours whose minutes were pruned (1-minute rollups are kept for less time than hourly
         # ones) are taken from the hourly rollup after all.
         fallback = refined[hi_at <= lo_at]
         parts.append(tuple(col[fallback] for col in h))
         return _concat(parts)
 
-    def _attach_summaries(self, gpu_id: int, h: list[np.ndarray], mixed: np.ndarray) -> None:
+    def _summaries(self, gpu_ids: list[int], first_hour: int, end_ms: int) -> dict[int, np.ndarray]:
+        """Stored idle summaries of these GPUs' hours in the span: per GPU, rows of hour_ms, head_ms,
+        tail_ms, inner_ms in time order."""
         rows = self.conn.execute(
-            "SELECT hour_ms, head_ms, tail_ms, inner_ms FROM idle_hours WHERE gpu_id = ? AND hour_ms >= ? AND hour_ms <= ?",
-            (gpu_id, int(h[0][mixed].min()), int(h[0][mixed].max())),
+            "SELECT gpu_id, hour_ms, head_ms, tail_ms, inner_ms FROM idle_hours WHERE hour_ms >= ? AND hour_ms < ? "
+            "ORDER BY gpu_id, hour_ms",
+            (first_hour, end_ms),
         ).fetchall()
         if not rows:
-            return
-        known = np.array(rows, dtype=np.int64)
-        at = np.searchsorted(known[:, 0], h[0])
-        at_ok = np.minimum(at, len(known) - 1)
-        found = mixed & (at < len(known)) & (known[at_ok, 0] == h[0])
-        for column, source in ((7, 1), (8, 2), (9, 3)):
-            h[column] = np.where(found, known[at_ok, source], h[column])
+            return {}
+        table = np.array(rows, dtype=np.int64)
+        wanted = set(gpu_ids)
+        cuts = np.flatnonzero(np.diff(table[:, 0])) + 1
+        return {int(part[0, 0]): part[:, 1:] for part in np.split(table, cuts) if int(part[0, 0]) in wanted}
 
     def _store_summaries(self, gpu_id: int, h: list[np.ndarray], hours: np.ndarray, minute_ts: np.ndarray, minute_util: np.ndarray) -> None:
         """Remember the idle summary of mixed hours whose minute rollups are final."""
-        rows = []
-        for i in hours:
-            hour_ms = int(h[0][i])
-            if h[1][i] > self.minutes_final_ms:
-                continue
-            lo, hi = np.searchsorted(minute_ts, [hour_ms, hour_ms + HOUR_MS])
-            if hi <= lo:
-                continue
-            util = minute_util[lo:hi]
-            idle = ~np.isnan(util) & (util < self.idle_threshold_pct)
-            rows.append((gpu_id, hour_ms, *idle_summary(minute_ts[lo:hi], idle, hour_ms, self.idle_window_ms)))
+        final = hours[h[1][hours] <= self.minutes_final_ms]
+        present = final[np.searchsorted(minute_ts, h[1][final]) > np.searchsorted(minute_ts, h[0][final])]
+        rows = summary_rows(gpu_id, h[0][present], minute_ts, minute_util, self.idle_threshold_pct, self.idle_window_ms)
         if rows:
             with meta.write_transaction(self.conn):
                 self.conn.executemany(
@@ -218,6 +289,15 @@ class UsageHistory:
         for uuid, since in lost_since.items():
             spans.setdefault(uuid, []).append((since, end_ms))
         return {uuid: [(max(lo, start_ms), min(hi, end_ms)) for lo, hi in _merge(items) if hi > start_ms and lo < end_ms] for uuid, items in spans.items()}
+
+
+def _attach(h: list[np.ndarray], mixed: np.ndarray, known: np.ndarray) -> None:
+    """Give the `mixed` hours of `h` their stored idle summaries (`known`: hour, head, tail, inner)."""
+    at = np.searchsorted(known[:, 0], h[0])
+    at_ok = np.minimum(at, len(known) - 1)
+    found = mixed & (at < len(known)) & (known[at_ok, 0] == h[0])
+    for column, source in ((7, 1), (8, 2), (9, 3)):
+        h[column] = np.where(found, known[at_ok, source], h[column])
 
 
 def _merge(intervals: list[tuple[int, int]]) -> list[tuple[int, int]]:

@@ -55,12 +55,12 @@ def encode_rollup_chunk(frame: Frame, layout: StoreLayout) -> bytes:
 
 
 def decode_rollup_chunk(blob: bytes, layout: StoreLayout, columns: Sequence[tuple[str, Stat]]) -> Frame:
-    index = {column: j for j, column in enumerate(layout.rollup_columns, start=1)}
+    index = layout.rollup_column_index
     matrix = decode_matrix(blob, [0, 1, *(index[c] for c in columns)])
     count = matrix[:, 1].copy()
     count[count == NAN_CODE] = 0
-    out = {c: dequantize(matrix[:, j], _step(layout, *c)) for j, c in enumerate(columns, start=2)}
-    return Frame(matrix[:, 0], count, out, raw=False)
+    values = dequantize(matrix[:, 2:], np.array([_step(layout, *c) for c in columns]))
+    return Frame(matrix[:, 0], count, {c: values[:, j] for j, c in enumerate(columns)}, raw=False)
 
 
 def _position(layout: StoreLayout, name: str) -> int:

@@ -20,6 +20,7 @@ Layout (all little-endian), after the 2-byte prefix `version, compression` comes
 
 from __future__ import annotations
 
+import functools
 import struct
 import zlib
 from collections.abc import Sequence
@@ -128,6 +129,27 @@ def encode_matrix(matrix: np.ndarray, *, level: int = 9) -> bytes:
     return bytes((FORMAT_VERSION, _ZLIB)) + zlib.compress(body, level)
 
 
+@functools.lru_cache(maxsize=4096)
+def _column_directory(modes: bytes, rows: int) -> tuple[tuple, int]:
+    """(mode, index of the first base, payload offset, mask offset or None) of every column (None
+    for an all-NaN one), offsets counted from the end of the bases; and the number of bases.
+    Cached: chunks of a store share a few layouts, and a report reads thousands of them."""
+    layout = []
+    base_at, payload_at = 0, 0
+    mask_at = sum(_WIDTHS[m & 7] * max(rows - ((m >> 4) & 3), 0) for m in modes if not m & _ALL_NAN)
+    for m in modes:
+        if m & _ALL_NAN:
+            layout.append(None)
+            continue
+        t = (m >> 4) & 3
+        layout.append((m, base_at, payload_at, mask_at if m & _HAS_MASK else None))
+        base_at += 3 if t == 2 else 2
+        payload_at += _WIDTHS[m & 7] * max(rows - t, 0)
+        if m & _HAS_MASK:
+            mask_at += (rows + 7) // 8
+    return tuple(layout), base_at
+
+
 def decode_matrix(blob: bytes, columns: Sequence[int] | None = None) -> np.ndarray:
     """Decode a blob back to its int64 matrix, or only the given column positions (in that order).
     Positions beyond the blob's column count (metrics added after it was written) come back NaN."""
@@ -141,28 +163,10 @@ def decode_matrix(blob: bytes, columns: Sequence[int] | None = None) -> np.ndarr
     pos = _HEADER.size
     modes = body[pos : pos + cols]
     pos += cols
-    n_bases = sum(0 if m & _ALL_NAN else (3 if (m >> 4) & 3 == 2 else 2) for m in modes)
+    layout, n_bases = _column_directory(modes, rows)
     bases = np.frombuffer(body, dtype="<i8", count=n_bases, offset=pos)
     pos += 8 * n_bases
     mask_bytes = (rows + 7) // 8
-    # Offsets of every column's bases, payload and mask, so that a subset decodes without the rest.
-    layout = []
-    base_at, payload_at = 0, pos
-    mask_at = pos + sum(
-        _WIDTHS[m & 7] * max(rows - ((m >> 4) & 3), 0) for m in modes if not m & _ALL_NAN
-    )
-    for m in modes:
-        if m & _ALL_NAN:
-            layout.append(None)
-            continue
-        t = (m >> 4) & 3
-        width = _WIDTHS[m & 7]
-        n_bases_j = 3 if t == 2 else 2
-        layout.append((m, base_at, payload_at, mask_at if m & _HAS_MASK else None))
-        base_at += n_bases_j
-        payload_at += width * max(rows - t, 0)
-        if m & _HAS_MASK:
-            mask_at += mask_bytes
     wanted = range(cols) if columns is None else columns
     # Column-major, so that each column is decoded in place with cumulative sums.
     out = np.full((rows, len(wanted)), NAN_CODE, dtype=np.int64, order="F")
@@ -170,6 +174,8 @@ def decode_matrix(blob: bytes, columns: Sequence[int] | None = None) -> np.ndarr
         if j >= cols or layout[j] is None or rows == 0:
             continue
         m, b, p, mask_pos = layout[j]
+        p += pos
+        mask_pos = None if mask_pos is None else mask_pos + pos
         t, width = (m >> 4) & 3, _WIDTHS[m & 7]
         count = rows - t
         column = out[:, out_j]

@@ -123,8 +123,8 @@ def quantize(values: np.ndarray, resolution: float) -> np.ndarray:
     return out
 
 
-def dequantize(codes: np.ndarray, resolution: float) -> np.ndarray:
-    """int64 steps -> float64 values, NAN_CODE -> NaN."""
+def dequantize(codes: np.ndarray, resolution: float | np.ndarray) -> np.ndarray:
+    """int64 steps -> float64 values, NAN_CODE -> NaN. `resolution` may be one per column."""
     out = codes.astype(np.float64) * resolution
     out[codes == NAN_CODE] = np.nan
     return out

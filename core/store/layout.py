@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, replace
+from functools import cached_property
 
 from core.store.columns import Kind, MetricSpec, Stat, STATS_OF_KIND, default_metric_specs
 
@@ -53,7 +54,7 @@ class StoreLayout:
             Level("1h", "rollup_1h", "fleet_1h", 3_600_000, self.rollup_1h_window_ms),
         )
 
-    @property
+    @cached_property
     def rollup_columns(self) -> tuple[tuple[str, Stat], ...]:
         """Columns of a rollup chunk after the timestamp: the sample count, then each metric's stats."""
         columns: list[tuple[str, Stat]] = [("n", Stat.LAST)]
@@ -61,11 +62,17 @@ class StoreLayout:
             columns.extend((spec.name, stat) for stat in STATS_OF_KIND[spec.kind])
         return tuple(columns)
 
+    @cached_property
+    def rollup_column_index(self) -> dict[tuple[str, Stat], int]:
+        """Chunk column of each rollup column (the timestamp is column 0)."""
+        return {column: j for j, column in enumerate(self.rollup_columns, start=1)}
+
     def spec(self, name: str) -> MetricSpec:
-        for spec in self.metrics:
-            if spec.name == name:
-                return spec
-        raise KeyError(name)
+        return self._specs_by_name[name]
+
+    @cached_property
+    def _specs_by_name(self) -> dict[str, MetricSpec]:
+        return {spec.name: spec for spec in self.metrics}
 
     def to_json(self) -> str:
         return json.dumps(

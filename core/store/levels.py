@@ -63,16 +63,47 @@ def head_rows(conn: sqlite3.Connection, layout: StoreLayout, gpu_id: int, start_
     return block_codes_to_frame(np.asarray(ts, dtype=np.int64), full, layout, metrics)
 
 
-def stored_rollups(
-    conn: sqlite3.Connection, layout: StoreLayout, level: int, gpu_id: int, start_ms: int, end_ms: int, columns: Sequence[tuple[str, Stat]]
-) -> Frame:
+def _stored_rollups_of(
+    conn: sqlite3.Connection, layout: StoreLayout, level: int, gpu_ids: Sequence[int], start_ms: int, end_ms: int, columns: Sequence[tuple[str, Stat]]
+) -> dict[int, Frame]:
+    """The stored rollup rows of each GPU between start and end: one query per 500 GPUs, not per GPU."""
     lvl = layout.levels[level]
-    rows = conn.execute(
-        f"SELECT data FROM {lvl.table} WHERE gpu_id = ? AND t0_ms >= ? AND t0_ms < ? ORDER BY t0_ms",
-        (gpu_id, _window_floor(start_ms, lvl.window_ms), end_ms),
-    ).fetchall()
-    frame = concat_frames([decode_rollup_chunk(data, layout, columns) for (data,) in rows], columns, raw=False)
-    return frame.between(start_ms, end_ms)
+    blobs: dict[int, list[bytes]] = {gpu_id: [] for gpu_id in gpu_ids}
+    ids = sorted(blobs)
+    for at in range(0, len(ids), 500):
+        batch = ids[at : at + 500]
+        rows = conn.execute(
+            f"SELECT gpu_id, data FROM {lvl.table} WHERE gpu_id IN ({', '.join('?' * len(batch))}) AND t0_ms >= ? AND t0_ms < ? "
+            "ORDER BY gpu_id, t0_ms",
+            (*batch, _window_floor(start_ms, lvl.window_ms), end_ms),
+        )
+        for gpu_id, data in rows:
+            blobs[gpu_id].append(data)
+    return {
+        gpu_id: concat_frames([decode_rollup_chunk(data, layout, columns) for data in found], columns, raw=False).between(start_ms, end_ms)
+        for gpu_id, found in blobs.items()
+    }
+
+
+def gpu_frames(
+    conn: sqlite3.Connection, layout: StoreLayout, level: int, gpu_ids: Sequence[int], start_ms: int, end_ms: int, metrics: Sequence[str]
+) -> dict[int, Frame]:
+    """gpu_frame of each of `gpu_ids` at a rollup level (MINUTE or HOUR), reading the stored
+    rollups of all of them at once: what a report over a whole fleet needs."""
+    lvl = layout.levels[level]
+    columns = stat_columns(layout, metrics)
+    start_ms = _window_floor(start_ms, lvl.bucket_ms)  # the bucket holding `start` is included
+    watermark = meta.get_int(conn, lvl.watermark_key)
+    stored = _stored_rollups_of(conn, layout, level, gpu_ids, start_ms, min(end_ms, watermark), columns) if start_ms < watermark else {}
+    tail_start = max(start_ms, watermark)
+    frames = {}
+    for gpu_id in gpu_ids:
+        parts = [stored[gpu_id]] if gpu_id in stored else []
+        if tail_start < end_ms:
+            below = gpu_frame(conn, layout, level - 1, gpu_id, tail_start, end_ms, metrics)
+            parts.append(aggregate(below, columns, lvl.bucket_ms))
+        frames[gpu_id] = concat_frames(parts, columns, raw=False)
+    return frames
 
 
 def gpu_frame(conn: sqlite3.Connection, layout: StoreLayout, level: int, gpu_id: int, start_ms: int, end_ms: int, metrics: Sequence[str]) -> Frame:
@@ -83,18 +114,7 @@ def gpu_frame(conn: sqlite3.Connection, layout: StoreLayout, level: int, gpu_id:
             metrics,
             raw=True,
         )
-    lvl = layout.levels[level]
-    columns = stat_columns(layout, metrics)
-    start_ms = _window_floor(start_ms, lvl.bucket_ms)  # the bucket holding `start` is included
-    watermark = meta.get_int(conn, lvl.watermark_key)
-    parts = []
-    if start_ms < watermark:
-        parts.append(stored_rollups(conn, layout, level, gpu_id, start_ms, min(end_ms, watermark), columns))
-    tail_start = max(start_ms, watermark)
-    if tail_start < end_ms:
-        below = gpu_frame(conn, layout, level - 1, gpu_id, tail_start, end_ms, metrics)
-        parts.append(aggregate(below, columns, lvl.bucket_ms))
-    return concat_frames(parts, columns, raw=False)
+    return gpu_frames(conn, layout, level, [gpu_id], start_ms, end_ms, metrics)[gpu_id]
 
 
 def _fleet_rows(conn: sqlite3.Connection, table: str, names: Sequence[str], start_ms: int, end_ms: int) -> list[tuple]:

@@ -7,21 +7,25 @@ kept in meta - and finally the fleet figures of the window, which also advances 
 Pruning deletes, in batches, what is older than the retention of its level, measured from the
 newest stored poll (so a collector that was off for a week does not come back to an empty history)
 - but never data that the next level has not rolled up yet.
+
+Rollup listeners let a feature keep data derived from new rollups (accounting's idle summaries)
+in the same transaction, without the store knowing about the feature.
 """
 
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
 
 from core.store import meta
-from core.store.blobs import encode_rollup_chunk
+from core.store.blobs import decode_rollup_chunk, encode_rollup_chunk
 from core.store.fleet import FLEET_METRICS
 from core.store.layout import StoreLayout
 from core.store.levels import fleet_frame, fleet_rollup_columns, gpu_frame, stat_columns
-from core.store.rollup import aggregate
+from core.store.rollup import Frame, aggregate
 
 HOUR_S = 3600
 DAY_S = 86400
@@ -44,6 +48,19 @@ class RetentionPolicy:
         for name in ("raw_s", "rollup_1m_s", "rollup_1h_s"):
             if not getattr(self, name) > 0:
                 raise ValueError(f"retention {name} must be positive, got {getattr(self, name)!r}")
+
+
+#: listener(conn, layout, level, {gpu_id: frame}) runs inside the transaction that stores new
+#: rollup chunks of `level`, with each GPU's frame exactly as it reads back (quantized), so that
+#: data derived from it agrees with what later reads of the chunks compute.
+RollupListener = Callable[[sqlite3.Connection, StoreLayout, int, dict[int, Frame]], None]
+_LISTENERS: list[RollupListener] = []
+
+
+def add_rollup_listener(listener: RollupListener) -> None:
+    """Call `listener` whenever rollup chunks are stored (once, however often it is added)."""
+    if listener not in _LISTENERS:
+        _LISTENERS.append(listener)
 
 
 class RollupBuilder:
@@ -90,9 +107,12 @@ class RollupBuilder:
             if len(frame):
                 rolled = aggregate(frame, self.columns, self.lvl.bucket_ms)
                 chunks.append((gpu_id, start, len(rolled), encode_rollup_chunk(rolled, self.layout)))
+        stored = {gpu_id: decode_rollup_chunk(blob, self.layout, self.columns) for gpu_id, _, _, blob in chunks} if _LISTENERS else {}
         with meta.write_transaction(conn):
             conn.executemany(f"INSERT INTO {self.lvl.table} (gpu_id, t0_ms, n, data) VALUES (?, ?, ?, ?)", chunks)
             meta.set_int(conn, self.lvl.cursor_key, candidates[-1] + 1)
+            for listener in _LISTENERS:
+                listener(conn, self.layout, self.level, stored)
         return True
 
     def _finish_window(self, conn: sqlite3.Connection, start: int, end: int) -> None:
