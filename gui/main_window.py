@@ -69,9 +69,9 @@ class MainWindow(QMainWindow):
     empty book while it records the history itself."""
 
     #: A live poll (PollResult from the poller), queued behind the window's own handling and
-    #: repaint of it. The consumers that work on their own threads (alerts, allocations) start on
-    #: it then: their Python work holds the GIL, and started alongside the repaint it stalled the
-    #: event loop for 100 ms and more at 10,000 GPUs.
+    #: repaint of it. The consumers that work on their own threads (history writer, alerts,
+    #: allocations) start on it then: their Python work holds the GIL, and started alongside the
+    #: repaint it stalled the event loop for 100 ms and more at 10,000 GPUs.
     pollShown = Signal(object)
 
     def __init__(
@@ -130,8 +130,7 @@ class MainWindow(QMainWindow):
         self._source_info: SourceInfo | None = None
 
         self.poller.sourceOpened.connect(self.show_source)
-        self.poller.sampleReady.connect(self.apply_result)
-        self.poller.sampleReady.connect(self._after_drawing)
+        self.poller.sampleReady.connect(self._live_poll)
         self.poller.sourceFailed.connect(self.show_problem)
         self.poller.stalled.connect(self.show_problem)
         self.grid.gpuSelected.connect(self.select_gpu)
@@ -217,7 +216,9 @@ class MainWindow(QMainWindow):
         self.ops.after_poll(sample, graded.kpis, self._history)
         self._show_poll_status(sample, result.duration_s)
 
-    def _after_drawing(self, result: PollResult) -> None:
+    @Slot(object)
+    def _live_poll(self, result: PollResult) -> None:
+        self.apply_result(result)
         QTimer.singleShot(0, self, lambda: self.pollShown.emit(result))
 
     def _show_selected(self, sample: FleetSample, series: dict[str, np.ndarray]) -> None:

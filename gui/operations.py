@@ -13,7 +13,7 @@ import logging
 from collections import deque
 from pathlib import Path
 
-from PySide6.QtCore import QObject, Qt, QTimer
+from PySide6.QtCore import QObject, Qt
 from PySide6.QtGui import QKeySequence, QShortcut
 from PySide6.QtWidgets import QLabel, QMainWindow, QTabWidget
 
@@ -89,6 +89,8 @@ class Operations(QObject):
             self.history_status.setToolTip(f"A collector writes {db_path}; this console reads it")
             return
         self.recorder = HistoryRecorder(db_path, self)
+        # Live polls only, once the window has drawn them (see MainWindow.pollShown).
+        self._window.pollShown.connect(lambda result, recorder=self.recorder: recorder.record(result.sample))  # type: ignore[attr-defined]
         self.recorder.statusChanged.connect(self._writer_status)
         self.recorder.notice.connect(self._notice)
         self.history_status.setText("history: recording")
@@ -115,13 +117,10 @@ class Operations(QObject):
     # --- per poll ---------------------------------------------------------------------------
 
     def accept(self, sample: FleetSample, graded: GradedPoll) -> None:
-        """Take in a live poll, graded: remember its XIDs and queue it for the history."""
+        """Take in a poll, graded: remember its XIDs."""
         for event in sample.xid_events:
             self._xids.setdefault(event.uuid, deque(maxlen=XIDS_KEPT_PER_GPU)).append(event)
         self.assessment = graded
-        if self.recorder is not None:
-            # Queued behind the window's repaint: the writer's work holds the GIL (see MainWindow.pollShown).
-            QTimer.singleShot(0, self.recorder, lambda recorder=self.recorder: recorder.record(sample))
 
     def after_poll(self, sample: FleetSample, kpis: FleetKpis, history: FleetHistory) -> None:
         self.trends.append(sample.ts, kpis)
