@@ -82,7 +82,9 @@ class KpiStrip(QWidget):
         self.tiles["total"].value.setText(f"{kpis.total:,}")
         self.tiles["ok"].value.setText(f"{kpis.ok:,}")
         lost.setText(f"{kpis.lost:,}")
-        lost.setStyleSheet("color: #c8005a;" if kpis.lost else "")
+        style = "color: #c8005a;" if kpis.lost else ""
+        if lost.styleSheet() != style:  # setting a style sheet re-polishes the label: not every poll
+            lost.setStyleSheet(style)
         self.tiles["util"].value.setText(format_optional(kpis.util_mean_pct, "{:.1f} %"))
         self.tiles["power"].value.setText(
             format_optional(None if kpis.power_total_w is None else kpis.power_total_w / 1000, "{:.1f} kW")
