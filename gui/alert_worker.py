@@ -30,6 +30,7 @@ from core.alerts.silences import Maintenance, Silence, SilenceError
 from core.store import NoHistory, StoreError
 from core.store.connection import open_database
 from core.telemetry import FleetSample
+from gui.poll_lane import PER_POLL_WORK
 from gui.store_worker import Jobs, Read, StoreWorker
 
 log = logging.getLogger("gpuops.gui.alerts")
@@ -255,8 +256,9 @@ class AlertWorker(StoreWorker["_Session"]):
             service = session.service()
             if isinstance(jobs.poll, FleetSample):
                 # At the poll's own time: waiting in the queue does not make data stale.
-                held = session.allocations().observe(jobs.poll)
-                service.process(jobs.poll, jobs.poll.ts, allocated=held.allocated, customers=held.customers)
+                with PER_POLL_WORK:
+                    held = session.allocations().observe(jobs.poll)
+                    service.process(jobs.poll, jobs.poll.ts, allocated=held.allocated, customers=held.customers)
             else:
                 service.source_failed(jobs.poll, now)
             changed = True

@@ -38,6 +38,7 @@ from core.health import FleetHealth
 from core.store import NoHistory, StoreError
 from core.store.connection import open_database
 from core.telemetry import FleetSample
+from gui.poll_lane import PER_POLL_WORK
 from gui.store_worker import Jobs, StoreWorker
 
 log = logging.getLogger("gpuops.gui.allocations")
@@ -204,7 +205,9 @@ class AllocationWorker(StoreWorker["_Session"]):
         if book is not None:
             self._send("book", book, self._latest.get("book", 0))
         if jobs.poll is not None:
-            self._send("held", session.held(jobs.poll[0]))
+            with PER_POLL_WORK:
+                held = session.held(jobs.poll[0])
+            self._send("held", held)
         now_ms = round(self._clock() * 1000)
         for kind, read in jobs.reads.items():
             if kind != "book":
