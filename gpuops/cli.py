@@ -15,7 +15,7 @@ import sys
 from gpuops import __version__
 
 COMMAND_MODULES: tuple[str, ...] = (
-    "status", "install-desktop", "agent", "collect", "export", "alerts", "customers", "allocations", "usage", "audit",
+    "status", "install-desktop", "agent", "collect", "export", "alerts", "customers", "contracts", "allocations", "usage", "audit",
 )
 
 
