@@ -267,7 +267,7 @@ def _contract_from_rows(
                                     f"{r.type.value} at {_price_text(r.price)} here", r.number))
             bad = True
     if first.type is ContractType.COMPUTE_FOR_EQUITY:
-        problems.append(Problem(f"new compute_for_equity contract {key[1]!r} needs its equity terms: create it in the console first", first.number))
+        problems.append(Problem(f"new compute_for_equity contract {key[1]!r} needs its equity terms: add it first with gpuops contracts add --equity-terms ...", first.number))
         bad = True
     models = {gpu_model_of(gpu_names[r.gpu_uuid]) for r in rows if r.gpu_uuid in gpu_names}
     if len(models) > 1:
