@@ -8,7 +8,12 @@ For each allocation clipped to the period:
   IDLE_THRESHOLD_PCT (a shorter dip is a pause, not waste);
 - energy: deltas of the GPU's energy counter, or its average power times time where the counter
   is missing or went backwards (driver reload);
-- unavailable GPU-hours: allocated time while the GPU was lost or faulty, the input to SLA credits.
+- unavailable GPU-hours: allocated time while the GPU was lost or faulty, the input to SLA credits:
+  lost from `gpu_lost` to `gpu_recovered`, faulty for an hour after a critical XID, and faulty in
+  every bucket of its history holding uncorrectable ECC errors or a row remap failure (until the
+  counter reads 0 again) or a GPU temperature at or over its slowdown threshold, by the minute
+  where the minutes are kept (rule in core/allocations/usage_history.py); time both lost and
+  faulty counts once.
 """
 
 from __future__ import annotations
@@ -21,7 +26,14 @@ import numpy as np
 
 from core.allocations.model import Allocation, Contract, Customer
 from core.allocations.repository import AllocationRepository
-from core.allocations.usage_history import IDLE_THRESHOLD_PCT, IDLE_WINDOW_MS, Buckets, Request, UsageHistory
+from core.allocations.usage_history import (
+    IDLE_THRESHOLD_PCT,
+    IDLE_WINDOW_MS,
+    Buckets,
+    Request,
+    UsageHistory,
+    unavailable_spans,
+)
 
 HOUR_MS = 3_600_000
 J_PER_KWH = 3.6e6
@@ -120,12 +132,13 @@ def contract_usage(
     totals: dict[int, Usage] = defaultdict(Usage)
     for uuid, windows in by_gpu.items():
         buckets = all_buckets[uuid]
+        down = unavailable_spans(unavailable.get(uuid, []), buckets)
         for lo, hi, contract_id in windows:
             hours = (hi - lo) / HOUR_MS
             totals[contract_id] += Usage(
                 allocated_gpu_hours=hours,
                 revenue=hours * contracts[contract_id].price_per_gpu_hour,
-                unavailable_gpu_hours=_overlap_ms(unavailable.get(uuid, ()), lo, hi) / HOUR_MS,
+                unavailable_gpu_hours=_overlap_ms(down, lo, hi) / HOUR_MS,
                 **window_usage(buckets, lo, hi),
             )
     return dict(totals)

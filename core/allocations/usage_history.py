@@ -2,13 +2,22 @@
 
 A month of 1,000 GPUs is 43 million minute buckets, too many to decode for a report. So whole
 hours come from the 1-hour rollups, and only where an hour cannot be judged from its own min/max
-(some minutes under the idle threshold and some over it), is cut by the span's ends, or touches a
-lost/faulty interval are its minutes read from the 1-minute rollups (or, once those are pruned,
-the hour is taken as it is). Both come through the store's level readers, which also
-roll up on the fly what maintenance has not rolled up yet.
+(some minutes under the idle threshold and some over it), is cut by the span's ends, touches a
+lost/faulty interval or may hold faulty readings are its minutes read from the 1-minute rollups
+(or, once those are pruned, the hour is taken as it is). Both come through the store's level
+readers, which also roll up on the fly what maintenance has not rolled up yet.
 
 Lost and faulty intervals come from the store's events: `gpu_lost` until `gpu_recovered`, and a
 critical XID for the hour the health model keeps it (core/health.py).
+
+Faulty readings come from the same rollups, as core/health.py judges a live GPU: uncorrectable
+ECC errors or a row remap failure (counters: the bucket's LAST > 0, so the GPU stays faulty until
+the counter reads 0 again after a reset/RMA), or the GPU temperature at or over its inventory
+slowdown threshold (the bucket's temp_c MAX). A bucket with a faulty reading counts faulty for
+its whole length: a minute by the minute. An hour that is faulty, or follows a faulty one (the
+episode may end inside it), is read by the minute; only where those minutes are pruned does the
+whole hour count. An episode that starts and ends inside one hour whose neighbours read clean is
+invisible to the hourly counters' LAST, and is not counted.
 """
 
 from __future__ import annotations
@@ -27,7 +36,7 @@ from core.store.rollup import Frame
 
 HOUR_MS = 3_600_000
 MINUTE_MS = 60_000
-METRICS = ("util_gpu_pct", "energy_j", "power_w")
+METRICS = ("util_gpu_pct", "energy_j", "power_w", "ecc_uncorrected_volatile", "remapped_rows_failure", "temp_c")
 #: A minute is idle under this utilization; idle time counts in windows of at least IDLE_WINDOW_MS.
 IDLE_THRESHOLD_PCT = 5.0
 IDLE_WINDOW_MS = 30 * 60_000
@@ -40,7 +49,8 @@ class Buckets:
     """Time-ordered, non-overlapping buckets of one GPU: [start_ms, end_ms), util avg/min/max
     (NaN = no reading), the energy counter's last value and the average power. An hour whose
     minutes cross the idle threshold carries its idle summary (`idle_head_ms` >= 0): idle time
-    at its start and end, and the total of idle windows inside it; -1 elsewhere."""
+    at its start and end, and the total of idle windows inside it; -1 elsewhere. `faulty`: the
+    bucket holds a faulty reading (module docstring); none are when it is not given."""
 
     start_ms: np.ndarray
     end_ms: np.ndarray
@@ -52,14 +62,24 @@ class Buckets:
     idle_head_ms: np.ndarray
     idle_tail_ms: np.ndarray
     idle_inner_ms: np.ndarray
+    faulty: np.ndarray | None = None
+
+    def __post_init__(self) -> None:
+        if self.faulty is None:
+            object.__setattr__(self, "faulty", np.zeros(len(self.start_ms), dtype=bool))
 
     def __len__(self) -> int:
         return len(self.start_ms)
 
 
-def _columns(frame: Frame, bucket_ms: int) -> tuple[np.ndarray, ...]:
+def _columns(frame: Frame, bucket_ms: int, slowdown_c: float) -> tuple[np.ndarray, ...]:
     c = frame.columns
     none = np.full(len(frame), -1, dtype=np.int64)
+    faulty = (
+        (c[("ecc_uncorrected_volatile", Stat.LAST)] > 0)
+        | (c[("remapped_rows_failure", Stat.LAST)] > 0)
+        | (c[("temp_c", Stat.MAX)] >= slowdown_c)
+    )
     return (
         frame.ts_ms,
         frame.ts_ms + bucket_ms,
@@ -71,13 +91,14 @@ def _columns(frame: Frame, bucket_ms: int) -> tuple[np.ndarray, ...]:
         none,
         none,
         none,
+        faulty,
     )
 
 
 def _concat(parts: list[tuple[np.ndarray, ...]]) -> Buckets:
     if not parts:
-        return Buckets(*(np.empty(0, np.int64),) * 2, *(np.empty(0),) * 5, *(np.empty(0, np.int64),) * 3)
-    columns = [np.concatenate([p[i] for p in parts]) for i in range(10)]
+        return Buckets(*(np.empty(0, np.int64),) * 2, *(np.empty(0),) * 5, *(np.empty(0, np.int64),) * 3, np.empty(0, bool))
+    columns = [np.concatenate([p[i] for p in parts]) for i in range(11)]
     order = np.argsort(columns[0], kind="stable")
     return Buckets(*(col[order] for col in columns))
 
@@ -166,6 +187,10 @@ class UsageHistory:
         row = conn.execute("SELECT value FROM meta WHERE key = 'layout'").fetchone()
         self.layout = StoreLayout.from_json(row[0]).with_new_metrics()
         self.gpu_ids: dict[str, int] = dict(conn.execute("SELECT uuid, id FROM gpus"))
+        # NaN where the inventory has no threshold: no temperature is then at it.
+        self.slowdown_c: dict[int, float] = {
+            gpu_id: np.nan if limit is None else float(limit) for gpu_id, limit in conn.execute("SELECT id, slowdown_temp_c FROM gpus")
+        }
         self.minutes_final_ms = meta.get_int(conn, self.layout.levels[MINUTE].watermark_key)
 
     def buckets(
@@ -178,7 +203,8 @@ class UsageHistory:
         says all that accounting needs. The minutes are read for the others: hours cut by the ends
         or by a `cuts` instant (allocation boundaries), hours touching an `unavailable` interval (a
         rollup's average skips the minutes a lost GPU did not answer, which must count as unused),
-        and hours crossing the idle threshold with no summary yet. A GPU the history never saw
+        hours that are faulty or follow a faulty one, and hours crossing the idle threshold with
+        no summary yet. A GPU the history never saw
         has no buckets."""
         return self.buckets_of({uuid: Request(start_ms, end_ms, tuple(unavailable), tuple(cuts))})[uuid]
 
@@ -196,7 +222,7 @@ class UsageHistory:
             frames = gpu_frames(self.conn, self.layout, HOUR, ids, first_hour, end_ms, METRICS)
             summaries = self._summaries(ids, first_hour, end_ms)
             for uuid, gpu_id in zip(uuids, ids):
-                hours = list(_columns(frames[gpu_id], HOUR_MS))
+                hours = list(_columns(frames[gpu_id], HOUR_MS, self.slowdown_c[gpu_id]))
                 out[uuid] = self._refine(gpu_id, hours, requests[uuid], summaries.get(gpu_id))
         return out
 
@@ -209,6 +235,7 @@ class UsageHistory:
             clean &= (h[1] <= lo) | (h[0] >= hi)
         for cut in request.cuts:
             clean &= ~((h[0] < cut) & (cut < h[1]))
+        clean &= baseline | ~(h[10] | np.concatenate(([False], h[10][:-1])))
         judged = (h[4] < self.idle_threshold_pct) | (h[3] >= self.idle_threshold_pct) | np.isnan(h[2])
         mixed = clean & ~judged
         if mixed.any() and summaries is not None:
@@ -224,7 +251,7 @@ class UsageHistory:
         # One read per run of whole 1-minute chunk windows: each chunk is decoded once.
         window = self.layout.levels[MINUTE].window_ms
         for lo, hi in _merge([(lo - lo % window, hi - hi % window + window) for lo, hi in need]):
-            minutes = _columns(gpu_frame(self.conn, self.layout, MINUTE, gpu_id, lo, min(hi, end_ms), METRICS), MINUTE_MS)
+            minutes = _columns(gpu_frame(self.conn, self.layout, MINUTE, gpu_id, lo, min(hi, end_ms), METRICS), MINUTE_MS, self.slowdown_c[gpu_id])
             at = np.searchsorted(starts, minutes[0], side="right") - 1
             wanted = (at >= 0) & (minutes[0] < ends[np.maximum(at, 0)])
             parts.append(tuple(col[wanted] for col in minutes))
@@ -289,6 +316,12 @@ class UsageHistory:
         for uuid, since in lost_since.items():
             spans.setdefault(uuid, []).append((since, end_ms))
         return {uuid: [(max(lo, start_ms), min(hi, end_ms)) for lo, hi in _merge(items) if hi > start_ms and lo < end_ms] for uuid, items in spans.items()}
+
+
+def unavailable_spans(lost_or_faulty: list[tuple[int, int]], b: Buckets) -> list[tuple[int, int]]:
+    """Merged [from, to) intervals of one GPU that are lost/faulty by its events or faulty by its
+    readings (`b.faulty`): time in both counts once."""
+    return _merge(list(lost_or_faulty) + list(zip(b.start_ms[b.faulty].tolist(), b.end_ms[b.faulty].tolist())))
 
 
 def _attach(h: list[np.ndarray], mixed: np.ndarray, known: np.ndarray) -> None:
