@@ -22,6 +22,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from PySide6.QtCore import QObject, Signal
 
 from core.allocations.accounting import CustomerUsage, usage_report
@@ -253,9 +255,10 @@ class _Session:
     def held(self, sample: FleetSample) -> FleetHeld:
         index = self.index()
         uuids = [g.uuid for g in sample.gpus]
-        customers = {u: c for u, c in zip(uuids, index.customer_of(uuids, sample.ts)) if c is not None}
-        found = find_busy_unallocated(sample, index)
-        busy = {uuids[i]: found.reasons[i] for i in range(len(uuids)) if found.mask[i]}
+        held = index.customer_of(uuids, sample.ts)
+        customers = {u: c for u, c in zip(uuids, held) if c is not None}
+        found = find_busy_unallocated(sample, np.fromiter((c is not None for c in held), dtype=bool, count=len(held)))
+        busy = {uuids[i]: found.reason(i) for i in np.flatnonzero(found.mask)}
         return FleetHeld(sample.ts, customers, busy)
 
     def unhealthy(self) -> Mapping[str, str] | None:

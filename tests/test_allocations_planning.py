@@ -42,11 +42,11 @@ def test_busy_unallocated_flags_processes_or_utilization_without_allocation(repo
     assert index.customer_of([GPUS[0].uuid, GPUS[5].uuid], ts) == ["Acme", None]
     assert index.customer_of([GPUS[0].uuid], (T0_MS + DAY_MS) / 1000) == [None]  # the allocation has ended
 
-    found = find_busy_unallocated(sample, index)
+    found = find_busy_unallocated(sample, index.allocated_mask(sample))
     # GPU 2: a process; GPU 3: 55 %; GPU 4 at exactly 10 % is not over the threshold.
     assert found.mask.tolist() == [False, False, True, True, False, False]
-    assert found.reasons[2] == "busy (1 process) but not allocated to any contract"
-    assert found.reasons[3] == "busy (55 % utilization) but not allocated to any contract"
+    assert found.reason(2) == "busy (1 process) but not allocated to any contract"
+    assert found.reason(3) == "busy (55 % utilization) but not allocated to any contract"
 
     recorder = BusyUnallocatedRecorder(repo.conn)
     assert recorder.record(sample, found) == [GPUS[2].uuid, GPUS[3].uuid]
@@ -109,7 +109,7 @@ def test_demo_book_shows_allocations_waste_and_an_h100_crunch(tmp_path, seed):
         assert crunch is not None and T0_MS + 30 * DAY_MS < crunch < T0_MS + 180 * DAY_MS
         sample = source.sample_at(now_s + 60)
         index = repo.index()
-        assert find_busy_unallocated(sample, index).mask.any()
+        assert find_busy_unallocated(sample, index.allocated_mask(sample)).mask.any()
         # Some allocated GPUs sit idle: the waste the demo is meant to show.
         allocated = index.allocated_mask(sample)
         assert (allocated & (sample.metrics["util_gpu_pct"] < 5)).any()

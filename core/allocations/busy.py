@@ -10,7 +10,6 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from core.allocations.index import AllocationIndex
 from core.store import meta
 from core.telemetry import FleetSample
 
@@ -22,11 +21,25 @@ EVENT_KIND = "busy_unallocated"
 
 @dataclass(frozen=True)
 class BusyUnallocated:
-    """`mask[i]` is True when GPU i of the sample is busy and unallocated; `reasons[i]` says why
-    ("" where not flagged)."""
+    """`mask[i]` is True when GPU i of the sample is busy and unallocated; `reason(i)` says why.
+    Reasons are worded on demand: thousands may be flagged per poll, few are ever read."""
 
+    sample: FleetSample
     mask: np.ndarray
-    reasons: tuple[str, ...]
+    has_work: np.ndarray
+    hot: np.ndarray
+
+    def reason(self, i: int) -> str:
+        """Why GPU i is flagged ("" where it is not)."""
+        if not self.mask[i]:
+            return ""
+        parts = []
+        if self.has_work[i]:
+            n = len(self.sample.processes[i])
+            parts.append(f"{n} process{'es' if n != 1 else ''}" if n else "a workload")
+        if self.hot[i]:
+            parts.append(f"{self.sample.metrics['util_gpu_pct'][i]:.0f} % utilization")
+        return f"busy ({', '.join(parts)}) but not allocated to any contract"
 
 
 def busy_mask(sample: FleetSample) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -39,20 +52,11 @@ def busy_mask(sample: FleetSample) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return has_work | hot, has_work, hot
 
 
-def find_busy_unallocated(sample: FleetSample, index: AllocationIndex, now_s: float | None = None) -> BusyUnallocated:
+def find_busy_unallocated(sample: FleetSample, allocated: np.ndarray) -> BusyUnallocated:
+    """Busy GPUs of `sample` outside `allocated` (the caller's mask, e.g. from
+    `AllocationIndex.allocated_mask`, which it usually has already)."""
     busy, has_work, hot = busy_mask(sample)
-    mask = busy & ~index.allocated_mask(sample, now_s)
-    reasons = [""] * len(sample)
-    util = sample.metrics["util_gpu_pct"]
-    for i in np.flatnonzero(mask):
-        parts = []
-        if has_work[i]:
-            n = len(sample.processes[i])
-            parts.append(f"{n} process{'es' if n != 1 else ''}" if n else "a workload")
-        if hot[i]:
-            parts.append(f"{util[i]:.0f} % utilization")
-        reasons[i] = f"busy ({', '.join(parts)}) but not allocated to any contract"
-    return BusyUnallocated(mask, tuple(reasons))
+    return BusyUnallocated(sample, busy & ~allocated, has_work, hot)
 
 
 class BusyUnallocatedRecorder:
@@ -64,10 +68,11 @@ class BusyUnallocatedRecorder:
 
     def record(self, sample: FleetSample, found: BusyUnallocated) -> list[str]:
         """Record the GPUs newly flagged in this sample; returns their UUIDs."""
-        now_flagged = {sample.gpus[i].uuid: found.reasons[i] for i in np.flatnonzero(found.mask)}
+        now_flagged = {sample.gpus[i].uuid: int(i) for i in np.flatnonzero(found.mask)}
         new = [uuid for uuid in now_flagged if uuid not in self._flagged]
         self._flagged = set(now_flagged)
         if new:
+            reasons = {uuid: found.reason(now_flagged[uuid]) for uuid in new}
             ids = dict(self.conn.execute(
                 f"SELECT uuid, id FROM gpus WHERE uuid IN ({', '.join('?' * len(new))})", new
             ).fetchall())
@@ -75,7 +80,7 @@ class BusyUnallocatedRecorder:
             with meta.write_transaction(self.conn):
                 self.conn.executemany(
                     "INSERT INTO events (ts_ms, kind, gpu_id, code, detail) VALUES (?, ?, ?, NULL, ?)",
-                    [(ts_ms, EVENT_KIND, ids.get(uuid), now_flagged[uuid] if uuid in ids else f"{uuid}: {now_flagged[uuid]}") for uuid in new],
+                    [(ts_ms, EVENT_KIND, ids.get(uuid), reasons[uuid] if uuid in ids else f"{uuid}: {reasons[uuid]}") for uuid in new],
                 )
             log.info("%d GPU(s) busy but not allocated", len(new))
         return new

@@ -100,7 +100,7 @@ class LiveAllocations:
             if customers != self._customers:
                 self._customers = customers  # the same object while unchanged: the alert engine caches by identity
             allocated = np.fromiter((name is not None for name in held), dtype=bool, count=len(held))
-            busy = find_busy_unallocated(sample, index)
+            busy = find_busy_unallocated(sample, allocated)
             self.busy.record(sample, busy)
         except (sqlite3.Error, StoreError, AllocationError) as exc:
             if str(exc) != self._last_error:
