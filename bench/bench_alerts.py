@@ -45,11 +45,11 @@ def _row(measure: str, times_ms: list[float], changes: int) -> dict:
 
 
 def run() -> list[dict]:
-    from core.alerts.builtin_rules import builtin_rules
-    from core.alerts.engine import AlertEngine
-    from core.alerts.service import AlertService
-    from core.sources.demo import DemoSource
-    from core.store.connection import open_database
+    from gpuops.core.alerts.builtin_rules import builtin_rules
+    from gpuops.core.alerts.engine import AlertEngine
+    from gpuops.core.alerts.service import AlertService
+    from gpuops.core.sources.demo import DemoSource
+    from gpuops.core.store.connection import open_database
 
     source = DemoSource(n_gpus=N_GPUS, seed=0)
     samples = [source.sample_at(START_TS + i * STEP_S) for i in range(WARMUP_POLLS + MEASURED_POLLS)]

@@ -49,7 +49,7 @@ def _pattern(seed: int) -> tuple[np.ndarray, np.ndarray]:
 
 def _chunks(layout, frame, level) -> list[tuple[int, bytes]]:
     """(t0_ms, blob) of `frame` cut into the level's aligned windows."""
-    from core.store.blobs import encode_rollup_chunk
+    from gpuops.core.store.blobs import encode_rollup_chunk
 
     window = layout.levels[level].window_ms
     out = []
@@ -61,15 +61,15 @@ def _chunks(layout, frame, level) -> list[tuple[int, bytes]]:
 
 
 def _build_history(path: Path) -> None:
-    from core.allocations.usage_history import keep_idle_summaries
-    from core.sources.demo import DemoSource
-    from core.store import meta
-    from core.store.blobs import decode_rollup_chunk
-    from core.store.columns import Stat
-    from core.store.connection import open_database
-    from core.store.levels import HOUR, MINUTE
-    from core.store.rollup import Frame, aggregate, concat_frames
-    from core.store.writer import HistoryWriter
+    from gpuops.core.allocations.usage_history import keep_idle_summaries
+    from gpuops.core.sources.demo import DemoSource
+    from gpuops.core.store import meta
+    from gpuops.core.store.blobs import decode_rollup_chunk
+    from gpuops.core.store.columns import Stat
+    from gpuops.core.store.connection import open_database
+    from gpuops.core.store.levels import HOUR, MINUTE
+    from gpuops.core.store.rollup import Frame, aggregate, concat_frames
+    from gpuops.core.store.writer import HistoryWriter
 
     with HistoryWriter(path) as writer:  # registers the inventory
         writer.write(DemoSource(N_GPUS, seed=0).sample_at(START_MS / 1000 - DAY_MS / 1000))
@@ -107,7 +107,7 @@ def _build_history(path: Path) -> None:
 
 
 def _cached_history() -> Path:
-    from core.store.schema import SCHEMA_VERSION
+    from gpuops.core.store.schema import SCHEMA_VERSION
 
     folder = Path(tempfile.gettempdir()) / "gpuops-bench-allocations"
     path = folder / f"history-v{CACHE_VERSION}-s{SCHEMA_VERSION}-{N_GPUS}x{DAYS}d.sqlite"
@@ -123,7 +123,7 @@ def _cached_history() -> Path:
 
 def _book(repo) -> None:
     """Ten customers; each GPU held for the whole period, some split in two contracts."""
-    from core.allocations.model import gpu_model_of
+    from gpuops.core.allocations.model import gpu_model_of
 
     by_model: dict[str, list[str]] = {}
     for uuid, name in sorted(repo.gpu_names().items()):
@@ -140,8 +140,8 @@ def _book(repo) -> None:
 
 def _import_file(repo, path: Path) -> None:
     """IMPORT_ROWS rows: contracts of up to 10 same-model GPUs, each GPU in 10 back-to-back slices."""
-    from core.allocations.model import gpu_model_of
-    from core.allocations.timefmt import format_ms
+    from gpuops.core.allocations.model import gpu_model_of
+    from gpuops.core.allocations.timefmt import format_ms
 
     by_model: dict[str, list[str]] = {}
     for uuid, name in sorted(repo.gpu_names().items()):
@@ -157,9 +157,9 @@ def _import_file(repo, path: Path) -> None:
 
 
 def run() -> list[dict]:
-    from core.allocations.accounting import usage_report
-    from core.allocations.csv_io import import_allocations
-    from core.allocations.repository import AllocationRepository
+    from gpuops.core.allocations.accounting import usage_report
+    from gpuops.core.allocations.csv_io import import_allocations
+    from gpuops.core.allocations.repository import AllocationRepository
 
     base = _cached_history()
     rows = []

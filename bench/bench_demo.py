@@ -10,7 +10,7 @@ from __future__ import annotations
 import statistics
 import time
 
-from core.sources.demo import DemoSource
+from gpuops.core.sources.demo import DemoSource
 
 MEASURED_POLLS = 40
 FAST_FORWARD_STEPS = 60

@@ -30,12 +30,12 @@ from prometheus_client.exposition import generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 from prometheus_client.registry import CollectorRegistry
 
-from core.agent.collector import FleetCollector
-from core.agent.poller import AgentSnapshot
-from core.sources.demo import DemoSource
-from core.sources.prometheus import PrometheusSource
-from core.sources.scrape import ScrapeSource
-from core.telemetry import FleetSample
+from gpuops.core.agent.collector import FleetCollector
+from gpuops.core.agent.poller import AgentSnapshot
+from gpuops.core.sources.demo import DemoSource
+from gpuops.core.sources.prometheus import PrometheusSource
+from gpuops.core.sources.scrape import ScrapeSource
+from gpuops.core.telemetry import FleetSample
 from tests.fake_prometheus import FakePrometheus
 from tests.local_http import Answer, LocalServer, static_routes
 

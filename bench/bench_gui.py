@@ -28,11 +28,11 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 from PySide6.QtCore import QTimer  # noqa: E402
 from PySide6.QtWidgets import QApplication  # noqa: E402
 
-from core.sources.demo import DemoSource  # noqa: E402
-from gui.app import EXIT_AFTER_FIRST_FRAME_ENV, application  # noqa: E402
-from gui.fleet_grid import FleetGrid  # noqa: E402
-from gui.fleet_index import FleetIndex  # noqa: E402
-from gui.main_window import MainWindow  # noqa: E402
+from gpuops.core.sources.demo import DemoSource  # noqa: E402
+from gpuops.gui.app import EXIT_AFTER_FIRST_FRAME_ENV, application  # noqa: E402
+from gpuops.gui.fleet_grid import FleetGrid  # noqa: E402
+from gpuops.gui.fleet_index import FleetIndex  # noqa: E402
+from gpuops.gui.main_window import MainWindow  # noqa: E402
 
 GRID_SIZE_PX = (900, 640)
 WINDOW_SIZE_PX = (1400, 860)

@@ -20,7 +20,7 @@ def run() -> list[dict]:
     fake = load_fake_nvml()
     fake.reset("eight")
     fake.set_device_count(N_GPUS)
-    from core.sources.nvml import NvmlSource
+    from gpuops.core.sources.nvml import NvmlSource
 
     with NvmlSource() as source:
         for _ in range(WARMUP_POLLS):

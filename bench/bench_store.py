@@ -29,15 +29,15 @@ from pathlib import Path
 
 import numpy as np
 
-from core.sources.demo import DemoSource
-from core.store import HistoryReader, HistoryWriter
-from core.store.blobs import encode_rollup_chunk
-from core.store.columns import Kind, Stat
-from core.store.connection import open_database
-from core.store.fleet import FLEET_METRICS, fleet_row
-from core.store.layout import StoreLayout
-from core.store.rollup import Frame
-from core.telemetry import SAMPLE_METRICS
+from gpuops.core.sources.demo import DemoSource
+from gpuops.core.store import HistoryReader, HistoryWriter
+from gpuops.core.store.blobs import encode_rollup_chunk
+from gpuops.core.store.columns import Kind, Stat
+from gpuops.core.store.connection import open_database
+from gpuops.core.store.fleet import FLEET_METRICS, fleet_row
+from gpuops.core.store.layout import StoreLayout
+from gpuops.core.store.rollup import Frame
+from gpuops.core.telemetry import SAMPLE_METRICS
 
 GENERATION = "v2"  # bump when the storage format changes, to rebuild the cached databases
 CACHE = Path(tempfile.gettempdir()) / f"gpuops-bench-store-{GENERATION}"

@@ -24,11 +24,11 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 from PySide6.QtCore import QElapsedTimer, QTimer  # noqa: E402
 from PySide6.QtWidgets import QApplication  # noqa: E402
 
-from core.sources.demo import DemoSource  # noqa: E402
-from core.store import HistoryWriter  # noqa: E402
-from gui.app import application  # noqa: E402
-from gui.main_window import MainWindow  # noqa: E402
-from gui.poller import PollResult  # noqa: E402
+from gpuops.core.sources.demo import DemoSource  # noqa: E402
+from gpuops.core.store import HistoryWriter  # noqa: E402
+from gpuops.gui.app import application  # noqa: E402
+from gpuops.gui.main_window import MainWindow  # noqa: E402
+from gpuops.gui.poller import PollResult  # noqa: E402
 
 WINDOW_SIZE_PX = (1400, 860)
 GRID_GPUS = 10_000

@@ -22,8 +22,8 @@ from enum import IntEnum
 
 import numpy as np
 
-from core.telemetry import THROTTLE_REASON_BITS, FleetSample, GpuState
-from core.xid_catalog import describe_xid
+from gpuops.core.telemetry import THROTTLE_REASON_BITS, FleetSample, GpuState
+from gpuops.core.xid_catalog import describe_xid
 
 
 class Health(IntEnum):

@@ -8,10 +8,10 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from core.timespec import parse_duration
+from gpuops.core.timespec import parse_duration
 
 if TYPE_CHECKING:  # the store (numpy, sqlite) loads only when a policy is made: the CLI starts fast
-    from core.store.retention import RetentionPolicy
+    from gpuops.core.store.retention import RetentionPolicy
 
 DEFAULT_KEEP_RAW = "48h"
 DEFAULT_KEEP_1M = "90d"
@@ -20,6 +20,6 @@ DEFAULT_KEEP_1H = "3y"
 
 def retention_policy(keep_raw: str, keep_1m: str, keep_1h: str) -> "RetentionPolicy":
     """Raises BadTimeSpec for a duration that does not parse, ValueError for one that is not positive."""
-    from core.store.retention import RetentionPolicy
+    from gpuops.core.store.retention import RetentionPolicy
 
     return RetentionPolicy(raw_s=parse_duration(keep_raw), rollup_1m_s=parse_duration(keep_1m), rollup_1h_s=parse_duration(keep_1h))

@@ -21,10 +21,10 @@ from typing import IO, Any
 
 import numpy as np
 
-from core.alerts.model import Alert
-from core.allocations.index import Holder
-from core.health import FleetHealth, Health, HealthModel
-from core.telemetry import SAMPLE_METRICS, FleetSample
+from gpuops.core.alerts.model import Alert
+from gpuops.core.allocations.index import Holder
+from gpuops.core.health import FleetHealth, Health, HealthModel
+from gpuops.core.telemetry import SAMPLE_METRICS, FleetSample
 
 log = logging.getLogger("gpuops.snapshot")
 
@@ -226,10 +226,10 @@ class HistoryExtras:
 def read_history_extras(db_path: Path, uuids: Sequence[str], now: float) -> HistoryExtras:
     import sqlite3
 
-    from core.alerts.persistence import AlertStore
-    from core.allocations.repository import AllocationRepository
-    from core.store.connection import open_database
-    from core.store.errors import StoreError
+    from gpuops.core.alerts.persistence import AlertStore
+    from gpuops.core.allocations.repository import AllocationRepository
+    from gpuops.core.store.connection import open_database
+    from gpuops.core.store.errors import StoreError
 
     extras = HistoryExtras()
     try:
@@ -254,8 +254,8 @@ def read_history_extras(db_path: Path, uuids: Sequence[str], now: float) -> Hist
 
 
 def _read_plots(db_path: Path, uuids: Sequence[str], now: float) -> list[GpuPlot]:
-    from core.store.errors import StoreError
-    from core.store.queries import HistoryReader
+    from gpuops.core.store.errors import StoreError
+    from gpuops.core.store.queries import HistoryReader
 
     plots = []
     try:
@@ -291,11 +291,11 @@ def collect_snapshot(
     allocations, active alerts and recent plots from `db_path` when it exists.
 
     Raises SourceError / StoreError / NoSnapshotData with one readable line."""
-    from core.store.queries import HistoryReader
+    from gpuops.core.store.queries import HistoryReader
 
     now = time.time()
     if source_spec is not None:
-        from core.sources.factory import open_source
+        from gpuops.core.sources.factory import open_source
 
         source = open_source(source_spec, seed=seed, topology=topology)
         try:
@@ -343,7 +343,7 @@ class CustomerNow:
 
 def customers_now(snapshot: Snapshot) -> list[CustomerNow] | None:
     """Per customer, what they hold and use now, by GPUs held (most first); None without allocation data."""
-    from core.allocations.busy import busy_mask
+    from gpuops.core.allocations.busy import busy_mask
 
     if snapshot.holders is None:
         return None

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from core.sources.base import TelemetrySource
-from core.telemetry import FleetSample
-from core.units import format_bytes, format_optional
+from gpuops.core.sources.base import TelemetrySource
+from gpuops.core.telemetry import FleetSample
+from gpuops.core.units import format_bytes, format_optional
 
 
 def status_document(source: TelemetrySource, sample: FleetSample) -> dict[str, Any]:

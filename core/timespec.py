@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from core.allocations.timefmt import BadTime, parse_iso_ms
+from gpuops.core.allocations.timefmt import BadTime, parse_iso_ms
 
 _UNITS_S = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400, "y": 365 * 86400}
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhdwy])\s*$")

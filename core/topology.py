@@ -14,8 +14,8 @@ import io
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from core.sources.base import TelemetrySource
-from core.telemetry import FleetSample, GpuInventory
+from gpuops.core.sources.base import TelemetrySource
+from gpuops.core.telemetry import FleetSample, GpuInventory
 
 UNASSIGNED = "unassigned"
 COLUMNS = ("node", "site", "rack", "notes")

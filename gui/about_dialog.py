@@ -9,7 +9,7 @@ import pyqtgraph
 from PySide6.QtCore import Qt, qVersion
 from PySide6.QtWidgets import QDialog, QDialogButtonBox, QFormLayout, QLabel, QVBoxLayout, QWidget
 
-from core.telemetry import FleetSample
+from gpuops.core.telemetry import FleetSample
 from gpuops import __version__
 
 NOT_KNOWN = "not known (no GPU read yet)"

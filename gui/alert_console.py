@@ -14,13 +14,13 @@ from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QObject
 
-from core.alerts.model import AlertState, Severity
-from gui.alert_worker import AlertSnapshot, AlertWorker
-from gui.alerts_tab import AlertsTab, WindowTitleBadge
-from gui.tray import Notifier, TrayNotifier
+from gpuops.core.alerts.model import AlertState, Severity
+from gpuops.gui.alert_worker import AlertSnapshot, AlertWorker
+from gpuops.gui.alerts_tab import AlertsTab, WindowTitleBadge
+from gpuops.gui.tray import Notifier, TrayNotifier
 
 if TYPE_CHECKING:
-    from gui.main_window import MainWindow
+    from gpuops.gui.main_window import MainWindow
 
 log = logging.getLogger("gpuops.gui.alerts")
 

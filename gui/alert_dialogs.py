@@ -20,8 +20,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from core.alerts.model import Alert
-from core.alerts.silences import MATCHER_LABELS, Matcher, Silence, SilenceError
+from gpuops.core.alerts.model import Alert
+from gpuops.core.alerts.silences import MATCHER_LABELS, Matcher, Silence, SilenceError
 
 NOTE_MAX_CHARS = 500
 ERROR_STYLE = "color: #b00020;"

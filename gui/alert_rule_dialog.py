@@ -26,13 +26,13 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from core.alerts.model import Severity
-from core.alerts.preview import EXAMPLE_DESCRIPTION, preview_rule
-from core.alerts.rules import OPERATORS, SCOPE_KINDS, TEMPLATE_FIELDS, Condition, Rule, RuleError, rule_from_dict
-from core.alerts.signals import GPU, NODE, SOURCE, ref_names, signal_names
-from core.timespec import BadTimeSpec, parse_duration
-from gui.alert_dialogs import dialog_frame
-from gui.alert_rules_model import SIGNAL_HELP, duration_text
+from gpuops.core.alerts.model import Severity
+from gpuops.core.alerts.preview import EXAMPLE_DESCRIPTION, preview_rule
+from gpuops.core.alerts.rules import OPERATORS, SCOPE_KINDS, TEMPLATE_FIELDS, Condition, Rule, RuleError, rule_from_dict
+from gpuops.core.alerts.signals import GPU, NODE, SOURCE, ref_names, signal_names
+from gpuops.core.timespec import BadTimeSpec, parse_duration
+from gpuops.gui.alert_dialogs import dialog_frame
+from gpuops.gui.alert_rules_model import SIGNAL_HELP, duration_text
 
 TARGET_LABELS = {GPU: "GPUs", NODE: "nodes", SOURCE: "the telemetry source"}
 FIXED, RELATIVE = "fixed value", "relative to"

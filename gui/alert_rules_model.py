@@ -12,10 +12,10 @@ from typing import Sequence
 from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelIndex, Qt, Signal
 from PySide6.QtGui import QBrush, QColor
 
-from core.alerts.builtin_rules import rule_origin
-from core.alerts.rules import Condition, Rule
-from core.alerts.signals import GPU, NODE, NODE_SIGNALS, SOURCE_SIGNALS, DERIVED_GPU_SIGNALS
-from gui.alerts_model import SEVERITY_COLORS
+from gpuops.core.alerts.builtin_rules import rule_origin
+from gpuops.core.alerts.rules import Condition, Rule
+from gpuops.core.alerts.signals import GPU, NODE, NODE_SIGNALS, SOURCE_SIGNALS, DERIVED_GPU_SIGNALS
+from gpuops.gui.alerts_model import SEVERITY_COLORS
 
 #: The role carrying the Rule of a row.
 RULE_ROLE = Qt.ItemDataRole.UserRole + 2

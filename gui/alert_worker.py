@@ -20,18 +20,18 @@ from typing import Callable, Mapping, Sequence
 
 from PySide6.QtCore import QObject, Signal
 
-from core.alerts.model import Alert, AlertState, Severity
-from core.alerts.notifications import Notification, NotificationPolicy
-from core.alerts.persistence import AlertNotFound, AlertStore
-from core.alerts.rules import Rule, RuleError, rules_to_text
-from core.alerts.service import AlertService
-from core.allocations.live import LiveAllocations
-from core.alerts.silences import Maintenance, Silence, SilenceError
-from core.store import NoHistory, StoreError
-from core.store.connection import open_database
-from core.telemetry import FleetSample
-from gui.poll_lane import PER_POLL_WORK
-from gui.store_worker import Jobs, Read, StoreWorker
+from gpuops.core.alerts.model import Alert, AlertState, Severity
+from gpuops.core.alerts.notifications import Notification, NotificationPolicy
+from gpuops.core.alerts.persistence import AlertNotFound, AlertStore
+from gpuops.core.alerts.rules import Rule, RuleError, rules_to_text
+from gpuops.core.alerts.service import AlertService
+from gpuops.core.allocations.live import LiveAllocations
+from gpuops.core.alerts.silences import Maintenance, Silence, SilenceError
+from gpuops.core.store import NoHistory, StoreError
+from gpuops.core.store.connection import open_database
+from gpuops.core.telemetry import FleetSample
+from gpuops.gui.poll_lane import PER_POLL_WORK
+from gpuops.gui.store_worker import Jobs, Read, StoreWorker
 
 log = logging.getLogger("gpuops.gui.alerts")
 

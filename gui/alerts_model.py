@@ -14,7 +14,7 @@ from typing import Sequence
 from PySide6.QtCore import QAbstractItemModel, QAbstractTableModel, QModelIndex, QPersistentModelIndex, Qt
 from PySide6.QtGui import QBrush, QColor, QFont
 
-from core.alerts.model import Alert, AlertState, Severity
+from gpuops.core.alerts.model import Alert, AlertState, Severity
 
 #: The role carrying the Alert of a row (None on group rows).
 ALERT_ROLE = Qt.ItemDataRole.UserRole + 1

@@ -42,14 +42,14 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from core.alerts.builtin_rules import rule_origin
-from core.alerts.model import Alert, AlertState, Severity
-from core.alerts.rules import Rule
-from gui.alert_dialogs import AcknowledgeDialog, SilenceDialog
-from gui.alert_rule_dialog import RuleDialog, free_name
-from gui.alert_rules_model import RulesModel
-from gui.alert_worker import ActionResult, AlertSnapshot, AlertWorker, HistoryQuery, RuleSet, Timeline
-from gui.alerts_model import GROUP_BY, SEVERITY_COLORS, ActiveAlertsModel, HistoryModel, when
+from gpuops.core.alerts.builtin_rules import rule_origin
+from gpuops.core.alerts.model import Alert, AlertState, Severity
+from gpuops.core.alerts.rules import Rule
+from gpuops.gui.alert_dialogs import AcknowledgeDialog, SilenceDialog
+from gpuops.gui.alert_rule_dialog import RuleDialog, free_name
+from gpuops.gui.alert_rules_model import RulesModel
+from gpuops.gui.alert_worker import ActionResult, AlertSnapshot, AlertWorker, HistoryQuery, RuleSet, Timeline
+from gpuops.gui.alerts_model import GROUP_BY, SEVERITY_COLORS, ActiveAlertsModel, HistoryModel, when
 
 TAB_TITLE = "Alerts"
 #: History and timeline ranges: label -> seconds back from now (None: everything).

@@ -17,12 +17,12 @@ from typing import TYPE_CHECKING
 from PySide6.QtCore import QObject
 from PySide6.QtWidgets import QFileDialog, QMessageBox
 
-from gui.allocation_dialog import AllocateDialog, ReleaseDialog, confirmation_box
-from gui.allocation_worker import ActionResult, AllocationWorker, Book, FleetHeld, UsageResult
-from gui.customers_tab import TAB_TITLE, CustomersTab, period_ms
+from gpuops.gui.allocation_dialog import AllocateDialog, ReleaseDialog, confirmation_box
+from gpuops.gui.allocation_worker import ActionResult, AllocationWorker, Book, FleetHeld, UsageResult
+from gpuops.gui.customers_tab import TAB_TITLE, CustomersTab, period_ms
 
 if TYPE_CHECKING:
-    from gui.main_window import MainWindow
+    from gpuops.gui.main_window import MainWindow
 
 log = logging.getLogger("gpuops.gui.allocations")
 

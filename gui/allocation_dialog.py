@@ -24,9 +24,9 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from core.allocations.errors import UnhealthyGpu
-from core.allocations.model import Contract, Customer
-from core.allocations.timefmt import format_ms
+from gpuops.core.allocations.errors import UnhealthyGpu
+from gpuops.core.allocations.model import Contract, Customer
+from gpuops.core.allocations.timefmt import format_ms
 
 _PROBLEM_STYLE = "color: #b00020;"
 

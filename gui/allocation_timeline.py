@@ -11,8 +11,8 @@ import pyqtgraph as pg
 from PySide6.QtGui import QColor
 from PySide6.QtWidgets import QLabel, QVBoxLayout, QWidget
 
-from gui.allocation_worker import TimelineData
-from gui.customer_colors import customer_color, customer_slots
+from gpuops.gui.allocation_worker import TimelineData
+from gpuops.gui.customer_colors import customer_color, customer_slots
 
 #: Open-ended contracts and allocations are drawn this far past now.
 OPEN_AHEAD_S = 365 * 86400.0

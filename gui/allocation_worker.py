@@ -26,22 +26,22 @@ import numpy as np
 
 from PySide6.QtCore import QObject, Signal
 
-from core.allocations.accounting import CustomerUsage, usage_report
-from core.allocations.audit import AuditEntry, export_audit_csv
-from core.allocations.busy import find_busy_unallocated
-from core.allocations.capacity import HOLDING, CapacitySeries, capacity_plan, healthy_supply, stored_supply
-from core.allocations.confirmation import unhealthy_gpus
-from core.allocations.errors import AllocationError, NeedsConfirmation, Problem, UnhealthyGpu, ValidationError
-from core.allocations.index import AllocationIndex
-from core.allocations.live import AllocationFollower
-from core.allocations.model import Allocation, Contract, Customer
-from core.allocations.repository import AllocationRepository
-from core.health import FleetHealth
-from core.store import NoHistory, StoreError
-from core.store.connection import open_database
-from core.telemetry import FleetSample
-from gui.poll_lane import PER_POLL_WORK
-from gui.store_worker import Jobs, StoreWorker
+from gpuops.core.allocations.accounting import CustomerUsage, usage_report
+from gpuops.core.allocations.audit import AuditEntry, export_audit_csv
+from gpuops.core.allocations.busy import find_busy_unallocated
+from gpuops.core.allocations.capacity import HOLDING, CapacitySeries, capacity_plan, healthy_supply, stored_supply
+from gpuops.core.allocations.confirmation import unhealthy_gpus
+from gpuops.core.allocations.errors import AllocationError, NeedsConfirmation, Problem, UnhealthyGpu, ValidationError
+from gpuops.core.allocations.index import AllocationIndex
+from gpuops.core.allocations.live import AllocationFollower
+from gpuops.core.allocations.model import Allocation, Contract, Customer
+from gpuops.core.allocations.repository import AllocationRepository
+from gpuops.core.health import FleetHealth
+from gpuops.core.store import NoHistory, StoreError
+from gpuops.core.store.connection import open_database
+from gpuops.core.telemetry import FleetSample
+from gpuops.gui.poll_lane import PER_POLL_WORK
+from gpuops.gui.store_worker import Jobs, StoreWorker
 
 log = logging.getLogger("gpuops.gui.allocations")
 

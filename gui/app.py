@@ -19,12 +19,12 @@ from types import TracebackType
 from PySide6.QtCore import QEvent, QObject, QTimer
 from PySide6.QtWidgets import QApplication
 
-from core.sources.factory import open_source
-from gui.app_icon import app_icon
-from gui.main_window import MainWindow
-from gui.settings_store import load_preferences, restore_window_state, save_window_state
-from gui.single_instance import InstanceServer, ask_running_instance_to_raise
-from gui.theme import apply_theme
+from gpuops.core.sources.factory import open_source
+from gpuops.gui.app_icon import app_icon
+from gpuops.gui.main_window import MainWindow
+from gpuops.gui.settings_store import load_preferences, restore_window_state, save_window_state
+from gpuops.gui.single_instance import InstanceServer, ask_running_instance_to_raise
+from gpuops.gui.theme import apply_theme
 
 log = logging.getLogger("gpuops.gui")
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from PySide6.QtGui import QIcon
 
-from core.desktop_integration import ICON_SIZES
-from resources import resource_path
+from gpuops.core.desktop_integration import ICON_SIZES
+from gpuops.resources import resource_path
 
 
 def app_icon() -> QIcon:

@@ -8,9 +8,9 @@ import pyqtgraph as pg
 from PySide6.QtGui import QColor
 from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QVBoxLayout, QWidget
 
-from core.allocations.capacity import CapacitySeries
-from core.allocations.timefmt import format_ms
-from gui.allocation_worker import CapacityResult
+from gpuops.core.allocations.capacity import CapacitySeries
+from gpuops.core.allocations.timefmt import format_ms
+from gpuops.gui.allocation_worker import CapacityResult
 
 _DEMAND_PEN = pg.mkPen(QColor(0, 114, 178), width=2)
 _SUPPLY_PEN = pg.mkPen(QColor(0, 158, 115), width=2, style=pg.QtCore.Qt.PenStyle.DashLine)

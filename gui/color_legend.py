@@ -7,8 +7,8 @@ from PySide6.QtCore import QRectF, QSize, Qt
 from PySide6.QtGui import QColor, QLinearGradient, QPainter, QPaintEvent, QPen
 from PySide6.QtWidgets import QSizePolicy, QWidget
 
-from gui import palette
-from gui.grid_metrics import GridMetric
+from gpuops.gui import palette
+from gpuops.gui.grid_metrics import GridMetric
 
 _BAR_WIDTH = 160
 #: The colour bar shrinks to this before the window has to grow (a 1366-px laptop screen).

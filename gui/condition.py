@@ -12,8 +12,8 @@ from enum import IntEnum
 
 import numpy as np
 
-from core.health import Health
-from core.telemetry import GpuState
+from gpuops.core.health import Health
+from gpuops.core.telemetry import GpuState
 
 
 class Condition(IntEnum):

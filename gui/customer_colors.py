@@ -13,7 +13,7 @@ from collections.abc import Iterable, Sequence
 import numpy as np
 from PySide6.QtGui import QColor
 
-from gui import palette
+from gpuops.gui import palette
 
 #: Colour-by key of the grid for customers (next to the metric keys and "health").
 CUSTOMER_KEY = "customer"

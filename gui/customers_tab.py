@@ -12,12 +12,12 @@ from dataclasses import dataclass
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QLineEdit, QPushButton, QTabWidget, QVBoxLayout, QWidget
 
-from core.allocations.audit import AuditEntry
-from core.allocations.timefmt import format_ms
-from gui.allocation_timeline import AllocationTimeline
-from gui.allocation_worker import UsageResult
-from gui.capacity_view import CapacityView
-from gui.rows_model import Column, RowsModel, sorted_table
+from gpuops.core.allocations.audit import AuditEntry
+from gpuops.core.allocations.timefmt import format_ms
+from gpuops.gui.allocation_timeline import AllocationTimeline
+from gpuops.gui.allocation_worker import UsageResult
+from gpuops.gui.capacity_view import CapacityView
+from gpuops.gui.rows_model import Column, RowsModel, sorted_table
 
 TAB_TITLE = "Customers"
 READ_ONLY_TIP = "This console is read-only (--read-only)"

@@ -28,17 +28,17 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from core.telemetry import FleetSample, XidEvent
-from core.units import DEFAULT_UNITS, DisplayUnits
-from core.xid_catalog import describe_xid
-from gui.clock import local_time, utc_time
-from gui.gpu_facts import HEALTH_COUNTERS, counter_text, inventory_rows, throttle_lines
-from gui.gpu_text import gpu_location, gpu_readings, staleness_text
-from gui.history import HISTORY_SERIES, TraceRing
-from gui.history_loader import HistoryLoader
-from gui.history_queries import GpuHistory, gpu_history
-from gui.process_model import ProcessTableModel
-from gui.time_range import TimeRange, TimeRangePicker
+from gpuops.core.telemetry import FleetSample, XidEvent
+from gpuops.core.units import DEFAULT_UNITS, DisplayUnits
+from gpuops.core.xid_catalog import describe_xid
+from gpuops.gui.clock import local_time, utc_time
+from gpuops.gui.gpu_facts import HEALTH_COUNTERS, counter_text, inventory_rows, throttle_lines
+from gpuops.gui.gpu_text import gpu_location, gpu_readings, staleness_text
+from gpuops.gui.history import HISTORY_SERIES, TraceRing
+from gpuops.gui.history_loader import HistoryLoader
+from gpuops.gui.history_queries import GpuHistory, gpu_history
+from gpuops.gui.process_model import ProcessTableModel
+from gpuops.gui.time_range import TimeRange, TimeRangePicker
 
 _PLOTS: dict[str, tuple[str, str]] = {
     "util_gpu_pct": ("Utilization", "%"),

@@ -32,20 +32,20 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from core.alerts.model import Severity
-from core.health import FleetHealth
-from core.telemetry import FleetSample, GpuState
-from core.units import DEFAULT_UNITS, DisplayUnits
-from gui import palette
-from gui.color_legend import ColorLegend
-from gui.condition import Condition, conditions
-from gui.customer_colors import CUSTOMER_KEY, encode_customers, legend_swatches
-from gui.fleet_index import FleetIndex
-from gui.gpu_text import gpu_tooltip
-from gui.grid_alert_marks import AlertMarks
-from gui.grid_arrangement import GROUP_BY, SORT_BY, FilterError, FleetFacts, GridSettings, arrange
-from gui.grid_layout import GridLayout
-from gui.grid_metrics import GRID_METRICS, GridMetric, grid_metric
+from gpuops.core.alerts.model import Severity
+from gpuops.core.health import FleetHealth
+from gpuops.core.telemetry import FleetSample, GpuState
+from gpuops.core.units import DEFAULT_UNITS, DisplayUnits
+from gpuops.gui import palette
+from gpuops.gui.color_legend import ColorLegend
+from gpuops.gui.condition import Condition, conditions
+from gpuops.gui.customer_colors import CUSTOMER_KEY, encode_customers, legend_swatches
+from gpuops.gui.fleet_index import FleetIndex
+from gpuops.gui.gpu_text import gpu_tooltip
+from gpuops.gui.grid_alert_marks import AlertMarks
+from gpuops.gui.grid_arrangement import GROUP_BY, SORT_BY, FilterError, FleetFacts, GridSettings, arrange
+from gpuops.gui.grid_layout import GridLayout
+from gpuops.gui.grid_metrics import GRID_METRICS, GridMetric, grid_metric
 
 #: Above this many grid rows the left axis labels only every few rows (then hover tells).
 _LABELLED_ROWS_MAX = 24

@@ -12,7 +12,7 @@ from functools import cached_property
 
 import numpy as np
 
-from core.telemetry import GpuInventory
+from gpuops.core.telemetry import GpuInventory
 
 
 def natural_key(text: str) -> tuple:

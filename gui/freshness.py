@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from core.health import stale_mask
-from core.telemetry import FleetSample, GpuState
-from gui.fleet_index import FleetIndex
+from gpuops.core.health import stale_mask
+from gpuops.core.telemetry import FleetSample, GpuState
+from gpuops.gui.fleet_index import FleetIndex
 
 
 class Freshness:

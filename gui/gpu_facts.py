@@ -5,8 +5,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from core.telemetry import THROTTLE_REASON_BITS, FleetSample, decode_throttle_reasons
-from core.units import DEFAULT_UNITS, MISSING, DisplayUnits, format_bytes, format_power, format_temperature
+from gpuops.core.telemetry import THROTTLE_REASON_BITS, FleetSample, decode_throttle_reasons
+from gpuops.core.units import DEFAULT_UNITS, MISSING, DisplayUnits, format_bytes, format_power, format_temperature
 
 #: What each NVML clocks-event reason means for an operator.
 THROTTLE_WORDS: dict[str, str] = {

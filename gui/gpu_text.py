@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import math
 
-from core.telemetry import FleetSample
-from core.units import DEFAULT_UNITS, DisplayUnits, format_age, format_bytes, format_optional, format_power, format_temperature
+from gpuops.core.telemetry import FleetSample
+from gpuops.core.units import DEFAULT_UNITS, DisplayUnits, format_age, format_bytes, format_optional, format_power, format_temperature
 
 
 def _value(sample: FleetSample, name: str, i: int) -> float | None:

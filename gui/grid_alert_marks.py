@@ -13,10 +13,10 @@ from typing import Mapping
 from PySide6.QtGui import QBrush, QColor, QPainterPath, QPen
 from PySide6.QtWidgets import QGraphicsItem, QGraphicsPathItem
 
-from core.alerts.model import Severity
-from gui.alerts_model import SEVERITY_COLORS
-from gui.fleet_index import FleetIndex
-from gui.grid_layout import GridLayout
+from gpuops.core.alerts.model import Severity
+from gpuops.gui.alerts_model import SEVERITY_COLORS
+from gpuops.gui.fleet_index import FleetIndex
+from gpuops.gui.grid_layout import GridLayout
 
 #: The triangle covers this fraction of the cell's width and height.
 MARK_FRACTION = 0.45

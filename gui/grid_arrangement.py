@@ -20,9 +20,9 @@ from typing import Sequence
 
 import numpy as np
 
-from core.telemetry import GpuState
-from gui.condition import Condition
-from gui.fleet_index import FleetIndex, natural_key
+from gpuops.core.telemetry import GpuState
+from gpuops.gui.condition import Condition
+from gpuops.gui.fleet_index import FleetIndex, natural_key
 
 #: Group-by choices: key -> label.
 GROUP_BY: dict[str, str] = {

@@ -15,8 +15,8 @@ import math
 
 import numpy as np
 
-from gui.fleet_index import FleetIndex
-from gui.grid_arrangement import Arrangement, FleetFacts, arrange
+from gpuops.gui.fleet_index import FleetIndex
+from gpuops.gui.grid_arrangement import Arrangement, FleetFacts, arrange
 
 #: Width / height, in cells, the layout aims for (cells stretch to fill the view anyway).
 TARGET_ASPECT = 1.6

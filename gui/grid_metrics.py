@@ -8,8 +8,8 @@ from typing import Callable
 
 import numpy as np
 
-from core.telemetry import FleetSample
-from gui.fleet_index import FleetIndex
+from gpuops.core.telemetry import FleetSample
+from gpuops.gui.fleet_index import FleetIndex
 
 
 def _with_fallback(column: np.ndarray, fallback: np.ndarray) -> np.ndarray:

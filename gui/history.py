@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from core.telemetry import FleetSample
-from gui.fleet_index import FleetIndex
+from gpuops.core.telemetry import FleetSample
+from gpuops.gui.fleet_index import FleetIndex
 
 #: The plotted series, with the units in their names.
 HISTORY_SERIES: tuple[str, ...] = ("util_gpu_pct", "mem_used_gib", "temp_c", "power_w")

@@ -17,7 +17,7 @@ from typing import Any, Callable
 
 from PySide6.QtCore import QObject, Signal, Slot
 
-from core.store import HistoryReader, NoHistory, StoreError
+from gpuops.core.store import HistoryReader, NoHistory, StoreError
 
 log = logging.getLogger("gpuops.gui.history")
 

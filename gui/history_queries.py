@@ -9,9 +9,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from core.store import HistoryReader
-from core.store.queries import HistoryEvent
-from gui.gpu_facts import HEALTH_COUNTERS
+from gpuops.core.store import HistoryReader
+from gpuops.core.store.queries import HistoryEvent
+from gpuops.gui.gpu_facts import HEALTH_COUNTERS
 
 _BYTES_PER_GIB = float(1 << 30)
 #: Plotted series -> (stored metric, scale to the plotted unit).

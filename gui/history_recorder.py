@@ -15,9 +15,9 @@ from pathlib import Path
 
 from PySide6.QtCore import QObject, Signal, Slot
 
-from core.store import CollectorRunning, HistoryWriter, RetentionPolicy, StoreError, WriterStatus
-from core.telemetry import FleetSample
-from gui.settings_store import load_preferences
+from gpuops.core.store import CollectorRunning, HistoryWriter, RetentionPolicy, StoreError, WriterStatus
+from gpuops.core.telemetry import FleetSample
+from gpuops.gui.settings_store import load_preferences
 
 log = logging.getLogger("gpuops.gui.history")
 

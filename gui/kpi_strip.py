@@ -7,8 +7,8 @@ from dataclasses import dataclass
 import numpy as np
 from PySide6.QtWidgets import QFrame, QHBoxLayout, QLabel, QVBoxLayout, QWidget
 
-from core.telemetry import FleetSample, GpuState
-from core.units import format_optional
+from gpuops.core.telemetry import FleetSample, GpuState
+from gpuops.core.units import format_optional
 
 
 @dataclass(frozen=True)

@@ -19,19 +19,19 @@ from PySide6.QtCore import Qt, QTimer, Signal, Slot
 from PySide6.QtGui import QCloseEvent
 from PySide6.QtWidgets import QLabel, QMainWindow, QSplitter, QVBoxLayout, QWidget
 
-from core.sources.base import TelemetrySource
-from core.telemetry import FleetSample
-from gui.alert_console import AlertConsole
-from gui.allocation_console import AllocationConsole
-from gui.detail_panel import DetailPanel
-from gui.fleet_grid import FleetGrid
-from gui.fleet_index import FleetIndex
-from gui.history import FleetHistory
-from gui.kpi_strip import KpiStrip
-from gui.operations import Operations
-from gui.poll_grading import PollGrader
-from gui.poller import Poller, PollResult, SourceInfo
-from gui.window_actions import install_window_actions
+from gpuops.core.sources.base import TelemetrySource
+from gpuops.core.telemetry import FleetSample
+from gpuops.gui.alert_console import AlertConsole
+from gpuops.gui.allocation_console import AllocationConsole
+from gpuops.gui.detail_panel import DetailPanel
+from gpuops.gui.fleet_grid import FleetGrid
+from gpuops.gui.fleet_index import FleetIndex
+from gpuops.gui.history import FleetHistory
+from gpuops.gui.kpi_strip import KpiStrip
+from gpuops.gui.operations import Operations
+from gpuops.gui.poll_grading import PollGrader
+from gpuops.gui.poller import Poller, PollResult, SourceInfo
+from gpuops.gui.window_actions import install_window_actions
 
 log = logging.getLogger("gpuops.gui")
 

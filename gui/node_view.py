@@ -10,9 +10,9 @@ from __future__ import annotations
 import pyqtgraph as pg
 from PySide6.QtWidgets import QLabel, QVBoxLayout, QWidget
 
-from core.telemetry import FleetSample
-from gui.fleet_index import FleetIndex
-from gui.history import FleetHistory
+from gpuops.core.telemetry import FleetSample
+from gpuops.gui.fleet_index import FleetIndex
+from gpuops.gui.history import FleetHistory
 
 #: Rows of the small multiples: series, title, fixed y range (None: automatic).
 NODE_ROWS: tuple[tuple[str, str, tuple[float, float] | None], ...] = (

@@ -17,22 +17,22 @@ from PySide6.QtCore import QObject, Qt
 from PySide6.QtGui import QKeySequence, QShortcut
 from PySide6.QtWidgets import QLabel, QMainWindow, QTabWidget
 
-from core.health import HealthModel
-from core.store import StoreError, WriterStatus, collector_running
-from core.telemetry import FleetSample, XidEvent
-from gui.clock import local_time
-from gui.detail_panel import DetailPanel
-from gui.fleet_grid import FleetGrid
-from gui.fleet_index import FleetIndex
-from gui.history import FleetHistory
-from gui.history_loader import HistoryLoader
-from gui.history_recorder import HistoryRecorder
-from gui.kpi_strip import FleetKpis
-from gui.node_view import NodeView
-from gui.poll_grading import GradedPoll
-from gui.replay_bar import ReplayBar, replay_label
-from gui.theme import follow_system_theme
-from gui.trends_view import TrendsView
+from gpuops.core.health import HealthModel
+from gpuops.core.store import StoreError, WriterStatus, collector_running
+from gpuops.core.telemetry import FleetSample, XidEvent
+from gpuops.gui.clock import local_time
+from gpuops.gui.detail_panel import DetailPanel
+from gpuops.gui.fleet_grid import FleetGrid
+from gpuops.gui.fleet_index import FleetIndex
+from gpuops.gui.history import FleetHistory
+from gpuops.gui.history_loader import HistoryLoader
+from gpuops.gui.history_recorder import HistoryRecorder
+from gpuops.gui.kpi_strip import FleetKpis
+from gpuops.gui.node_view import NodeView
+from gpuops.gui.poll_grading import GradedPoll
+from gpuops.gui.replay_bar import ReplayBar, replay_label
+from gpuops.gui.theme import follow_system_theme
+from gpuops.gui.trends_view import TrendsView
 
 log = logging.getLogger("gpuops.gui")
 

@@ -15,12 +15,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from core.health import FleetHealth, HealthModel
-from core.telemetry import FleetSample
-from gui.fleet_index import FleetIndex
-from gui.freshness import Freshness
-from gui.history import sample_series
-from gui.kpi_strip import FleetKpis, fleet_kpis
+from gpuops.core.health import FleetHealth, HealthModel
+from gpuops.core.telemetry import FleetSample
+from gpuops.gui.fleet_index import FleetIndex
+from gpuops.gui.freshness import Freshness
+from gpuops.gui.history import sample_series
+from gpuops.gui.kpi_strip import FleetKpis, fleet_kpis
 
 
 @dataclass(frozen=True)

@@ -19,11 +19,11 @@ from typing import TYPE_CHECKING, Callable
 
 from PySide6.QtCore import QObject, QTimer, Signal, Slot
 
-from core.sources.base import SourceError, TelemetrySource
-from core.telemetry import FleetSample
+from gpuops.core.sources.base import SourceError, TelemetrySource
+from gpuops.core.telemetry import FleetSample
 
 if TYPE_CHECKING:
-    from gui.poll_grading import GradedPoll
+    from gpuops.gui.poll_grading import GradedPoll
 
 log = logging.getLogger("gpuops.gui.poller")
 

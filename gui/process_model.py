@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelIndex, Qt
 
-from core.telemetry import ProcessInfo
-from core.units import DEFAULT_UNITS, DisplayUnits, format_bytes
+from gpuops.core.telemetry import ProcessInfo
+from gpuops.core.units import DEFAULT_UNITS, DisplayUnits, format_bytes
 
 _HEADERS = ("PID", "Process", "GPU memory")
 _HIDDEN_NAME = "(not visible from this host)"

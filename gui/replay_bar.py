@@ -10,9 +10,9 @@ from __future__ import annotations
 from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QPushButton, QSlider, QWidget
 
-from core.telemetry import FleetSample
-from gui.clock import local_time, utc_time
-from gui.history_loader import HistoryLoader
+from gpuops.core.telemetry import FleetSample
+from gpuops.gui.clock import local_time, utc_time
+from gpuops.gui.history_loader import HistoryLoader
 
 REPLAY_RESOURCE = "replay"
 SPAN_RESOURCE = "replay-span"

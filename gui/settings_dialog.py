@@ -19,10 +19,10 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from core.history_retention import retention_policy
-from core.sources.factory import SOURCE_HELP
-from core.units import MEMORY_UNITS, TEMPERATURE_UNITS
-from gui.settings_store import THEMES, Preferences
+from gpuops.core.history_retention import retention_policy
+from gpuops.core.sources.factory import SOURCE_HELP
+from gpuops.core.units import MEMORY_UNITS, TEMPERATURE_UNITS
+from gpuops.gui.settings_store import THEMES, Preferences
 
 RESTART_NOTE = (
     "Source, poll interval, history file and retention apply the next time gpuops starts "

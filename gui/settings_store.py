@@ -14,12 +14,12 @@ from typing import TYPE_CHECKING
 from PySide6.QtCore import QByteArray, QSettings
 from PySide6.QtWidgets import QMainWindow, QSplitter, QTabWidget
 
-from core.history_retention import DEFAULT_KEEP_1H, DEFAULT_KEEP_1M, DEFAULT_KEEP_RAW, retention_policy
-from core.timespec import BadTimeSpec
-from core.units import MEMORY_UNITS, TEMPERATURE_UNITS, DisplayUnits
+from gpuops.core.history_retention import DEFAULT_KEEP_1H, DEFAULT_KEEP_1M, DEFAULT_KEEP_RAW, retention_policy
+from gpuops.core.timespec import BadTimeSpec
+from gpuops.core.units import MEMORY_UNITS, TEMPERATURE_UNITS, DisplayUnits
 
 if TYPE_CHECKING:
-    from core.store.retention import RetentionPolicy
+    from gpuops.core.store.retention import RetentionPolicy
 
 ORGANIZATION = "gpuops"
 APPLICATION = "gpuops"

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING
 from PySide6.QtCore import QIODevice, QObject, QSaveFile, Signal, Slot
 from PySide6.QtWidgets import QApplication, QFileDialog, QMessageBox, QProgressDialog, QWidget
 
-from core.snapshot import (
+from gpuops.core.snapshot import (
     DEFAULT_PLOTTED_GPUS,
     GpuPlot,
     HistoryExtras,
@@ -32,12 +32,12 @@ from core.snapshot import (
     write_snapshot_csv,
     write_snapshot_json,
 )
-from gui.settings_store import last_export_dir, remember_export_dir
-from gui.snapshot_pdf import ExportCancelled, snapshot_pdf
-from gui.snapshot_render import png_bytes, widget_image
+from gpuops.gui.settings_store import last_export_dir, remember_export_dir
+from gpuops.gui.snapshot_pdf import ExportCancelled, snapshot_pdf
+from gpuops.gui.snapshot_render import png_bytes, widget_image
 
 if TYPE_CHECKING:
-    from gui.main_window import MainWindow
+    from gpuops.gui.main_window import MainWindow
 
 log = logging.getLogger("gpuops.gui.export")
 

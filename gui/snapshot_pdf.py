@@ -19,11 +19,11 @@ import numpy as np
 from PySide6.QtCore import QBuffer, QByteArray, QIODevice, QMarginsF, QPointF, QRectF, Qt
 from PySide6.QtGui import QColor, QFont, QFontMetricsF, QImage, QPageLayout, QPageSize, QPainter, QPdfWriter, QPen, QPolygonF
 
-from core.alerts.model import Severity
-from core.health import Health
-from core.snapshot import PLOT_SERIES, GpuPlot, Snapshot, customers_now, health_counts
-from core.units import format_optional, format_power
-from gui.kpi_strip import fleet_kpis
+from gpuops.core.alerts.model import Severity
+from gpuops.core.health import Health
+from gpuops.core.snapshot import PLOT_SERIES, GpuPlot, Snapshot, customers_now, health_counts
+from gpuops.core.units import format_optional, format_power
+from gpuops.gui.kpi_strip import fleet_kpis
 
 RESOLUTION_DPI = 150
 _MM = RESOLUTION_DPI / 25.4

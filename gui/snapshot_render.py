@@ -12,8 +12,8 @@ from PySide6.QtCore import QBuffer, QByteArray, QIODevice, QtMsgType, Qt, qInsta
 from PySide6.QtGui import QImage
 from PySide6.QtWidgets import QApplication, QWidget
 
-from core.snapshot import Snapshot
-from gui.snapshot_pdf import snapshot_pdf
+from gpuops.core.snapshot import Snapshot
+from gpuops.gui.snapshot_pdf import snapshot_pdf
 
 #: The window size snapshots are drawn at when there is no console to copy (as `gpuops` opens).
 HEADLESS_WINDOW_SIZE = (1400, 860)
@@ -63,8 +63,8 @@ def png_bytes(image: QImage) -> bytes:
 
 def snapshot_window(snapshot: Snapshot):
     """A console window showing `snapshot`, never on screen and never polling."""
-    from gui.main_window import MainWindow
-    from gui.poller import PollResult, SourceInfo
+    from gpuops.gui.main_window import MainWindow
+    from gpuops.gui.poller import PollResult, SourceInfo
 
     def no_source():
         raise RuntimeError("a snapshot window does not poll")

@@ -22,7 +22,7 @@ from typing import Any, Generic, Protocol, TypeVar
 
 from PySide6.QtCore import QObject, QTimer, Signal, SignalInstance, Slot
 
-from core.store import NoHistory
+from gpuops.core.store import NoHistory
 
 
 class Session(Protocol):

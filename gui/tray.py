@@ -15,10 +15,10 @@ from PySide6.QtCore import QObject, QRectF
 from PySide6.QtGui import QColor, QIcon, QPainter, QPen, QPixmap
 from PySide6.QtWidgets import QSystemTrayIcon
 
-from core.alerts.model import Severity
-from core.alerts.notifications import Notification
-from gui.alerts_model import SEVERITY_COLORS
-from resources import resource_path
+from gpuops.core.alerts.model import Severity
+from gpuops.core.alerts.notifications import Notification
+from gpuops.gui.alerts_model import SEVERITY_COLORS
+from gpuops.resources import resource_path
 
 log = logging.getLogger("gpuops.gui.alerts")
 

@@ -13,11 +13,11 @@ import numpy as np
 import pyqtgraph as pg
 from PySide6.QtWidgets import QLabel, QVBoxLayout, QWidget
 
-from gui.clock import local_time
-from gui.history_loader import HistoryLoader
-from gui.history_queries import FleetTrends, fleet_trends
-from gui.kpi_strip import FleetKpis
-from gui.time_range import TimeRange, TimeRangePicker
+from gpuops.gui.clock import local_time
+from gpuops.gui.history_loader import HistoryLoader
+from gpuops.gui.history_queries import FleetTrends, fleet_trends
+from gpuops.gui.kpi_strip import FleetKpis
+from gpuops.gui.time_range import TimeRange, TimeRangePicker
 
 TRENDS_RESOURCE = "trends"
 _LIVE_SERIES = {"util_gpu_mean_pct": (33, 110, 180), "power_total_kw": (213, 94, 0)}

@@ -9,11 +9,11 @@ from typing import TYPE_CHECKING
 from PySide6.QtGui import QAction, QActionGroup, QIcon, QKeySequence
 from PySide6.QtWidgets import QMessageBox, QStyle
 
-from gui.settings_store import Preferences, load_preferences, save_preferences
-from gui.snapshot_export import SnapshotExporter
+from gpuops.gui.settings_store import Preferences, load_preferences, save_preferences
+from gpuops.gui.snapshot_export import SnapshotExporter
 
 if TYPE_CHECKING:
-    from gui.main_window import MainWindow
+    from gpuops.gui.main_window import MainWindow
 
 #: How long the status bar says where a snapshot went.
 SAVED_MESSAGE_MS = 15_000
@@ -32,7 +32,7 @@ class WindowActions:
 
 
 def _history_path() -> Path:
-    from core.store.paths import default_db_path
+    from gpuops.core.store.paths import default_db_path
 
     saved = load_preferences().db_path
     return Path(saved) if saved else default_db_path()
@@ -96,9 +96,9 @@ def install_window_actions(window: "MainWindow") -> WindowActions:
 
 
 def open_settings_dialog(window: "MainWindow") -> None:
-    from gui.settings_dialog import SettingsDialog
+    from gpuops.gui.settings_dialog import SettingsDialog
 
-    from gui.theme import apply_theme
+    from gpuops.gui.theme import apply_theme
 
     dialog = SettingsDialog(load_preferences(), window)
     if dialog.exec():
@@ -109,7 +109,7 @@ def open_settings_dialog(window: "MainWindow") -> None:
 
 
 def open_about_dialog(window: "MainWindow") -> None:
-    from gui.about_dialog import AboutDialog
+    from gpuops.gui.about_dialog import AboutDialog
 
     info = window.source_info
     AboutDialog(window.last_sample, info.name if info else None, window).exec()

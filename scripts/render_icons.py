@@ -15,7 +15,7 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 from PySide6 import QtGui, QtSvg  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from core.desktop_integration import ICON_SIZES  # noqa: E402
+from gpuops.core.desktop_integration import ICON_SIZES  # noqa: E402
 
 ICONS = Path(__file__).resolve().parent.parent / "resources" / "icons"
 

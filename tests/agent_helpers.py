@@ -13,8 +13,8 @@ from pathlib import Path
 
 from prometheus_client.parser import text_string_to_metric_families
 
-from core.sources.base import SourceError, TelemetrySource
-from core.telemetry import FleetSample
+from gpuops.core.sources.base import SourceError, TelemetrySource
+from gpuops.core.telemetry import FleetSample
 
 
 class PlaybackSource(TelemetrySource):

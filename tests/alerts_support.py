@@ -6,11 +6,11 @@ import threading
 from pathlib import Path
 from typing import Callable
 
-from core.alerts.service import AlertService
-from core.sources.base import TelemetrySource
-from core.store.connection import open_database
-from core.store.writer import HistoryWriter
-from core.telemetry import FleetSample
+from gpuops.core.alerts.service import AlertService
+from gpuops.core.sources.base import TelemetrySource
+from gpuops.core.store.connection import open_database
+from gpuops.core.store.writer import HistoryWriter
+from gpuops.core.telemetry import FleetSample
 from gpuops.commands.collect import collect_loop
 
 POLL_S = 5.0

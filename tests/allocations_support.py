@@ -5,9 +5,9 @@ from __future__ import annotations
 from dataclasses import replace
 from pathlib import Path
 
-from core.allocations.repository import AllocationRepository
-from core.store.writer import HistoryWriter
-from core.telemetry import GpuInventory, GpuState
+from gpuops.core.allocations.repository import AllocationRepository
+from gpuops.core.store.writer import HistoryWriter
+from gpuops.core.telemetry import GpuInventory, GpuState
 from tests.samples import make_inventory, make_sample
 
 DAY_MS = 86_400_000

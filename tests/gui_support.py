@@ -12,11 +12,11 @@ import numpy as np
 from PySide6.QtGui import QImage
 from PySide6.QtWidgets import QApplication
 
-from core.sources.base import SourceError, TelemetrySource
-from core.telemetry import FleetSample, GpuInventory, GpuState, ProcessInfo, empty_metrics
+from gpuops.core.sources.base import SourceError, TelemetrySource
+from gpuops.core.telemetry import FleetSample, GpuInventory, GpuState, ProcessInfo, empty_metrics
 
 if TYPE_CHECKING:
-    from gui.main_window import MainWindow
+    from gpuops.gui.main_window import MainWindow
 
 GIB = 1 << 30
 MEM_TOTAL_BYTES = 80 * GIB
@@ -134,7 +134,7 @@ OFFSCREEN_PLUGIN_NOTICE = r"This plugin does not support (propagateSizeHints|rai
 def window_factory(qtbot, cleanups: list) -> Callable[..., "MainWindow"]:
     """Build `make(source, ...)`: a shown MainWindow polling `source` (or opened by `opener`);
     other keywords (stall_after_s, history_db, ...) go to MainWindow."""
-    from gui.main_window import MainWindow
+    from gpuops.gui.main_window import MainWindow
 
     def make(source, *, interval_s=0.05, opener=None, start=True, size=(1000, 700), **options):
         window = MainWindow(opener or (lambda: source), interval_s, **options)

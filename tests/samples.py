@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from core.telemetry import FleetSample, GpuInventory, GpuState, ProcessInfo, XidEvent, empty_metrics
+from gpuops.core.telemetry import FleetSample, GpuInventory, GpuState, ProcessInfo, XidEvent, empty_metrics
 
 
 def make_inventory(n_gpus: int, gpus_per_node: int = 8, name: str = "NVIDIA H100 80GB HBM3") -> tuple[GpuInventory, ...]:

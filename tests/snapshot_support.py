@@ -6,11 +6,11 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from core.alerts.model import Alert, AlertChange, AlertChanges, AlertState, ChangeKind, Severity
-from core.allocations.repository import AllocationRepository
-from core.store.connection import open_database
-from core.store.writer import HistoryWriter
-from core.telemetry import FleetSample
+from gpuops.core.alerts.model import Alert, AlertChange, AlertChanges, AlertState, ChangeKind, Severity
+from gpuops.core.allocations.repository import AllocationRepository
+from gpuops.core.store.connection import open_database
+from gpuops.core.store.writer import HistoryWriter
+from gpuops.core.telemetry import FleetSample
 from tests.samples import make_inventory, make_sample
 
 N_GPUS = 16
@@ -46,7 +46,7 @@ def make_snapshot_history(path: Path) -> Path:
         repo.close()
     conn, _ = open_database(path, create=False)
     try:
-        from core.alerts.persistence import AlertStore
+        from gpuops.core.alerts.persistence import AlertStore
 
         gpu = GPUS[FAILING]
         alert = Alert(

@@ -10,7 +10,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from core.store import HistoryWriter
+from gpuops.core.store import HistoryWriter
 from tests.samples import make_inventory
 from tests.store_support import T0, varied_sample
 

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import numpy as np
 
-from core.store.columns import Stat
-from core.store.connection import open_database
-from core.telemetry import FleetSample, GpuInventory, GpuState
+from gpuops.core.store.columns import Stat
+from gpuops.core.store.connection import open_database
+from gpuops.core.telemetry import FleetSample, GpuInventory, GpuState
 from tests.samples import make_inventory, make_sample
 
 #: Midnight UTC, so 1-minute and 6-hour windows line up with round times in the tests.

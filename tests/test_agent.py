@@ -14,12 +14,12 @@ from pathlib import Path
 
 import pytest
 
-from core import dcgm_schema as dcgm
-from core.agent.basic_auth import BasicAuth, BasicAuthFileError
-from core.agent.server import DEFAULT_LISTEN, ListenAddress, ListenAddressError, server_tls_context
-from core.agent.service import Agent
-from core.sources.base import SourceError
-from core.telemetry import GpuState, ProcessInfo
+from gpuops.core import dcgm_schema as dcgm
+from gpuops.core.agent.basic_auth import BasicAuth, BasicAuthFileError
+from gpuops.core.agent.server import DEFAULT_LISTEN, ListenAddress, ListenAddressError, server_tls_context
+from gpuops.core.agent.service import Agent
+from gpuops.core.sources.base import SourceError
+from gpuops.core.telemetry import GpuState, ProcessInfo
 from tests.agent_helpers import Exposition, PlaybackSource, fetch, self_signed_certificate
 from tests.samples import make_sample
 

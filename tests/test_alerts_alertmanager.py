@@ -16,10 +16,10 @@ from typing import Iterator
 
 import pytest
 
-from core.alerts.alertmanager import AlertmanagerForwarder, BackgroundForwarder, ForwardError
-from core.alerts.builtin_rules import builtin_rules
-from core.alerts.engine import AlertEngine
-from core.alerts.model import ChangeKind
+from gpuops.core.alerts.alertmanager import AlertmanagerForwarder, BackgroundForwarder, ForwardError
+from gpuops.core.alerts.builtin_rules import builtin_rules
+from gpuops.core.alerts.engine import AlertEngine
+from gpuops.core.alerts.model import ChangeKind
 from tests.samples import make_inventory, make_sample
 from tests.servers import free_port, stop, wait_until
 from tests.tools import require_tool
@@ -135,8 +135,8 @@ def test_an_unreachable_alertmanager_is_one_clear_error_and_alerts_stay_due() ->
 
 
 def test_the_alert_service_forwards_in_the_background(alertmanager: str, tmp_path: Path) -> None:
-    from core.alerts.service import AlertService
-    from core.store.connection import open_database
+    from gpuops.core.alerts.service import AlertService
+    from gpuops.core.store.connection import open_database
 
     conn, _ = open_database(tmp_path / "history.sqlite", create=True)
     service = AlertService(conn, poll_interval_s=5.0, forwarder=BackgroundForwarder(AlertmanagerForwarder(alertmanager)))

@@ -8,9 +8,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-from core.alerts.builtin_rules import builtin_rules
-from core.alerts.service import AlertService
-from core.store.connection import open_database
+from gpuops.core.alerts.builtin_rules import builtin_rules
+from gpuops.core.alerts.service import AlertService
+from gpuops.core.store.connection import open_database
 from tests.samples import make_inventory, make_sample
 
 T0 = 1_763_798_400.0

@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from core.alerts.persistence import AlertStore
-from core.alerts.service import AlertService
-from core.store.connection import open_database
+from gpuops.core.alerts.persistence import AlertStore
+from gpuops.core.alerts.service import AlertService
+from gpuops.core.store.connection import open_database
 from tests.samples import make_sample
 
 T0 = 1_763_798_400.0

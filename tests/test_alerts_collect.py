@@ -10,10 +10,10 @@ import sys
 import time
 from pathlib import Path
 
-from core.alerts.persistence import AlertStore
-from core.sources.base import TelemetrySource
-from core.store.connection import open_database
-from core.telemetry import FleetSample
+from gpuops.core.alerts.persistence import AlertStore
+from gpuops.core.sources.base import TelemetrySource
+from gpuops.core.store.connection import open_database
+from gpuops.core.telemetry import FleetSample
 from tests.alerts_support import collect_with_alerts
 from tests.samples import make_inventory, make_sample
 

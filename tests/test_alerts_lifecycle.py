@@ -8,13 +8,13 @@ from pathlib import Path
 
 import pytest
 
-from core.alerts.builtin_rules import builtin_rules
-from core.alerts.model import AlertState, ChangeKind, Severity
-from core.alerts.persistence import AlertStore
-from core.sources.base import SourceError, TelemetrySource
-from core.store.connection import open_database
-from core.store.writer import HistoryWriter
-from core.telemetry import FleetSample
+from gpuops.core.alerts.builtin_rules import builtin_rules
+from gpuops.core.alerts.model import AlertState, ChangeKind, Severity
+from gpuops.core.alerts.persistence import AlertStore
+from gpuops.core.sources.base import SourceError, TelemetrySource
+from gpuops.core.store.connection import open_database
+from gpuops.core.store.writer import HistoryWriter
+from gpuops.core.telemetry import FleetSample
 from gpuops.commands.collect import collect_loop
 from tests.alerts_support import open_service
 from tests.samples import make_inventory, make_sample
@@ -39,7 +39,7 @@ def test_a_running_service_picks_up_rules_imported_by_another_process(db_path: P
         "name": "warm_gpu", "severity": "warning", "conditions": [{"signal": "temp_c", "op": ">", "value": 70}],
         "summary": "{gpu}: {value:.0f} C",
     }
-    from core.alerts.rules import rule_from_dict
+    from gpuops.core.alerts.rules import rule_from_dict
 
     other.replace_rules([*other.rules(), rule_from_dict(warm)], T0 + 1)
     other_conn.close()

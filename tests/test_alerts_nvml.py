@@ -8,11 +8,11 @@ from typing import Iterator
 
 import pytest
 
-from core.alerts.builtin_rules import builtin_rules
-from core.alerts.engine import AlertEngine
-from core.alerts.model import AlertState
-from core.sources.nvml import NvmlSource
-from core.telemetry import FleetSample
+from gpuops.core.alerts.builtin_rules import builtin_rules
+from gpuops.core.alerts.engine import AlertEngine
+from gpuops.core.alerts.model import AlertState
+from gpuops.core.sources.nvml import NvmlSource
+from gpuops.core.telemetry import FleetSample
 from tests.fake_nvml import ECC_INDEX, LOST_INDEX, PCIE_INDEX, SXM_INDEX, FakeNvml
 
 PATIENCE_S = 20.0

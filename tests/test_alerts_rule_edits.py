@@ -10,13 +10,13 @@ from pathlib import Path
 
 import pytest
 
-from core.alerts.builtin_rules import builtin_rules, rule_origin
-from core.alerts.model import ChangeKind, Severity
-from core.alerts.persistence import AlertStore
-from core.alerts.preview import EXAMPLE_CUSTOMER, preview_rule
-from core.alerts.rules import Condition, Rule, RuleError, rule_from_dict
-from core.alerts.service import AlertService
-from core.store.connection import open_database
+from gpuops.core.alerts.builtin_rules import builtin_rules, rule_origin
+from gpuops.core.alerts.model import ChangeKind, Severity
+from gpuops.core.alerts.persistence import AlertStore
+from gpuops.core.alerts.preview import EXAMPLE_CUSTOMER, preview_rule
+from gpuops.core.alerts.rules import Condition, Rule, RuleError, rule_from_dict
+from gpuops.core.alerts.service import AlertService
+from gpuops.core.store.connection import open_database
 from tests.samples import make_inventory, make_sample
 
 T0 = 1_763_798_400.0

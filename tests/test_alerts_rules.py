@@ -11,11 +11,11 @@ from typing import Callable
 import numpy as np
 import pytest
 
-from core.alerts.builtin_rules import builtin_rules
-from core.alerts.engine import AlertEngine
-from core.alerts.model import AlertState, ChangeKind
-from core.alerts.rules import RuleError, parse_rules, rule_from_dict, rules_from_text, rules_to_text
-from core.telemetry import THROTTLE_REASON_BITS, FleetSample, GpuState
+from gpuops.core.alerts.builtin_rules import builtin_rules
+from gpuops.core.alerts.engine import AlertEngine
+from gpuops.core.alerts.model import AlertState, ChangeKind
+from gpuops.core.alerts.rules import RuleError, parse_rules, rule_from_dict, rules_from_text, rules_to_text
+from gpuops.core.telemetry import THROTTLE_REASON_BITS, FleetSample, GpuState
 from tests.samples import make_inventory, make_sample
 
 T0 = 1_763_798_400.0

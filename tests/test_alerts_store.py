@@ -9,12 +9,12 @@ from pathlib import Path
 
 import pytest
 
-from core.alerts.builtin_rules import builtin_rules
-from core.alerts.model import AlertState, ChangeKind, Severity
-from core.alerts.notifications import NotificationPolicy
-from core.alerts.persistence import AlertNotFound
-from core.alerts.rules import RuleError, rules_to_text
-from core.alerts.silences import Matcher, SilenceError
+from gpuops.core.alerts.builtin_rules import builtin_rules
+from gpuops.core.alerts.model import AlertState, ChangeKind, Severity
+from gpuops.core.alerts.notifications import NotificationPolicy
+from gpuops.core.alerts.persistence import AlertNotFound
+from gpuops.core.alerts.rules import RuleError, rules_to_text
+from gpuops.core.alerts.silences import Matcher, SilenceError
 from tests.alerts_support import open_service
 from tests.samples import make_inventory, make_sample
 
@@ -208,7 +208,7 @@ def test_a_node_losing_a_gpu_is_remembered_across_a_restart(db_path: Path) -> No
 
 
 def test_notifications_are_rate_limited_and_coalesced() -> None:
-    from core.alerts.model import Alert
+    from gpuops.core.alerts.model import Alert
 
     def critical(i: int, ts: float) -> Alert:
         return Alert(id=i, rule="gpu_lost", key=f"g{i}", severity=Severity.CRITICAL, state=AlertState.FIRING,

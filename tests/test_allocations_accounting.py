@@ -5,10 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from core.allocations.accounting import usage_report
-from core.allocations.model import ContractType
-from core.store.writer import HistoryWriter
-from core.telemetry import GpuState
+from gpuops.core.allocations.accounting import usage_report
+from gpuops.core.allocations.model import ContractType
+from gpuops.core.store.writer import HistoryWriter
+from gpuops.core.telemetry import GpuState
 from tests.allocations_support import HOUR_MS, T0_MS, open_repo
 from tests.samples import make_inventory, make_sample
 
@@ -60,7 +60,7 @@ def repo(request, tmp_path_factory):
 
 def _per_gpu(repo, start_ms, end_ms):
     """Usage of each GPU on its own: split the one contract's allocation per GPU."""
-    from core.allocations.accounting import contract_usage
+    from gpuops.core.allocations.accounting import contract_usage
 
     contracts = {c.id: c for c in repo.contracts()}
     return [
@@ -131,7 +131,7 @@ def test_idle_summaries_of_final_hours_give_the_same_report(repo):
 
 
 def test_idle_summary_of_one_hour():
-    from core.allocations.usage_history import idle_summary
+    from gpuops.core.allocations.usage_history import idle_summary
 
     minutes = T0_MS + np.arange(60) * 60_000
     idle = np.zeros(60, bool)
@@ -144,8 +144,8 @@ def test_idle_summary_of_one_hour():
 
 def test_idle_windows_chain_across_summarized_hours():
     """A 20-minute idle tail and a 15-minute idle head of the next hour make one 35-minute window."""
-    from core.allocations.accounting import window_usage
-    from core.allocations.usage_history import Buckets
+    from gpuops.core.allocations.accounting import window_usage
+    from gpuops.core.allocations.usage_history import Buckets
 
     starts = np.array([T0_MS, T0_MS + HOUR_MS], dtype=np.int64)
     b = Buckets(

@@ -7,10 +7,10 @@ from dataclasses import replace
 
 import pytest
 
-from core.allocations.accounting import contract_usage, usage_report
-from core.allocations.model import ContractType
-from core.store.writer import HistoryWriter
-from core.telemetry import GpuState
+from gpuops.core.allocations.accounting import contract_usage, usage_report
+from gpuops.core.allocations.model import ContractType
+from gpuops.core.store.writer import HistoryWriter
+from gpuops.core.telemetry import GpuState
 from tests.allocations_support import HOUR_MS, T0_MS, open_repo
 from tests.samples import make_inventory, make_sample
 

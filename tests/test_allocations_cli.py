@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from core.allocations.model import ContractType
+from gpuops.core.allocations.model import ContractType
 from gpuops.cli import main
 from tests.allocations_support import DAY_MS, T0_MS, make_history, mixed_inventory, open_repo
 

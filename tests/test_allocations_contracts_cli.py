@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from core.allocations.model import ContractStatus, ContractType
+from gpuops.core.allocations.model import ContractStatus, ContractType
 from tests.allocations_support import DAY_MS, T0_MS, make_history, mixed_inventory, open_repo
 
 GPUS = mixed_inventory(2, 2)

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from core.allocations.csv_io import ALLOCATION_COLUMNS, export_allocations, export_customers, import_allocations, import_customers
-from core.allocations.errors import NeedsConfirmation, ValidationError
-from core.allocations.model import ContractType
+from gpuops.core.allocations.csv_io import ALLOCATION_COLUMNS, export_allocations, export_customers, import_allocations, import_customers
+from gpuops.core.allocations.errors import NeedsConfirmation, ValidationError
+from gpuops.core.allocations.model import ContractType
 from tests.allocations_support import DAY_MS, T0_MS, make_history, mixed_inventory, open_repo
 
 GPUS = mixed_inventory(8, 8)

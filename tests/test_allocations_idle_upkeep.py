@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import pytest
 
-from core.allocations.accounting import usage_report
-from core.allocations.model import ContractType
-from core.store.writer import HistoryWriter
+from gpuops.core.allocations.accounting import usage_report
+from gpuops.core.allocations.model import ContractType
+from gpuops.core.store.writer import HistoryWriter
 from tests.allocations_support import HOUR_MS, T0_MS, open_repo
 from tests.samples import make_inventory, make_sample
 

@@ -7,9 +7,9 @@ import sqlite3
 
 import pytest
 
-from core.allocations.errors import NeedsConfirmation, ReadOnlyError, ValidationError
-from core.allocations.model import ContractType
-from core.store.connection import open_database
+from gpuops.core.allocations.errors import NeedsConfirmation, ReadOnlyError, ValidationError
+from gpuops.core.allocations.model import ContractType
+from gpuops.core.store.connection import open_database
 from tests.allocations_support import DAY_MS, HOUR_MS, T0_MS, make_history, mixed_inventory, open_repo
 
 GPUS = mixed_inventory(8, 8)

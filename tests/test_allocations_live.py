@@ -8,12 +8,12 @@ from pathlib import Path
 
 import numpy as np
 
-from core.alerts.persistence import AlertStore
-from core.alerts.service import AlertService
-from core.allocations.busy import EVENT_KIND
-from core.allocations.live import AllocationFollower, LiveAllocations
-from core.sources.demo import DemoSource
-from core.store.connection import open_database
+from gpuops.core.alerts.persistence import AlertStore
+from gpuops.core.alerts.service import AlertService
+from gpuops.core.allocations.busy import EVENT_KIND
+from gpuops.core.allocations.live import AllocationFollower, LiveAllocations
+from gpuops.core.sources.demo import DemoSource
+from gpuops.core.store.connection import open_database
 from gpuops.commands.collect import after_each_poll
 from tests.alerts_support import collect_with_alerts
 from tests.allocations_support import DAY_MS, T0_MS, make_history, open_repo

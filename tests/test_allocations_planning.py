@@ -5,14 +5,14 @@ from __future__ import annotations
 
 import pytest
 
-from core.allocations.busy import EVENT_KIND, BusyUnallocatedRecorder, find_busy_unallocated
-from core.allocations.capacity import capacity_plan, healthy_supply, stored_supply
-from core.allocations.demo_customers import seed_demo_customers
-from core.allocations.model import Contract, ContractStatus, ContractType
-from core.health import HealthModel
-from core.sources.demo import DemoSource
-from core.store.writer import HistoryWriter
-from core.telemetry import GpuState, ProcessInfo
+from gpuops.core.allocations.busy import EVENT_KIND, BusyUnallocatedRecorder, find_busy_unallocated
+from gpuops.core.allocations.capacity import capacity_plan, healthy_supply, stored_supply
+from gpuops.core.allocations.demo_customers import seed_demo_customers
+from gpuops.core.allocations.model import Contract, ContractStatus, ContractType
+from gpuops.core.health import HealthModel
+from gpuops.core.sources.demo import DemoSource
+from gpuops.core.store.writer import HistoryWriter
+from gpuops.core.telemetry import GpuState, ProcessInfo
 from tests.allocations_support import DAY_MS, HOUR_MS, T0_MS, make_history, open_repo
 from tests.samples import make_inventory, make_sample
 
@@ -129,7 +129,7 @@ def test_demo_book_shows_allocations_waste_and_an_h100_crunch(tmp_path, seed):
 
 
 def test_unhealthy_gpus_from_a_live_sample_name_the_reason():
-    from core.allocations.confirmation import unhealthy_gpus
+    from gpuops.core.allocations.confirmation import unhealthy_gpus
 
     sample = make_sample(gpus=GPUS, states={1: GpuState.LOST}, values={"ecc_uncorrected_volatile": {2: 3.0}, "temp_c": {3: 84.0}})
     found = unhealthy_gpus(sample, HealthModel().assess(sample))

@@ -14,10 +14,10 @@ from pathlib import Path
 
 import pytest
 
-from core.sources.base import SourceError, TelemetrySource
-from core.sources.demo import DemoSource
-from core.store import HistoryReader, HistoryWriter, collector_running
-from core.telemetry import FleetSample
+from gpuops.core.sources.base import SourceError, TelemetrySource
+from gpuops.core.sources.demo import DemoSource
+from gpuops.core.store import HistoryReader, HistoryWriter, collector_running
+from gpuops.core.telemetry import FleetSample
 from gpuops.commands.collect import collect_loop
 from tests.store_support import FailingDisk
 

@@ -14,8 +14,8 @@ from pathlib import Path
 
 import numpy as np
 
-from core.store import HistoryReader
-from core.store.columns import Stat
+from gpuops.core.store import HistoryReader
+from gpuops.core.store.columns import Stat
 from tests.samples import make_inventory
 from tests.store_crash_child import INTERVAL_S, N_GPUS
 from tests.store_support import T0, bucket_stats, varied_sample

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from core import dcgm_schema as dcgm
+from gpuops.core import dcgm_schema as dcgm
 
 CAPTURES = Path(__file__).parent / "fixtures" / "dcgm-exporter"
 # Real DCGM fields (dcgm_fields.h ids 235-238, 396) that neither dcgm-exporter's shipped

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from PySide6 import QtGui
 
-from core.desktop_integration import ICON_SIZES
+from gpuops.core.desktop_integration import ICON_SIZES
 from tests.tools import require_tool
 
 

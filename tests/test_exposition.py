@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from core.sources.exposition import ExpositionError, ExpositionReader
+from gpuops.core.sources.exposition import ExpositionError, ExpositionReader
 
 TEXT = """# HELP a_metric something
 # TYPE a_metric gauge

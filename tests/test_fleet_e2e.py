@@ -20,8 +20,8 @@ from typing import Iterator
 
 import pytest
 
-from core.sources.factory import open_source
-from core.telemetry import SAMPLE_METRICS, FleetSample
+from gpuops.core.sources.factory import open_source
+from gpuops.core.telemetry import SAMPLE_METRICS, FleetSample
 from tests.fake_nvml.build import build_fake_nvml
 from tests.fake_nvml.control import DEFAULT_BUILD_DIR, subprocess_env
 from tests.servers import free_port, stop, wait_until

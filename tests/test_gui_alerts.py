@@ -12,10 +12,10 @@ import numpy as np
 import pytest
 from PySide6.QtWidgets import QDialogButtonBox
 
-from core.alerts.model import AlertState, Severity
-from core.alerts.persistence import AlertStore
-from core.store.connection import open_database
-from core.telemetry import FleetSample
+from gpuops.core.alerts.model import AlertState, Severity
+from gpuops.core.alerts.persistence import AlertStore
+from gpuops.core.store.connection import open_database
+from gpuops.core.telemetry import FleetSample
 from tests.gui_support import OFFSCREEN_PLUGIN_NOTICE, FakeSource, gpu_uuid, open_windows
 
 pytestmark = pytest.mark.qt_log_ignore(OFFSCREEN_PLUGIN_NOTICE)

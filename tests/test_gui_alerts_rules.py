@@ -11,16 +11,16 @@ import pytest
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QDialogButtonBox, QFileDialog, QMessageBox
 
-from core.alerts.builtin_rules import builtin_rules
-from core.alerts.model import ChangeKind, Severity
-from core.alerts.persistence import AlertStore
-from core.alerts.rules import Condition, Scope, rules_from_text
-from core.alerts.service import AlertService
-from core.store.connection import open_database
-from gui.alert_rule_dialog import NO_PREVIEW, RELATIVE
-from gui.alert_rules_model import ENABLED_COLUMN, RULE_COLUMNS
-from gui.alert_worker import AlertWorker
-from gui.alerts_tab import BUILTIN_DELETE_TIP, READ_ONLY_TIP, AlertsTab
+from gpuops.core.alerts.builtin_rules import builtin_rules
+from gpuops.core.alerts.model import ChangeKind, Severity
+from gpuops.core.alerts.persistence import AlertStore
+from gpuops.core.alerts.rules import Condition, Scope, rules_from_text
+from gpuops.core.alerts.service import AlertService
+from gpuops.core.store.connection import open_database
+from gpuops.gui.alert_rule_dialog import NO_PREVIEW, RELATIVE
+from gpuops.gui.alert_rules_model import ENABLED_COLUMN, RULE_COLUMNS
+from gpuops.gui.alert_worker import AlertWorker
+from gpuops.gui.alerts_tab import BUILTIN_DELETE_TIP, READ_ONLY_TIP, AlertsTab
 from tests.samples import make_inventory, make_sample
 
 T0 = 1_763_798_400.0

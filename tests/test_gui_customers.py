@@ -13,10 +13,10 @@ import pytest
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QApplication, QDialogButtonBox, QMessageBox
 
-from core.allocations.repository import AllocationRepository
-from core.store.writer import HistoryWriter
-from gui import palette
-from gui.customer_colors import CUSTOMER_KEY, UNALLOCATED_LABEL
+from gpuops.core.allocations.repository import AllocationRepository
+from gpuops.core.store.writer import HistoryWriter
+from gpuops.gui import palette
+from gpuops.gui.customer_colors import CUSTOMER_KEY, UNALLOCATED_LABEL
 from tests.gui_support import OFFSCREEN_PLUGIN_NOTICE, FakeSource, cell_rgb, make_inventory, make_sample, open_windows
 
 pytestmark = pytest.mark.qt_log_ignore(OFFSCREEN_PLUGIN_NOTICE)
@@ -277,9 +277,9 @@ def test_the_audit_log_lists_changes_and_exports_them(qtbot, open_window, tmp_pa
 def test_the_console_recording_a_simulated_fleet_seeds_the_demo_book(qtbot, tmp_path: Path) -> None:
     """Recording itself, the console sees each poll against the book on its alert worker: the
     demo customers appear once the fleet is stored, busy-but-unallocated GPUs are recorded."""
-    from core.allocations.busy import EVENT_KIND
-    from core.sources.demo import DemoSource
-    from gui.main_window import MainWindow
+    from gpuops.core.allocations.busy import EVENT_KIND
+    from gpuops.core.sources.demo import DemoSource
+    from gpuops.gui.main_window import MainWindow
 
     db = tmp_path / "fresh.sqlite"
     window = MainWindow(lambda: DemoSource(n_gpus=64, seed=3), 0.05, history_db=db, demo_seed=3)

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from gui.fleet_index import FleetIndex
-from gui.history import HISTORY_SERIES, FleetHistory, TraceRing, sample_series
+from gpuops.gui.fleet_index import FleetIndex
+from gpuops.gui.history import HISTORY_SERIES, FleetHistory, TraceRing, sample_series
 from tests.gui_support import make_inventory, make_sample
 
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from core.telemetry import FleetSample, GpuState, empty_metrics
-from gui.kpi_strip import FleetKpis, KpiStrip, fleet_kpis
+from gpuops.core.telemetry import FleetSample, GpuState, empty_metrics
+from gpuops.gui.kpi_strip import FleetKpis, KpiStrip, fleet_kpis
 from tests.gui_support import make_inventory
 
 

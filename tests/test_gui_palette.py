@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from gui import palette
+from gpuops.gui import palette
 
 
 def encode(values, lost=(), no_data=(), stale=None):

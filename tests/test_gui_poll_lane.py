@@ -6,9 +6,9 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from core.store.writer import HistoryWriter
-from gui.allocation_worker import AllocationWorker
-from gui.poll_lane import PER_POLL_WORK
+from gpuops.core.store.writer import HistoryWriter
+from gpuops.gui.allocation_worker import AllocationWorker
+from gpuops.gui.poll_lane import PER_POLL_WORK
 from tests.gui_support import make_inventory, make_sample
 
 GPUS = make_inventory(8)

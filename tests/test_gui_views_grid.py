@@ -13,10 +13,10 @@ from PySide6.QtGui import QMouseEvent
 from PySide6.QtTest import QTest
 from PySide6.QtWidgets import QApplication
 
-from core.telemetry import GpuState
-from gui import palette
-from gui.condition import Condition
-from gui.poller import PollResult
+from gpuops.core.telemetry import GpuState
+from gpuops.gui import palette
+from gpuops.gui.condition import Condition
+from gpuops.gui.poller import PollResult
 from tests import samples
 from tests.gui_support import OFFSCREEN_PLUGIN_NOTICE, cell_rgb, close_windows, window_factory
 

@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 from PySide6.QtWidgets import QApplication
 
-from core.store import HistoryReader, HistoryWriter, WriterLock
-from gui.poller import PollResult
+from gpuops.core.store import HistoryReader, HistoryWriter, WriterLock
+from gpuops.gui.poller import PollResult
 from tests import samples
 from tests.gui_support import OFFSCREEN_PLUGIN_NOTICE, FakeSource, open_windows
 

@@ -8,9 +8,9 @@ import threading
 import pytest
 from PySide6.QtCore import QTimer
 
-from core.sources.base import SourceError
-from core.telemetry import GpuState
-from gui import palette
+from gpuops.core.sources.base import SourceError
+from gpuops.core.telemetry import GpuState
+from gpuops.gui import palette
 from tests.gui_support import OFFSCREEN_PLUGIN_NOTICE, FakeSource, cell_rgb, open_windows
 
 pytestmark = pytest.mark.qt_log_ignore(OFFSCREEN_PLUGIN_NOTICE)
@@ -197,7 +197,7 @@ def test_a_bug_in_the_source_is_raised_in_the_gui_thread(qtbot, make_window):
 
 
 def test_the_simulated_fleet_runs_in_the_window(qtbot, make_window):
-    from core.sources.factory import open_source
+    from gpuops.core.sources.factory import open_source
 
     window = make_window(None, opener=lambda: open_source("demo:200", seed=3), interval_s=0.1)
     qtbot.waitUntil(lambda: window.last_sample is not None, timeout=10000)

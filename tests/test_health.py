@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from core.health import Health, HealthModel, stale_mask, xid_severity
-from core.telemetry import GpuState, encode_throttle_reasons
+from gpuops.core.health import Health, HealthModel, stale_mask, xid_severity
+from gpuops.core.telemetry import GpuState, encode_throttle_reasons
 from tests.samples import make_sample
 
 

@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from core import dcgm_schema as dcgm
-from core.sources.base import SourceError
-from core.sources.factory import open_source
-from core.sources.prometheus import PrometheusSource, PrometheusSpec
+from gpuops.core import dcgm_schema as dcgm
+from gpuops.core.sources.base import SourceError
+from gpuops.core.sources.factory import open_source
+from gpuops.core.sources.prometheus import PrometheusSource, PrometheusSpec
 from tests.fake_prometheus import FakePrometheus, series_from_api_answers
 
 ANSWERS = Path(__file__).parent / "fixtures" / "prometheus-api"

@@ -8,12 +8,12 @@ from pathlib import Path
 
 import pytest
 
-from core.agent.server import ListenAddress
-from core.agent.service import Agent
-from core.sources.base import SourceError
-from core.sources.factory import open_source
-from core.sources.scrape import ScrapeSource, parse_targets
-from core.telemetry import SAMPLE_METRICS, GpuState, ProcessInfo, Workload
+from gpuops.core.agent.server import ListenAddress
+from gpuops.core.agent.service import Agent
+from gpuops.core.sources.base import SourceError
+from gpuops.core.sources.factory import open_source
+from gpuops.core.sources.scrape import ScrapeSource, parse_targets
+from gpuops.core.telemetry import SAMPLE_METRICS, GpuState, ProcessInfo, Workload
 from tests.agent_helpers import PlaybackSource, self_signed_certificate
 from tests.local_http import Answer, LocalServer, static_routes
 from tests.samples import make_sample
@@ -334,8 +334,8 @@ def test_workload_model_default_is_empty_for_other_sources() -> None:
 def test_scraping_an_agent_behind_tls_and_basic_auth(tmp_path: Path, monkeypatch) -> None:
     import hashlib
 
-    from core.agent.basic_auth import BasicAuth
-    from core.agent.server import server_tls_context
+    from gpuops.core.agent.basic_auth import BasicAuth
+    from gpuops.core.agent.server import server_tls_context
 
     cert, key = self_signed_certificate(tmp_path)
     users = tmp_path / "users"

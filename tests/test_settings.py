@@ -11,13 +11,13 @@ from PySide6.QtCore import QSettings
 from PySide6.QtGui import QPalette
 from PySide6.QtWidgets import QApplication, QDialogButtonBox, QLabel, QSplitter
 
-from core.telemetry import GpuInventory
+from gpuops.core.telemetry import GpuInventory
 from gpuops.cli import build_parser
 from gpuops.commands.window import launch_settings
-from gui.about_dialog import NOT_KNOWN, AboutDialog, version_rows
-from gui.app import application
-from gui.settings_dialog import RESTART_NOTE, UNITS_NOTE, SettingsDialog
-from gui.settings_store import (
+from gpuops.gui.about_dialog import NOT_KNOWN, AboutDialog, version_rows
+from gpuops.gui.app import application
+from gpuops.gui.settings_dialog import RESTART_NOTE, UNITS_NOTE, SettingsDialog
+from gpuops.gui.settings_store import (
     Preferences,
     last_export_dir,
     load_preferences,
@@ -134,8 +134,8 @@ def test_unreadable_saved_values_fall_back_to_their_defaults(user_settings):
 def test_the_console_history_writer_keeps_what_settings_say(qtbot, user_settings, tmp_path, monkeypatch):
     """The recorder (the console's own writer when no collector runs) hands the saved retention
     to the store exactly as `gpuops collect --keep-raw 6h --keep-1m 30d --keep-1h 1y` would."""
-    import gui.history_recorder as recorder_module
-    from core.store import HistoryWriter
+    import gpuops.gui.history_recorder as recorder_module
+    from gpuops.core.store import HistoryWriter
     from gpuops.commands.collect import _retention
 
     given = []
@@ -158,7 +158,7 @@ def test_the_console_history_writer_keeps_what_settings_say(qtbot, user_settings
 
 
 def test_choosing_dark_darkens_the_plots_and_comes_back_in_a_new_window(make_window, qtbot, user_settings):
-    from gui.theme import apply_theme
+    from gpuops.gui.theme import apply_theme
 
     window = make_window(FakeSource(8), size=(900, 600))
     light_background = window.grid.view.backgroundBrush().color()
@@ -182,7 +182,7 @@ def test_choosing_dark_darkens_the_plots_and_comes_back_in_a_new_window(make_win
 
 
 def test_fahrenheit_and_decimal_memory_change_the_tooltips_and_the_detail_panel(make_window, qtbot, user_settings):
-    from gui.window_actions import apply_display_preferences
+    from gpuops.gui.window_actions import apply_display_preferences
 
     window = make_window(FakeSource(8), size=(900, 600))
     qtbot.waitUntil(lambda: window.last_sample is not None)

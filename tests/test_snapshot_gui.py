@@ -9,7 +9,7 @@ import subprocess
 import pytest
 from PySide6.QtCore import QTimer
 
-from gui.snapshot_export import PROGRESS_AFTER_MS, SnapshotExporter
+from gpuops.gui.snapshot_export import PROGRESS_AFTER_MS, SnapshotExporter
 from tests.gui_support import OFFSCREEN_PLUGIN_NOTICE, FakeSource, close_windows, window_factory
 from tests.snapshot_support import ALERT_SUMMARY, make_snapshot_history
 from tests.test_snapshot_export import image_stats

@@ -15,11 +15,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from core.sources.base import SourceError
-from core.sources.demo import DemoSource
-from core.sources.demo_workloads import fan_speed_pct
-from core.sources.factory import open_source
-from core.telemetry import COUNTER_METRICS, SAMPLE_METRICS, THROTTLE_REASON_BITS, FleetSample, GpuState
+from gpuops.core.sources.base import SourceError
+from gpuops.core.sources.demo import DemoSource
+from gpuops.core.sources.demo_workloads import fan_speed_pct
+from gpuops.core.sources.factory import open_source
+from gpuops.core.telemetry import COUNTER_METRICS, SAMPLE_METRICS, THROTTLE_REASON_BITS, FleetSample, GpuState
 
 CAPTURES_DIR = Path(__file__).parent / "fixtures" / "nvidia-smi-csv"
 CAPTURES = {

@@ -21,10 +21,10 @@ from typing import Callable, Iterator
 
 import pytest
 
-from core.sources.base import SourceError
-from core.sources.factory import SIMULATED_NOTICE
-from core.sources.nvml import LIBRARY_MISSING, NvmlSource
-from core.telemetry import SAMPLE_METRICS, FleetSample, GpuState
+from gpuops.core.sources.base import SourceError
+from gpuops.core.sources.factory import SIMULATED_NOTICE
+from gpuops.core.sources.nvml import LIBRARY_MISSING, NvmlSource
+from gpuops.core.telemetry import SAMPLE_METRICS, FleetSample, GpuState
 from tests.fake_nvml import (
     DEFAULT_GPU_COUNT,
     ECC_INDEX,
@@ -438,7 +438,7 @@ _LEGACY_PROBE = textwrap.dedent(
     """
     import json, logging, sys
     logging.basicConfig(level=logging.WARNING, stream=sys.stderr, format="%(message)s")
-    from core.sources.nvml import NvmlSource
+    from gpuops.core.sources.nvml import NvmlSource
     with NvmlSource() as source:
         for _ in range(3):
             sample = source.poll()

@@ -10,10 +10,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
-from core.store.blocks import decode_block, encode_blocks
-from core.store.chunks import ChunkFormatError, decode_matrix, encode_matrix
-from core.store.columns import NAN_CODE, Kind, default_metric_specs, dequantize, quantize
-from core.telemetry import SAMPLE_METRICS
+from gpuops.core.store.blocks import decode_block, encode_blocks
+from gpuops.core.store.chunks import ChunkFormatError, decode_matrix, encode_matrix
+from gpuops.core.store.columns import NAN_CODE, Kind, default_metric_specs, dequantize, quantize
+from gpuops.core.telemetry import SAMPLE_METRICS
 
 codes = st.one_of(st.just(NAN_CODE), st.integers(min_value=-(2**60), max_value=2**60))
 

@@ -12,14 +12,14 @@ from pathlib import Path
 
 import pytest
 
-from core.store import HistoryReader, HistoryWriter
-from core.store import connection as store_connection
-from core.store.connection import open_database
-from core.store.errors import DamagedDatabase, DatabaseTooNew, NoHistory, NotAGpuopsDatabase
-from core.store.fleet import FLEET_METRICS
-from core.store.identity import APPLICATION_ID
-from core.store.inventory import DETAIL_FIELDS
-from core.store.schema import MIGRATIONS
+from gpuops.core.store import HistoryReader, HistoryWriter
+from gpuops.core.store import connection as store_connection
+from gpuops.core.store.connection import open_database
+from gpuops.core.store.errors import DamagedDatabase, DatabaseTooNew, NoHistory, NotAGpuopsDatabase
+from gpuops.core.store.fleet import FLEET_METRICS
+from gpuops.core.store.identity import APPLICATION_ID
+from gpuops.core.store.inventory import DETAIL_FIELDS
+from gpuops.core.store.schema import MIGRATIONS
 from tests.samples import make_sample
 
 

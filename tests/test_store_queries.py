@@ -9,9 +9,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from core.store import HistoryReader, HistoryWriter
-from core.store.queries import choose_level
-from core.telemetry import SAMPLE_METRICS, FleetSample, GpuState
+from gpuops.core.store import HistoryReader, HistoryWriter
+from gpuops.core.store.queries import choose_level
+from gpuops.core.telemetry import SAMPLE_METRICS, FleetSample, GpuState
 from tests.samples import make_inventory
 from tests.store_support import T0, varied_sample
 

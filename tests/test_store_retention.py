@@ -9,9 +9,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from core.store import HistoryReader, HistoryWriter, RetentionPolicy
-from core.store.columns import Stat
-from core.telemetry import FleetSample
+from gpuops.core.store import HistoryReader, HistoryWriter, RetentionPolicy
+from gpuops.core.store.columns import Stat
+from gpuops.core.telemetry import FleetSample
 from tests.samples import make_inventory
 from tests.store_support import T0, bucket_stats, varied_sample
 

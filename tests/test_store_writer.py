@@ -11,9 +11,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from core.store import CollectorRunning, HistoryReader, HistoryWriter, collector_running
-from core.store.layout import StoreLayout
-from core.telemetry import SAMPLE_METRICS, GpuState
+from gpuops.core.store import CollectorRunning, HistoryReader, HistoryWriter, collector_running
+from gpuops.core.store.layout import StoreLayout
+from gpuops.core.telemetry import SAMPLE_METRICS, GpuState
 from tests.samples import make_inventory, make_sample
 from tests.store_support import T0, FailingDisk, fleet_polls, varied_sample
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from core.topology import UNASSIGNED, TopologyError, TopologySource, load_topology, parse_topology
+from gpuops.core.topology import UNASSIGNED, TopologyError, TopologySource, load_topology, parse_topology
 from tests.agent_helpers import PlaybackSource
 from tests.samples import make_sample
 

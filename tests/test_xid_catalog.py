@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from core.xid_catalog import describe_xid, xid_catalog
+from gpuops.core.xid_catalog import describe_xid, xid_catalog
 
 
 def test_catalogue_has_every_row_of_the_shipped_file() -> None:

@@ -27,9 +27,9 @@ from prometheus_client.metrics_core import (
 )
 from prometheus_client.registry import Collector
 
-from core import dcgm_schema as dcgm
-from core.agent.poller import AgentSnapshot
-from core.telemetry import FleetSample, GpuInventory, GpuState
+from gpuops.core import dcgm_schema as dcgm
+from gpuops.core.agent.poller import AgentSnapshot
+from gpuops.core.telemetry import FleetSample, GpuInventory, GpuState
 
 _STATE_LABELS = {state: state.label for state in GpuState}
 

@@ -16,8 +16,8 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Mapping
 
-from core.sources.base import SourceError, TelemetrySource
-from core.telemetry import FleetSample
+from gpuops.core.sources.base import SourceError, TelemetrySource
+from gpuops.core.telemetry import FleetSample
 
 log = logging.getLogger("gpuops.agent")
 

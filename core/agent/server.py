@@ -22,7 +22,7 @@ from urllib.parse import urlsplit
 from prometheus_client.exposition import generate_latest
 from prometheus_client.registry import CollectorRegistry
 
-from core.agent.basic_auth import BasicAuth
+from gpuops.core.agent.basic_auth import BasicAuth
 
 log = logging.getLogger("gpuops.agent")
 

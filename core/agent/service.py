@@ -6,11 +6,11 @@ import ssl
 
 from prometheus_client.registry import CollectorRegistry
 
-from core.agent.basic_auth import BasicAuth
-from core.agent.collector import FleetCollector
-from core.agent.poller import DEFAULT_INTERVAL_S, SamplePoller
-from core.agent.server import ListenAddress, MetricsServer
-from core.sources.base import TelemetrySource
+from gpuops.core.agent.basic_auth import BasicAuth
+from gpuops.core.agent.collector import FleetCollector
+from gpuops.core.agent.poller import DEFAULT_INTERVAL_S, SamplePoller
+from gpuops.core.agent.server import ListenAddress, MetricsServer
+from gpuops.core.sources.base import TelemetrySource
 
 FIRST_POLL_WAIT_S = 5.0
 

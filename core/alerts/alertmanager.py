@@ -19,7 +19,7 @@ import urllib.request
 from datetime import datetime, timezone
 from typing import Iterable
 
-from core.alerts.model import Alert, AlertState
+from gpuops.core.alerts.model import Alert, AlertState
 
 log = logging.getLogger("gpuops.alerts")
 

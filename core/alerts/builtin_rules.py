@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 
-from core.alerts.rules import Rule, parse_rules
+from gpuops.core.alerts.rules import Rule, parse_rules
 
 _GPU = "{node} GPU {gpu_index} ({model})"
 

@@ -20,12 +20,12 @@ from typing import Iterable, Mapping
 
 import numpy as np
 
-from core.alerts.model import Alert, AlertChange, AlertChanges, AlertState, ChangeKind
-from core.alerts.rules import Rule
-from core.alerts.signals import GPU, NODE, SOURCE, EvaluationContext, Inventory, SignalFrame
-from core.alerts.silences import Maintenance, Silence, silencing
-from core.telemetry import FleetSample, empty_metrics
-from core.xid_catalog import describe_xid
+from gpuops.core.alerts.model import Alert, AlertChange, AlertChanges, AlertState, ChangeKind
+from gpuops.core.alerts.rules import Rule
+from gpuops.core.alerts.signals import GPU, NODE, SOURCE, EvaluationContext, Inventory, SignalFrame
+from gpuops.core.alerts.silences import Maintenance, Silence, silencing
+from gpuops.core.telemetry import FleetSample, empty_metrics
+from gpuops.core.xid_catalog import describe_xid
 
 log = logging.getLogger("gpuops.alerts")
 

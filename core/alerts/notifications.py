@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Iterable
 
-from core.alerts.model import Alert, AlertState, Severity
+from gpuops.core.alerts.model import Alert, AlertState, Severity
 
 DEFAULT_MIN_INTERVAL_S = 60.0
 MAX_LISTED = 3

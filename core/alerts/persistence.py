@@ -14,10 +14,10 @@ import sqlite3
 from contextlib import contextmanager
 from typing import Iterable, Iterator, Sequence
 
-from core.alerts.builtin_rules import builtin_rules
-from core.alerts.model import Alert, AlertChanges, AlertState, ChangeKind, Severity
-from core.alerts.rules import Rule, RuleError, parse_rules, rule_from_dict, rules_from_text, rules_to_text
-from core.alerts.silences import Maintenance, Matcher, Silence, SilenceError
+from gpuops.core.alerts.builtin_rules import builtin_rules
+from gpuops.core.alerts.model import Alert, AlertChanges, AlertState, ChangeKind, Severity
+from gpuops.core.alerts.rules import Rule, RuleError, parse_rules, rule_from_dict, rules_from_text, rules_to_text
+from gpuops.core.alerts.silences import Maintenance, Matcher, Silence, SilenceError
 
 log = logging.getLogger("gpuops.alerts")
 

@@ -11,10 +11,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from core.alerts.engine import render_template, template_values
-from core.alerts.rules import Rule
-from core.alerts.signals import EvaluationContext, Inventory, SignalFrame
-from core.telemetry import FleetSample, GpuInventory, GpuState, XidEvent, empty_metrics
+from gpuops.core.alerts.engine import render_template, template_values
+from gpuops.core.alerts.rules import Rule
+from gpuops.core.alerts.signals import EvaluationContext, Inventory, SignalFrame
+from gpuops.core.telemetry import FleetSample, GpuInventory, GpuState, XidEvent, empty_metrics
 
 EXAMPLE_TS = 1_767_225_600.0  # 2026-01-01T00:00:00Z
 EXAMPLE_POLL_INTERVAL_S = 5.0

@@ -26,8 +26,8 @@ from typing import Any, Iterable, Mapping
 
 import numpy as np
 
-from core.alerts.model import Severity
-from core.alerts.signals import GPU, NODE, SOURCE, TARGETS, SignalFrame, ref_names, signal_names
+from gpuops.core.alerts.model import Severity
+from gpuops.core.alerts.signals import GPU, NODE, SOURCE, TARGETS, SignalFrame, ref_names, signal_names
 
 FILE_FORMAT = "gpuops-alert-rules"
 FILE_VERSION = 1

@@ -18,13 +18,13 @@ from typing import Callable, Mapping
 
 import numpy as np
 
-from core.alerts.alertmanager import AlertmanagerForwarder, BackgroundForwarder
-from core.alerts.engine import AlertEngine, evaluation_time
-from core.alerts.model import AlertChanges, ChangeKind
-from core.alerts.persistence import AlertStore
-from core.store.connection import open_database
-from core.store.errors import StoreError
-from core.telemetry import FleetSample
+from gpuops.core.alerts.alertmanager import AlertmanagerForwarder, BackgroundForwarder
+from gpuops.core.alerts.engine import AlertEngine, evaluation_time
+from gpuops.core.alerts.model import AlertChanges, ChangeKind
+from gpuops.core.alerts.persistence import AlertStore
+from gpuops.core.store.connection import open_database
+from gpuops.core.store.errors import StoreError
+from gpuops.core.telemetry import FleetSample
 
 log = logging.getLogger("gpuops.alerts")
 

@@ -12,8 +12,8 @@ from typing import Callable, Mapping
 
 import numpy as np
 
-from core.alerts.xid_severity import severities_of
-from core.telemetry import SAMPLE_METRICS, THROTTLE_REASON_BITS, FleetSample, GpuInventory, GpuState
+from gpuops.core.alerts.xid_severity import severities_of
+from gpuops.core.telemetry import SAMPLE_METRICS, THROTTLE_REASON_BITS, FleetSample, GpuInventory, GpuState
 
 GPU, NODE, SOURCE = "gpu", "node", "source"
 TARGETS = (GPU, NODE, SOURCE)

@@ -23,8 +23,8 @@ from functools import lru_cache
 
 import numpy as np
 
-from core.alerts.model import Severity
-from core.xid_catalog import describe_xid, xid_catalog
+from gpuops.core.alerts.model import Severity
+from gpuops.core.xid_catalog import describe_xid, xid_catalog
 
 ACTION_SEVERITY: dict[str, Severity] = {
     "": Severity.INFO,

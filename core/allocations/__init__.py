@@ -9,7 +9,7 @@ process that opens a history (the collector included) has it registered, while t
 knows nothing about accounting.
 """
 
-from core.allocations.usage_history import keep_idle_summaries
-from core.store.retention import add_rollup_listener
+from gpuops.core.allocations.usage_history import keep_idle_summaries
+from gpuops.core.store.retention import add_rollup_listener
 
 add_rollup_listener(keep_idle_summaries)

@@ -24,9 +24,9 @@ from dataclasses import dataclass, fields
 
 import numpy as np
 
-from core.allocations.model import Allocation, Contract, Customer
-from core.allocations.repository import AllocationRepository
-from core.allocations.usage_history import (
+from gpuops.core.allocations.model import Allocation, Contract, Customer
+from gpuops.core.allocations.repository import AllocationRepository
+from gpuops.core.allocations.usage_history import (
     IDLE_THRESHOLD_PCT,
     IDLE_WINDOW_MS,
     Buckets,

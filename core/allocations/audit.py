@@ -15,8 +15,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from core.allocations.sql_filters import where_clause
-from core.allocations.timefmt import format_ms
+from gpuops.core.allocations.sql_filters import where_clause
+from gpuops.core.allocations.timefmt import format_ms
 
 AUDIT_CSV_COLUMNS = ("ts", "user", "action", "entity", "entity_id", "before", "after")
 

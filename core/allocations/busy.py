@@ -10,8 +10,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from core.store import meta
-from core.telemetry import FleetSample
+from gpuops.core.store import meta
+from gpuops.core.telemetry import FleetSample
 
 log = logging.getLogger("gpuops.allocations")
 

@@ -14,9 +14,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from core.allocations.model import Contract, ContractStatus, gpu_model_of
-from core.health import FleetHealth, Health
-from core.telemetry import FleetSample, GpuState
+from gpuops.core.allocations.model import Contract, ContractStatus, gpu_model_of
+from gpuops.core.health import FleetHealth, Health
+from gpuops.core.telemetry import FleetSample, GpuState
 
 #: Contracts that hold capacity; ended and cancelled ones do not.
 HOLDING = frozenset({ContractStatus.ACTIVE, ContractStatus.SUSPENDED})

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from core.health import FleetHealth, Health
-from core.telemetry import FleetSample, GpuState
+from gpuops.core.health import FleetHealth, Health
+from gpuops.core.telemetry import FleetSample, GpuState
 
 
 def unhealthy_gpus(sample: FleetSample, health: FleetHealth | None = None) -> dict[str, str]:

@@ -20,11 +20,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from core.allocations.errors import Problem, ValidationError
-from core.allocations.model import Allocation, Contract, ContractStatus, ContractType, Customer, gpu_model_of
-from core.allocations.repository import AllocationRepository, peak_concurrency
-from core.allocations.timefmt import BadTime, format_ms, parse_iso_ms
-from core.allocations.validation import Proposed, check_allocations
+from gpuops.core.allocations.errors import Problem, ValidationError
+from gpuops.core.allocations.model import Allocation, Contract, ContractStatus, ContractType, Customer, gpu_model_of
+from gpuops.core.allocations.repository import AllocationRepository, peak_concurrency
+from gpuops.core.allocations.timefmt import BadTime, format_ms, parse_iso_ms
+from gpuops.core.allocations.validation import Proposed, check_allocations
 
 ALLOCATION_COLUMNS = ("customer", "contract", "contract_type", "gpu_uuid", "start", "end", "price_per_gpu_hour")
 CUSTOMER_COLUMNS = ("name", "contact", "notes")

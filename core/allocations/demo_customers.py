@@ -14,10 +14,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from core.allocations.model import Contract, ContractStatus, ContractType, Customer
-from core.allocations.repository import AllocationRepository
-from core.allocations.validation import Proposed
-from core.sources.demo_fleet import MODEL_SHARES, Role, build_fleet
+from gpuops.core.allocations.model import Contract, ContractStatus, ContractType, Customer
+from gpuops.core.allocations.repository import AllocationRepository
+from gpuops.core.allocations.validation import Proposed
+from gpuops.core.sources.demo_fleet import MODEL_SHARES, Role, build_fleet
 
 DAY_MS = 86_400_000
 

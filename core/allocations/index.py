@@ -9,8 +9,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from core.allocations.model import OPEN_END_MS
-from core.telemetry import FleetSample
+from gpuops.core.allocations.model import OPEN_END_MS
+from gpuops.core.telemetry import FleetSample
 
 
 @dataclass(frozen=True)

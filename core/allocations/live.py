@@ -19,14 +19,14 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from core.allocations.busy import BusyUnallocated, BusyUnallocatedRecorder, find_busy_unallocated
-from core.allocations.demo_customers import seed_demo_customers
-from core.allocations.errors import AllocationError
-from core.allocations.index import AllocationIndex
-from core.allocations.repository import AllocationRepository
-from core.sources.demo_fleet import build_fleet
-from core.store.errors import StoreError
-from core.telemetry import FleetSample
+from gpuops.core.allocations.busy import BusyUnallocated, BusyUnallocatedRecorder, find_busy_unallocated
+from gpuops.core.allocations.demo_customers import seed_demo_customers
+from gpuops.core.allocations.errors import AllocationError
+from gpuops.core.allocations.index import AllocationIndex
+from gpuops.core.allocations.repository import AllocationRepository
+from gpuops.core.sources.demo_fleet import build_fleet
+from gpuops.core.store.errors import StoreError
+from gpuops.core.telemetry import FleetSample
 
 log = logging.getLogger("gpuops.allocations")
 

@@ -19,13 +19,13 @@ from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any
 
-from core.allocations import audit
-from core.allocations.errors import AllocationError, NeedsConfirmation, Problem, ReadOnlyError, UnhealthyGpu, ValidationError
-from core.allocations.index import AllocationIndex
-from core.allocations.model import Allocation, Contract, ContractStatus, ContractType, Customer
-from core.allocations.sql_filters import where_clause
-from core.allocations.validation import Proposed, check_allocations
-from core.telemetry import GpuState
+from gpuops.core.allocations import audit
+from gpuops.core.allocations.errors import AllocationError, NeedsConfirmation, Problem, ReadOnlyError, UnhealthyGpu, ValidationError
+from gpuops.core.allocations.index import AllocationIndex
+from gpuops.core.allocations.model import Allocation, Contract, ContractStatus, ContractType, Customer
+from gpuops.core.allocations.sql_filters import where_clause
+from gpuops.core.allocations.validation import Proposed, check_allocations
+from gpuops.core.telemetry import GpuState
 
 log = logging.getLogger("gpuops.allocations")
 
@@ -66,7 +66,7 @@ class AllocationRepository:
     @classmethod
     def open(cls, db_path: Path, *, read_only: bool = False, user: str | None = None) -> "AllocationRepository":
         """Open (creating if missing, unless read-only) the history at `db_path`."""
-        from core.store.connection import open_database
+        from gpuops.core.store.connection import open_database
 
         conn, _layout = open_database(Path(db_path), create=not read_only)
         return cls(conn, read_only=read_only, user=user)

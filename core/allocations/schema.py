@@ -22,7 +22,7 @@ import sqlite3
 
 import sqlite_utils
 
-from core.allocations.model import OPEN_END_MS, ContractStatus, ContractType
+from gpuops.core.allocations.model import OPEN_END_MS, ContractStatus, ContractType
 
 _TYPES = ", ".join(f"'{t.value}'" for t in ContractType)
 _STATUSES = ", ".join(f"'{s.value}'" for s in ContractStatus)

@@ -27,12 +27,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from core.health import Health, xid_severity
-from core.store import meta
-from core.store.columns import Stat
-from core.store.layout import StoreLayout
-from core.store.levels import HOUR, MINUTE, gpu_frame, gpu_frames
-from core.store.rollup import Frame
+from gpuops.core.health import Health, xid_severity
+from gpuops.core.store import meta
+from gpuops.core.store.columns import Stat
+from gpuops.core.store.layout import StoreLayout
+from gpuops.core.store.levels import HOUR, MINUTE, gpu_frame, gpu_frames
+from gpuops.core.store.rollup import Frame
 
 HOUR_MS = 3_600_000
 MINUTE_MS = 60_000

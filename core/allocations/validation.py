@@ -12,9 +12,9 @@ from collections.abc import Callable, Hashable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import TypeVar
 
-from core.allocations.errors import Problem
-from core.allocations.model import OPEN_END_MS, Allocation, Contract, gpu_model_of
-from core.allocations.timefmt import format_ms
+from gpuops.core.allocations.errors import Problem
+from gpuops.core.allocations.model import OPEN_END_MS, Allocation, Contract, gpu_model_of
+from gpuops.core.allocations.timefmt import format_ms
 
 K = TypeVar("K", bound=Hashable)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from types import TracebackType
 
-from core.telemetry import FleetSample
+from gpuops.core.telemetry import FleetSample
 
 
 class SourceError(Exception):

@@ -35,8 +35,8 @@ from typing import Iterable, Mapping
 
 import numpy as np
 
-from core import dcgm_schema as dcgm
-from core.telemetry import FleetSample, GpuInventory, GpuState, ProcessInfo, Workload, XidEvent, empty_metrics
+from gpuops.core import dcgm_schema as dcgm
+from gpuops.core.telemetry import FleetSample, GpuInventory, GpuState, ProcessInfo, Workload, XidEvent, empty_metrics
 
 _STATE_BY_LABEL = {state.label: state for state in GpuState}
 # Bound on events made from one counter jump, so a garbage value cannot flood memory.

@@ -13,13 +13,13 @@ import time
 
 import numpy as np
 
-from core.sources.base import SourceError, TelemetrySource
-from core.sources.demo_failures import FailureModel
-from core.sources.demo_fleet import FleetLayout, Role, build_fleet
-from core.sources.demo_profiles import MIB
-from core.sources.demo_random import Hasher
-from core.sources.demo_workloads import WorkloadModel
-from core.telemetry import FleetSample, GpuState, ProcessInfo, XidEvent, empty_metrics
+from gpuops.core.sources.base import SourceError, TelemetrySource
+from gpuops.core.sources.demo_failures import FailureModel
+from gpuops.core.sources.demo_fleet import FleetLayout, Role, build_fleet
+from gpuops.core.sources.demo_profiles import MIB
+from gpuops.core.sources.demo_random import Hasher
+from gpuops.core.sources.demo_workloads import WorkloadModel
+from gpuops.core.telemetry import FleetSample, GpuState, ProcessInfo, XidEvent, empty_metrics
 
 log = logging.getLogger("gpuops.sources")
 

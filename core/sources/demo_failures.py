@@ -15,9 +15,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from core.sources.demo_fleet import Failure, FleetLayout
-from core.sources.demo_random import Hasher
-from core.sources.demo_workloads import DAY_S, HOUR_S
+from gpuops.core.sources.demo_fleet import Failure, FleetLayout
+from gpuops.core.sources.demo_random import Hasher
+from gpuops.core.sources.demo_workloads import DAY_S, HOUR_S
 
 LOST_PERIOD_S = 8 * HOUR_S
 LOST_UP_SHARE = 1 / 8  # back for an hour after each power cycle, then off the bus again

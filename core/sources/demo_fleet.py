@@ -8,8 +8,8 @@ from enum import IntEnum
 
 import numpy as np
 
-from core.sources.demo_profiles import GpuProfile, load_profiles
-from core.telemetry import GpuInventory
+from gpuops.core.sources.demo_profiles import GpuProfile, load_profiles
+from gpuops.core.telemetry import GpuInventory
 
 GPUS_PER_NODE = 8
 # Four 8-GPU HGX nodes (about 10 kW each) is what an air-cooled rack can take.

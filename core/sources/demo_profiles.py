@@ -12,7 +12,7 @@ import math
 from dataclasses import dataclass, fields
 from functools import cache
 
-from resources import resource_path
+from gpuops.resources import resource_path
 
 PROFILES_FILE = "gpu-profiles.csv"
 MIB = 1024 * 1024

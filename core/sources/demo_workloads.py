@@ -18,10 +18,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from core.sources.demo_fleet import Failure, FleetLayout, Role
-from core.sources.demo_profiles import MIB
-from core.sources.demo_random import Hasher
-from core.telemetry import ProcessInfo, encode_throttle_reasons
+from gpuops.core.sources.demo_fleet import Failure, FleetLayout, Role
+from gpuops.core.sources.demo_profiles import MIB
+from gpuops.core.sources.demo_random import Hasher
+from gpuops.core.telemetry import ProcessInfo, encode_throttle_reasons
 
 DAY_S = 86400.0
 HOUR_S = 3600.0

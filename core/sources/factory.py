@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-from core.sources.base import SourceError, TelemetrySource
+from gpuops.core.sources.base import SourceError, TelemetrySource
 
 log = logging.getLogger("gpuops.sources")
 
@@ -38,7 +38,7 @@ def open_source(spec: str = "auto", *, seed: int = 0, topology: Path | None = No
     one is given; raises SourceError with one clear line on failure."""
     if topology is None:
         return _open_source(spec, seed=seed)
-    from core.topology import TopologyError, TopologySource, load_topology
+    from gpuops.core.topology import TopologyError, TopologySource, load_topology
 
     try:
         placements = load_topology(topology)
@@ -52,30 +52,30 @@ def _open_source(spec: str, *, seed: int) -> TelemetrySource:
     """
     kind = spec.split(":", 1)[0].strip().lower()
     if kind == "nvml":
-        from core.sources.nvml import NvmlSource
+        from gpuops.core.sources.nvml import NvmlSource
 
         return NvmlSource()
     if kind == "demo":
         n_gpus = _parse_demo_count(spec)
-        from core.sources.demo import DemoSource
+        from gpuops.core.sources.demo import DemoSource
 
         return DemoSource(n_gpus=n_gpus, seed=seed)
     if kind == "scrape":
-        from core.sources.scrape import ScrapeSource
+        from gpuops.core.sources.scrape import ScrapeSource
 
         return ScrapeSource.from_spec(spec)
     if kind == "prometheus":
-        from core.sources.prometheus import PrometheusSource
+        from gpuops.core.sources.prometheus import PrometheusSource
 
         return PrometheusSource.from_spec(spec)
     if kind == "auto":
-        from core.sources.nvml import NvmlSource
+        from gpuops.core.sources.nvml import NvmlSource
 
         try:
             return NvmlSource()
         except SourceError as exc:
             log.info("NVML unavailable (%s); using the simulated fleet", exc)
-            from core.sources.demo import DemoSource
+            from gpuops.core.sources.demo import DemoSource
 
             source = DemoSource(n_gpus=DEFAULT_DEMO_GPUS, seed=seed)
             source.notice = SIMULATED_NOTICE

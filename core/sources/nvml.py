@@ -19,9 +19,9 @@ from typing import Any, Callable
 import numpy as np
 import pynvml
 
-from core.sources.base import SourceError, TelemetrySource
-from core.sources.xid_watcher import XidWatcher
-from core.telemetry import FleetSample, GpuInventory, GpuState, ProcessInfo, empty_metrics
+from gpuops.core.sources.base import SourceError, TelemetrySource
+from gpuops.core.sources.xid_watcher import XidWatcher
+from gpuops.core.telemetry import FleetSample, GpuInventory, GpuState, ProcessInfo, empty_metrics
 
 log = logging.getLogger("gpuops.nvml")
 

@@ -39,9 +39,9 @@ from dataclasses import dataclass, replace
 from typing import Any, Callable, Iterator, Mapping, TypeVar
 from urllib.parse import parse_qs, urlencode, urlsplit
 
-from core import dcgm_schema as dcgm
-from core.sources.base import SourceError, TelemetrySource
-from core.sources.dcgm_fleet import (
+from gpuops.core import dcgm_schema as dcgm
+from gpuops.core.sources.base import SourceError, TelemetrySource
+from gpuops.core.sources.dcgm_fleet import (
     FleetBook,
     GpuLabels,
     GpuReading,
@@ -50,9 +50,9 @@ from core.sources.dcgm_fleet import (
     gpu_labels,
     info_from_labels,
 )
-from core.sources.gc_pause import paused_gc
-from core.sources.http_fetch import FetchError, HttpFetcher, HttpOptions
-from core.telemetry import FleetSample, GpuState, ProcessInfo, Workload
+from gpuops.core.sources.gc_pause import paused_gc
+from gpuops.core.sources.http_fetch import FetchError, HttpFetcher, HttpOptions
+from gpuops.core.telemetry import FleetSample, GpuState, ProcessInfo, Workload
 
 log = logging.getLogger("gpuops.sources")
 T = TypeVar("T")

@@ -23,12 +23,12 @@ from pathlib import Path
 from typing import Mapping
 from urllib.parse import urlsplit
 
-from core.sources.base import SourceError, TelemetrySource
-from core.sources.dcgm_fleet import FleetBook, SeriesRef, TargetResult, classify, gather
-from core.sources.exposition import ExpositionError, ExpositionReader
-from core.sources.gc_pause import paused_gc
-from core.sources.http_fetch import FetchError, HttpFetcher, HttpOptions
-from core.telemetry import FleetSample
+from gpuops.core.sources.base import SourceError, TelemetrySource
+from gpuops.core.sources.dcgm_fleet import FleetBook, SeriesRef, TargetResult, classify, gather
+from gpuops.core.sources.exposition import ExpositionError, ExpositionReader
+from gpuops.core.sources.gc_pause import paused_gc
+from gpuops.core.sources.http_fetch import FetchError, HttpFetcher, HttpOptions
+from gpuops.core.telemetry import FleetSample
 
 log = logging.getLogger("gpuops.sources")
 

@@ -16,7 +16,7 @@ from typing import Any
 
 import pynvml
 
-from core.telemetry import XidEvent
+from gpuops.core.telemetry import XidEvent
 
 log = logging.getLogger("gpuops.nvml")
 

@@ -8,7 +8,7 @@
 - `default_db_path` (paths.py), `RetentionPolicy` (retention.py), errors (errors.py).
 """
 
-from core.store.errors import (
+from gpuops.core.store.errors import (
     CollectorRunning,
     DamagedDatabase,
     DatabaseTooNew,
@@ -16,11 +16,11 @@ from core.store.errors import (
     NotAGpuopsDatabase,
     StoreError,
 )
-from core.store.locking import WriterLock, collector_running
-from core.store.paths import default_db_path
-from core.store.queries import HistoryReader, HistoryTable, Series
-from core.store.retention import RetentionPolicy
-from core.store.writer import HistoryWriter, WriterStatus
+from gpuops.core.store.locking import WriterLock, collector_running
+from gpuops.core.store.paths import default_db_path
+from gpuops.core.store.queries import HistoryReader, HistoryTable, Series
+from gpuops.core.store.retention import RetentionPolicy
+from gpuops.core.store.writer import HistoryWriter, WriterStatus
 
 __all__ = [
     "CollectorRunning",

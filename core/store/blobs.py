@@ -12,10 +12,10 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from core.store.chunks import decode_matrix, encode_matrix
-from core.store.columns import NAN_CODE, Stat, dequantize, quantize
-from core.store.layout import StoreLayout
-from core.store.rollup import Frame
+from gpuops.core.store.chunks import decode_matrix, encode_matrix
+from gpuops.core.store.columns import NAN_CODE, Stat, dequantize, quantize
+from gpuops.core.store.layout import StoreLayout
+from gpuops.core.store.rollup import Frame
 
 def encode_raw_chunk(ts_ms: np.ndarray, codes: np.ndarray) -> bytes:
     return encode_matrix(np.column_stack((ts_ms, codes)))

@@ -21,8 +21,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from core.store.chunks import ChunkFormatError
-from core.store.columns import NAN_CODE
+from gpuops.core.store.chunks import ChunkFormatError
+from gpuops.core.store.columns import NAN_CODE
 
 BLOCK_FORMAT_VERSION = 2  # chunks.py blobs start with 1
 _HEADER = struct.Struct("<IH")

@@ -27,7 +27,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from core.store.columns import NAN_CODE
+from gpuops.core.store.columns import NAN_CODE
 
 FORMAT_VERSION = 1
 _ZLIB = 1

@@ -31,7 +31,7 @@ from enum import Enum
 
 import numpy as np
 
-from core.telemetry import SAMPLE_METRICS
+from gpuops.core.telemetry import SAMPLE_METRICS
 
 #: Integer that stands for NaN in quantized columns. Real values are clipped well inside it.
 NAN_CODE = np.iinfo(np.int64).min

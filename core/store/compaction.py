@@ -12,10 +12,10 @@ import sqlite3
 
 import numpy as np
 
-from core.store import meta
-from core.store.blobs import encode_raw_chunk
-from core.store.blocks import decode_block
-from core.store.layout import StoreLayout
+from gpuops.core.store import meta
+from gpuops.core.store.blobs import encode_raw_chunk
+from gpuops.core.store.blocks import decode_block
+from gpuops.core.store.layout import StoreLayout
 
 
 class Compactor:

@@ -11,11 +11,11 @@ from pathlib import Path
 
 import sqlite_utils
 
-from core.store.errors import DamagedDatabase, DatabaseTooNew, NoHistory, NotAGpuopsDatabase, StoreError
-from core.store.identity import APPLICATION_ID, FileState, inspect_file
-from core.store.layout import StoreLayout
-from core.store.paths import create_private_file
-from core.store.schema import MIGRATIONS, SCHEMA_VERSION
+from gpuops.core.store.errors import DamagedDatabase, DatabaseTooNew, NoHistory, NotAGpuopsDatabase, StoreError
+from gpuops.core.store.identity import APPLICATION_ID, FileState, inspect_file
+from gpuops.core.store.layout import StoreLayout
+from gpuops.core.store.paths import create_private_file
+from gpuops.core.store.schema import MIGRATIONS, SCHEMA_VERSION
 
 log = logging.getLogger("gpuops.store")
 

@@ -31,10 +31,10 @@ from typing import TextIO
 
 import numpy as np
 
-from core.store.columns import STATS_OF_KIND
-from core.store.errors import StoreError
-from core.store.queries import RESOLUTIONS, HistoryReader
-from core.telemetry import SAMPLE_METRICS
+from gpuops.core.store.columns import STATS_OF_KIND
+from gpuops.core.store.errors import StoreError
+from gpuops.core.store.queries import RESOLUTIONS, HistoryReader
+from gpuops.core.telemetry import SAMPLE_METRICS
 
 EXPORT_FORMAT = "gpuops-history"
 EXPORT_VERSION = 1

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from core.telemetry import FleetSample, GpuState
+from gpuops.core.telemetry import FleetSample, GpuState
 
 #: Per-poll fleet figures, in table column order. All roll up as gauges (min, avg, max per bucket).
 FLEET_METRICS: tuple[str, ...] = (

@@ -13,7 +13,7 @@ import struct
 from enum import Enum
 from pathlib import Path
 
-from core.store.errors import DamagedDatabase, DatabaseTooNew, NotAGpuopsDatabase, StoreError
+from gpuops.core.store.errors import DamagedDatabase, DatabaseTooNew, NotAGpuopsDatabase, StoreError
 
 #: "GPUO" - stored at header offset 68 by `PRAGMA application_id`.
 APPLICATION_ID = 0x4750554F

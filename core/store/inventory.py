@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import fields
 
-from core.telemetry import GpuInventory
+from gpuops.core.telemetry import GpuInventory
 
 #: Inventory fields stored as gpus columns of the same name (uuid, index and node are handled apart).
 DETAIL_FIELDS: tuple[str, ...] = tuple(f.name for f in fields(GpuInventory) if f.name not in ("uuid", "index", "node"))

@@ -7,7 +7,7 @@ import json
 from dataclasses import dataclass, replace
 from functools import cached_property
 
-from core.store.columns import Kind, MetricSpec, Stat, STATS_OF_KIND, default_metric_specs
+from gpuops.core.store.columns import Kind, MetricSpec, Stat, STATS_OF_KIND, default_metric_specs
 
 
 @dataclass(frozen=True)

@@ -13,12 +13,12 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from core.store import meta
-from core.store.blobs import block_codes_to_frame, decode_raw_chunk, decode_rollup_chunk
-from core.store.blocks import decode_block
-from core.store.columns import STATS_OF_KIND, Kind, Stat
-from core.store.layout import StoreLayout
-from core.store.rollup import Frame, aggregate, concat_frames, empty_frame
+from gpuops.core.store import meta
+from gpuops.core.store.blobs import block_codes_to_frame, decode_raw_chunk, decode_rollup_chunk
+from gpuops.core.store.blocks import decode_block
+from gpuops.core.store.columns import STATS_OF_KIND, Kind, Stat
+from gpuops.core.store.layout import StoreLayout
+from gpuops.core.store.rollup import Frame, aggregate, concat_frames, empty_frame
 
 RAW, MINUTE, HOUR = 0, 1, 2
 

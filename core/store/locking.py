@@ -13,8 +13,8 @@ import os
 import time
 from pathlib import Path
 
-from core.store.errors import CollectorRunning, StoreError
-from core.store.paths import lock_path
+from gpuops.core.store.errors import CollectorRunning, StoreError
+from gpuops.core.store.paths import lock_path
 
 # A probe (`collector_running`) holds the lock for microseconds; a writer starting at that very moment
 # retries briefly instead of reporting a collector that is not there.

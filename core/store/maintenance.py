@@ -7,10 +7,10 @@ from __future__ import annotations
 import sqlite3
 import time
 
-from core.store.compaction import Compactor
-from core.store.layout import StoreLayout
-from core.store.levels import HOUR, MINUTE
-from core.store.retention import Pruner, RetentionPolicy, RollupBuilder
+from gpuops.core.store.compaction import Compactor
+from gpuops.core.store.layout import StoreLayout
+from gpuops.core.store.levels import HOUR, MINUTE
+from gpuops.core.store.retention import Pruner, RetentionPolicy, RollupBuilder
 
 
 class Maintenance:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import platformdirs
 
-from core.store.errors import StoreError
+from gpuops.core.store.errors import StoreError
 
 DB_FILE_NAME = "history.sqlite"
 

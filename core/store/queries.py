@@ -20,16 +20,16 @@ from pathlib import Path
 
 import numpy as np
 
-from core.store import meta
-from core.store.blocks import decode_block
-from core.store.columns import STATS_OF_KIND, Kind, Stat, dequantize
-from core.store.connection import open_database
-from core.store.errors import StoreError
-from core.store.fleet import FLEET_METRICS
-from core.store.inventory import SELECT_INVENTORY, inventory_from_row
-from core.store.levels import fleet_frame, fleet_rollup_columns, gpu_frame, stat_columns
-from core.store.rollup import Frame, aggregate
-from core.telemetry import FleetSample, GpuInventory, GpuState, SAMPLE_METRICS
+from gpuops.core.store import meta
+from gpuops.core.store.blocks import decode_block
+from gpuops.core.store.columns import STATS_OF_KIND, Kind, Stat, dequantize
+from gpuops.core.store.connection import open_database
+from gpuops.core.store.errors import StoreError
+from gpuops.core.store.fleet import FLEET_METRICS
+from gpuops.core.store.inventory import SELECT_INVENTORY, inventory_from_row
+from gpuops.core.store.levels import fleet_frame, fleet_rollup_columns, gpu_frame, stat_columns
+from gpuops.core.store.rollup import Frame, aggregate
+from gpuops.core.telemetry import FleetSample, GpuInventory, GpuState, SAMPLE_METRICS
 
 RESOLUTIONS: tuple[str, ...] = ("raw", "1m", "1h")
 DEFAULT_MAX_POINTS = 2000

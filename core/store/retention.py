@@ -20,12 +20,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from core.store import meta
-from core.store.blobs import decode_rollup_chunk, encode_rollup_chunk
-from core.store.fleet import FLEET_METRICS
-from core.store.layout import StoreLayout
-from core.store.levels import fleet_frame, fleet_rollup_columns, gpu_frame, stat_columns
-from core.store.rollup import Frame, aggregate
+from gpuops.core.store import meta
+from gpuops.core.store.blobs import decode_rollup_chunk, encode_rollup_chunk
+from gpuops.core.store.fleet import FLEET_METRICS
+from gpuops.core.store.layout import StoreLayout
+from gpuops.core.store.levels import fleet_frame, fleet_rollup_columns, gpu_frame, stat_columns
+from gpuops.core.store.rollup import Frame, aggregate
 
 HOUR_S = 3600
 DAY_S = 86400

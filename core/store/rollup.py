@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from core.store.columns import Stat
+from gpuops.core.store.columns import Stat
 
 Column = tuple[str, Stat]
 

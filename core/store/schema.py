@@ -11,8 +11,8 @@ from collections.abc import Callable
 
 import sqlite_utils
 
-from core.alerts.schema import alerts_schema
-from core.allocations.schema import migrate_allocations
+from gpuops.core.alerts.schema import alerts_schema
+from gpuops.core.allocations.schema import migrate_allocations
 
 _CHUNK_COLUMNS = {"id": int, "gpu_id": int, "t0_ms": int, "n": int, "data": bytes}
 _FRAME_COLUMNS = {"id": int, "block": int, "ts_ms": int, "data": bytes}

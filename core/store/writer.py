@@ -29,18 +29,18 @@ from pathlib import Path
 
 import numpy as np
 
-from core.store import meta
-from core.store.blocks import encode_blocks
-from core.store.columns import NAN_CODE, quantize
-from core.store.connection import open_database
-from core.store.errors import StoreError
-from core.store.fleet import FLEET_METRICS, fleet_row
-from core.store.inventory import DETAIL_FIELDS, SELECT_INVENTORY, detail_values, inventory_from_row
-from core.store.layout import StoreLayout
-from core.store.locking import WriterLock
-from core.store.maintenance import Maintenance
-from core.store.retention import RetentionPolicy
-from core.telemetry import FleetSample, GpuInventory, GpuState
+from gpuops.core.store import meta
+from gpuops.core.store.blocks import encode_blocks
+from gpuops.core.store.columns import NAN_CODE, quantize
+from gpuops.core.store.connection import open_database
+from gpuops.core.store.errors import StoreError
+from gpuops.core.store.fleet import FLEET_METRICS, fleet_row
+from gpuops.core.store.inventory import DETAIL_FIELDS, SELECT_INVENTORY, detail_values, inventory_from_row
+from gpuops.core.store.layout import StoreLayout
+from gpuops.core.store.locking import WriterLock
+from gpuops.core.store.maintenance import Maintenance
+from gpuops.core.store.retention import RetentionPolicy
+from gpuops.core.telemetry import FleetSample, GpuInventory, GpuState
 
 log = logging.getLogger("gpuops.store")
 

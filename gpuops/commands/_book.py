@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from core.allocations.repository import AllocationRepository
+    from gpuops.core.allocations.repository import AllocationRepository
 
 
 def add_db_arguments(parser: argparse.ArgumentParser, *, edits: bool) -> None:
@@ -31,10 +31,10 @@ def add_file_arguments(parser: argparse.ArgumentParser, *, imports: bool) -> Non
 def run_on_book(args: argparse.Namespace, action: Callable, *, writes: bool) -> int:
     """Open the repository and run `action(repo)`; returns the exit code. Problems found in input
     are listed one per line (exit 1); an unusable database is one line (exit 1)."""
-    from core.allocations.errors import AllocationError, NeedsConfirmation, ValidationError
-    from core.allocations.repository import AllocationRepository
-    from core.store.errors import StoreError
-    from core.store.paths import default_db_path
+    from gpuops.core.allocations.errors import AllocationError, NeedsConfirmation, ValidationError
+    from gpuops.core.allocations.repository import AllocationRepository
+    from gpuops.core.store.errors import StoreError
+    from gpuops.core.store.paths import default_db_path
 
     read_only = not writes or getattr(args, "read_only", False)
     try:

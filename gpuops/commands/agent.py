@@ -37,11 +37,11 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from core.agent.basic_auth import BasicAuth, BasicAuthFileError
-    from core.agent.server import ListenAddress, ListenAddressError, server_tls_context
-    from core.agent.service import Agent
-    from core.sources.base import SourceError
-    from core.sources.factory import open_source
+    from gpuops.core.agent.basic_auth import BasicAuth, BasicAuthFileError
+    from gpuops.core.agent.server import ListenAddress, ListenAddressError, server_tls_context
+    from gpuops.core.agent.service import Agent
+    from gpuops.core.sources.base import SourceError
+    from gpuops.core.sources.factory import open_source
 
     if bool(args.tls_cert) != bool(args.tls_key):
         print("gpuops: --tls-cert and --tls-key go together", file=sys.stderr)

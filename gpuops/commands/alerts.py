@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from core.alerts.persistence import AlertStore
+    from gpuops.core.alerts.persistence import AlertStore
 
 # --all lists at most this many alerts (newest first).
 HISTORY_LIMIT = 10_000
@@ -90,7 +90,7 @@ def _when(ts: float | None) -> str:
 def _rules_file(args: argparse.Namespace, store: "AlertStore", text: str | None) -> int:
     import time
 
-    from core.alerts.rules import RuleError
+    from gpuops.core.alerts.rules import RuleError
 
     if text is not None:
         try:
@@ -113,9 +113,9 @@ def _act(args: argparse.Namespace, store: "AlertStore") -> int:
     """One subcommand; bad input exits 2 with one line saying what is wrong, changing nothing."""
     import time
 
-    from core.alerts.persistence import AlertNotFound
-    from core.alerts.silences import SilenceError
-    from core.timespec import BadTimeSpec, parse_duration, parse_time
+    from gpuops.core.alerts.persistence import AlertNotFound
+    from gpuops.core.alerts.silences import SilenceError
+    from gpuops.core.timespec import BadTimeSpec, parse_duration, parse_time
 
     now = time.time()
     try:
@@ -167,10 +167,10 @@ def _print_silences(silences: list, as_json: bool) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from core.alerts.persistence import AlertStore
-    from core.store.connection import open_database
-    from core.store.errors import StoreError
-    from core.store.paths import default_db_path
+    from gpuops.core.alerts.persistence import AlertStore
+    from gpuops.core.store.connection import open_database
+    from gpuops.core.store.errors import StoreError
+    from gpuops.core.store.paths import default_db_path
 
     path = args.db or default_db_path()
     rules_text = None

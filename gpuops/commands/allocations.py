@@ -21,7 +21,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from core.allocations.csv_io import export_allocations, import_allocations
+    from gpuops.core.allocations.csv_io import export_allocations, import_allocations
 
     if args.action == "export":
         return export_from_book(args, "allocation(s)", export_allocations)

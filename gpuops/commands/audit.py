@@ -22,8 +22,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from core.allocations.audit import export_audit_csv
-    from core.timespec import BadTimeSpec, parse_time
+    from gpuops.core.allocations.audit import export_audit_csv
+    from gpuops.core.timespec import BadTimeSpec, parse_time
 
     since_ms = None
     if args.since is not None:

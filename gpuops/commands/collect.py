@@ -16,15 +16,15 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable
 
-from core.history_retention import DEFAULT_KEEP_1H, DEFAULT_KEEP_1M, DEFAULT_KEEP_RAW
+from gpuops.core.history_retention import DEFAULT_KEEP_1H, DEFAULT_KEEP_1M, DEFAULT_KEEP_RAW
 from gpuops.commands.source_options import add_source_arguments
 
 if TYPE_CHECKING:
-    from core.alerts.service import AlertService
-    from core.allocations.live import LiveAllocations
-    from core.sources.base import TelemetrySource
-    from core.store.writer import HistoryWriter
-    from core.telemetry import FleetSample
+    from gpuops.core.alerts.service import AlertService
+    from gpuops.core.allocations.live import LiveAllocations
+    from gpuops.core.sources.base import TelemetrySource
+    from gpuops.core.store.writer import HistoryWriter
+    from gpuops.core.telemetry import FleetSample
 
 log = logging.getLogger("gpuops.collect")
 
@@ -61,7 +61,7 @@ def collect_loop(
     or database never ends the loop: the failure is logged and recorded, and polling goes on.
     `on_sample` sees every sample after it is written, `on_source_error` every failed poll
     (the alert rules: a source that stays down raises an alert)."""
-    from core.sources.base import SourceError
+    from gpuops.core.sources.base import SourceError
 
     next_at = time.monotonic()
     source_error: str | None = None
@@ -104,20 +104,20 @@ def after_each_poll(alerts: "AlertService", allocations: "LiveAllocations") -> C
 
 
 def _retention(args: argparse.Namespace):
-    from core.history_retention import retention_policy
+    from gpuops.core.history_retention import retention_policy
 
     return retention_policy(args.keep_raw, args.keep_1m, args.keep_1h)
 
 
 def run(args: argparse.Namespace) -> int:
-    from core.alerts.service import AlertService
-    from core.allocations.live import LiveAllocations
-    from core.sources.base import SourceError
-    from core.sources.factory import open_source
-    from core.store.errors import StoreError
-    from core.store.paths import default_db_path
-    from core.store.writer import HistoryWriter
-    from core.timespec import BadTimeSpec
+    from gpuops.core.alerts.service import AlertService
+    from gpuops.core.allocations.live import LiveAllocations
+    from gpuops.core.sources.base import SourceError
+    from gpuops.core.sources.factory import open_source
+    from gpuops.core.store.errors import StoreError
+    from gpuops.core.store.paths import default_db_path
+    from gpuops.core.store.writer import HistoryWriter
+    from gpuops.core.timespec import BadTimeSpec
 
     if not args.interval > 0:
         print("gpuops: --interval must be a positive number of seconds", file=sys.stderr)

@@ -14,8 +14,8 @@ from typing import TYPE_CHECKING
 from gpuops.commands._book import add_db_arguments, run_on_book
 
 if TYPE_CHECKING:
-    from core.allocations.model import Contract, Customer
-    from core.allocations.repository import AllocationRepository
+    from gpuops.core.allocations.model import Contract, Customer
+    from gpuops.core.allocations.repository import AllocationRepository
 
 _TYPES = ("reserved", "on_demand", "spot", "compute_for_equity")
 _STATUSES = ("active", "suspended", "ended", "cancelled")
@@ -67,7 +67,7 @@ def _contract_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from core.allocations.timefmt import BadTime, parse_iso_ms
+    from gpuops.core.allocations.timefmt import BadTime, parse_iso_ms
 
     try:
         times = {key: parse_iso_ms(getattr(args, key)) for key in ("start", "at") if getattr(args, key, None) is not None}
@@ -86,7 +86,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _customer(repo: AllocationRepository, name: str) -> Customer:
-    from core.allocations.errors import AllocationError
+    from gpuops.core.allocations.errors import AllocationError
 
     customer = repo.customer_named(name)
     if customer is None:
@@ -95,7 +95,7 @@ def _customer(repo: AllocationRepository, name: str) -> Customer:
 
 
 def _contract(repo: AllocationRepository, customer_name: str, name: str) -> Contract:
-    from core.allocations.errors import AllocationError
+    from gpuops.core.allocations.errors import AllocationError
 
     customer = _customer(repo, customer_name)
     for contract in repo.contracts(customer.id):
@@ -122,7 +122,7 @@ def _list(repo: AllocationRepository, args: argparse.Namespace) -> int:
 
 
 def _as_row(c: Contract, customer_name: str) -> dict:
-    from core.allocations.timefmt import format_ms
+    from gpuops.core.allocations.timefmt import format_ms
 
     return {
         "id": c.id,
@@ -143,9 +143,9 @@ def _as_row(c: Contract, customer_name: str) -> dict:
 def _add(repo: AllocationRepository, args: argparse.Namespace, start_ms: int, end_ms: int | None) -> int:
     """A customer that is new is created in the same transaction as its contract, so a refused
     contract leaves no customer behind (as the allocations import does)."""
-    from core.allocations.errors import ValidationError
-    from core.allocations.model import Contract, ContractType, Customer, gpu_model_of
-    from core.allocations.repository import contract_problems
+    from gpuops.core.allocations.errors import ValidationError
+    from gpuops.core.allocations.model import Contract, ContractType, Customer, gpu_model_of
+    from gpuops.core.allocations.repository import contract_problems
 
     terms = dict(equity_terms=args.equity_terms, compute_value_credited=args.compute_value_credited)
     model = gpu_model_of(args.model.strip())

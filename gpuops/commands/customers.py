@@ -19,7 +19,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from core.allocations.csv_io import export_customers, import_customers
+    from gpuops.core.allocations.csv_io import export_customers, import_customers
 
     if args.action == "export":
         return export_from_book(args, "customer(s)", export_customers)

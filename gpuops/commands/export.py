@@ -31,8 +31,8 @@ class ExportFormat:
 
 def _history_table(kind: str) -> Callable[[argparse.Namespace, object], str]:
     def write(args: argparse.Namespace, out) -> str:
-        from core.store.export import ExportRequest, write_csv, write_json
-        from core.store.queries import HistoryReader
+        from gpuops.core.store.export import ExportRequest, write_csv, write_json
+        from gpuops.core.store.queries import HistoryReader
 
         with HistoryReader(args.db_path) as reader:
             request = ExportRequest(args.start, args.end, args.resolution, args.gpu, args.metric)
@@ -51,8 +51,8 @@ FORMATS: dict[str, ExportFormat] = {
 def _snapshot_of(args: argparse.Namespace):
     """--db alone: the fleet as last recorded there. Otherwise poll --source (default auto) and
     read allocations, alerts and plots from --db (default: the user's history, if any)."""
-    from core.snapshot import collect_snapshot
-    from core.store.paths import default_db_path
+    from gpuops.core.snapshot import collect_snapshot
+    from gpuops.core.store.paths import default_db_path
 
     if args.source is None and args.db is not None:
         return collect_snapshot(source_spec=None, db_path=args.db, plot_uuids=args.gpu)
@@ -61,7 +61,7 @@ def _snapshot_of(args: argparse.Namespace):
 
 def _snapshot_table(kind: str) -> Callable[[argparse.Namespace, object], str]:
     def write(args: argparse.Namespace, out) -> str:
-        from core.snapshot import write_snapshot_csv, write_snapshot_json
+        from gpuops.core.snapshot import write_snapshot_csv, write_snapshot_json
 
         rows = (write_snapshot_csv if kind == "csv" else write_snapshot_json)(_snapshot_of(args), out)
         return f"snapshot of {rows} GPUs"
@@ -74,8 +74,8 @@ def _snapshot_picture(kind: str) -> Callable[[argparse.Namespace, object], str]:
         snapshot = _snapshot_of(args)
         if not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")):
             os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")  # cron: no display, and Qt would abort
-        from gui.app import application
-        from gui.snapshot_render import quiet_platform_notices, render_snapshot
+        from gpuops.gui.app import application
+        from gpuops.gui.snapshot_render import quiet_platform_notices, render_snapshot
 
         application()
         with quiet_platform_notices():
@@ -144,12 +144,12 @@ def _publish(tmp: Path, output: Path, force: bool) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from core.store.errors import StoreError
-    from core.store.paths import default_db_path
-    from core.timespec import BadTimeSpec, parse_time
+    from gpuops.core.store.errors import StoreError
+    from gpuops.core.store.paths import default_db_path
+    from gpuops.core.timespec import BadTimeSpec, parse_time
 
-    from core.snapshot import NoSnapshotData, default_file_name
-    from core.sources.base import SourceError
+    from gpuops.core.snapshot import NoSnapshotData, default_file_name
+    from gpuops.core.sources.base import SourceError
 
     history = args.since is not None or args.until is not None
     formats = FORMATS if history else SNAPSHOT_FORMATS

@@ -34,7 +34,7 @@ def installed_executable() -> Path:
 
 
 def run(args: argparse.Namespace) -> int:
-    from core.desktop_integration import DesktopPaths, install, uninstall
+    from gpuops.core.desktop_integration import DesktopPaths, install, uninstall
 
     paths = DesktopPaths.for_current_user()
     if args.uninstall:

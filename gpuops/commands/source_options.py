@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from core.sources.factory import SOURCE_HELP
+from gpuops.core.sources.factory import SOURCE_HELP
 
 
 def add_source_arguments(parser: argparse.ArgumentParser, *, default: str | None = "auto", source_help: str = "") -> None:

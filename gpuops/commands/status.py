@@ -21,9 +21,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from core.sources.base import SourceError
-    from core.sources.factory import open_source
-    from core.status_report import status_document, status_table
+    from gpuops.core.sources.base import SourceError
+    from gpuops.core.sources.factory import open_source
+    from gpuops.core.status_report import status_document, status_table
 
     try:
         with open_source(args.source, seed=args.seed, topology=args.topology) as source:

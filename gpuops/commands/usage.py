@@ -33,8 +33,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from core.allocations.accounting import usage_report
-    from core.timespec import BadTimeSpec, parse_time
+    from gpuops.core.allocations.accounting import usage_report
+    from gpuops.core.timespec import BadTimeSpec, parse_time
 
     now = time.time()
     try:

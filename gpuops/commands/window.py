@@ -31,7 +31,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from gui.app import run_app
+    from gpuops.gui.app import run_app
 
     source_spec, interval_s, db_path = launch_settings(args)
     return run_app(
@@ -49,8 +49,8 @@ def launch_settings(args: argparse.Namespace) -> tuple[str, float, Path]:
     """(source, poll interval, history file): the command line's, else as saved in Settings,
     else the defaults (so a desktop shortcut with no arguments opens the console on the fleet
     chosen there)."""
-    from core.store import default_db_path
-    from gui.settings_store import load_preferences
+    from gpuops.core.store import default_db_path
+    from gpuops.gui.settings_store import load_preferences
 
     saved = load_preferences()
     return (
