@@ -13,6 +13,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 from enum import IntEnum
+from types import MappingProxyType
 from typing import Any, Mapping
 
 import numpy as np
@@ -170,6 +171,12 @@ def _json_value(name: str, value: float) -> int | float | None:
     return float(value)
 
 
+def _read_only(array: np.ndarray) -> np.ndarray:
+    """`array` itself, made read-only (no copy: the source hands it over with the sample)."""
+    array.flags.writeable = False
+    return array
+
+
 @dataclass(frozen=True)
 class FleetSample:
     """One poll of every GPU a source knows, in inventory order.
@@ -197,6 +204,10 @@ class FleetSample:
             column = self.metrics[name]
             if column.shape != (n,):
                 raise ValueError(f"metric {name!r} has shape {column.shape}, expected ({n},)")
+        # A sample crosses threads (poller, writer, alerts, allocations, widgets): freezing its
+        # arrays makes an accidental in-place write raise instead of corrupting another reader.
+        object.__setattr__(self, "metrics", MappingProxyType({k: _read_only(v) for k, v in self.metrics.items()}))
+        object.__setattr__(self, "state", _read_only(self.state))
         if self.state.shape != (n,) or len(self.processes) != n:
             raise ValueError("state and processes must have one entry per GPU")
         if self.workloads and len(self.workloads) != n:

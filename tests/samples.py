@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import replace
+
 import numpy as np
 
 from gpuops.core.telemetry import FleetSample, GpuInventory, GpuState, ProcessInfo, XidEvent, empty_metrics
@@ -62,3 +65,10 @@ def make_sample(
     procs = tuple((processes or {}).get(i, ()) for i in range(n))
     events = tuple(XidEvent(uuid=gpus[i].uuid, code=code, ts=ts) for i, code in xids)
     return FleetSample(ts=ts, gpus=gpus, metrics=metrics, state=state, processes=procs, xid_events=events)
+
+
+def edited(sample: FleetSample, edit: Callable[[dict[str, np.ndarray]], None]) -> FleetSample:
+    """A copy of `sample` whose metric columns `edit` changed in place (samples are read-only)."""
+    metrics = {name: column.copy() for name, column in sample.metrics.items()}
+    edit(metrics)
+    return replace(sample, metrics=metrics)

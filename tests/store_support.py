@@ -11,7 +11,7 @@ import numpy as np
 from gpuops.core.store.columns import Stat
 from gpuops.core.store.connection import open_database
 from gpuops.core.telemetry import FleetSample, GpuInventory, GpuState
-from tests.samples import make_inventory, make_sample
+from tests.samples import edited, make_inventory, make_sample
 
 #: Midnight UTC, so 1-minute and 6-hour windows line up with round times in the tests.
 T0 = 1_763_769_600.0
@@ -23,16 +23,18 @@ def varied_sample(gpus: tuple[GpuInventory, ...], ts: float, seed: int, *, lost:
     rng = np.random.default_rng([seed, round(ts * 1000)])
     sample = make_sample(gpus=gpus, ts=ts, states={i: GpuState.LOST for i in lost})
     n = len(gpus)
-    metrics = sample.metrics
     ok = sample.state == GpuState.OK
-    metrics["util_gpu_pct"][ok] = rng.integers(0, 101, n)[ok]
-    metrics["power_w"][ok] = np.round(rng.uniform(60, 700, n), 3)[ok]
-    metrics["temp_c"][ok] = rng.integers(30, 90, n)[ok]
-    metrics["energy_j"][ok] = (1e6 + 400.0 * (ts - T0) + np.arange(n))[ok]
-    metrics["throttle_reasons_mask"][ok] = rng.choice([0, 0, 0, 4, 32], n)[ok]
-    if n > 1:
-        metrics["mem_temp_c"][1] = np.nan
-    return sample
+
+    def vary(metrics: dict[str, np.ndarray]) -> None:
+        metrics["util_gpu_pct"][ok] = rng.integers(0, 101, n)[ok]
+        metrics["power_w"][ok] = np.round(rng.uniform(60, 700, n), 3)[ok]
+        metrics["temp_c"][ok] = rng.integers(30, 90, n)[ok]
+        metrics["energy_j"][ok] = (1e6 + 400.0 * (ts - T0) + np.arange(n))[ok]
+        metrics["throttle_reasons_mask"][ok] = rng.choice([0, 0, 0, 4, 32], n)[ok]
+        if n > 1:
+            metrics["mem_temp_c"][1] = np.nan
+
+    return edited(sample, vary)
 
 
 def fleet_polls(n_gpus: int, times: Sequence[float], seed: int = 0) -> list[FleetSample]:

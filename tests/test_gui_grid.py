@@ -28,6 +28,7 @@ from tests.gui_support import (
     processes_of,
     window_factory,
 )
+from tests.samples import edited
 
 pytestmark = pytest.mark.qt_log_ignore(OFFSCREEN_PLUGIN_NOTICE)
 
@@ -85,8 +86,7 @@ def test_lost_gpu_is_drawn_in_the_lost_colour_with_a_marker(window):
 
 
 def test_unsupported_value_is_drawn_as_no_data(window):
-    sample = make_sample(GPUS)
-    sample.metrics["util_gpu_pct"][3] = np.nan
+    sample = edited(make_sample(GPUS), lambda metrics: metrics["util_gpu_pct"].__setitem__(3, np.nan))
     window.apply_result(PollResult(sample, 0.01))
     assert cell_rgb(window.grid, 3) == palette.NO_DATA_RGB
 

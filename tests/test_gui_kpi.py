@@ -8,6 +8,7 @@ import pytest
 from gpuops.core.telemetry import FleetSample, GpuState, empty_metrics
 from gpuops.gui.kpi_strip import FleetKpis, KpiStrip, fleet_kpis
 from tests.gui_support import make_inventory
+from tests.samples import edited
 
 
 def four_gpu_sample() -> FleetSample:
@@ -26,9 +27,11 @@ def test_kpis_count_states_and_aggregate_over_answering_gpus_only():
 
 
 def test_kpis_without_any_reading_are_none_not_zero():
-    sample = four_gpu_sample()
-    sample.metrics["util_gpu_pct"][:] = np.nan
-    sample.metrics["power_w"][:] = np.nan
+    def blank(metrics: dict[str, np.ndarray]) -> None:
+        metrics["util_gpu_pct"][:] = np.nan
+        metrics["power_w"][:] = np.nan
+
+    sample = edited(four_gpu_sample(), blank)
     kpis = fleet_kpis(sample)
     assert kpis.util_mean_pct is None and kpis.power_total_w is None
 

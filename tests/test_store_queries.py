@@ -12,7 +12,7 @@ import pytest
 from gpuops.core.store import HistoryReader, HistoryWriter
 from gpuops.core.store.queries import choose_level
 from gpuops.core.telemetry import SAMPLE_METRICS, FleetSample, GpuState
-from tests.samples import make_inventory
+from tests.samples import edited, make_inventory
 from tests.store_support import T0, varied_sample
 
 HOUR = 3600.0
@@ -31,7 +31,8 @@ def history(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[FleetS
             ts = T0 + 10 * k
             lost = (3,) if 5 * HOUR <= 10 * k < 5 * HOUR + 600 else ()
             sample = varied_sample(gpus, ts, seed=5, lost=lost)
-            sample.metrics["util_gpu_pct"][3] = 100.0 if 10 * k == 3 * HOUR else (5.0 if not lost else np.nan)
+            spike = 100.0 if 10 * k == 3 * HOUR else (5.0 if not lost else np.nan)
+            sample = edited(sample, lambda m, v=spike: m["util_gpu_pct"].__setitem__(3, v))
             writer.write(sample)
             writer.maintain(0.001)
             polls.append(sample)
