@@ -71,14 +71,14 @@ def test_rules_export_edit_import_and_a_bad_file_changes_nothing(tmp_path: Path)
     path = tmp_path / "history.sqlite"
     _history_with_alerts(path)
     exported = tmp_path / "rules.json"
-    result = gpuops("alerts", "--db", str(path), "--export-rules", str(exported))
+    result = gpuops("alerts", "--db", str(path), "rules", "export", "-o", str(exported))
     assert result.returncode == 0, result.stderr
     document = json.loads(exported.read_text())
     assert document["format"] == "gpuops-alert-rules" and len(document["rules"]) == len(builtin_rules())
     document["rules"] = [r for r in document["rules"] if r["name"] != "power_at_limit"]
     edited = tmp_path / "edited.json"
     edited.write_text(json.dumps(document))
-    result = gpuops("alerts", "--db", str(path), "--import-rules", str(edited))
+    result = gpuops("alerts", "rules", "import", str(edited), "--db", str(path))
     assert (result.returncode, result.stdout.strip()) == (0, f"imported {len(builtin_rules()) - 1} rules from {edited}")
 
     document["rules"][0]["op"] = "bigger"
@@ -86,12 +86,12 @@ def test_rules_export_edit_import_and_a_bad_file_changes_nothing(tmp_path: Path)
     document["rules"][1]["conditions"][0]["op"] = "=>"
     bad = tmp_path / "bad.json"
     bad.write_text(json.dumps(document))
-    result = gpuops("alerts", "--db", str(path), "--import-rules", str(bad))
-    assert result.returncode == 2
+    result = gpuops("alerts", "--db", str(path), "rules", "import", str(bad))
+    assert result.returncode == 1  # a bad input file: the work failed
     assert "rules not imported, nothing changed" in result.stderr
     assert "rule 1 'gpu_temp_near_slowdown': unknown rule key(s) op" in result.stderr
     assert "rule 2 'gpu_temp_at_slowdown': for_s must be >= 0" in result.stderr
     assert "rule 2 'gpu_temp_at_slowdown': conditions[0]: op '=>' is not one of" in result.stderr
     again = tmp_path / "again.json"
-    gpuops("alerts", "--db", str(path), "--export-rules", str(again))
+    gpuops("alerts", "rules", "export", "--db", str(path), "-o", str(again))
     assert json.loads(again.read_text())["rules"] == json.loads(edited.read_text())["rules"]

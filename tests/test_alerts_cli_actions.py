@@ -46,7 +46,7 @@ def test_ack_records_the_os_user_and_note(history: Path) -> None:
     acked = store_of(history).alert(alert.id)
     assert (acked.acknowledged_by, acked.ack_note) == (getpass.getuser(), "RMA opened")
     missing = gpuops("alerts", "--db", str(history), "ack", "999")
-    assert (missing.returncode, missing.stderr.strip()) == (2, "gpuops: no active alert 999 to acknowledge")
+    assert (missing.returncode, missing.stderr.strip()) == (1, "gpuops: no active alert 999 to acknowledge")
 
 
 def test_silence_list_and_expire(history: Path) -> None:
@@ -61,7 +61,7 @@ def test_silence_list_and_expire(history: Path) -> None:
     assert gpuops("alerts", "expire-silence", "1", "--db", str(history)).returncode == 0
     assert gpuops("alerts", "silences", "--db", str(history)).stdout.strip() == "no silences"
     again = gpuops("alerts", "expire-silence", "1", "--db", str(history))
-    assert (again.returncode, again.stderr.strip()) == (2, "gpuops: no silence 1 in force")
+    assert (again.returncode, again.stderr.strip()) == (1, "gpuops: no silence 1 in force")
 
 
 @pytest.mark.parametrize(
@@ -89,7 +89,7 @@ def test_maintenance_start_mutes_at_the_next_poll_and_end_unmutes(history: Path)
     assert gpuops("alerts", "maintenance", "end", "node01", "--db", str(history)).returncode == 0
     assert store.maintenance() == {}
     not_in = gpuops("alerts", "maintenance", "end", "node01", "--db", str(history))
-    assert (not_in.returncode, not_in.stderr.strip()) == (2, "gpuops: node01 is not in maintenance")
+    assert (not_in.returncode, not_in.stderr.strip()) == (1, "gpuops: node01 is not in maintenance")
 
 
 def test_plain_listing_still_works_without_an_action(history: Path) -> None:

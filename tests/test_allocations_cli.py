@@ -51,7 +51,7 @@ def test_usage_csv_for_one_customer(db, capsys):
 
 def test_allocations_export_import_round_trip_and_all_or_nothing(db, tmp_path, capsys):
     exported = tmp_path / "alloc.csv"
-    assert main(["allocations", "export", str(exported), "--db", str(db)]) == 0
+    assert main(["allocations", "export", "-o", str(exported), "--db", str(db)]) == 0
     assert main(["allocations", "import", str(exported), "--db", str(db)]) == 0
     assert "0 allocation(s) added (3 already stored)" in capsys.readouterr().out
 
@@ -83,9 +83,9 @@ def test_read_only_import_is_refused(db, tmp_path, capsys):
 
 def test_audit_export(db, tmp_path):
     out = tmp_path / "audit.csv"
-    assert main(["audit", "export", str(out), "--db", str(db)]) == 0
+    assert main(["audit", "export", "-o", str(out), "--db", str(db)]) == 0
     rows = list(csv.DictReader(out.open()))
     assert [r["entity"] for r in rows][:3] == ["customer", "contract", "allocation"]
     assert all(r["user"] == "tester" for r in rows)
     assert json.loads(rows[1]["after"])["price_per_gpu_hour"] == 2.5 and rows[1]["before"] == ""
-    assert main(["audit", "export", str(out), "--db", str(db)]) == 2  # exists, no --force
+    assert main(["audit", "export", "-o", str(out), "--db", str(db)]) == 2  # exists, no --force

@@ -1,6 +1,7 @@
-"""What the customers, allocations, usage and audit commands share: the `import|export FILE --db`
-arguments, opening the book in the history database and turning refusals into plain lines on
-stderr with an exit code."""
+"""What the customers, allocations, contracts, usage and audit commands share: the
+`import FILE` / `export [-o FILE]` actions, opening the book in the history database (read-only
+unless the action writes and --read-only is not given) and turning refusals into plain lines on
+stderr with exit status 1."""
 
 from __future__ import annotations
 
@@ -8,27 +9,31 @@ import argparse
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
+
+from gpuops.commands._options import BOOK, add_action, add_command
+from gpuops.commands._output import add_output, destination, output_file
 
 if TYPE_CHECKING:
     from gpuops.core.allocations.repository import AllocationRepository
 
 
-def add_db_arguments(parser: argparse.ArgumentParser, *, edits: bool) -> None:
-    parser.add_argument("--db", type=Path, default=None, metavar="PATH", help="history database (default: in the user data directory)")
-    if edits:
-        parser.add_argument("--read-only", action="store_true", help="refuse every change (for checking a file without importing it)")
+def add_book_command(subparsers: argparse._SubParsersAction, name: str, **kwargs: Any) -> argparse.ArgumentParser:
+    """A subcommand on the book: it takes --db and --read-only, before or after its action."""
+    return add_command(subparsers, name, takes=BOOK, **kwargs)
 
 
-def add_file_arguments(parser: argparse.ArgumentParser, *, imports: bool) -> None:
-    """`import|export FILE.csv [--force] --db [--read-only]`, or `export FILE.csv` for a read-only log."""
-    parser.add_argument("action", choices=("import", "export") if imports else ("export",))
-    parser.add_argument("file", type=Path, metavar="FILE.csv")
-    parser.add_argument("--force", action="store_true", help="export: replace FILE if it exists" if imports else "replace FILE if it exists")
-    add_db_arguments(parser, edits=imports)
+def add_file_actions(parser: argparse.ArgumentParser, what: str, *, imports: bool) -> argparse._SubParsersAction:
+    """`import FILE.csv` (when `imports`) and `export [-o FILE] [--force]` as actions of `parser`."""
+    actions = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
+    if imports:
+        importing = add_action(actions, parser, "import", help=f"add {what} from a CSV file (all or nothing)")
+        importing.add_argument("file", type=Path, metavar="FILE.csv")
+    add_output(add_action(actions, parser, "export", help=f"write every stored {what} as CSV"), what=f"the {what} CSV")
+    return actions
 
 
-def run_on_book(args: argparse.Namespace, action: Callable, *, writes: bool) -> int:
+def run_on_book(args: argparse.Namespace, action: Callable[[AllocationRepository], int], *, writes: bool) -> int:
     """Open the repository and run `action(repo)`; returns the exit code. Problems found in input
     are listed one per line (exit 1); an unusable database is one line (exit 1)."""
     from gpuops.core.allocations.errors import AllocationError, NeedsConfirmation, ValidationError
@@ -36,14 +41,17 @@ def run_on_book(args: argparse.Namespace, action: Callable, *, writes: bool) -> 
     from gpuops.core.store.errors import StoreError
     from gpuops.core.store.paths import default_db_path
 
-    read_only = not writes or getattr(args, "read_only", False)
     try:
-        repo = AllocationRepository.open(args.db or default_db_path(), read_only=read_only)
+        repo = AllocationRepository.open(args.db or default_db_path(), read_only=args.read_only or not writes)
     except StoreError as exc:
         print(f"gpuops: {exc}", file=sys.stderr)
         return 1
     try:
-        return action(repo)
+        code = action(repo)
+        if code == 0 and writes and args.read_only:  # the input was valid and changed nothing
+            print("gpuops: --read-only: nothing was changed; refused", file=sys.stderr)
+            return 1
+        return code
     except ValidationError as exc:
         print(f"gpuops: nothing was changed; {len(exc.problems)} problem(s):", file=sys.stderr)
         for problem in exc.problems:
@@ -60,14 +68,13 @@ def run_on_book(args: argparse.Namespace, action: Callable, *, writes: bool) -> 
 
 
 def export_from_book(args: argparse.Namespace, what: str, write: Callable[[AllocationRepository, Path], int]) -> int:
-    """Refuse to replace an existing `args.file` without --force (exit 2), else `write(repo, path)`
-    it from a read-only book and say how many `what` it holds."""
-    if args.file.exists() and not args.force:
-        print(f"gpuops: {args.file} exists; pass --force to replace it", file=sys.stderr)
-        return 2
+    """`write(repo, path)` from a read-only book into `-o` (standard output by default), and say on
+    stderr how many `what` it holds. An existing file is refused (exit 2) unless --force."""
 
     def export(repo: AllocationRepository) -> int:
-        print(f"{write(repo, args.file)} {what} written to {args.file}")
+        with output_file(args.output, force=args.force) as tmp:
+            count = write(repo, tmp)
+        print(f"{count} {what} written to {destination(args.output)}", file=sys.stderr)
         return 0
 
     return run_on_book(args, export, writes=False)

@@ -4,17 +4,16 @@ from __future__ import annotations
 
 import argparse
 import signal
-import sys
 import threading
 
-from gpuops.commands.source_options import add_source_arguments
+from gpuops.commands._options import FLEET, Failed, UsageError, add_command, interval_s
 
 _DEFAULT_LISTEN = "127.0.0.1:9400"  # kept in step with core.agent.server.DEFAULT_LISTEN (tested)
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
-    parser = subparsers.add_parser(
-        "agent",
+    parser = add_command(
+        subparsers, "agent", takes=(*FLEET, "read_only"), source_default="nvml",
         help="serve this node's GPUs as Prometheus metrics (dcgm-exporter compatible)",
         description=(
             "Poll the GPUs in the background and serve them at /metrics with dcgm-exporter's metric "
@@ -25,8 +24,10 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "--listen", default=_DEFAULT_LISTEN, metavar="ADDR:PORT",
         help=f"address to serve on (default {_DEFAULT_LISTEN}; write 0.0.0.0:9400 to listen on every interface)",
     )
-    add_source_arguments(parser, default="nvml", source_help=" (default nvml)")
-    parser.add_argument("--interval", type=float, default=1.0, metavar="S", help="seconds between polls (default 1)")
+    parser.add_argument(
+        "--interval", type=interval_s, default=1.0, metavar="S",
+        help="seconds between polls, 0.05 to 86400 (default 1)",
+    )
     parser.add_argument("--tls-cert", metavar="FILE", help="serve HTTPS with this PEM certificate (needs --tls-key)")
     parser.add_argument("--tls-key", metavar="FILE", help="PEM private key of --tls-cert")
     parser.add_argument(
@@ -44,24 +45,18 @@ def run(args: argparse.Namespace) -> int:
     from gpuops.core.sources.factory import open_source
 
     if bool(args.tls_cert) != bool(args.tls_key):
-        print("gpuops: --tls-cert and --tls-key go together", file=sys.stderr)
-        return 2
-    if not args.interval > 0:
-        print(f"gpuops: --interval must be positive, got {args.interval}", file=sys.stderr)
-        return 2
+        raise UsageError("--tls-cert and --tls-key go together")
     try:
         listen = ListenAddress.parse(args.listen)
         tls = server_tls_context(args.tls_cert, args.tls_key) if args.tls_cert else None
         auth = BasicAuth.from_file(args.basic_auth_file) if args.basic_auth_file else None
         source = open_source(args.source, seed=args.seed, topology=args.topology)
     except (ListenAddressError, BasicAuthFileError, ValueError, SourceError) as exc:
-        print(f"gpuops: {exc}", file=sys.stderr)
-        return 1
+        raise Failed(str(exc)) from None
     try:
         agent = Agent(source, listen, interval_s=args.interval, tls=tls, basic_auth=auth)
     except OSError as exc:
-        print(f"gpuops: cannot listen on {args.listen}: {exc.strerror or exc}", file=sys.stderr)
-        return 1
+        raise Failed(f"cannot listen on {args.listen}: {exc.strerror or exc}") from None
     stop = threading.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: stop.set())

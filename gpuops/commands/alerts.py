@@ -1,84 +1,101 @@
-"""`gpuops alerts`: the alerts recorded in the history database, as a table or JSON.
+"""`gpuops alerts`: the alerts recorded in the history database, and the actions on them.
 
-Active alerts (pending and firing) unless --all, which lists history too, newest first. The JSON
-is a list of objects with at least: id, rule, severity, state, gpu_uuid, node, started_at,
-summary, acknowledged_by (see `core.alerts.model.Alert.to_json`).
+`gpuops alerts [--all] [--format table|json]` lists active alerts (pending and firing), or history
+too with --all, newest first. The JSON is a list of objects with at least: id, rule, severity,
+state, gpu_uuid, node, started_at, summary, acknowledged_by (see `core.alerts.model.Alert.to_json`).
 
-Subcommands act on alerts (the console's Alerts tab does the same):
+Actions (the console's Alerts tab does the same):
   ack ID [--note TEXT]                          acknowledge an active alert as the OS user
   silence --match node=x --match rule=~xid_.* --for 2h --comment TEXT [--start TIME]
-  silences [--json]                             silences in force or still to come
+  silences [--format table|json]                silences in force or still to come
   expire-silence ID                             end a silence now
   maintenance start|end NODE [--comment TEXT]   mute every alert of a node while it is worked on
-
---export-rules FILE writes the rule set as a JSON rules file; --import-rules FILE replaces the rule
-set with a file's after checking every rule (exit 2 listing every problem, nothing changed). A
-running collector picks imported rules up at its next poll.
+  rules export [-o FILE]                        the rule set as a JSON rules file
+  rules import FILE                             replace the rule set with a file's, after checking
+                                                every rule (exit 1 listing every problem)
+A running collector picks imported rules up at its next poll. Under --read-only every action
+that writes is refused.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
+
+from gpuops.commands._options import BOOK, Failed, UsageError, add_action, add_command
+from gpuops.commands._output import add_format, add_output, destination, output_file, print_json
 
 if TYPE_CHECKING:
     from gpuops.core.alerts.persistence import AlertStore
 
 # --all lists at most this many alerts (newest first).
 HISTORY_LIMIT = 10_000
+#: A silence longer than this is a typo, not a mute (a node out of service goes in maintenance).
+MAX_SILENCE_S = 366 * 86_400.0
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
-    parser = subparsers.add_parser(
-        "alerts",
-        help="list active alerts (or all of them) from the history database",
-        description="List the alerts recorded by `gpuops collect` or the console: active ones, or all with --all.",
+    parser = add_command(
+        subparsers, "alerts", takes=BOOK,
+        help="list active alerts (or all of them) and act on them",
+        description="List the alerts recorded by `gpuops collect` or the console (active ones, or all with --all), "
+        "or act on them with an ACTION.",
     )
-    parser.add_argument("--db", type=Path, default=None, metavar="PATH", help="history database (default: in the user data directory)")
-    parser.add_argument("--json", action="store_true", help="print a JSON list of alert objects")
-    parser.add_argument("--all", action="store_true", help=f"include resolved alerts (newest first, at most {HISTORY_LIMIT})")
-    rules = parser.add_mutually_exclusive_group()
-    rules.add_argument("--export-rules", type=Path, metavar="FILE", help="write the alert rules to FILE (JSON) and exit")
-    rules.add_argument("--import-rules", type=Path, metavar="FILE", help="replace the alert rules with FILE's and exit")
-    parser.set_defaults(run=run, action=None)
+    parser.add_argument("--all", dest="list_all", action="store_true", default=argparse.SUPPRESS,
+                        help=f"include resolved alerts (newest first, at most {HISTORY_LIMIT})")
+    parser.add_argument(
+        "--format", dest="list_format", choices=("table", "json"), default=argparse.SUPPRESS,
+        help="output format (default table)",
+    )
+    parser.add_argument("--json", dest="list_format", action="store_const", const="json", default=argparse.SUPPRESS,
+                        help="the same as --format json")
+    parser.set_defaults(run=run, action=None, writes=False)
     _add_actions(parser)
 
 
 def _add_actions(parser: argparse.ArgumentParser) -> None:
-    """The optional subcommands; each also accepts --db after its own arguments."""
     actions = parser.add_subparsers(dest="action", metavar="ACTION")
-    db = argparse.ArgumentParser(add_help=False)
-    db.add_argument("--db", type=Path, default=argparse.SUPPRESS, metavar="PATH", help="history database")
 
-    ack = actions.add_parser("ack", parents=[db], help="acknowledge an active alert (as the OS user)")
+    ack = add_action(actions, parser, "ack", help="acknowledge an active alert (as the OS user)")
     ack.add_argument("id", type=int, help="alert id (first column of `gpuops alerts`)")
     ack.add_argument("--note", default="", help="why, or what is being done about it")
 
-    silence = actions.add_parser(
-        "silence", parents=[db], help="mute matching alerts for a while",
+    silence = add_action(
+        actions, parser, "silence", help="mute matching alerts for a while",
         description="Mute alerts whose labels match every --match (labels: node, gpu, customer, rule, severity, site, model).",
     )
     silence.add_argument(
         "--match", action="append", required=True, metavar="MATCHER",
         help="label=value, label!=value, label=~regex or label!~regex (repeatable; all must match)",
     )
-    silence.add_argument("--for", dest="duration", required=True, metavar="DURATION", help="how long, e.g. 30m, 2h, 1d")
+    silence.add_argument(
+        "--for", dest="duration", required=True, metavar="DURATION",
+        help="how long, e.g. 30m, 2h, 1d (at most 366d)",
+    )
     silence.add_argument("--start", default=None, metavar="TIME", help="ISO 8601 start time (default: now)")
     silence.add_argument("--comment", required=True, help="why (shown with every muted alert)")
 
-    silences = actions.add_parser("silences", parents=[db], help="list silences in force or still to come")
-    silences.add_argument("--json", action="store_true", help="print a JSON list")
+    silences = add_action(actions, parser, "silences", help="list silences in force or still to come")
+    add_format(silences, ("table", "json"), default="table", json_alias=True)
 
-    expire = actions.add_parser("expire-silence", parents=[db], help="end a silence now")
+    expire = add_action(actions, parser, "expire-silence", help="end a silence now")
     expire.add_argument("id", type=int, help="silence id (from `gpuops alerts silences`)")
 
-    maintenance = actions.add_parser("maintenance", parents=[db], help="put a node in maintenance (mutes its alerts) or take it out")
+    maintenance = add_action(actions, parser, "maintenance", help="put a node in maintenance (mutes its alerts) or take it out")
     maintenance.add_argument("change", choices=("start", "end"))
     maintenance.add_argument("node", help="node name, as in the alerts' node label")
     maintenance.add_argument("--comment", default="", help="why (start only)")
+
+    rules = add_action(actions, parser, "rules", help="export the alert rules to a JSON file, or replace them with a file's")
+    rule_actions = rules.add_subparsers(dest="rules_action", metavar="ACTION", required=True)
+    add_output(add_action(rule_actions, rules, "export", help="write the rule set as a JSON rules file"), what="the rules")
+    importing = add_action(rule_actions, rules, "import", help="replace the rule set with FILE's (every rule checked first)")
+    importing.add_argument("file", type=Path, metavar="FILE")
+    importing.set_defaults(writes=True)
+    for writing in (ack, silence, expire, maintenance):
+        writing.set_defaults(writes=True)
 
 
 def _when(ts: float | None) -> str:
@@ -87,30 +104,32 @@ def _when(ts: float | None) -> str:
     return "-" if ts is None else time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(ts))
 
 
-def _rules_file(args: argparse.Namespace, store: "AlertStore", text: str | None) -> int:
+def _rules(args: argparse.Namespace, store: AlertStore) -> int:
     import time
 
     from gpuops.core.alerts.rules import RuleError
 
-    if text is not None:
-        try:
-            rules = store.import_rules(text, time.time(), where=str(args.import_rules))
-        except RuleError as exc:
-            print(f"gpuops: rules not imported, nothing changed:\n{exc}", file=sys.stderr)
-            return 2
-        print(f"imported {len(rules)} rules from {args.import_rules}")
+    if args.rules_action == "export":
+        text = store.export_rules()
+        with output_file(args.output, force=args.force) as tmp:
+            tmp.write_text(text, encoding="utf-8")
+        print(f"wrote {len(store.rules())} rules to {destination(args.output)}", file=sys.stderr)
         return 0
     try:
-        args.export_rules.write_text(store.export_rules(), encoding="utf-8")
-    except OSError as exc:
-        print(f"gpuops: cannot write {args.export_rules}: {exc.strerror}", file=sys.stderr)
-        return 2
-    print(f"wrote {len(store.rules())} rules to {args.export_rules}")
+        text = args.file.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise Failed(f"cannot read {args.file}: {getattr(exc, 'strerror', None) or exc}") from None
+    try:
+        rules = store.import_rules(text, time.time(), where=str(args.file))
+    except RuleError as exc:
+        raise Failed(f"rules not imported, nothing changed:\n{exc}") from None
+    print(f"imported {len(rules)} rules from {args.file}")
     return 0
 
 
-def _act(args: argparse.Namespace, store: "AlertStore") -> int:
-    """One subcommand; bad input exits 2 with one line saying what is wrong, changing nothing."""
+def _act(args: argparse.Namespace, store: AlertStore) -> int:
+    """One action. A command line that cannot mean anything (a bad matcher or duration) is a usage
+    error (exit 2); an alert, silence or maintenance that is not there is a failure (exit 1)."""
     import time
 
     from gpuops.core.alerts.persistence import AlertNotFound
@@ -119,32 +138,39 @@ def _act(args: argparse.Namespace, store: "AlertStore") -> int:
 
     now = time.time()
     try:
+        if args.action == "rules":
+            return _rules(args, store)
         if args.action == "ack":
             alert = store.acknowledge(args.id, now, note=args.note)
             print(f"acknowledged alert {alert.id} ({alert.rule}) as {alert.acknowledged_by}")
         elif args.action == "silence":
             starts_at = now if args.start is None else parse_time(args.start, now)
             duration = parse_duration(args.duration)
+            if not 0 < duration <= MAX_SILENCE_S:
+                raise UsageError(f"--for {args.duration}: a silence lasts more than 0 s and at most 366 days")
             silence = store.add_silence(args.match, starts_at, starts_at + duration, args.comment, now)
             matchers = " ".join(str(m) for m in silence.matchers)
             print(f"silence {silence.id}: {matchers} until {_when(silence.ends_at)}")
         elif args.action == "silences":
-            _print_silences(store.silences(active_at=now), args.json)
+            _print_silences(store.silences(active_at=now), args.format == "json")
         elif args.action == "expire-silence":
-            store.expire_silence(args.id, now)
+            try:
+                store.expire_silence(args.id, now)
+            except SilenceError as exc:  # the only one here: no such silence in force
+                raise Failed(str(exc)) from None
             print(f"silence {args.id} expired")
         elif args.change == "start":
             entry = store.start_maintenance(args.node, now, args.comment)
             print(f"{entry.node} is in maintenance (its alerts are muted) since {_when(entry.since)}")
         else:
             if args.node not in store.maintenance():
-                print(f"gpuops: {args.node} is not in maintenance", file=sys.stderr)
-                return 2
+                raise Failed(f"{args.node} is not in maintenance")
             store.end_maintenance(args.node)
             print(f"{args.node} left maintenance")
-    except (AlertNotFound, SilenceError, BadTimeSpec) as exc:
-        print(f"gpuops: {exc}", file=sys.stderr)
-        return 2
+    except AlertNotFound as exc:
+        raise Failed(str(exc)) from None
+    except (SilenceError, BadTimeSpec) as exc:
+        raise UsageError(str(exc)) from None
     return 0
 
 
@@ -155,8 +181,7 @@ def _print_silences(silences: list, as_json: bool) -> None:
              "author": s.author, "comment": s.comment, "created_at": s.created_at}
             for s in silences
         ]
-        json.dump(rows, sys.stdout, indent=2, ensure_ascii=False)
-        sys.stdout.write("\n")
+        print_json(rows)
         return
     if not silences:
         print("no silences")
@@ -172,34 +197,28 @@ def run(args: argparse.Namespace) -> int:
     from gpuops.core.store.errors import StoreError
     from gpuops.core.store.paths import default_db_path
 
-    path = args.db or default_db_path()
-    rules_text = None
-    if args.import_rules:
-        try:
-            rules_text = args.import_rules.read_text(encoding="utf-8")
-        except (OSError, UnicodeDecodeError) as exc:
-            print(f"gpuops: cannot read {args.import_rules}: {exc}", file=sys.stderr)
-            return 2
+    listing = {name for name in ("list_all", "list_format") if hasattr(args, name)}
+    if args.action is not None and listing:
+        raise UsageError(f"--all and --format list alerts; they do not go with `alerts {args.action}`")
+    if args.writes and args.read_only:
+        raise Failed(f"--read-only: `gpuops alerts {args.action}` would change the history; refused")
     try:
-        conn, _layout = open_database(path, create=False)
+        conn, _layout = open_database(args.db or default_db_path(), create=False)
     except StoreError as exc:
-        print(f"gpuops: {exc}", file=sys.stderr)
-        return 1
+        raise Failed(str(exc)) from None
     try:
         store = AlertStore(conn)
         if args.action is not None:
             return _act(args, store)
-        if args.export_rules or rules_text is not None:
-            return _rules_file(args, store, rules_text)
-        alerts = store.history(limit=HISTORY_LIMIT) if args.all else store.active_alerts()
+        list_all = getattr(args, "list_all", False)
+        alerts = store.history(limit=HISTORY_LIMIT) if list_all else store.active_alerts()
     finally:
         conn.close()
-    if args.json:
-        json.dump([a.to_json() for a in alerts], sys.stdout, indent=2, ensure_ascii=False)
-        sys.stdout.write("\n")
+    if getattr(args, "list_format", "table") == "json":
+        print_json([a.to_json() for a in alerts])
         return 0
     if not alerts:
-        print("no alerts" if args.all else "no active alerts")
+        print("no alerts" if list_all else "no active alerts")
         return 0
     header = ("ID", "SEVERITY", "STATE", "SINCE", "RULE", "ACK", "SUMMARY")
     rows = [
@@ -209,5 +228,5 @@ def run(args: argparse.Namespace) -> int:
     ]
     widths = [max(len(r[i]) for r in (header, *rows)) for i in range(len(header) - 1)]
     for row in (header, *rows):
-        print("  ".join(c.ljust(w) for c, w in zip(row, widths)) + "  " + row[-1])
+        print("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=False)) + "  " + row[-1])
     return 0

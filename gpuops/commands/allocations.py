@@ -1,22 +1,22 @@
-"""`gpuops allocations import|export FILE.csv`: who holds which GPU, as CSV (columns in README)."""
+"""`gpuops allocations import FILE.csv | export [-o FILE]`: who holds which GPU, as CSV (columns in README)."""
 
 from __future__ import annotations
 
 import argparse
 
-from gpuops.commands._book import add_file_arguments, export_from_book, run_on_book
+from gpuops.commands._book import add_book_command, add_file_actions, export_from_book, run_on_book
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
-    parser = subparsers.add_parser(
-        "allocations",
+    parser = add_book_command(
+        subparsers, "allocations",
         help="import or export GPU allocations as CSV",
         description="Import allocations from CSV (customer,contract,contract_type,gpu_uuid,start,end,price_per_gpu_hour; "
         "all or nothing: any bad row rejects the whole file and every problem is listed by row) or export every stored "
         "allocation. Exporting and importing the same file changes nothing.",
     )
-    add_file_arguments(parser, imports=True)
-    parser.add_argument("--allow-unhealthy", action="store_true", help="import: allocate lost or faulty GPUs too")
+    actions = add_file_actions(parser, "allocations", imports=True)
+    actions.choices["import"].add_argument("--allow-unhealthy", action="store_true", help="allocate lost or faulty GPUs too")
     parser.set_defaults(run=run)
 
 

@@ -7,11 +7,11 @@ written in one transaction with its audit entries, and refused by --read-only.""
 from __future__ import annotations
 
 import argparse
-import json
-import sys
 from typing import TYPE_CHECKING
 
-from gpuops.commands._book import add_db_arguments, run_on_book
+from gpuops.commands._book import add_book_command, run_on_book
+from gpuops.commands._options import UsageError, add_action
+from gpuops.commands._output import add_format, print_json
 
 if TYPE_CHECKING:
     from gpuops.core.allocations.model import Contract, Customer
@@ -22,8 +22,8 @@ _STATUSES = ("active", "suspended", "ended", "cancelled")
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
-    parser = subparsers.add_parser(
-        "contracts",
+    parser = add_book_command(
+        subparsers, "contracts",
         help="list, add, end or change the status of contracts",
         description="List contracts, add one (its customer is created if new; a compute_for_equity contract needs "
         "--equity-terms), end one at a time, or change its status. Times are ISO 8601 UTC. Refused changes list every "
@@ -31,39 +31,44 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     )
     actions = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
 
-    listing = actions.add_parser("list", help="the stored contracts, sorted by customer and name")
+    listing = add_action(actions, parser, "list", help="the stored contracts, sorted by customer and name")
     listing.add_argument("--customer", metavar="NAME", help="only this customer's contracts")
-    listing.add_argument("--json", action="store_true", help="JSON for scripts instead of a table")
-    add_db_arguments(listing, edits=False)
+    add_format(listing, ("table", "json"), default="table", json_alias=True)
 
-    add = actions.add_parser("add", help="add a contract (and its customer if new)")
+    add = add_action(actions, parser, "add", help="add a contract (and its customer if new)")
     add.add_argument("--customer", required=True, metavar="NAME")
     add.add_argument("--name", required=True, metavar="CONTRACT", help="unique per customer")
     add.add_argument("--type", required=True, choices=_TYPES)
-    add.add_argument("--model", required=True, metavar="MODEL", help="GPU model, short (H100) or as NVML names it (NVIDIA H100 80GB HBM3)")
+    add.add_argument(
+        "--model", required=True, metavar="MODEL",
+        help="GPU model, short (H100) or as NVML names it (NVIDIA H100 80GB HBM3)",
+    )
     add.add_argument("--gpus", required=True, type=int, metavar="N", help="the most GPUs it holds at once")
     add.add_argument("--start", required=True, metavar="ISO")
     add.add_argument("--end", required=True, metavar="ISO", help="'' for open-ended")
     add.add_argument("--price-per-gpu-hour", required=True, type=float, metavar="X")
     add.add_argument("--equity-terms", default=None, metavar="TEXT", help="compute_for_equity: the equity terms (required)")
-    add.add_argument("--compute-value-credited", type=float, default=None, metavar="X", help="compute_for_equity: compute value credited")
-    add_db_arguments(add, edits=True)
+    add.add_argument(
+        "--compute-value-credited", type=float, default=None, metavar="X",
+        help="compute_for_equity: compute value credited",
+    )
 
-    end = actions.add_parser("end", help="set when a contract ends (refused while it holds GPUs past then)")
+    end = add_action(actions, parser, "end", help="set when a contract ends (refused while it holds GPUs past then)")
     _contract_arguments(end)
     end.add_argument("--at", required=True, metavar="ISO")
-    add_db_arguments(end, edits=True)
 
-    status = actions.add_parser("set-status", help="change a contract's status")
+    status = add_action(actions, parser, "set-status", help="change a contract's status")
     _contract_arguments(status)
     status.add_argument("--status", required=True, choices=_STATUSES)
-    add_db_arguments(status, edits=True)
     parser.set_defaults(run=run)
 
 
 def _contract_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("name", metavar="CONTRACT")
-    parser.add_argument("--customer", required=True, metavar="NAME", help="the customer holding it (names are unique per customer)")
+    parser.add_argument(
+        "--customer", required=True, metavar="NAME",
+        help="the customer holding it (names are unique per customer)",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -74,8 +79,7 @@ def run(args: argparse.Namespace) -> int:
         if getattr(args, "end", None):
             times["end"] = parse_iso_ms(args.end)
     except BadTime as exc:
-        print(f"gpuops: {exc}", file=sys.stderr)
-        return 2
+        raise UsageError(str(exc)) from None
     if args.action == "list":
         return run_on_book(args, lambda repo: _list(repo, args), writes=False)
     if args.action == "add":
@@ -108,8 +112,8 @@ def _list(repo: AllocationRepository, args: argparse.Namespace) -> int:
     names = {c.id: c.name for c in repo.customers()}
     contracts = repo.contracts(_customer(repo, args.customer).id if args.customer else None)
     rows = sorted((_as_row(c, names[c.customer_id]) for c in contracts), key=lambda r: (r["customer"], r["name"]))
-    if args.json:
-        print(json.dumps(rows, indent=2))
+    if args.format == "json":
+        print_json(rows)
         return 0
     for r in rows:
         terms = f"  equity: {r['equity_terms']} (credited {r['compute_value_credited']})" if r["equity_terms"] else ""
@@ -161,7 +165,8 @@ def _add(repo: AllocationRepository, args: argparse.Namespace, start_ms: int, en
         repo.apply_batch(f"add contract {draft.name!r}", customers=[Customer(-1, args.customer.strip())], contracts=[draft])
         contract = _contract(repo, args.customer.strip(), draft.name)
         print(f"customer {args.customer.strip()!r} added")
-    print(f"contract {contract.name!r} added (id {contract.id}, {contract.type.value}, {contract.gpu_count}x {contract.gpu_model})")
+    kind = f"{contract.type.value}, {contract.gpu_count}x {contract.gpu_model}"
+    print(f"contract {contract.name!r} added (id {contract.id}, {kind})")
     return 0
 
 

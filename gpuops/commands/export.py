@@ -1,9 +1,11 @@
 """`gpuops export`: history to a file - a table (csv, json) of every GPU per timestamp - or,
 without --since/--until, a snapshot of the fleet now (png, pdf, csv, json; see core/snapshot.py).
 
-Each format is one entry of FORMATS; a new format (e.g. a png/pdf snapshot) adds an entry whose
-`write` produces the document into the temporary file that `run` then moves into place. An
-existing output file is never replaced unless --force (exit 2 otherwise).
+Each format is one entry of FORMATS; a new format adds an entry whose `write` produces the
+document into the temporary file that `core.files.atomic_write` then moves into place. An
+existing output file is never replaced unless --force (exit 2 otherwise); `-o -` writes to
+standard output. A snapshot polled from a source exits 1, writing nothing, when the source
+yields no GPU or every target failed (any failed target with --strict).
 """
 
 from __future__ import annotations
@@ -11,20 +13,20 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 
-from gpuops.commands.source_options import add_source_arguments
+from gpuops.commands._options import BOOK, FLEET, Failed, UsageError, add_command, period, positive_number
+from gpuops.commands._output import add_output, destination, output_file
+from gpuops.commands.status import add_strict, poll_failure
 
 
 @dataclass(frozen=True)
 class ExportFormat:
     help: str
     #: Write the document for `args` to the (empty, open for writing) file; return a summary line.
-    write: Callable[[argparse.Namespace, "object"], str]
+    write: Callable[[argparse.Namespace, object], str]
     #: The file is opened in binary mode (images, PDF) rather than as UTF-8 text.
     binary: bool = False
 
@@ -35,7 +37,11 @@ def _history_table(kind: str) -> Callable[[argparse.Namespace, object], str]:
         from gpuops.core.store.queries import HistoryReader
 
         with HistoryReader(args.db_path) as reader:
-            request = ExportRequest(args.start, args.end, args.resolution, args.gpu, args.metric)
+            # From the oldest stored data at the earliest: `--since 99999999d` must not walk
+            # through millennia of empty time.
+            span = reader.time_range()
+            start = args.start if span is None else min(max(args.start, span[0]), args.end)
+            request = ExportRequest(start, args.end, args.resolution, args.gpu, args.metric)
             rows = (write_csv if kind == "csv" else write_json)(reader, request, out)
         return f"{rows} rows"
 
@@ -56,7 +62,14 @@ def _snapshot_of(args: argparse.Namespace):
 
     if args.source is None and args.db is not None:
         return collect_snapshot(source_spec=None, db_path=args.db, plot_uuids=args.gpu)
-    return collect_snapshot(source_spec=args.source or "auto", db_path=args.db or default_db_path(), seed=args.seed, topology=args.topology, plot_uuids=args.gpu)
+    snapshot = collect_snapshot(
+        source_spec=args.source or "auto", db_path=args.db or default_db_path(), seed=args.seed, topology=args.topology,
+        plot_uuids=args.gpu,
+    )
+    failure = poll_failure(snapshot.sample, strict=args.strict)
+    if failure is not None:
+        raise Failed(failure)
+    return snapshot
 
 
 def _snapshot_table(kind: str) -> Callable[[argparse.Namespace, object], str]:
@@ -72,10 +85,12 @@ def _snapshot_table(kind: str) -> Callable[[argparse.Namespace, object], str]:
 def _snapshot_picture(kind: str) -> Callable[[argparse.Namespace, object], str]:
     def write(args: argparse.Namespace, out) -> str:
         snapshot = _snapshot_of(args)
-        if not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")):
-            os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")  # cron: no display, and Qt would abort
-        from gpuops.gui.app import application
-        from gpuops.gui.snapshot_render import quiet_platform_notices, render_snapshot
+        # A picture needs no display: render offscreen unless told otherwise, so cron, ssh or a
+        # display that cannot be opened never makes Qt abort.
+        os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+        from gpuops.gui.app.launch import application
+        from gpuops.gui.snapshot.headless import render_snapshot
+        from gpuops.gui.snapshot.render import quiet_platform_notices
 
         application()
         with quiet_platform_notices():
@@ -87,16 +102,20 @@ def _snapshot_picture(kind: str) -> Callable[[argparse.Namespace, object], str]:
 
 #: Without --since/--until: the fleet now.
 SNAPSHOT_FORMATS: dict[str, ExportFormat] = {
-    "png": ExportFormat("a picture of the console (--view window or grid, --scale 2 for high DPI)", _snapshot_picture("png"), binary=True),
-    "pdf": ExportFormat("a report: time, source, fleet figures, grid, active alerts, customers, plots", _snapshot_picture("pdf"), binary=True),
+    "png": ExportFormat(
+        "a picture of the console (--view window or grid, --scale 2 for high DPI)", _snapshot_picture("png"), binary=True
+    ),
+    "pdf": ExportFormat(
+        "a report: time, source, fleet figures, grid, active alerts, customers, plots", _snapshot_picture("pdf"), binary=True
+    ),
     "csv": ExportFormat("one row per GPU: inventory, current readings, health, customer, alerts", _snapshot_table("csv")),
     "json": ExportFormat('{"collected_at", "source", "gpus": [...]} with the same per-GPU facts', _snapshot_table("json")),
 }
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
-    parser = subparsers.add_parser(
-        "export",
+    parser = add_command(
+        subparsers, "export", takes=(*FLEET, *BOOK),
         help="write recorded history (csv, json) or a snapshot of the fleet now (png, pdf, csv, json) to a file",
         description="With --since: write recorded history to a file. "
         + " ".join(f"{name}: {f.help}." for name, f in FORMATS.items())
@@ -104,108 +123,60 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         + " ".join(f"{name}: {f.help}." for name, f in SNAPSHOT_FORMATS.items()),
     )
     parser.add_argument("--format", required=True, choices=sorted(set(FORMATS) | set(SNAPSHOT_FORMATS)), help="file format")
-    parser.add_argument("--db", type=Path, default=None, metavar="PATH", help="history database (default: in the user data directory)")
     parser.add_argument(
         "--since", default=None, metavar="DURATION",
         help="history start: a duration ago (15m, 24h, 7d) or an ISO 8601 time (without it: a snapshot of now)",
     )
     parser.add_argument("--until", default=None, metavar="TIME", help="end: an ISO 8601 time or a duration ago (default now)")
     parser.add_argument("--gpu", action="append", default=None, metavar="UUID", help="only this GPU (repeatable; default all)")
-    parser.add_argument("--metric", action="append", default=None, metavar="NAME", help="only this metric (repeatable; default all)")
+    parser.add_argument(
+        "--metric", action="append", default=None, metavar="NAME",
+        help="only this metric (repeatable; default all)",
+    )
     parser.add_argument(
         "--resolution", default="raw", choices=("raw", "1m", "1h"),
         help="raw polls (kept 48 h by default) or 1-minute / 1-hour rollups with min/avg/max columns (default raw)",
     )
+    add_output(parser, what="the export", default="history: required; snapshot: gpuops-snapshot-YYYYmmdd-HHMMSS.<format> here")
     parser.add_argument(
-        "-o", "--output", default=None, type=Path, metavar="FILE",
-        help="file to write (snapshots default to gpuops-snapshot-YYYYmmdd-HHMMSS.<format> here)",
+        "--scale", type=positive_number, default=1.0, metavar="F",
+        help="png: pixels per screen pixel (2 for high DPI)",
     )
-    add_source_arguments(parser, default=None, source_help=" (snapshot: poll this source once)")
-    parser.add_argument("--scale", type=float, default=1.0, metavar="F", help="png: pixels per screen pixel (2 for high DPI)")
     parser.add_argument("--view", default="window", choices=("window", "grid"), help="png: the whole window or the fleet grid")
-    parser.add_argument("--force", action="store_true", help="replace FILE if it exists")
+    add_strict(parser)
     parser.set_defaults(run=run)
 
 
-def _publish(tmp: Path, output: Path, force: bool) -> None:
-    """Move the finished file into place with the permissions any new file would get (the
-    temporary file was private); without force, never over an existing file (even one created
-    while the export ran): a hard link fails if the name exists."""
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(tmp, 0o666 & ~umask)
-    if force:
-        os.replace(tmp, output)
-        return
-    try:
-        os.link(tmp, output)
-    finally:
-        os.unlink(tmp)
-
-
 def run(args: argparse.Namespace) -> int:
-    from gpuops.core.store.errors import StoreError
-    from gpuops.core.store.paths import default_db_path
-    from gpuops.core.timespec import BadTimeSpec, parse_time
-
     from gpuops.core.snapshot import NoSnapshotData, default_file_name
     from gpuops.core.sources.base import SourceError
+    from gpuops.core.store.errors import StoreError
+    from gpuops.core.store.paths import default_db_path
 
     history = args.since is not None or args.until is not None
     formats = FORMATS if history else SNAPSHOT_FORMATS
     if args.format not in formats:
-        print(f"gpuops: {args.format} is a snapshot of the fleet now; it takes no --since/--until", file=sys.stderr)
-        return 2
+        raise UsageError(f"{args.format} is a snapshot of the fleet now; it takes no --since/--until")
     if history and args.since is None:
-        print("gpuops: --until needs --since", file=sys.stderr)
-        return 2
+        raise UsageError("--until needs --since")
     if args.output is None and history:
-        print("gpuops: a history export needs -o FILE", file=sys.stderr)
-        return 2
-    if not args.scale > 0:
-        print(f"gpuops: --scale must be a positive number, not {args.scale:g}", file=sys.stderr)
-        return 2
-    output: Path = args.output or Path(default_file_name(args.format))
-    if output.exists() and not args.force:
-        print(f"gpuops: {output} exists; pass --force to replace it", file=sys.stderr)
-        return 2
+        raise UsageError("a history export needs -o FILE (- for standard output)")
+    if args.strict and (history or (args.source is None and args.db is not None)):
+        raise UsageError("--strict is for a snapshot polled from a source, not one read from the history")
+    output = args.output or default_file_name(args.format)
     if history:
-        now = time.time()
-        try:
-            args.start = parse_time(args.since, now)
-            args.end = parse_time(args.until, now) if args.until else now
-        except BadTimeSpec as exc:
-            print(f"gpuops: {exc}", file=sys.stderr)
-            return 2
-        if args.start >= args.end:
-            print("gpuops: --since must be before --until", file=sys.stderr)
-            return 2
+        args.start, args.end = period(args.since, args.until, time.time())
         args.db_path = args.db or default_db_path()
     export_format = formats[args.format]
     try:
-        text = {} if export_format.binary else {"encoding": "utf-8", "newline": ""}
-        handle = tempfile.NamedTemporaryFile(
-            "wb" if export_format.binary else "w", dir=output.parent or ".", prefix=f".{output.name}.", suffix=".part",
-            delete=False, **text,
-        )
-    except OSError as exc:
-        print(f"gpuops: cannot write {output}: {exc.strerror}", file=sys.stderr)
-        return 1
-    tmp = Path(handle.name)
-    try:
-        with handle:
-            summary = export_format.write(args, handle)
-        _publish(tmp, output, args.force)
+        with output_file(output, force=args.force) as tmp:
+            with open(tmp, "wb") if export_format.binary else open(tmp, "w", encoding="utf-8", newline="") as handle:
+                summary = export_format.write(args, handle)
     except FileExistsError:
-        print(f"gpuops: {output} appeared while exporting; pass --force to replace it", file=sys.stderr)
-        return 2
+        raise UsageError(f"{output} appeared while exporting; pass --force to replace it") from None
     except (StoreError, SourceError, NoSnapshotData) as exc:
-        print(f"gpuops: {exc}", file=sys.stderr)
-        return 1
+        raise Failed(str(exc)) from None
     except OSError as exc:
-        print(f"gpuops: cannot write {output}: {exc.strerror or exc}", file=sys.stderr)
-        return 1
-    finally:
-        tmp.unlink(missing_ok=True)
-    print(f"wrote {output} ({summary})", file=sys.stderr)
+        raise Failed(f"cannot write {output}: {exc.strerror or exc}") from None
+    print(f"wrote {destination(output)} ({summary})", file=sys.stderr)
     return 0

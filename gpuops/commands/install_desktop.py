@@ -7,10 +7,12 @@ import shutil
 import sys
 from pathlib import Path
 
+from gpuops.commands._options import add_command
+
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
-    parser = subparsers.add_parser(
-        "install-desktop",
+    parser = add_command(
+        subparsers, "install-desktop",
         help="install the desktop menu entry and icons for this user",
         description=(
             "Write an XDG desktop entry to $XDG_DATA_HOME/applications (default "

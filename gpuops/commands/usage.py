@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import argparse
 import csv
-import json
-import sys
 import time
-from pathlib import Path
 
-from gpuops.commands._book import add_db_arguments, run_on_book
+from gpuops.commands._book import add_book_command, run_on_book
+from gpuops.commands._options import Failed, period
+from gpuops.commands._output import add_format, add_output, output_file
 
 CSV_COLUMNS = (
     "customer", "allocated_gpu_hours", "used_gpu_hours", "idle_gpu_hours", "energy_kwh", "revenue",
@@ -18,52 +17,36 @@ CSV_COLUMNS = (
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
-    parser = subparsers.add_parser(
-        "usage",
+    parser = add_book_command(
+        subparsers, "usage",
         help="per-customer usage report: allocated, used and idle GPU-hours, energy, revenue",
         description="Per-customer usage over a period, from allocations and recorded history (schema in README).",
     )
     parser.add_argument("--since", required=True, metavar="DURATION", help="start: a duration ago (24h, 30d) or an ISO 8601 time")
     parser.add_argument("--until", default=None, metavar="TIME", help="end: an ISO 8601 time or a duration ago (default now)")
     parser.add_argument("--customer", default=None, metavar="NAME", help="only this customer")
-    parser.add_argument("--format", required=True, choices=("csv", "json"))
-    parser.add_argument("--output", "-o", type=Path, default=None, metavar="FILE", help="write here instead of stdout")
-    add_db_arguments(parser, edits=False)
+    add_format(parser, ("csv", "json"), default=None, json_alias=False)
+    add_output(parser, what="the report")
     parser.set_defaults(run=run)
 
 
 def run(args: argparse.Namespace) -> int:
     from gpuops.core.allocations.accounting import usage_report
-    from gpuops.core.timespec import BadTimeSpec, parse_time
+    from gpuops.core.jsontext import dumps
 
-    now = time.time()
-    try:
-        start = parse_time(args.since, now)
-        end = parse_time(args.until, now) if args.until else now
-    except BadTimeSpec as exc:
-        print(f"gpuops: {exc}", file=sys.stderr)
-        return 2
-    if start >= end:
-        print("gpuops: --since must be before --until", file=sys.stderr)
-        return 2
+    start, end = period(args.since, args.until, time.time())
 
     def report(repo) -> int:
         if args.customer is not None and repo.customer_named(args.customer) is None:
-            print(f"gpuops: no customer named {args.customer!r}", file=sys.stderr)
-            return 1
+            raise Failed(f"no customer named {args.customer!r}")
         rows = [r.as_dict() for r in usage_report(repo, round(start * 1000), round(end * 1000), customer=args.customer)]
-        out = open(args.output, "w", newline="", encoding="utf-8") if args.output else sys.stdout
-        try:
+        with output_file(args.output, force=args.force) as tmp, open(tmp, "w", newline="", encoding="utf-8") as out:
             if args.format == "json":
-                json.dump(rows, out, indent=2)
-                out.write("\n")
+                out.write(dumps(rows, indent=2) + "\n")
             else:
                 writer = csv.writer(out, lineterminator="\n")
                 writer.writerow(CSV_COLUMNS)
                 writer.writerows([["" if row[c] is None else row[c] for c in CSV_COLUMNS] for row in rows])
-        finally:
-            if args.output:
-                out.close()
         return 0
 
     return run_on_book(args, report, writes=False)
