@@ -136,15 +136,19 @@ def test_collect_and_export_exit_non_zero_on_a_foreign_file(tmp_path: Path) -> N
 
 
 @pytest.mark.parametrize("existing", [False, True])
-def test_a_missing_or_empty_path_gets_a_private_new_history(tmp_path: Path, existing: bool) -> None:
+def test_a_missing_or_empty_path_gets_a_new_history_keeping_a_given_mode(tmp_path: Path, existing: bool) -> None:
+    """A file gpuops creates is 0600; an empty file someone else made keeps its mode (gpuops only
+    sets the mode of what it created), and SQLite's sidecars follow the database's mode."""
     path = tmp_path / "new" / "dir" / "history.sqlite"
     if existing:
         path.parent.mkdir(parents=True)
         path.touch(mode=0o644)
+        os.chmod(path, 0o644)
+    expected = 0o644 if existing else 0o600
     with HistoryWriter(path) as writer:
         writer.write(make_sample(2))
-        assert stat.S_IMODE(os.stat(f"{path}-wal").st_mode) == 0o600
-    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+        assert stat.S_IMODE(os.stat(f"{path}-wal").st_mode) == expected
+    assert stat.S_IMODE(path.stat().st_mode) == expected
     conn = sqlite3.connect(path)
     assert conn.execute("PRAGMA application_id").fetchone()[0] == APPLICATION_ID
     assert conn.execute("PRAGMA user_version").fetchone()[0] == len(MIGRATIONS)

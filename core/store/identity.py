@@ -1,5 +1,7 @@
-"""Is the file at the database path ours? Decided from its header bytes alone, before SQLite opens
-it, because opening can already write (a hot journal is rolled back, a WAL is checkpointed on close).
+"""Is the file at the database path ours? Decided from its status and header bytes before SQLite
+opens it, because opening can already write (a hot journal is rolled back, a WAL is checkpointed on
+close). The header is read only while this process has no connection to the file (connection.py
+knows): closing any descriptor of it would drop the POSIX locks SQLite holds (STYLE.md).
 
 A gpuops history is an SQLite file whose header carries our `PRAGMA application_id`. Anything else
 at the path (garbage, another application's SQLite file, a file cut short) is refused with one clear
@@ -9,6 +11,7 @@ line and never touched; an empty or missing file is the only thing we create a h
 from __future__ import annotations
 
 import os
+import stat
 import struct
 from enum import Enum
 from pathlib import Path
@@ -26,28 +29,74 @@ class FileState(Enum):
     OURS = "ours"
 
 
+_KINDS = (
+    (stat.S_ISDIR, "a directory"),
+    (stat.S_ISFIFO, "a FIFO (named pipe)"),
+    (stat.S_ISCHR, "a character device"),
+    (stat.S_ISBLK, "a block device"),
+    (stat.S_ISSOCK, "a socket"),
+)
+
+
 def _wal_has_frames(path: Path) -> bool:
     """A non-empty -wal means the header in the main file may be older than the database."""
     try:
-        return os.path.getsize(f"{path}-wal") > 32
+        return os.path.getsize(f"{os.path.realpath(path)}-wal") > 32
     except OSError:
         return False
 
 
-def inspect_file(path: Path, known_version: int) -> FileState:
-    """Classify the file at `path`; raise a StoreError subclass if it must not be used."""
+def stat_history(path: Path) -> os.stat_result | None:
+    """The status of the file at `path` (through symlinks), None if there is none. Raises
+    NotAGpuopsDatabase, without opening anything, for what cannot be a history: a directory,
+    device, FIFO or socket (opening a FIFO would block), a dangling symlink, or a file with more
+    than one name (SQLite finds the -wal by name: two names mean two journals for one file)."""
     try:
-        with open(path, "rb") as handle:
-            size = os.fstat(handle.fileno()).st_size
-            header = handle.read(HEADER_SIZE)
+        status = os.stat(path)
     except FileNotFoundError:
-        return FileState.NEW
-    except IsADirectoryError:
-        raise NotAGpuopsDatabase(f"{path} is a directory, not a gpuops history file") from None
+        if os.path.islink(path):
+            target = os.readlink(path)
+            raise NotAGpuopsDatabase(f"{path} is a symlink to a missing file ({target}); point --db at the real file") from None
+        return None
     except OSError as exc:
         raise StoreError(f"cannot read {path}: {exc.strerror}") from None
-    if size == 0:
+    for is_kind, kind in _KINDS:
+        if is_kind(status.st_mode):
+            raise NotAGpuopsDatabase(f"{path} is {kind}, not a history file; pass --db a regular file")
+    if status.st_nlink > 1:
+        raise NotAGpuopsDatabase(
+            f"{path} has {status.st_nlink} hard links: SQLite keeps a history's journal by name, so two names could "
+            "corrupt it; remove the other links and use one name"
+        )
+    return status
+
+
+def _read_header(path: Path, status: os.stat_result) -> bytes:
+    """The first bytes of the file. Only called while this process has no connection to it:
+    closing this descriptor would drop every POSIX lock SQLite holds on the file."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC)
+    except OSError as exc:
+        raise StoreError(f"cannot read {path}: {exc.strerror}") from None
+    try:
+        opened = os.fstat(fd)
+        if (opened.st_dev, opened.st_ino) != (status.st_dev, status.st_ino):
+            raise StoreError(f"{path} was replaced while being opened; try again")
+        return os.pread(fd, HEADER_SIZE, 0)
+    finally:
+        os.close(fd)
+
+
+def inspect_file(path: Path, status: os.stat_result | None, known_version: int, *, read_header: bool) -> FileState:
+    """Classify the file at `path` (`status` from `stat_history`); raise a StoreError subclass if
+    it must not be used. Without `read_header` (a connection of this process has the file open, so
+    it was found ours already) only its size is looked at."""
+    if status is None or status.st_size == 0:
         return FileState.NEW
+    if not read_header:
+        return FileState.OURS
+    size = status.st_size
+    header = _read_header(path, status)
     if not header.startswith(SQLITE_MAGIC):
         raise NotAGpuopsDatabase(f"{path} is not a gpuops history: it is not an SQLite database; move it away or pass --db")
     if len(header) < HEADER_SIZE:

@@ -1,4 +1,6 @@
-"""One writer per history: an exclusive `flock` on the sidecar "<db>.collector.lock".
+"""One writer per history file: an exclusive `flock` on the sidecar "<db>.collector.lock" beside
+the real file (symlinks resolved), so every name of a history names one lock; a file with more than
+one hard link is refused before locking (identity.py says why).
 
 Whoever writes (the headless collector, or the console when no collector runs) holds the lock for
 as long as it writes; readers never take it. The lock dies with its process, so a killed collector
@@ -10,11 +12,13 @@ from __future__ import annotations
 import errno
 import fcntl
 import os
+import stat
 import time
 from pathlib import Path
 
-from gpuops.core.store.errors import CollectorRunning, StoreError
-from gpuops.core.store.paths import lock_path
+from gpuops.core.store.errors import CollectorRunning, StoreError, failure_cause
+from gpuops.core.store.identity import stat_history
+from gpuops.core.store.paths import FILE_MODE, lock_path, make_private_dirs
 
 # A probe (`collector_running`) holds the lock for microseconds; a writer starting at that very moment
 # retries briefly instead of reporting a collector that is not there.
@@ -22,13 +26,31 @@ _ACQUIRE_ATTEMPTS = 5
 _ACQUIRE_PAUSE_S = 0.02
 
 
+_LOCK_FLAGS = os.O_NOFOLLOW | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC
+
+
+def _checked(fd: int, path: Path) -> int:
+    """`fd` if it is a regular file; a lock path that is a FIFO or device is refused, not used."""
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        os.close(fd)
+        raise StoreError(f"the lock file {path} is not a regular file; remove it")
+    return fd
+
+
 def _open_lock_file(db_path: Path) -> int:
+    """Open (creating it 0600 if missing) the lock file of the history at `db_path`."""
+    stat_history(db_path)  # refuse a FIFO, device, directory or hard-linked file before creating anything
     path = lock_path(db_path)
     try:
-        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-        return os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+        make_private_dirs(path.parent)
+        try:
+            fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL | _LOCK_FLAGS, FILE_MODE)
+        except FileExistsError:
+            return _checked(os.open(path, os.O_RDWR | _LOCK_FLAGS), path)
+        os.fchmod(fd, FILE_MODE)
+        return fd
     except OSError as exc:
-        raise StoreError(f"cannot open the lock file {path}: {exc.strerror}") from None
+        raise StoreError(f"cannot open the lock file {path}: {failure_cause(exc, path)}") from None
 
 
 def _try_lock(fd: int) -> bool:
@@ -76,7 +98,7 @@ class WriterLock:
             os.close(self._fd)
             self._fd = None
 
-    def __enter__(self) -> "WriterLock":
+    def __enter__(self) -> WriterLock:
         return self
 
     def __exit__(self, *exc_info: object) -> None:
@@ -88,7 +110,7 @@ def collector_running(db_path: Path) -> bool:
     itself); when False the console collects itself. Never blocks."""
     path = lock_path(Path(db_path))
     try:
-        fd = os.open(path, os.O_RDONLY)
+        fd = _checked(os.open(path, os.O_RDONLY | _LOCK_FLAGS), path)
     except FileNotFoundError:
         return False
     except OSError as exc:
