@@ -53,10 +53,19 @@ def _with_default_command(parser: argparse.ArgumentParser, argv: list[str]) -> l
     takes_value = {
         option for action in (*parser._actions, *window._actions) if action.nargs != 0 for option in action.option_strings
     }
+    shared = parser._option_string_actions
+    window_only: list[str] = []
     tokens = iter(argv)
     for token in tokens:
-        if token in ("-h", "--help", "--version") or token == "--" or not token.startswith("-") or token == "-":
+        if token in ("-h", "--help", "--version") or token == "--":
             return argv
+        if not token.startswith("-") or token == "-":
+            if window_only:
+                parser.error(f"{window_only[0]} is an option of `gpuops window`; after COMMAND, give that command's own options")
+            return argv
+        option = token.split("=", 1)[0]
+        if option in window._option_string_actions and option not in shared:
+            window_only.append(option)
         if token in takes_value:
             next(tokens, None)
     return [DEFAULT_COMMAND, *argv]
