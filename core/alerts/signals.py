@@ -196,7 +196,7 @@ def _data_age(frame: SignalFrame) -> np.ndarray:
     if frame.sample.stale_nodes:
         # A stale node's GPUs carry their last good values; without per-GPU timestamps the
         # node rule says so, and this one must not claim they are fresh.
-        stale = np.array([name in frame.sample.stale_nodes for name in frame.inventory.node_names])
+        stale = np.array([name in frame.sample.stale_nodes for name in frame.inventory.node_names], dtype=bool)
         age[stale[frame.inventory.node_of_gpu]] = np.inf
     return age
 
