@@ -26,11 +26,9 @@ import urllib.request
 from pathlib import Path
 
 import numpy as np
-from prometheus_client.exposition import generate_latest
 from prometheus_client.parser import text_string_to_metric_families
-from prometheus_client.registry import CollectorRegistry
 
-from gpuops.core.agent.collector import FleetCollector
+from gpuops.core.agent.collector import snapshot_exposition
 from gpuops.core.agent.poller import AgentSnapshot
 from gpuops.core.sources.demo import DemoSource
 from gpuops.core.sources.prometheus import PrometheusSource
@@ -54,9 +52,7 @@ def _node_exposition(sample: FleetSample, positions: list[int]) -> bytes:
         state=sample.state[index],
         processes=tuple(sample.processes[i] for i in positions),
     )
-    registry = CollectorRegistry(auto_describe=False)
-    registry.register(FleetCollector(lambda: AgentSnapshot(sample=part)))
-    return generate_latest(registry)
+    return snapshot_exposition(AgentSnapshot(sample=part))
 
 
 def _fleet_expositions() -> dict[str, bytes]:

@@ -49,21 +49,28 @@ class Exposition:
     samples: dict[str, list[tuple[dict[str, str], float]]] = field(default_factory=lambda: defaultdict(list))
 
     @classmethod
-    def parse(cls, text: str) -> "Exposition":
+    def parse(cls, text: str) -> Exposition:
+        """Through prometheus_client's parser; samples keep the name they have on the wire (the
+        parser calls a counter declared without `_total`, as dcgm-exporter's are, `NAME_total`)."""
         exposition = cls()
+        declared = {line.split()[2] for line in text.splitlines() if line.startswith("# TYPE ")}
         for family in text_string_to_metric_families(text):
             exposition.types[family.name] = family.type
+            bare_counter = family.type == "counter" and family.name in declared
             for sample in family.samples:
-                exposition.samples[sample.name].append((sample.labels, float(sample.value)))
+                name = family.name if bare_counter and sample.name == family.name + "_total" else sample.name
+                exposition.samples[name].append((sample.labels, float(sample.value)))
         return exposition
 
     def value(self, name: str, **labels: str) -> float:
-        matches = [v for l, v in self.samples.get(name, []) if all(l.get(k) == want for k, want in labels.items())]
+        matches = [v for got, v in self.samples.get(name, []) if all(got.get(k) == want for k, want in labels.items())]
         assert len(matches) == 1, f"{name}{labels}: {len(matches)} matching samples"
         return matches[0]
 
 
-def fetch(url: str, *, headers: dict[str, str] | None = None, method: str = "GET", context=None) -> tuple[int, dict[str, str], bytes]:
+def fetch(
+    url: str, *, headers: dict[str, str] | None = None, method: str = "GET", context=None,
+) -> tuple[int, dict[str, str], bytes]:
     """(status, headers, body) of one request, 4xx/5xx included."""
     request = urllib.request.Request(url, headers=headers or {}, method=method)
     try:

@@ -70,8 +70,8 @@ def test_dcgm_names_units_and_labels(run_agent) -> None:
     assert served.value("DCGM_FI_DEV_SLOWDOWN_TEMP", UUID=uuid) == 87.0
     assert served.value("DCGM_FI_DEV_XID_ERRORS", UUID=uuid) == 0.0
     assert served.value("DCGM_FI_DEV_FAN_SPEED", UUID=sample.gpus[0].uuid) == 35.0
-    # Counters keep dcgm-exporter's names (no _total): declared untyped, see core/agent/collector.py.
-    assert served.types["DCGM_FI_DEV_TOTAL_ENERGY_CONSUMPTION"] == "unknown"
+    # Counters keep dcgm-exporter's names (no _total) and are typed counter, as there.
+    assert served.types["DCGM_FI_DEV_TOTAL_ENERGY_CONSUMPTION"] == "counter"
     assert served.types["DCGM_FI_DEV_GPU_TEMP"] == "gauge"
     assert served.value(dcgm.GPUOPS_SOURCE_UP) == 1.0
 
@@ -81,7 +81,7 @@ def test_unsupported_values_are_left_out_never_zero(run_agent) -> None:
     served = scrape(run_agent(PlaybackSource([sample])))
     assert "DCGM_FI_DEV_FAN_SPEED" not in served.samples
     lost = sample.gpus[2].uuid
-    assert [l for l, _ in served.samples["DCGM_FI_DEV_GPU_TEMP"] if l["UUID"] == lost] == []
+    assert [got for got, _ in served.samples["DCGM_FI_DEV_GPU_TEMP"] if got["UUID"] == lost] == []
     assert served.value(dcgm.GPUOPS_GPU_STATE, UUID=lost, gpuops_gpu_state="lost") == 1.0
     assert served.value(dcgm.GPUOPS_GPU_STATE, UUID=lost, gpuops_gpu_state="ok") == 0.0
     assert served.value(dcgm.GPUOPS_GPU_STATE, UUID=sample.gpus[0].uuid, gpuops_gpu_state="ok") == 1.0
@@ -226,9 +226,9 @@ def test_every_metric_of_the_official_grafana_dashboard_is_served(run_agent) -> 
     missing = {name for name in queried if not served.samples.get(name)}
     assert missing == not_measurable
     for name in queried - not_measurable:
-        assert {tuple(sorted(l)) for l, _ in served.samples[name]} == {tuple(sorted(dcgm.GPU_LABELS))}
+        assert {tuple(sorted(got)) for got, _ in served.samples[name]} == {tuple(sorted(dcgm.GPU_LABELS))}
     # The dashboard filters on instance and gpu, which Prometheus adds and the agent serves.
-    assert all(l["gpu"] in {"0", "1"} for l, _ in served.samples["DCGM_FI_DEV_GPU_TEMP"])
+    assert all(got["gpu"] in {"0", "1"} for got, _ in served.samples["DCGM_FI_DEV_GPU_TEMP"])
 
 
 @pytest.mark.parametrize(
@@ -237,7 +237,7 @@ def test_every_metric_of_the_official_grafana_dashboard_is_served(run_agent) -> 
         (["--listen", ":9400"], 1, "bad listen address"),
         (["--tls-cert", "cert.pem"], 2, "--tls-cert and --tls-key go together"),
         (["--basic-auth-file", "/nonexistent/users"], 1, "cannot read basic-auth file"),
-        (["--interval", "0"], 2, "--interval must be positive"),
+        (["--interval", "0"], 2, "--interval: 0 s is outside 0.05 s"),
         (["--source", "bogus"], 1, "unknown source"),
     ],
 )
@@ -249,5 +249,5 @@ def test_agent_command_refuses_bad_options_in_one_line(args: list[str], code: in
         capture_output=True, text=True, timeout=60,
     )
     assert result.returncode == code
-    lines = [line for line in result.stderr.splitlines() if line.startswith("gpuops:")]
+    lines = [line for line in result.stderr.splitlines() if line.startswith(("gpuops:", "gpuops agent: error:"))]
     assert len(lines) == 1 and message in lines[0], result.stderr

@@ -1,13 +1,12 @@
 """Render the latest fleet sample as dcgm-exporter-compatible metric families.
 
 Names, units and labels are dcgm-exporter's (see core.dcgm_schema), so dashboards and alerts
-written for it work unchanged. Two deliberate differences:
-
-* A value the GPU does not support (NaN in the sample) is left out rather than sent as one
-  of DCGM's 9.22e18 sentinels, so `sum()` and `avg()` over a fleet stay meaningful.
-* dcgm-exporter declares its cumulative fields (energy, ECC, remapped rows, PCIe replays) as
-  counters without the `_total` suffix. prometheus_client cannot write a counter under such a
-  name, so they are declared untyped: same names and values, and `rate()` works as before.
+written for it work unchanged. Cumulative fields (energy, ECC, remapped rows, PCIe replays)
+are counters under their DCGM names without `_total`, as dcgm-exporter declares them
+(core.agent.exposition writes them so); `DCGM_FI_DEV_XID_ERRORS` is a gauge holding the last
+code, as there. One deliberate difference: a value the GPU does not support (NaN in the
+sample) is left out rather than sent as one of DCGM's 9.22e18 sentinels, so `sum()` and
+`avg()` over a fleet stay meaningful.
 
 Extras under `gpuops_`: per-process GPU memory, an XID counter (every event, repeats
 included), GPU state as a state set, static inventory as an info gauge, and source health.
@@ -16,18 +15,12 @@ included), GPU state as a state set, static inventory as an info gauge, and sour
 from __future__ import annotations
 
 import math
-from typing import Callable, Iterator
+from collections.abc import Iterator
 
-from prometheus_client.metrics_core import (
-    CounterMetricFamily,
-    GaugeMetricFamily,
-    Metric,
-    StateSetMetricFamily,
-    UnknownMetricFamily,
-)
-from prometheus_client.registry import Collector
+from prometheus_client.metrics_core import GaugeMetricFamily, Metric, StateSetMetricFamily
 
 from gpuops.core import dcgm_schema as dcgm
+from gpuops.core.agent.exposition import render
 from gpuops.core.agent.poller import AgentSnapshot
 from gpuops.core.telemetry import FleetSample, GpuInventory, GpuState
 
@@ -74,69 +67,67 @@ def _field_values(sample: FleetSample, field: dcgm.DcgmField, last_xid: dict[str
             yield i, value / field.scale
 
 
-def _family(field: dcgm.DcgmField) -> Metric:
-    family_type = GaugeMetricFamily if field.kind == "gauge" else UnknownMetricFamily
-    return family_type(field.name, field.help, labels=dcgm.GPU_LABELS)
+def fleet_metrics(snapshot: AgentSnapshot) -> Iterator[Metric]:
+    """Every family one scrape serves for `snapshot`: source health, the DCGM fields, the extras."""
+    up = GaugeMetricFamily(
+        dcgm.GPUOPS_SOURCE_UP, "1 when the agent's last poll of its telemetry source succeeded.",
+    )
+    up.add_metric([], 0.0 if snapshot.sample is None else 1.0)
+    yield up
+    sample = snapshot.sample
+    if sample is None:
+        return
+    labels = [gpu_label_values(gpu) for gpu in sample.gpus]
+    label_sets = [dict(zip(dcgm.GPU_LABELS, values, strict=True)) for values in labels]
+    last_xid = dict(snapshot.last_xid)
+    for field in dcgm.FIELDS:
+        family = Metric(field.name, field.help, field.kind)
+        for i, value in _field_values(sample, field, last_xid):
+            family.add_sample(field.name, label_sets[i], value)
+        yield family
+    yield from _extras(snapshot, sample, labels)
 
 
-class FleetCollector(Collector):
-    """A prometheus_client collector over `snapshot()`, read afresh on every scrape."""
+def snapshot_exposition(snapshot: AgentSnapshot) -> bytes:
+    """The `/metrics` text for `snapshot`."""
+    return render(fleet_metrics(snapshot))
 
-    def __init__(self, snapshot: Callable[[], AgentSnapshot]) -> None:
-        self._snapshot = snapshot
 
-    def collect(self) -> Iterator[Metric]:
-        snapshot = self._snapshot()
-        up = GaugeMetricFamily(
-            dcgm.GPUOPS_SOURCE_UP, "1 when the agent's last poll of its telemetry source succeeded.",
-        )
-        up.add_metric([], 0.0 if snapshot.sample is None else 1.0)
-        yield up
-        sample = snapshot.sample
-        if sample is None:
-            return
-        labels = [gpu_label_values(gpu) for gpu in sample.gpus]
-        last_xid = dict(snapshot.last_xid)
-        for field in dcgm.FIELDS:
-            family = _family(field)
-            for i, value in _field_values(sample, field, last_xid):
-                family.add_metric(labels[i], value)
-            yield family
-        yield from self._extras(snapshot, sample, labels)
-
-    def _extras(self, snapshot: AgentSnapshot, sample: FleetSample, labels: list[list[str]]) -> Iterator[Metric]:
-        state = StateSetMetricFamily(
-            dcgm.GPUOPS_GPU_STATE, "Whether the GPU answers: ok, lost (fell off the bus) or unknown.",
-            labels=dcgm.GPU_LABELS,
-        )
-        info = GaugeMetricFamily(
-            dcgm.GPUOPS_GPU_INFO, "Static GPU inventory that has no dcgm-exporter label; value is always 1.",
-            labels=(*dcgm.GPU_LABELS, *dcgm.INFO_LABELS),
-        )
-        processes = GaugeMetricFamily(
-            dcgm.GPUOPS_PROCESS_MEMORY,
-            "GPU memory held by one process, in bytes (NaN when the driver does not say).",
-            labels=(*dcgm.GPU_LABELS, dcgm.LABEL_PID, dcgm.LABEL_PROCESS_NAME),
-        )
-        position = {gpu.uuid: i for i, gpu in enumerate(sample.gpus)}
-        for i, gpu in enumerate(sample.gpus):
-            current = sample.gpu_state(i)
-            state.add_metric(labels[i], {name: s == current for s, name in _STATE_LABELS.items()})
-            info.add_metric([*labels[i], *_info_values(gpu)], 1.0)
-            for process in sample.processes[i]:
-                used = math.nan if process.used_mem_bytes is None else float(process.used_mem_bytes)
-                processes.add_metric([*labels[i], str(process.pid), process.name or ""], used)
-        xids = CounterMetricFamily(
-            dcgm.GPUOPS_XID_ERRORS, "XID errors reported by the driver since the agent started, every repeat counted.",
-            labels=(*dcgm.GPU_LABELS, dcgm.LABEL_XID),
-        )
-        for (uuid, code), count in sorted(snapshot.xid_counts.items()):
-            if uuid in position:
-                xids.add_metric([*labels[position[uuid]], str(code)], float(count))
-        yield state
-        yield info
-        yield processes
-        yield xids
+def _extras(snapshot: AgentSnapshot, sample: FleetSample, labels: list[list[str]]) -> Iterator[Metric]:
+    state = StateSetMetricFamily(
+        dcgm.GPUOPS_GPU_STATE, "Whether the GPU answers: ok, lost (fell off the bus) or unknown.",
+        labels=dcgm.GPU_LABELS,
+    )
+    info = GaugeMetricFamily(
+        dcgm.GPUOPS_GPU_INFO, "Static GPU inventory that has no dcgm-exporter label; value is always 1.",
+        labels=(*dcgm.GPU_LABELS, *dcgm.INFO_LABELS),
+    )
+    processes = GaugeMetricFamily(
+        dcgm.GPUOPS_PROCESS_MEMORY,
+        "GPU memory held by one process, in bytes (NaN when the driver does not say).",
+        labels=(*dcgm.GPU_LABELS, dcgm.LABEL_PID, dcgm.LABEL_PROCESS_NAME),
+    )
+    position = {gpu.uuid: i for i, gpu in enumerate(sample.gpus)}
+    for i, gpu in enumerate(sample.gpus):
+        current = sample.gpu_state(i)
+        state.add_metric(labels[i], {name: s == current for s, name in _STATE_LABELS.items()})
+        info.add_metric([*labels[i], *_info_values(gpu)], 1.0)
+        for process in sample.processes[i]:
+            used = math.nan if process.used_mem_bytes is None else float(process.used_mem_bytes)
+            processes.add_metric([*labels[i], str(process.pid), process.name or ""], used)
+    xids = Metric(
+        dcgm.GPUOPS_XID_ERRORS_TOTAL, "XID errors reported by the driver since the agent started, every repeat counted.",
+        "counter",
+    )
+    xid_labels = (*dcgm.GPU_LABELS, dcgm.LABEL_XID)
+    for (uuid, code), count in sorted(snapshot.xid_counts.items()):
+        if uuid in position:
+            values = [*labels[position[uuid]], str(code)]
+            xids.add_sample(dcgm.GPUOPS_XID_ERRORS_TOTAL, dict(zip(xid_labels, values, strict=True)), float(count))
+    yield state
+    yield info
+    yield processes
+    yield xids
 
 
 def _info_values(gpu: GpuInventory) -> list[str]:

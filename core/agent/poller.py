@@ -12,9 +12,9 @@ import logging
 import threading
 import time
 from collections import Counter
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import Mapping
 
 from gpuops.core.sources.base import SourceError, TelemetrySource
 from gpuops.core.telemetry import FleetSample
@@ -22,6 +22,10 @@ from gpuops.core.telemetry import FleetSample
 log = logging.getLogger("gpuops.agent")
 
 DEFAULT_INTERVAL_S = 1.0
+# A poll running longer than this many intervals (and at least HUNG_POLL_MIN_S) means the
+# source has stopped answering: /health says so although the last good sample is still served.
+HUNG_POLL_INTERVALS = 3.0
+HUNG_POLL_MIN_S = 5.0
 
 
 @dataclass(frozen=True)
@@ -49,6 +53,8 @@ class SamplePoller:
         self._xid_counts: Counter[tuple[str, int]] = Counter()
         self._last_xid: dict[str, int] = {}
         self._snapshot = AgentSnapshot(sample=None)
+        self._poll_started: float | None = None  # time.monotonic() of the poll in progress
+        self._hung_after_s = max(HUNG_POLL_INTERVALS * interval_s, HUNG_POLL_MIN_S)
         self._thread = threading.Thread(target=self._run, name="gpuops-agent-poll", daemon=True)
 
     def start(self) -> None:
@@ -57,6 +63,18 @@ class SamplePoller:
     def snapshot(self) -> AgentSnapshot:
         with self._lock:
             return self._snapshot
+
+    def problem(self) -> str | None:
+        """Why the source is not answering, or None when its last poll succeeded and none is stuck."""
+        with self._lock:
+            snapshot, started = self._snapshot, self._poll_started
+        if started is not None and (running_s := time.monotonic() - started) > self._hung_after_s:
+            return f"the source has not answered for {running_s:.0f} s"
+        if snapshot.polls == 0:
+            return "no poll has finished yet"
+        if snapshot.sample is None:
+            return f"the last poll failed: {snapshot.error}"
+        return None
 
     def wait_first_poll(self, timeout_s: float) -> bool:
         """True once one poll has finished (good or bad) within `timeout_s`."""
@@ -75,6 +93,8 @@ class SamplePoller:
     def poll_once(self) -> AgentSnapshot:
         """One poll, folded into the snapshot. The thread calls this; tests may too (not concurrently)."""
         polls = self._snapshot.polls + 1
+        with self._lock:
+            self._poll_started = time.monotonic()
         try:
             sample = self._source.poll()
         except SourceError as exc:
@@ -98,6 +118,7 @@ class SamplePoller:
             )
         with self._lock:
             self._snapshot = snapshot
+            self._poll_started = None
         self._first_poll.set()
         return snapshot
 

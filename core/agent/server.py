@@ -1,36 +1,49 @@
-"""The agent's HTTP endpoint: `/metrics` and nothing else.
+"""The agent's HTTP endpoint: `/metrics` and `/health`, and nothing else.
 
 Safe by default: it listens on 127.0.0.1 unless another address is given explicitly, every
-other path is 404, every method but GET/HEAD is 405, and the server names no software version.
-TLS and basic auth are optional. The TLS handshake runs on the request's own thread, so a
-slow client cannot hold up the others; each connection has a time limit.
+other path is 404, every method but GET/HEAD is 405. TLS and basic auth are optional.
+
+Built to hold under hundreds of scrapers and hostile clients on one event loop thread: a
+connection costs a few kilobytes, not a thread. Every request head is read under the limits of
+core.agent.http_head (before authentication), the head must arrive within HEAD_TIMEOUT_S
+(slowloris), a response the client does not read is dropped after WRITE_TIMEOUT_S, and past
+MAX_CONNECTIONS new connections are closed at once. Connections are HTTP/1.1 keep-alive (as
+Prometheus expects) and stay open for IDLE_TIMEOUT_S between requests.
 """
 
 from __future__ import annotations
 
+import asyncio
 import ipaddress
 import logging
 import socket
 import ssl
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
+from email.utils import formatdate
 from http import HTTPStatus
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from prometheus_client.exposition import generate_latest
-from prometheus_client.registry import CollectorRegistry
-
+from gpuops import __version__
 from gpuops.core.agent.basic_auth import BasicAuth
+from gpuops.core.agent.exposition import CONTENT_TYPE, RenderedMetrics
+from gpuops.core.agent.http_head import MAX_LINE_BYTES, BadRequest, RequestHead, read_headers, read_request_line
 
 log = logging.getLogger("gpuops.agent")
 
 DEFAULT_LISTEN = "127.0.0.1:9400"  # dcgm-exporter's port, on loopback only
 METRICS_PATH = "/metrics"
-CONNECTION_TIMEOUT_S = 10.0
-# The classic text format, as dcgm-exporter serves it; every Prometheus version reads it.
-CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+HEALTH_PATH = "/health"
+SERVER_NAME = f"gpuops-agent/{__version__}"
+LISTEN_BACKLOG = 1024  # hundreds of scrapers connecting at once (the kernel caps it at somaxconn)
+MAX_CONNECTIONS = 1024
+HEAD_TIMEOUT_S = 10.0  # a request head (and a TLS handshake) must be complete within this
+IDLE_TIMEOUT_S = 90.0  # a kept-alive connection waits this long for its next request (Go's idle default)
+WRITE_TIMEOUT_S = 10.0
+STOP_TIMEOUT_S = 5.0
+_TEXT = "text/plain; charset=utf-8"
 
 
 class ListenAddressError(ValueError):
@@ -43,7 +56,7 @@ class ListenAddress:
     port: int
 
     @classmethod
-    def parse(cls, text: str) -> "ListenAddress":
+    def parse(cls, text: str) -> ListenAddress:
         """"127.0.0.1:9400", "[::1]:9400", "0.0.0.0:9400". The host is required: listening on
         every interface has to be asked for by writing 0.0.0.0 or [::]."""
         host, sep, port_text = text.strip().rpartition(":")
@@ -79,109 +92,180 @@ def server_tls_context(cert_file: str | Path, key_file: str | Path) -> ssl.SSLCo
     return context
 
 
-class _MetricsHandler(BaseHTTPRequestHandler):
-    server: "MetricsServer"
-    server_version = "gpuops-agent"
-    sys_version = ""
-    timeout = CONNECTION_TIMEOUT_S
-
-    def setup(self) -> None:
-        super().setup()
-        if isinstance(self.connection, ssl.SSLSocket):
-            self.connection.do_handshake()
-
-    def do_GET(self) -> None:  # noqa: N802 (http.server's naming)
-        self._answer(send_body=True)
-
-    def do_HEAD(self) -> None:  # noqa: N802
-        self._answer(send_body=False)
-
-    def _refuse_method(self) -> None:
-        if self._authorized():
-            self._send(HTTPStatus.METHOD_NOT_ALLOWED, b"method not allowed\n", extra={"Allow": "GET, HEAD"})
-
-    do_POST = do_PUT = do_DELETE = do_PATCH = do_OPTIONS = _refuse_method  # noqa: N815
-
-    def _authorized(self) -> bool:
-        auth = self.server.basic_auth
-        if auth is None or auth.check(self.headers.get("Authorization")):
-            return True
-        self._send(
-            HTTPStatus.UNAUTHORIZED, b"unauthorized\n", extra={"WWW-Authenticate": 'Basic realm="gpuops"'}
-        )
-        return False
-
-    def _answer(self, send_body: bool) -> None:
-        if not self._authorized():
-            return
-        if urlsplit(self.path).path != METRICS_PATH:
-            self._send(HTTPStatus.NOT_FOUND, b"not found\n", send_body=send_body)
-            return
-        body = generate_latest(self.server.registry)
-        self._send(HTTPStatus.OK, body, content_type=CONTENT_TYPE, send_body=send_body)
-
-    def _send(
-        self,
-        status: HTTPStatus,
-        body: bytes,
-        *,
-        content_type: str = "text/plain; charset=utf-8",
-        extra: dict[str, str] | None = None,
-        send_body: bool = True,
-    ) -> None:
-        if status != HTTPStatus.OK:
-            self.close_connection = True  # any request body is left unread: do not reuse the connection
-        self.send_response(status)
-        self.send_header("Content-Type", content_type)
-        self.send_header("Content-Length", str(len(body)))
-        for name, value in (extra or {}).items():
-            self.send_header(name, value)
-        self.end_headers()
-        if send_body:
-            self.wfile.write(body)
-
-    def log_message(self, format: str, *args: object) -> None:  # noqa: A002 (http.server's signature)
-        log.debug("%s %s", self.address_string(), format % args)
+def accepts_gzip(accept_encoding: str | None) -> bool:
+    """Whether an Accept-Encoding value allows gzip (RFC 9110 12.5.3: `gzip`, or `*`, with q > 0)."""
+    weights: dict[str, float] = {}
+    for item in (accept_encoding or "").split(","):
+        coding, *params = (part.strip() for part in item.split(";"))
+        weight = 1.0
+        for param in params:
+            key, _, value = param.partition("=")
+            if key.strip().lower() == "q":
+                try:
+                    weight = float(value)
+                except ValueError:
+                    weight = 0.0
+        weights.setdefault(coding.lower(), weight)
+    return weights.get("gzip", weights.get("x-gzip", weights.get("*", 0.0))) > 0
 
 
-class MetricsServer(ThreadingHTTPServer):
-    """Serves `registry` at /metrics on its own daemon thread (`start()` / `stop()`)."""
+@dataclass(frozen=True)
+class _Response:
+    status: HTTPStatus
+    body: bytes
+    headers: tuple[tuple[str, str], ...] = ()
+    content_type: str = _TEXT
 
-    daemon_threads = True
-    protocol_version = "HTTP/1.1"  # keep-alive, as Prometheus expects
+
+class MetricsServer:
+    """Serves `metrics()` at /metrics and `problem()` at /health on its own thread (`start()` / `stop()`).
+
+    `metrics` and `problem` are called on the server's thread only. The listening socket is
+    bound in the constructor, so a busy port fails there (OSError) and `url` is known at once.
+    """
 
     def __init__(
         self,
         listen: ListenAddress,
-        registry: CollectorRegistry,
         *,
+        metrics: Callable[[], RenderedMetrics],
+        problem: Callable[[], str | None],
         tls: ssl.SSLContext | None = None,
         basic_auth: BasicAuth | None = None,
     ) -> None:
-        if ":" in listen.host:
-            self.address_family = socket.AF_INET6
-        super().__init__((listen.host, listen.port), _MetricsHandler)
-        self.registry = registry
-        self.basic_auth = basic_auth
-        self.tls = tls is not None
-        if tls is not None:
-            self.socket = tls.wrap_socket(self.socket, server_side=True, do_handshake_on_connect=False)
-        self._thread = threading.Thread(target=self.serve_forever, name="gpuops-agent-http", daemon=True)
-
-    def handle_error(self, request: object, client_address: object) -> None:
-        """A client that drops the connection or fails the TLS handshake is its own problem."""
-        log.debug("connection from %s failed", client_address, exc_info=True)
+        family = socket.AF_INET6 if ":" in listen.host else socket.AF_INET
+        self._socket = socket.create_server((listen.host, listen.port), family=family, backlog=LISTEN_BACKLOG)
+        self.server_address: tuple[str, int] = self._socket.getsockname()[:2]
+        self._metrics = metrics
+        self._problem = problem
+        self._tls = tls
+        self._basic_auth = basic_auth
+        self._loop = asyncio.new_event_loop()
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._refusing = False
+        self._thread = threading.Thread(target=self._serve, name="gpuops-agent-http", daemon=True)
 
     @property
     def url(self) -> str:
-        host, port = self.server_address[:2]
+        host, port = self.server_address
         shown = f"[{host}]" if ":" in str(host) else host
-        return f"{'https' if self.tls else 'http'}://{shown}:{port}{METRICS_PATH}"
+        return f"{'https' if self._tls else 'http'}://{shown}:{port}{METRICS_PATH}"
+
+    @property
+    def connections(self) -> int:
+        """Connections open now (for tests and benchmarks)."""
+        return len(self._tasks)
 
     def start(self) -> None:
         self._thread.start()
 
     def stop(self) -> None:
-        self.shutdown()
-        self.server_close()
-        self._thread.join(CONNECTION_TIMEOUT_S)
+        if self._thread.is_alive():
+            self._loop.call_soon_threadsafe(self._loop.stop)
+            self._thread.join(STOP_TIMEOUT_S + 1.0)
+        else:
+            self._socket.close()
+            self._loop.close()
+
+    def _serve(self) -> None:
+        asyncio.set_event_loop(self._loop)
+        server = self._loop.run_until_complete(asyncio.start_server(
+            self._connection, sock=self._socket, backlog=LISTEN_BACKLOG, limit=MAX_LINE_BYTES,
+            ssl=self._tls, ssl_handshake_timeout=HEAD_TIMEOUT_S if self._tls else None,
+        ))
+        try:
+            self._loop.run_forever()
+        finally:
+            server.close()
+            open_tasks = set(self._tasks)  # each task leaves self._tasks as it ends
+            for task in open_tasks:
+                task.cancel()
+            if open_tasks:
+                self._loop.run_until_complete(asyncio.wait(open_tasks, timeout=STOP_TIMEOUT_S))
+            self._loop.run_until_complete(server.wait_closed())
+            self._loop.close()
+
+    async def _connection(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        if len(self._tasks) >= MAX_CONNECTIONS:
+            if not self._refusing:
+                log.warning("%d connections open: refusing new ones until some close", MAX_CONNECTIONS)
+                self._refusing = True
+            writer.transport.abort()
+            return
+        self._refusing = False
+        task = asyncio.current_task()
+        assert task is not None
+        self._tasks.add(task)
+        writer.transport.set_write_buffer_limits(high=0)  # drain() waits until the kernel has it all
+        try:
+            await self._exchange(reader, writer)
+        except (OSError, TimeoutError, asyncio.IncompleteReadError):
+            log.debug("connection from %s failed", writer.get_extra_info("peername"), exc_info=True)
+        finally:
+            self._tasks.discard(task)
+            writer.transport.abort()  # everything owed was drained; never linger on a dead client
+
+    async def _exchange(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        """Requests on one connection until it closes, times out or cannot carry another."""
+        first = True
+        while True:
+            try:
+                async with asyncio.timeout(HEAD_TIMEOUT_S if first else IDLE_TIMEOUT_S):
+                    started = await read_request_line(reader)
+                if started is None:
+                    return
+                async with asyncio.timeout(HEAD_TIMEOUT_S):
+                    head = await read_headers(reader, *started)
+            except BadRequest as refused:
+                await self._send(writer, _Response(refused.status, f"{refused.reason}\n".encode()), None, False)
+                return
+            except TimeoutError:
+                if first:  # a connection that never sent a whole request (slowloris)
+                    await self._send(writer, _Response(HTTPStatus.REQUEST_TIMEOUT, b"request timeout\n"), None, False)
+                return
+            if head is None:
+                return
+            keep_alive = head.keep_alive and not head.has_body
+            await self._send(writer, self._answer(head), head, keep_alive)
+            if not keep_alive:
+                return
+            first = False
+
+    def _answer(self, head: RequestHead) -> _Response:
+        if self._basic_auth is not None and not self._basic_auth.check(head.header("authorization")):
+            return _Response(HTTPStatus.UNAUTHORIZED, b"unauthorized\n", (("WWW-Authenticate", 'Basic realm="gpuops"'),))
+        if head.method not in ("GET", "HEAD"):
+            return _Response(HTTPStatus.METHOD_NOT_ALLOWED, b"method not allowed\n", (("Allow", "GET, HEAD"),))
+        path = urlsplit(head.target).path
+        if path == METRICS_PATH:
+            rendered = self._metrics()
+            vary = ("Vary", "Accept-Encoding")
+            if accepts_gzip(head.header("accept-encoding")):
+                return _Response(HTTPStatus.OK, rendered.gzipped(), (("Content-Encoding", "gzip"), vary), CONTENT_TYPE)
+            return _Response(HTTPStatus.OK, rendered.plain, (vary,), CONTENT_TYPE)
+        if path == HEALTH_PATH:
+            problem = self._problem()
+            if problem is None:
+                return _Response(HTTPStatus.OK, b"OK\n")
+            return _Response(HTTPStatus.SERVICE_UNAVAILABLE, f"KO: {problem}\n".encode())
+        return _Response(HTTPStatus.NOT_FOUND, b"not found\n")
+
+    async def _send(self, writer: asyncio.StreamWriter, response: _Response, head: RequestHead | None, keep_alive: bool) -> None:
+        lines = [
+            f"HTTP/1.1 {response.status.value} {response.status.phrase}",
+            f"Server: {SERVER_NAME}",
+            f"Date: {formatdate(usegmt=True)}",
+            f"Content-Type: {response.content_type}",
+            f"Content-Length: {len(response.body)}",
+            *(f"{name}: {value}" for name, value in response.headers),
+        ]
+        if not keep_alive:
+            lines.append("Connection: close")
+        elif head is not None and head.version == "HTTP/1.0":
+            lines.append("Connection: keep-alive")
+        data = ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
+        if head is None or head.method != "HEAD":
+            data += response.body
+        writer.write(data)
+        async with asyncio.timeout(WRITE_TIMEOUT_S):
+            await writer.drain()

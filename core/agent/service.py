@@ -1,14 +1,13 @@
-"""The agent as one object: a source polled in the background, served at /metrics."""
+"""The agent as one object: a source polled in the background, served at /metrics and /health."""
 
 from __future__ import annotations
 
 import ssl
 
-from prometheus_client.registry import CollectorRegistry
-
 from gpuops.core.agent.basic_auth import BasicAuth
-from gpuops.core.agent.collector import FleetCollector
-from gpuops.core.agent.poller import DEFAULT_INTERVAL_S, SamplePoller
+from gpuops.core.agent.collector import snapshot_exposition
+from gpuops.core.agent.exposition import RenderedMetrics
+from gpuops.core.agent.poller import DEFAULT_INTERVAL_S, AgentSnapshot, SamplePoller
 from gpuops.core.agent.server import ListenAddress, MetricsServer
 from gpuops.core.sources.base import TelemetrySource
 
@@ -18,8 +17,8 @@ FIRST_POLL_WAIT_S = 5.0
 class Agent:
     """Owns `source` from construction on: `stop()` closes it.
 
-    Its own registry (not prometheus_client's global one) holds only the fleet collector, so
-    nothing but GPU metrics is exposed: no Python process or GC metrics.
+    Only GPU metrics are exposed (no Python process or GC metrics), and each poll's answer is
+    rendered once, on the first scrape after it, however many scrapers ask.
     """
 
     def __init__(
@@ -33,10 +32,11 @@ class Agent:
     ) -> None:
         self.source = source
         self.poller = SamplePoller(source, interval_s)
-        registry = CollectorRegistry(auto_describe=False)
-        registry.register(FleetCollector(self.poller.snapshot))
+        self._rendered: tuple[AgentSnapshot, RenderedMetrics] | None = None
         try:
-            self.server = MetricsServer(listen, registry, tls=tls, basic_auth=basic_auth)
+            self.server = MetricsServer(
+                listen, metrics=self._metrics, problem=self.poller.problem, tls=tls, basic_auth=basic_auth,
+            )
         except OSError:
             source.close()
             raise
@@ -54,3 +54,10 @@ class Agent:
     def stop(self) -> None:
         self.server.stop()
         self.poller.stop()
+
+    def _metrics(self) -> RenderedMetrics:
+        """Called on the server's thread only."""
+        snapshot = self.poller.snapshot()
+        if self._rendered is None or self._rendered[0] is not snapshot:
+            self._rendered = (snapshot, RenderedMetrics(snapshot_exposition(snapshot)))
+        return self._rendered[1]
