@@ -29,10 +29,10 @@ from PySide6.QtCore import QTimer  # noqa: E402
 from PySide6.QtWidgets import QApplication  # noqa: E402
 
 from gpuops.core.sources.demo import DemoSource  # noqa: E402
-from gpuops.gui.app import EXIT_AFTER_FIRST_FRAME_ENV, application  # noqa: E402
-from gpuops.gui.fleet_grid import FleetGrid  # noqa: E402
-from gpuops.gui.fleet_index import FleetIndex  # noqa: E402
-from gpuops.gui.main_window import MainWindow  # noqa: E402
+from gpuops.gui.app.launch import EXIT_AFTER_FIRST_FRAME_ENV, application  # noqa: E402
+from gpuops.gui.grid.fleet_grid import FleetGrid  # noqa: E402
+from gpuops.gui.live.fleet_index import FleetIndex  # noqa: E402
+from gpuops.gui.app.console_window import ConsoleWindow  # noqa: E402
 
 GRID_SIZE_PX = (900, 640)
 WINDOW_SIZE_PX = (1400, 860)
@@ -70,7 +70,7 @@ def _grid_repaint_ms(n_gpus: int) -> float:
 def _gui_cpu_percent() -> tuple[float, int]:
     """CPU time over wall time (% of one core) with the live window at 1 Hz; and polls seen."""
     app = application()
-    window = MainWindow(lambda: DemoSource(CPU_GPUS, seed=0), interval_s=1.0)
+    window = ConsoleWindow(lambda: DemoSource(CPU_GPUS, seed=0), interval_s=1.0)
     window.resize(*WINDOW_SIZE_PX)
     window.show()
     window.start()

@@ -26,9 +26,9 @@ from PySide6.QtWidgets import QApplication  # noqa: E402
 
 from gpuops.core.sources.demo import DemoSource  # noqa: E402
 from gpuops.core.store import HistoryWriter  # noqa: E402
-from gpuops.gui.app import application  # noqa: E402
-from gpuops.gui.main_window import MainWindow  # noqa: E402
-from gpuops.gui.poller import PollResult  # noqa: E402
+from gpuops.gui.app.launch import application  # noqa: E402
+from gpuops.gui.app.console_window import ConsoleWindow  # noqa: E402
+from gpuops.gui.live.poller import PollResult  # noqa: E402
 
 WINDOW_SIZE_PX = (1400, 860)
 GRID_GPUS = 10_000
@@ -41,16 +41,16 @@ LIVE_SECONDS = 20.0
 TICK_MS = 5
 
 
-def _window(source_gpus: int, history_db: Path | None) -> MainWindow:
+def _window(source_gpus: int, history_db: Path | None) -> ConsoleWindow:
     application()
-    window = MainWindow(lambda: DemoSource(source_gpus, seed=0), interval_s=1.0, history_db=history_db)
+    window = ConsoleWindow(lambda: DemoSource(source_gpus, seed=0), interval_s=1.0, history_db=history_db)
     window.resize(*WINDOW_SIZE_PX)
     window.show()
     QApplication.processEvents()
     return window
 
 
-def _close(window: MainWindow) -> None:
+def _close(window: ConsoleWindow) -> None:
     window.close()
     window.deleteLater()
     QApplication.processEvents()

@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, Callable, Iterator
+from typing import TYPE_CHECKING
 
 import numpy as np
 from PySide6.QtGui import QImage
@@ -16,7 +17,7 @@ from gpuops.core.sources.base import SourceError, TelemetrySource
 from gpuops.core.telemetry import FleetSample, GpuInventory, GpuState, ProcessInfo, empty_metrics
 
 if TYPE_CHECKING:
-    from gpuops.gui.main_window import MainWindow
+    from gpuops.gui.app.console_window import ConsoleWindow
 
 GIB = 1 << 30
 MEM_TOTAL_BYTES = 80 * GIB
@@ -131,13 +132,13 @@ class FakeSource(TelemetrySource):
 OFFSCREEN_PLUGIN_NOTICE = r"This plugin does not support (propagateSizeHints|raise)\(\)"
 
 
-def window_factory(qtbot, cleanups: list) -> Callable[..., "MainWindow"]:
-    """Build `make(source, ...)`: a shown MainWindow polling `source` (or opened by `opener`);
-    other keywords (stall_after_s, history_db, ...) go to MainWindow."""
-    from gpuops.gui.main_window import MainWindow
+def window_factory(qtbot, cleanups: list) -> Callable[..., ConsoleWindow]:
+    """Build `make(source, ...)`: a shown ConsoleWindow polling `source` (or opened by `opener`);
+    other keywords (stall_after_s, history_db, ...) go to ConsoleWindow."""
+    from gpuops.gui.app.console_window import ConsoleWindow
 
     def make(source, *, interval_s=0.05, opener=None, start=True, size=(1000, 700), **options):
-        window = MainWindow(opener or (lambda: source), interval_s, **options)
+        window = ConsoleWindow(opener or (lambda: source), interval_s, **options)
         qtbot.addWidget(window)
         window.resize(*size)
         window.show()
@@ -151,7 +152,7 @@ def window_factory(qtbot, cleanups: list) -> Callable[..., "MainWindow"]:
 
 
 @contextmanager
-def open_windows(qtbot) -> Iterator[Callable[..., "MainWindow"]]:
+def open_windows(qtbot) -> Iterator[Callable[..., ConsoleWindow]]:
     """`window_factory`'s `make` for a test, every window it made closed (and checked) after."""
     cleanups: list = []
     yield window_factory(qtbot, cleanups)

@@ -5,6 +5,7 @@ maintenance through the alert worker (never on the GUI thread); --read-only disa
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 from pathlib import Path
 
@@ -30,10 +31,9 @@ class FaultySource(FakeSource):
 
     def poll(self) -> FleetSample:
         sample = super().poll()
-        ecc = sample.metrics["ecc_uncorrected_volatile"]
-        ecc[:] = 0.0
+        ecc = np.zeros(len(sample))
         ecc[list(ECC_GPUS)] = 1.0
-        return sample
+        return dataclasses.replace(sample, metrics={**sample.metrics, "ecc_uncorrected_volatile": ecc})
 
 
 @pytest.fixture

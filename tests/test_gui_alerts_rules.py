@@ -17,10 +17,10 @@ from gpuops.core.alerts.persistence import AlertStore
 from gpuops.core.alerts.rules import Condition, Scope, rules_from_text
 from gpuops.core.alerts.service import AlertService
 from gpuops.core.store.connection import open_database
-from gpuops.gui.alert_rule_dialog import NO_PREVIEW, RELATIVE
-from gpuops.gui.alert_rules_model import ENABLED_COLUMN, RULE_COLUMNS
-from gpuops.gui.alert_worker import AlertWorker
-from gpuops.gui.alerts_tab import BUILTIN_DELETE_TIP, READ_ONLY_TIP, AlertsTab
+from gpuops.gui.alerts.rule_dialog import NO_PREVIEW, RELATIVE
+from gpuops.gui.alerts.rules_model import ENABLED_COLUMN, RULE_COLUMNS
+from gpuops.gui.alerts.worker import AlertWorker
+from gpuops.gui.alerts.tab import BUILTIN_DELETE_TIP, READ_ONLY_TIP, AlertsTab
 from tests.samples import make_inventory, make_sample
 
 T0 = 1_763_798_400.0

@@ -12,8 +12,8 @@ from gpuops.core.alerts.model import Alert, AlertState, Severity
 from gpuops.core.alerts.notifications import Notification, NotificationPolicy
 from gpuops.core.alerts.service import AlertService
 from gpuops.core.store.connection import open_database
-from gpuops.gui.alert_worker import AlertWorker
-from gpuops.gui.alerts_model import ActiveAlertsModel
+from gpuops.gui.alerts.worker import AlertWorker
+from gpuops.gui.alerts.model import ActiveAlertsModel
 from tests.samples import make_sample
 
 T0 = 1_763_798_400.0
@@ -128,8 +128,8 @@ def test_no_history_yet_is_reported_not_raised(qtbot, tmp_path: Path, worker_on)
 
 
 def test_tray_icon_carries_a_dot_in_the_worst_severity_colour(qtbot) -> None:
-    from gpuops.gui.alerts_model import SEVERITY_COLORS
-    from gpuops.gui.tray import DOT_FRACTION, ICON_PX, severity_icon
+    from gpuops.gui.alerts.model import SEVERITY_COLORS
+    from gpuops.gui.app.tray import DOT_FRACTION, ICON_PX, severity_icon
 
     def dot_pixel(severity):  # noqa: ANN001, ANN202
         image = severity_icon(severity).pixmap(ICON_PX, ICON_PX).toImage()
@@ -142,7 +142,8 @@ def test_tray_icon_carries_a_dot_in_the_worst_severity_colour(qtbot) -> None:
 
 
 def test_the_window_command_accepts_read_only() -> None:
-    from gpuops.cli import build_parser
+    from gpuops.cli import parse_args
 
-    assert build_parser().parse_args(["--read-only"]).read_only is True
-    assert build_parser().parse_args([]).read_only is False
+    assert parse_args(["--read-only"]).read_only is True
+    assert parse_args(["window", "--read-only"]).read_only is True
+    assert parse_args([]).read_only is False

@@ -8,7 +8,7 @@ import os
 import subprocess
 import sys
 
-from gpuops.gui.app import APP_NAME, EXIT_AFTER_FIRST_FRAME_ENV, application, run_app
+from gpuops.gui.app.launch import APP_NAME, EXIT_AFTER_FIRST_FRAME_ENV, application, run_app
 
 
 def test_non_positive_interval_is_refused_before_any_window(capsys):

@@ -15,8 +15,8 @@ from PySide6.QtWidgets import QApplication, QDialogButtonBox, QMessageBox
 
 from gpuops.core.allocations.repository import AllocationRepository
 from gpuops.core.store.writer import HistoryWriter
-from gpuops.gui import palette
-from gpuops.gui.customer_colors import CUSTOMER_KEY, UNALLOCATED_LABEL
+from gpuops.gui.common import palette
+from gpuops.gui.grid.customer_colors import CUSTOMER_KEY, UNALLOCATED_LABEL
 from tests.gui_support import OFFSCREEN_PLUGIN_NOTICE, FakeSource, cell_rgb, make_inventory, make_sample, open_windows
 
 pytestmark = pytest.mark.qt_log_ignore(OFFSCREEN_PLUGIN_NOTICE)
@@ -279,10 +279,10 @@ def test_the_console_recording_a_simulated_fleet_seeds_the_demo_book(qtbot, tmp_
     demo customers appear once the fleet is stored, busy-but-unallocated GPUs are recorded."""
     from gpuops.core.allocations.busy import EVENT_KIND
     from gpuops.core.sources.demo import DemoSource
-    from gpuops.gui.main_window import MainWindow
+    from gpuops.gui.app.console_window import ConsoleWindow
 
     db = tmp_path / "fresh.sqlite"
-    window = MainWindow(lambda: DemoSource(n_gpus=64, seed=3), 0.05, history_db=db, demo_seed=3)
+    window = ConsoleWindow(lambda: DemoSource(n_gpus=64, seed=3), 0.05, history_db=db, demo_seed=3)
     qtbot.addWidget(window)
     window.show()
     window.start()

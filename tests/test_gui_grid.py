@@ -12,10 +12,10 @@ from PySide6.QtCore import QPointF, Qt
 from PySide6.QtTest import QTest
 from PySide6.QtWidgets import QApplication, QToolTip
 
-from gpuops.gui import palette
-from gpuops.gui.fleet_index import FleetIndex
-from gpuops.gui.grid_layout import GridLayout
-from gpuops.gui.poller import PollResult
+from gpuops.gui.common import palette
+from gpuops.gui.live.fleet_index import FleetIndex
+from gpuops.gui.grid.layout import GridLayout
+from gpuops.gui.live.poller import PollResult
 from tests.gui_support import (
     OFFSCREEN_PLUGIN_NOTICE,
     FakeSource,

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from gpuops.gui.fleet_index import FleetIndex
-from gpuops.gui.history import HISTORY_SERIES, FleetHistory, TraceRing, sample_series
+from gpuops.gui.live.fleet_index import FleetIndex
+from gpuops.gui.live.recent_history import HISTORY_SERIES, FleetHistory, TraceRing, sample_series
 from tests.gui_support import make_inventory, make_sample
 
 

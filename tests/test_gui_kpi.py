@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from gpuops.core.telemetry import FleetSample, GpuState, empty_metrics
-from gpuops.gui.kpi_strip import FleetKpis, KpiStrip, fleet_kpis
+from gpuops.gui.window.kpi_strip import FleetKpis, KpiStrip, fleet_kpis
 from tests.gui_support import make_inventory
 from tests.samples import edited
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from PySide6.QtWidgets import QApplication
 
-from gpuops.gui.poller import PollResult
+from gpuops.gui.live.poller import PollResult
 from tests.gui_support import OFFSCREEN_PLUGIN_NOTICE, FakeSource, make_inventory, make_sample, open_windows
 
 pytestmark = pytest.mark.qt_log_ignore(OFFSCREEN_PLUGIN_NOTICE)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from gpuops.gui import palette
+from gpuops.gui.common import palette
 
 
 def encode(values, lost=(), no_data=(), stale=None):

@@ -9,8 +9,8 @@ import threading
 import numpy as np
 import pytest
 
-from gpuops.gui.poll_grading import GradedPoll, PollGrader
-from gpuops.gui.poller import Poller, PollResult
+from gpuops.gui.live.poll_grading import GradedPoll, PollGrader
+from gpuops.gui.live.poller import Poller, PollResult
 from tests.gui_support import OFFSCREEN_PLUGIN_NOTICE, FakeSource, make_inventory, make_sample, open_windows
 
 pytestmark = pytest.mark.qt_log_ignore(OFFSCREEN_PLUGIN_NOTICE)

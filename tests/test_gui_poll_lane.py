@@ -7,8 +7,8 @@ import time
 from pathlib import Path
 
 from gpuops.core.store.writer import HistoryWriter
-from gpuops.gui.allocation_worker import AllocationWorker
-from gpuops.gui.poll_lane import PER_POLL_WORK
+from gpuops.gui.customers.worker import AllocationWorker
+from gpuops.gui.workers.poll_lane import PER_POLL_WORK
 from tests.gui_support import make_inventory, make_sample
 
 GPUS = make_inventory(8)

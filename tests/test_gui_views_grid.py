@@ -14,9 +14,9 @@ from PySide6.QtTest import QTest
 from PySide6.QtWidgets import QApplication
 
 from gpuops.core.telemetry import GpuState
-from gpuops.gui import palette
-from gpuops.gui.condition import Condition
-from gpuops.gui.poller import PollResult
+from gpuops.gui.common import palette
+from gpuops.gui.grid.condition import Condition
+from gpuops.gui.live.poller import PollResult
 from tests import samples
 from tests.gui_support import OFFSCREEN_PLUGIN_NOTICE, cell_rgb, close_windows, window_factory
 

@@ -11,7 +11,7 @@ import pytest
 from PySide6.QtWidgets import QApplication
 
 from gpuops.core.store import HistoryReader, HistoryWriter, WriterLock
-from gpuops.gui.poller import PollResult
+from gpuops.gui.live.poller import PollResult
 from tests import samples
 from tests.gui_support import OFFSCREEN_PLUGIN_NOTICE, FakeSource, open_windows
 

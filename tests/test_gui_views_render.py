@@ -7,7 +7,7 @@ import pytest
 from PySide6.QtGui import QImage
 from PySide6.QtWidgets import QApplication
 
-from gpuops.gui.poller import PollResult
+from gpuops.gui.live.poller import PollResult
 from tests import samples
 from tests.gui_support import OFFSCREEN_PLUGIN_NOTICE, close_windows, window_factory
 

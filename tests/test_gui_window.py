@@ -10,7 +10,7 @@ from PySide6.QtCore import QTimer
 
 from gpuops.core.sources.base import SourceError
 from gpuops.core.telemetry import GpuState
-from gpuops.gui import palette
+from gpuops.gui.common import palette
 from tests.gui_support import OFFSCREEN_PLUGIN_NOTICE, FakeSource, cell_rgb, open_windows
 
 pytestmark = pytest.mark.qt_log_ignore(OFFSCREEN_PLUGIN_NOTICE)

@@ -12,12 +12,12 @@ from PySide6.QtGui import QPalette
 from PySide6.QtWidgets import QApplication, QDialogButtonBox, QLabel, QSplitter
 
 from gpuops.core.telemetry import GpuInventory
-from gpuops.cli import build_parser
+from gpuops.cli import parse_args
 from gpuops.commands.window import launch_settings
-from gpuops.gui.about_dialog import NOT_KNOWN, AboutDialog, version_rows
-from gpuops.gui.app import application
-from gpuops.gui.settings_dialog import RESTART_NOTE, UNITS_NOTE, SettingsDialog
-from gpuops.gui.settings_store import (
+from gpuops.gui.window.about_dialog import NOT_KNOWN, AboutDialog, version_rows
+from gpuops.gui.app.launch import application
+from gpuops.gui.window.settings_dialog import RESTART_NOTE, UNITS_NOTE, SettingsDialog
+from gpuops.gui.app.settings_store import (
     Preferences,
     last_export_dir,
     load_preferences,
@@ -88,7 +88,7 @@ def test_restoring_from_empty_settings_changes_nothing(make_window, tmp_path):
 
 
 def test_saved_source_interval_and_history_apply_when_the_command_line_has_none(user_settings, tmp_path):
-    parse = build_parser().parse_args
+    parse = parse_args
     source, interval_s, db_path = launch_settings(parse([]))
     assert (source, interval_s) == ("auto", 1.0)
     save_preferences(Preferences(source="demo:4", interval_s=2.5, db_path=str(tmp_path / "h.sqlite")))
@@ -134,9 +134,9 @@ def test_unreadable_saved_values_fall_back_to_their_defaults(user_settings):
 def test_the_console_history_writer_keeps_what_settings_say(qtbot, user_settings, tmp_path, monkeypatch):
     """The recorder (the console's own writer when no collector runs) hands the saved retention
     to the store exactly as `gpuops collect --keep-raw 6h --keep-1m 30d --keep-1h 1y` would."""
-    import gpuops.gui.history_recorder as recorder_module
+    import gpuops.gui.workers.history_recorder as recorder_module
     from gpuops.core.store import HistoryWriter
-    from gpuops.commands.collect import _retention
+    from gpuops.core.history_retention import retention_policy
 
     given = []
 
@@ -152,13 +152,13 @@ def test_the_console_history_writer_keeps_what_settings_say(qtbot, user_settings
         qtbot.waitUntil(lambda: recorder.writing)
     finally:
         assert recorder.stop()
-    collect_args = build_parser().parse_args(["collect", "--keep-raw", "6h", "--keep-1m", "30d", "--keep-1h", "1y"])
-    assert given == [_retention(collect_args)]
+    collect_args = parse_args(["collect", "--keep-raw", "6h", "--keep-1m", "30d", "--keep-1h", "1y"])
+    assert given == [retention_policy(collect_args.keep_raw, collect_args.keep_1m, collect_args.keep_1h)]
     assert given[0].raw_s == 6 * 3600 and given[0].rollup_1m_s == 30 * 86400
 
 
 def test_choosing_dark_darkens_the_plots_and_comes_back_in_a_new_window(make_window, qtbot, user_settings):
-    from gpuops.gui.theme import apply_theme
+    from gpuops.gui.app.theme import apply_theme
 
     window = make_window(FakeSource(8), size=(900, 600))
     light_background = window.grid.view.backgroundBrush().color()
@@ -182,7 +182,7 @@ def test_choosing_dark_darkens_the_plots_and_comes_back_in_a_new_window(make_win
 
 
 def test_fahrenheit_and_decimal_memory_change_the_tooltips_and_the_detail_panel(make_window, qtbot, user_settings):
-    from gpuops.gui.window_actions import apply_display_preferences
+    from gpuops.gui.window.actions import apply_display_preferences
 
     window = make_window(FakeSource(8), size=(900, 600))
     qtbot.waitUntil(lambda: window.last_sample is not None)

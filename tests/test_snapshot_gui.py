@@ -9,7 +9,7 @@ import subprocess
 import pytest
 from PySide6.QtCore import QTimer
 
-from gpuops.gui.snapshot_export import PROGRESS_AFTER_MS, SnapshotExporter
+from gpuops.gui.snapshot.export import PROGRESS_AFTER_MS, SnapshotExporter
 from tests.gui_support import OFFSCREEN_PLUGIN_NOTICE, FakeSource, close_windows, window_factory
 from tests.snapshot_support import ALERT_SUMMARY, make_snapshot_history
 from tests.test_snapshot_export import image_stats
@@ -59,7 +59,7 @@ def test_json_from_the_window_has_every_gpu_with_health(qtbot, window, tmp_path)
 
 def test_pdf_reads_alerts_from_the_history_and_numbers_its_pages(qtbot, window, tmp_path):
     history = make_snapshot_history(tmp_path / "history.sqlite")
-    exporter = SnapshotExporter(window, lambda: history)
+    exporter = SnapshotExporter(window, window, lambda: history)
     window.select_gpu(window.last_sample.uuids[3])
     qtbot.wait(200)  # a few polls of history for the plot
     export(qtbot, exporter, tmp_path / "report.pdf", "pdf")

@@ -11,7 +11,7 @@ import pytest
 from PySide6.QtCore import QEvent, QObject
 from PySide6.QtWidgets import QApplication
 
-from gpuops.gui.poller import PollResult, SourceInfo
+from gpuops.gui.live.poller import PollResult, SourceInfo
 from tests.gui_support import OFFSCREEN_PLUGIN_NOTICE, close_windows, make_inventory, make_sample, window_factory
 
 pytestmark = [pytest.mark.slow, pytest.mark.qt_log_ignore(OFFSCREEN_PLUGIN_NOTICE)]

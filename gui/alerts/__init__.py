@@ -1,0 +1,1 @@
+"""The Alerts tab, its worker, dialogs and models."""

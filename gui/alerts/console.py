@@ -1,0 +1,90 @@
+"""Alerts in the console window: the worker, the Alerts tab, grid marks, titles and the tray,
+wired together so that the main window needs two lines (create, stop).
+
+The console evaluates the rules itself only while it writes the history (no `gpuops collect`
+does); otherwise it reads what the collector evaluated. Without a history database there are
+no alerts, and the tab says why.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from pathlib import Path
+
+from PySide6.QtCore import QObject
+
+from gpuops.core.alerts.model import AlertState, Severity
+from gpuops.gui.alerts.tab import AlertsTab, WindowTitleBadge
+from gpuops.gui.alerts.worker import AlertSnapshot, AlertWorker
+from gpuops.gui.app.tray import Notifier, TrayNotifier
+from gpuops.gui.window.host import ConsoleHost
+
+log = logging.getLogger("gpuops.gui.alerts")
+
+STATUS_MESSAGE_MS = 15_000
+
+
+def alert_marks(snapshot: AlertSnapshot) -> dict[str, Severity]:
+    """GPU uuid -> worst severity among its firing alerts that want attention (not muted)."""
+    marks: dict[str, Severity] = {}
+    for alert in snapshot.active:
+        uuid = alert.gpu_uuid
+        if uuid is not None and alert.state is AlertState.FIRING and not alert.muted:
+            marks[uuid] = max(marks.get(uuid, alert.severity), alert.severity)
+    return marks
+
+
+class AlertConsole(QObject):
+    """The Alerts tab and everything around it, on `host` (see the module docstring).
+    `evaluating` (thread-safe: it is asked on the worker thread) says whether this console
+    writes the history itself and so evaluates the rules."""
+
+    def __init__(
+        self,
+        host: ConsoleHost,
+        history_db: Path | None,
+        interval_s: float,
+        *,
+        app_title: str,
+        read_only: bool = False,
+        notifier: Notifier | None = None,
+        worker: AlertWorker | None = None,
+        demo_seed: int | None = None,
+        evaluating: Callable[[], bool] = lambda: False,
+    ) -> None:
+        super().__init__(host.widget)
+        self._host = host
+        if worker is None and history_db is not None:
+            worker = AlertWorker(history_db, interval_s, evaluating, self, demo_seed=demo_seed)
+        self.worker = worker
+        self.tab = AlertsTab(worker, read_only=read_only)
+        tabs = host.tabs
+        self._tab_index = tabs.addTab(self.tab, self.tab.title)
+        tabs.setTabToolTip(self._tab_index, "Active alerts, history, a GPU's alerts over time, silences, rules")
+        self.badge = WindowTitleBadge(host.widget, app_title)
+        self.notifier: Notifier = notifier or TrayNotifier(self._raise_window, self._status_message, self)
+        self.tab.titleChanged.connect(lambda title: tabs.setTabText(tabs.indexOf(self.tab), title))
+        self.tab.countsChanged.connect(self.badge.set_counts)
+        self.tab.gpuChosen.connect(host.select_gpu)
+        host.grid.gpuSelected.connect(self.tab.set_gpu)
+        if worker is not None:
+            worker.snapshotReady.connect(self._snapshot)
+            worker.notificationDue.connect(self.notifier.notify)
+            host.poll_shown.connect(lambda result: worker.process(result.sample))
+            host.source_failed.connect(worker.source_failed)
+
+    def _snapshot(self, snapshot: AlertSnapshot) -> None:
+        self._host.grid.set_alert_marks(alert_marks(snapshot))
+        self.notifier.show_worst(snapshot.worst())
+
+    def _raise_window(self) -> None:
+        self._host.bring_to_front()
+        self._host.tabs.setCurrentWidget(self.tab)
+
+    def _status_message(self, text: str) -> None:
+        self._host.show_status(f"⚠ {text}", STATUS_MESSAGE_MS)
+
+    def stop(self) -> None:
+        if self.worker is not None and not self.worker.stop():
+            log.warning("the alerts worker did not finish in time; the last alert writes may be lost")

@@ -1,0 +1,46 @@
+"""The composition root: the console window with its alerts and customers consoles.
+
+`MainWindow` shows the fleet and knows nothing of alerts or customers; this builds the window,
+then each console on the window's narrow `ConsoleHost`, and hands them to the window so that
+they stop when it closes. `gpuops window` and the tests open this.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtWidgets import QWidget
+
+from gpuops.core.sources.base import TelemetrySource
+from gpuops.gui.alerts.console import AlertConsole
+from gpuops.gui.customers.console import AllocationConsole
+from gpuops.gui.window.main_window import APP_TITLE, MainWindow
+
+
+class ConsoleWindow(MainWindow):
+    """`MainWindow` plus `alerts` and `allocations`. `demo_seed`: the seed of a simulated fleet,
+    whose demo customers the console seeds into an empty book while it records the history itself."""
+
+    def __init__(
+        self,
+        open_source: Callable[[], TelemetrySource],
+        interval_s: float,
+        *,
+        history_db: Path | None = None,
+        read_only: bool = False,
+        demo_seed: int | None = None,
+        parent: QWidget | None = None,
+        **options: Any,
+    ) -> None:
+        super().__init__(open_source, interval_s, history_db=history_db, parent=parent, **options)
+        host = self.console_host()
+        recorder = self.ops.recorder
+        self.alerts = AlertConsole(
+            host, history_db, interval_s, app_title=APP_TITLE, read_only=read_only, demo_seed=demo_seed,
+            evaluating=lambda: recorder is not None and recorder.writing,
+        )
+        self.allocations = AllocationConsole(host, history_db, read_only=read_only)
+        self.add_console(self.alerts)
+        self.add_console(self.allocations)

@@ -1,0 +1,1 @@
+"""Small pieces every feature shares: the clock text, palettes, a sortable rows model."""

@@ -1,0 +1,1 @@
+"""The fleet grid: layout, arrangement, metrics, colours and marks."""

@@ -1,0 +1,112 @@
+"""The window's menus and toolbar: File (export a snapshot, settings, quit) and Help (about)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from PySide6.QtGui import QAction, QActionGroup, QIcon, QKeySequence
+from PySide6.QtWidgets import QMainWindow, QMessageBox, QStyle
+
+from gpuops.gui.app.settings_store import Preferences, load_preferences, save_preferences
+from gpuops.gui.snapshot.export import SnapshotExporter
+from gpuops.gui.window.host import FleetView
+
+#: How long the status bar says where a snapshot went.
+SAVED_MESSAGE_MS = 15_000
+
+
+@dataclass(frozen=True)
+class WindowActions:
+    export: QAction
+    picture_window: QAction
+    picture_grid: QAction
+    picture_2x: QAction
+    settings: QAction
+    about: QAction
+    quit: QAction
+    exporter: SnapshotExporter
+
+
+def _history_path() -> Path:
+    from gpuops.core.store.paths import default_db_path
+
+    saved = load_preferences().db_path
+    return Path(saved) if saved else default_db_path()
+
+
+def apply_display_preferences(view: FleetView, preferences: Preferences) -> None:
+    """Units for the window's tooltips and detail panel (the theme is the application's: `gui.app.theme`)."""
+    units = preferences.display_units()
+    view.grid.set_units(units)
+    view.detail.set_units(units)
+
+
+def install_window_actions(window: QMainWindow, view: FleetView) -> WindowActions:
+    """The menus and toolbar of `window`, which shows `view`."""
+    apply_display_preferences(view, load_preferences())
+    exporter = SnapshotExporter(window, view, _history_path)
+    style = window.style()
+
+    export = QAction(QIcon.fromTheme("document-save-as", style.standardIcon(QStyle.StandardPixmap.SP_DialogSaveButton)), "&Export snapshot…", window)
+    export.setShortcut(QKeySequence("Ctrl+E"))
+    export.setToolTip("Save the fleet as it is now: a picture (PNG), a report (PDF), or a table per GPU (CSV, JSON)")
+    export.triggered.connect(exporter.choose_and_export)
+
+    pictures = QActionGroup(window)
+    picture_window = QAction("Picture of the whole window", window, checkable=True, checked=True)
+    picture_grid = QAction("Picture of the fleet grid only", window, checkable=True)
+    for action, view in ((picture_window, "window"), (picture_grid, "grid")):
+        pictures.addAction(action)
+        action.triggered.connect(lambda _=False, v=view: setattr(exporter, "picture_view", v))
+    picture_2x = QAction("Pictures at high DPI (2×)", window, checkable=True)
+    picture_2x.toggled.connect(lambda on: setattr(exporter, "picture_scale", 2.0 if on else 1.0))
+
+    settings = QAction("&Settings…", window)
+    settings.setShortcut(QKeySequence.StandardKey.Preferences)
+    settings.triggered.connect(lambda: open_settings_dialog(window, view))
+    about = QAction("&About gpuops", window)
+    about.triggered.connect(lambda: open_about_dialog(window, view))
+    quit_action = QAction("&Quit", window)
+    quit_action.setShortcut(QKeySequence.StandardKey.Quit)
+    quit_action.triggered.connect(window.close)
+
+    file_menu = window.menuBar().addMenu("&File")
+    file_menu.addAction(export)
+    options = file_menu.addMenu("Snapshot pictures")
+    options.addActions([picture_window, picture_grid])
+    options.addSeparator()
+    options.addAction(picture_2x)
+    file_menu.addSeparator()
+    file_menu.addAction(settings)
+    file_menu.addSeparator()
+    file_menu.addAction(quit_action)
+    window.menuBar().addMenu("&Help").addAction(about)
+
+    toolbar = window.addToolBar("Main")
+    toolbar.setObjectName("mainToolbar")  # so saveState/restoreState can find it
+    toolbar.addAction(export)
+
+    exporter.exported.connect(lambda path: window.statusBar().showMessage(f"Snapshot saved to {path}", SAVED_MESSAGE_MS))
+    exporter.failed.connect(lambda message: QMessageBox.warning(window, "Snapshot not exported", message))
+    exporter.cancelled.connect(lambda: window.statusBar().showMessage("Snapshot export cancelled", SAVED_MESSAGE_MS))
+    return WindowActions(export, picture_window, picture_grid, picture_2x, settings, about, quit_action, exporter)
+
+
+def open_settings_dialog(window: QMainWindow, view: FleetView) -> None:
+    from gpuops.gui.app.theme import apply_theme
+    from gpuops.gui.window.settings_dialog import SettingsDialog
+
+    dialog = SettingsDialog(load_preferences(), window)
+    if dialog.exec():
+        chosen = dialog.preferences()
+        save_preferences(chosen)
+        apply_theme(chosen.theme)
+        apply_display_preferences(view, chosen)
+
+
+def open_about_dialog(window: QMainWindow, view: FleetView) -> None:
+    from gpuops.gui.window.about_dialog import AboutDialog
+
+    info = view.source_info
+    AboutDialog(view.last_sample, info.name if info else None, window).exec()

@@ -1,0 +1,147 @@
+"""Fleet replay: a slider over the recorded history; the grid shows the fleet as it was then.
+
+The bar asks the history loader for the recorded time span when opened, and for the fleet at
+the slider's instant when it settles; `replaySample` carries that FleetSample to the window,
+`liveRequested` asks to go back to live data.
+"""
+
+from __future__ import annotations
+
+from PySide6.QtCore import Qt, QTimer, Signal
+from PySide6.QtWidgets import QHBoxLayout, QLabel, QPushButton, QSlider, QWidget
+
+from gpuops.core.telemetry import FleetSample
+from gpuops.gui.common.clock import local_time, utc_time
+from gpuops.gui.workers.history_loader import HistoryLoader
+
+REPLAY_RESOURCE = "replay"
+SPAN_RESOURCE = "replay-span"
+_STEPS = 1000
+_SETTLE_MS = 150
+_STYLE = "background: #fff0cc; color: #4a3b00; font-weight: bold; padding: 2px 6px;"
+
+
+def replay_label(ts: float) -> str:
+    return f"Replay: {local_time(ts)}"
+
+
+class ReplayBar(QWidget):
+    replaySample = Signal(object)  # FleetSample
+    liveRequested = Signal()
+
+    def __init__(self, loader: HistoryLoader | None, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.open_button = QPushButton("Replay…")
+        self.open_button.setToolTip("Show the whole fleet as it was at a past instant (from the history)")
+        self.slider = QSlider(Qt.Orientation.Horizontal)
+        self.slider.setRange(0, _STEPS)
+        self.slider.setToolTip("Drag to choose the instant; the grid shows the fleet as recorded then")
+        self.label = QLabel()
+        self.live_button = QPushButton("Back to live")
+        self.live_button.setToolTip("Show live data again (Esc)")
+        layout = QHBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addWidget(self.open_button)
+        layout.addWidget(self.slider, 1)
+        layout.addWidget(self.label)
+        layout.addWidget(self.live_button)
+        self._loader = loader
+        self._span: tuple[float, float] | None = None
+        self._active = False
+        self._settle = QTimer(self)
+        self._settle.setSingleShot(True)
+        self._settle.setInterval(_SETTLE_MS)
+        self._settle.timeout.connect(self._request_instant)
+        self.slider.valueChanged.connect(lambda _: self._settle.start())
+        self.open_button.clicked.connect(self.open)
+        self.live_button.clicked.connect(self.back_to_live)
+        if loader is None:
+            self.open_button.setEnabled(False)
+            self.open_button.setToolTip("Replay needs the history (the console was started with --no-history)")
+        else:
+            loader.loaded.connect(self._loaded)
+            loader.failed.connect(self._failed)
+        self._show_controls(False)
+
+    @property
+    def active(self) -> bool:
+        """True while the grid shows the past."""
+        return self._active
+
+    def _show_controls(self, visible: bool) -> None:
+        self.slider.setVisible(visible)
+        self.live_button.setVisible(visible)
+        self.label.setStyleSheet(_STYLE if visible and self._active else "")
+
+    def open(self) -> None:
+        """Ask for the recorded span; the slider appears when it is known."""
+        if self._loader is None:
+            return
+        self.label.setText("Reading the recorded span…")
+        self._loader.request(SPAN_RESOURCE, lambda reader: reader.time_range())
+
+    def instant(self) -> float | None:
+        if self._span is None:
+            return None
+        first, last = self._span
+        return first + (last - first) * self.slider.value() / _STEPS
+
+    def show_instant(self, ts: float) -> None:
+        """Move the slider to `ts` (within the recorded span) and replay it."""
+        if self._span is None:
+            return
+        first, last = self._span
+        t = min(max(ts, first), last)
+        fraction = 0.0 if last <= first else (t - first) / (last - first)
+        self.slider.blockSignals(True)
+        self.slider.setValue(round(fraction * _STEPS))
+        self.slider.blockSignals(False)
+        self._request(t)  # exactly `ts`, not the slider's nearest step
+
+    def _request_instant(self) -> None:
+        t = self.instant()
+        if t is not None:
+            self._request(t)
+
+    def _request(self, t: float) -> None:
+        if self._loader is None:
+            return
+        self._loader.request(REPLAY_RESOURCE, lambda reader: (t, reader.fleet_at(t)))
+
+    def back_to_live(self) -> None:
+        was_active = self._active
+        self._active = False
+        self._settle.stop()
+        self.label.setText("")
+        self._show_controls(False)
+        if was_active:
+            self.liveRequested.emit()
+
+    def _failed(self, resource: str, message: str) -> None:
+        if resource in (SPAN_RESOURCE, REPLAY_RESOURCE):
+            self.label.setText(f"Replay unavailable: {message}")
+
+    def _loaded(self, resource: str, result: object) -> None:
+        if resource == SPAN_RESOURCE:
+            if result is None:
+                self.label.setText("Nothing recorded yet")
+                return
+            assert isinstance(result, tuple)
+            self._span = (float(result[0]), float(result[1]))
+            self._show_controls(True)
+            self.slider.blockSignals(True)
+            self.slider.setValue(_STEPS)
+            self.slider.blockSignals(False)
+            self.label.setText(f"{local_time(self._span[0])} – {local_time(self._span[1])}")
+            self.label.setToolTip(f"{utc_time(self._span[0])} – {utc_time(self._span[1])}")
+        elif resource == REPLAY_RESOURCE:
+            t, sample = result  # type: ignore[misc]
+            if sample is None:
+                self.label.setText(f"Nothing recorded near {local_time(t)}")
+                return
+            assert isinstance(sample, FleetSample)
+            self._active = True
+            self._show_controls(True)
+            self.label.setText(replay_label(sample.ts))
+            self.label.setToolTip(utc_time(sample.ts))
+            self.replaySample.emit(sample)
