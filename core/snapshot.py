@@ -10,7 +10,6 @@ history database; when there is none (or it predates them), the snapshot says "n
 
 from __future__ import annotations
 
-import csv
 import json
 import logging
 import time
@@ -23,6 +22,7 @@ import numpy as np
 
 from gpuops.core.alerts.model import Alert
 from gpuops.core.allocations.index import Holder
+from gpuops.core.csv_cells import write_rows
 from gpuops.core.health import FleetHealth, Health, HealthModel
 from gpuops.core.telemetry import SAMPLE_METRICS, FleetSample
 
@@ -164,33 +164,22 @@ def snapshot_document(snapshot: Snapshot) -> dict[str, Any]:
     }
 
 
-def _csv_cell(value: Any) -> Any:
-    if value is None:
-        return ""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    return value
-
-
 def csv_row(row: Mapping[str, Any]) -> dict[str, Any]:
-    """A JSON row flattened for CSV: lists become counts or "; "-joined text, None empty."""
-    flat = {name: _csv_cell(row[name]) for name in (*_INVENTORY_COLUMNS, *SAMPLE_METRICS, "health", "health_reason", "customer", "contract")}
+    """A JSON row flattened for CSV: lists become counts or "; "-joined text (cells are made by
+    core/csv_cells.py: None empty, text escaped for spreadsheets)."""
+    flat = {name: row[name] for name in (*_INVENTORY_COLUMNS, *SAMPLE_METRICS, "health", "health_reason", "customer", "contract")}
     reasons = row["throttle_reasons"]
-    flat["throttle_reasons"] = "" if reasons is None else "|".join(reasons)
+    flat["throttle_reasons"] = None if reasons is None else "|".join(reasons)
     flat["process_count"] = len(row["processes"])
     alerts = row["alerts"]
-    flat["alert_count"] = "" if alerts is None else len(alerts)
-    flat["alerts"] = "" if alerts is None else "; ".join(f"{a['severity']} {a['rule']}: {a['summary']}" for a in alerts)
+    flat["alert_count"] = None if alerts is None else len(alerts)
+    flat["alerts"] = None if alerts is None else "; ".join(f"{a['severity']} {a['rule']}: {a['summary']}" for a in alerts)
     return flat
 
 
 def write_snapshot_csv(snapshot: Snapshot, out: IO[str]) -> int:
     """Write the CSV (header, then one row per GPU); return the number of GPU rows."""
-    writer = csv.DictWriter(out, fieldnames=CSV_COLUMNS, lineterminator="\n")
-    writer.writeheader()
-    rows = gpu_rows(snapshot)
-    writer.writerows(csv_row(row) for row in rows)
-    return len(rows)
+    return write_rows(out, CSV_COLUMNS, ([flat[c] for c in CSV_COLUMNS] for flat in map(csv_row, gpu_rows(snapshot))))
 
 
 def write_snapshot_json(snapshot: Snapshot, out: IO[str]) -> int:

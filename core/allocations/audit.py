@@ -6,9 +6,10 @@ a change that was rolled back and never misses one that was kept.
 
 from __future__ import annotations
 
-import csv
-import getpass
 import json
+import os
+import pwd
+import socket
 import sqlite3
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -17,6 +18,7 @@ from typing import Any
 
 from gpuops.core.allocations.sql_filters import where_clause
 from gpuops.core.allocations.timefmt import format_ms
+from gpuops.core.csv_cells import write_rows
 
 AUDIT_CSV_COLUMNS = ("ts", "user", "action", "entity", "entity_id", "before", "after")
 
@@ -34,11 +36,15 @@ class AuditEntry:
 
 
 def os_user() -> str:
-    """The person at the keyboard as the OS knows them; never fails."""
+    """Who is acting, as the OS knows them: `name@host`, the name of the process's real uid (not
+    USER or LOGNAME, which anyone can set) and the host name; `uid N@host` for a uid without a
+    passwd entry (some containers). Never fails."""
+    uid = os.getuid()
     try:
-        return getpass.getuser()
-    except (KeyError, OSError):
-        return "unknown"
+        name = pwd.getpwuid(uid).pw_name
+    except KeyError:
+        name = f"uid {uid}"
+    return f"{name}@{socket.gethostname() or 'unknown-host'}"
 
 
 def _json(row: Mapping[str, Any] | None) -> str | None:
@@ -78,11 +84,8 @@ def export_audit_csv(conn: sqlite3.Connection, path: Path, **filters: Any) -> in
     """Write the audit log (oldest first) to `path`; returns the number of entries."""
     entries = list(reversed(list_audit(conn, **filters)))
     with open(path, "w", newline="", encoding="utf-8") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(AUDIT_CSV_COLUMNS)
-        for e in entries:
-            writer.writerow(
-                [format_ms(e.ts_ms), e.user, e.action, e.entity, "" if e.entity_id is None else e.entity_id,
-                 _json(e.before) or "", _json(e.after) or ""]
-            )
-    return len(entries)
+        return write_rows(
+            handle,
+            AUDIT_CSV_COLUMNS,
+            ([format_ms(e.ts_ms), e.user, e.action, e.entity, e.entity_id, _json(e.before), _json(e.after)] for e in entries),
+        )

@@ -25,6 +25,7 @@ from gpuops.core.allocations.model import Allocation, Contract, ContractStatus, 
 from gpuops.core.allocations.repository import AllocationRepository, peak_concurrency
 from gpuops.core.allocations.timefmt import BadTime, format_ms, parse_iso_ms
 from gpuops.core.allocations.validation import Proposed, check_allocations
+from gpuops.core.csv_cells import unescape, write_rows
 
 ALLOCATION_COLUMNS = ("customer", "contract", "contract_type", "gpu_uuid", "start", "end", "price_per_gpu_hour")
 CUSTOMER_COLUMNS = ("name", "contact", "notes")
@@ -43,7 +44,7 @@ class ImportSummary:
 def _read_rows(path: Path, columns: tuple[str, ...]) -> list[tuple[int, dict[str, str]]]:
     """(row number, row) pairs; a wrong header rejects the file at once."""
     try:
-        text = Path(path).read_text(encoding="utf-8-sig")
+        text = Path(path).read_bytes().decode("utf-8-sig")  # not read_text: a \r inside a cell is kept
     except OSError as exc:
         raise ValidationError([Problem(f"cannot read {path}: {exc.strerror}")]) from None
     except UnicodeDecodeError:
@@ -60,17 +61,15 @@ def _read_rows(path: Path, columns: tuple[str, ...]) -> list[tuple[int, dict[str
         if len(values) != len(columns):
             problems.append(Problem(f"{len(values)} columns, expected {len(columns)}", number))
             continue
-        rows.append((number, dict(zip(columns, (v.strip() for v in values)))))
+        rows.append((number, dict(zip(columns, (unescape(v.strip()) for v in values), strict=True))))
     if problems:
         raise ValidationError(problems)
     return rows
 
 
-def _write_rows(path: Path, columns: tuple[str, ...], rows: list[list[str]]) -> None:
+def _write_rows(path: Path, columns: tuple[str, ...], rows: list[list[str | float | None]]) -> None:
     with open(path, "w", newline="", encoding="utf-8") as handle:
-        writer = csv.writer(handle, lineterminator="\n")
-        writer.writerow(columns)
-        writer.writerows(rows)
+        write_rows(handle, columns, rows)
 
 
 # ----- customers -----
@@ -127,7 +126,7 @@ def export_allocations(repo: AllocationRepository, path: Path) -> int:
     _write_rows(
         path,
         ALLOCATION_COLUMNS,
-        [[cu, co, ty, uuid, format_ms(s), "" if e is None else format_ms(e), _price_text(p)] for cu, co, ty, uuid, s, e, p, _ in rows],
+        [[cu, co, ty, uuid, format_ms(s), None if e is None else format_ms(e), p] for cu, co, ty, uuid, s, e, p, _ in rows],
     )
     return len(rows)
 

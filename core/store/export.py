@@ -21,7 +21,6 @@ Rows are streamed, so memory stays bounded whatever the range.
 
 from __future__ import annotations
 
-import csv
 import json
 import math
 from collections.abc import Iterator, Sequence
@@ -31,6 +30,7 @@ from typing import TextIO
 
 import numpy as np
 
+from gpuops.core.csv_cells import write_rows
 from gpuops.core.store.columns import STATS_OF_KIND
 from gpuops.core.store.errors import StoreError
 from gpuops.core.store.queries import RESOLUTIONS, HistoryReader
@@ -111,13 +111,7 @@ def _rows(reader: HistoryReader, request: ExportRequest, table: _Table) -> Itera
 def write_csv(reader: HistoryReader, request: ExportRequest, out: TextIO) -> int:
     """Write the CSV document; returns the number of data rows."""
     table = _Table(reader, request)
-    writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(table.header)
-    count = 0
-    for row in _rows(reader, request, table):
-        writer.writerow(["" if cell is None else cell for cell in row])
-        count += 1
-    return count
+    return write_rows(out, table.header, _rows(reader, request, table))
 
 
 def write_json(reader: HistoryReader, request: ExportRequest, out: TextIO) -> int:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import csv
 import time
 
 from gpuops.commands._book import add_book_command, run_on_book
@@ -32,6 +31,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from gpuops.core.allocations.accounting import usage_report
+    from gpuops.core.csv_cells import write_rows
     from gpuops.core.jsontext import dumps
 
     start, end = period(args.since, args.until, time.time())
@@ -44,9 +44,7 @@ def run(args: argparse.Namespace) -> int:
             if args.format == "json":
                 out.write(dumps(rows, indent=2) + "\n")
             else:
-                writer = csv.writer(out, lineterminator="\n")
-                writer.writerow(CSV_COLUMNS)
-                writer.writerows([["" if row[c] is None else row[c] for c in CSV_COLUMNS] for row in rows])
+                write_rows(out, CSV_COLUMNS, ([row[c] for c in CSV_COLUMNS] for row in rows))
         return 0
 
     return run_on_book(args, report, writes=False)
