@@ -128,5 +128,8 @@ class TopologySource(TelemetrySource):
     def poll(self) -> FleetSample:
         return self.topology.apply_to(self.inner.poll())
 
+    def interrupt(self) -> None:
+        self.inner.interrupt()
+
     def close(self) -> None:
         self.inner.close()

@@ -35,6 +35,11 @@ class TelemetrySource(ABC):
         """Read every GPU once. Per-GPU failures are in the sample (state, NaN);
         a failure of the whole source raises `SourceError`."""
 
+    def interrupt(self) -> None:
+        """The process is stopping (SIGTERM): a poll in progress returns as soon as it can with
+        what it has, and so does any later one. Safe to call from a signal handler (it only sets
+        a flag). Sources whose polls are short anyway need not override it."""
+
     def close(self) -> None:
         """Release driver handles, threads and sockets. Safe to call twice."""
 

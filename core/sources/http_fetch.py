@@ -3,21 +3,27 @@
 Standard library only. Each worker thread keeps its keep-alive connections, so polling a
 thousand endpoints every second does not pay a TCP (and TLS) handshake per endpoint per poll.
 Every request has a total deadline and a body-size cap: a slow or endless answer costs one
-target a timeout, never the poll.
+target a timeout, never the poll. The deadline is enforced by a watchdog thread that shuts the
+socket down when it passes (a socket timeout alone restarts at every byte, so a target sending one
+byte a second would never time out), and `close()` shuts down every request still running, so a
+hung peer never keeps a thread, or the process, alive.
 """
 
 from __future__ import annotations
 
 import base64
+import heapq
 import http.client
+import itertools
 import os
+import socket
 import ssl
 import threading
 import time
 from collections import OrderedDict
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Mapping
 from urllib.parse import urlsplit
 
 DEFAULT_MAX_BYTES = 64 * 2**20
@@ -59,7 +65,7 @@ class HttpOptions:
         return "bearer" if self.bearer_token else "basic" if self.basic_user else "none"
 
     @classmethod
-    def from_env(cls, prefix: str, environ: Mapping[str, str] | None = None, **overrides: str | None) -> "HttpOptions":
+    def from_env(cls, prefix: str, environ: Mapping[str, str] | None = None, **overrides: str | None) -> HttpOptions:
         """Options from `<prefix>_CA_FILE`, `_INSECURE` (1/true), `_BEARER_TOKEN(_FILE)`,
         `_USERNAME`, `_PASSWORD(_FILE)`; keyword overrides (same names, lower case) win."""
         env = os.environ if environ is None else environ
@@ -101,8 +107,69 @@ class HttpOptions:
         return context
 
 
+class _Watchdog:
+    """Shuts down the socket of every request still running at its deadline (one daemon thread
+    for all of a fetcher's requests, started on first use)."""
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition()
+        self._heap: list[tuple[float, int]] = []
+        self._running: dict[int, http.client.HTTPConnection] = {}
+        self._tokens = itertools.count()
+        self._thread: threading.Thread | None = None
+        self._closed = False
+
+    def watch(self, connection: http.client.HTTPConnection, deadline: float) -> int:
+        with self._cond:
+            token = next(self._tokens)
+            self._running[token] = connection
+            if not self._heap or deadline < self._heap[0][0]:
+                self._cond.notify()
+            heapq.heappush(self._heap, (deadline, token))
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._run, name="gpuops-http-deadlines", daemon=True)
+                self._thread.start()
+            return token
+
+    def done(self, token: int) -> None:
+        with self._cond:
+            self._running.pop(token, None)
+
+    def close(self) -> None:
+        """Abort every running request now and stop the thread."""
+        with self._cond:
+            self._closed = True
+            for connection in self._running.values():
+                _abort(connection)
+            self._running.clear()
+            self._cond.notify()
+
+    def _run(self) -> None:
+        with self._cond:
+            while not self._closed:
+                now = time.monotonic()
+                while self._heap and self._heap[0][0] <= now:
+                    _, token = heapq.heappop(self._heap)
+                    connection = self._running.pop(token, None)
+                    if connection is not None:
+                        _abort(connection)
+                self._cond.wait(self._heap[0][0] - now if self._heap else None)
+
+
+def _abort(connection: http.client.HTTPConnection) -> None:
+    """Wake a thread blocked on this connection: shutdown (unlike close) interrupts a blocked recv.
+    At the plain-socket level, so a TLS socket in use by another thread is not touched."""
+    sock = connection.sock
+    if sock is not None:
+        try:
+            socket.socket.shutdown(sock, socket.SHUT_RDWR)
+        except OSError:
+            pass
+
+
 class HttpFetcher:
-    """GET with keep-alive per worker thread. Safe to share between threads; `close()` ends all connections."""
+    """GET and POST with keep-alive per worker thread. Safe to share between threads; `close()`
+    aborts running requests and ends all connections."""
 
     def __init__(
         self,
@@ -119,9 +186,17 @@ class HttpFetcher:
         self._local = threading.local()
         self._all: set[http.client.HTTPConnection] = set()
         self._all_lock = threading.Lock()
+        self._watchdog = _Watchdog()
 
     def get(self, url: str) -> bytes:
         """The body of a 200 answer; raises FetchError otherwise."""
+        return self.request("GET", url)
+
+    def post(self, url: str, body: bytes, content_type: str) -> bytes:
+        """POST `body`; the answer of a 2xx; raises FetchError otherwise."""
+        return self.request("POST", url, body, {"Content-Type": content_type})
+
+    def request(self, method: str, url: str, body: bytes | None = None, headers: Mapping[str, str] | None = None) -> bytes:
         parts = urlsplit(url)
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise FetchError(f"not an http(s) URL: {url}")
@@ -133,7 +208,7 @@ class HttpFetcher:
         for attempt in range(2):  # a kept-alive connection the server already closed gets one retry
             connection, reused = self._connection(key, parts.scheme, parts.hostname, parts.port)
             try:
-                return self._request(connection, target, deadline)
+                return self._request(connection, method, target, body, headers or {}, deadline)
             except FetchError:
                 self._discard(key, connection)
                 raise
@@ -147,16 +222,30 @@ class HttpFetcher:
         raise FetchError("connection closed by the server")
 
     def close(self) -> None:
+        self._watchdog.close()
         with self._all_lock:
             connections, self._all = self._all, set()
         for connection in connections:
             connection.close()
 
-    def _request(self, connection: http.client.HTTPConnection, target: str, deadline: float) -> bytes:
+    def _request(
+        self, connection: http.client.HTTPConnection, method: str, target: str, body: bytes | None,
+        headers: Mapping[str, str], deadline: float,
+    ) -> bytes:
+        token = self._watchdog.watch(connection, deadline)
+        try:
+            return self._exchange(connection, method, target, body, headers, deadline)
+        finally:
+            self._watchdog.done(token)
+
+    def _exchange(
+        self, connection: http.client.HTTPConnection, method: str, target: str, body: bytes | None,
+        headers: Mapping[str, str], deadline: float,
+    ) -> bytes:
         connection.timeout = max(0.01, deadline - time.monotonic())
         if connection.sock is not None:
             connection.sock.settimeout(connection.timeout)
-        connection.request("GET", target, headers=self._headers)
+        connection.request(method, target, body=body, headers={**self._headers, **headers})
         response = connection.getresponse()
         chunks: list[bytes] = []
         size = 0
@@ -173,13 +262,15 @@ class HttpFetcher:
             if size > self.max_bytes:
                 raise FetchError(f"answer larger than {self.max_bytes // 2**20} MiB")
             chunks.append(chunk)
-        if response.status != 200:
+        if time.monotonic() >= deadline:  # the watchdog cut it: an answer read to EOF may be short
+            raise TimeoutError
+        if not 200 <= response.status < 300 or (method == "GET" and response.status != 200):
             raise FetchError(f"HTTP {response.status} {response.reason}".rstrip(), b"".join(chunks))
         if response.will_close:
             self._forget(connection)
         return b"".join(chunks)
 
-    def _pool(self) -> "OrderedDict[tuple[str, str], http.client.HTTPConnection]":
+    def _pool(self) -> OrderedDict[tuple[str, str], http.client.HTTPConnection]:
         pool = getattr(self._local, "pool", None)
         if pool is None:
             pool = self._local.pool = OrderedDict()

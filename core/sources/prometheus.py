@@ -34,7 +34,6 @@ import math
 import os
 import re
 import time
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from typing import Any, Callable, Iterator, Mapping, TypeVar
 from urllib.parse import parse_qs, urlencode, urlsplit
@@ -52,6 +51,7 @@ from gpuops.core.sources.dcgm_fleet import (
 )
 from gpuops.core.sources.gc_pause import paused_gc
 from gpuops.core.sources.http_fetch import FetchError, HttpFetcher, HttpOptions
+from gpuops.core.sources.workers import DaemonPool, wait_all
 from gpuops.core.telemetry import FleetSample, GpuState, ProcessInfo, Workload
 
 log = logging.getLogger("gpuops.sources")
@@ -132,7 +132,8 @@ class PrometheusSource(TelemetrySource):
         self.spec = spec
         self.name = f"prometheus:{spec.base_url}"
         self._fetcher = HttpFetcher(spec.http, timeout_s=spec.timeout_s)
-        self._pool = ThreadPoolExecutor(max_workers=QUERY_CONCURRENCY, thread_name_prefix="gpuops-prometheus")
+        self._pool = DaemonPool(QUERY_CONCURRENCY, "gpuops-prometheus")
+        self._interrupted = False
         self._book = FleetBook()
         self._instance_nodes: dict[str, str] = {}
         self._gpus: dict[str, tuple[str, GpuLabels, dict[str, object], list[dict[str, str]]]] = {}
@@ -228,6 +229,12 @@ class PrometheusSource(TelemetrySource):
         """All `queries` at once; a failure of up or the inventory fails the poll, of another query
         only that metric (reported in errors)."""
         futures = {key: self._pool.submit(self._query, promql) for key, promql in queries.items()}
+        # every query has its own deadline (the fetcher's); this only waits longer when they queue
+        wait_all(futures.values(), self.spec.timeout_s * len(futures), lambda: self._interrupted)
+        if self._interrupted:
+            for future in futures.values():
+                future.cancel()
+            raise SourceError(f"Prometheus at {self.spec.base_url}: poll interrupted, gpuops is stopping")
         answers: dict[str, list[dict[str, Any]]] = {}
         errors: list[str] = []
         for key, future in futures.items():
@@ -317,8 +324,11 @@ class PrometheusSource(TelemetrySource):
                 results.append(TargetResult(instance, stand_in, error="no GPU samples in Prometheus for this target"))
         return results, unknown
 
+    def interrupt(self) -> None:
+        self._interrupted = True
+
     def close(self) -> None:
-        self._pool.shutdown(wait=False, cancel_futures=True)
+        self._pool.shutdown()
         self._fetcher.close()
 
 

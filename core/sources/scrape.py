@@ -18,7 +18,7 @@ import logging
 import os
 import threading
 import time
-from concurrent.futures import Future, ThreadPoolExecutor, wait
+from concurrent.futures import Future
 from pathlib import Path
 from typing import Mapping
 from urllib.parse import urlsplit
@@ -28,6 +28,7 @@ from gpuops.core.sources.dcgm_fleet import FleetBook, SeriesRef, TargetResult, c
 from gpuops.core.sources.exposition import ExpositionError, ExpositionReader
 from gpuops.core.sources.gc_pause import paused_gc
 from gpuops.core.sources.http_fetch import FetchError, HttpFetcher, HttpOptions
+from gpuops.core.sources.workers import DaemonPool, wait_all
 from gpuops.core.telemetry import FleetSample
 
 log = logging.getLogger("gpuops.sources")
@@ -134,9 +135,10 @@ class ScrapeSource(TelemetrySource):
         self._targets = [_Target(url) for url in targets]
         self._timeout_s = timeout_s
         self._fetcher = HttpFetcher(http, timeout_s=timeout_s)
-        self._pool = ThreadPoolExecutor(max_workers=max(1, min(concurrency, len(targets))), thread_name_prefix="gpuops-scrape")
+        self._pool = DaemonPool(min(concurrency, len(targets)), "gpuops-scrape")
         self._book = FleetBook()
         self._closed = False
+        self._interrupted = False
 
     @classmethod
     def from_spec(cls, spec: str, environ: Mapping[str, str] | None = None) -> "ScrapeSource":
@@ -169,18 +171,17 @@ class ScrapeSource(TelemetrySource):
 
     def _poll(self) -> FleetSample:
         started = time.monotonic()
+        limit_s = self._timeout_s * POLL_DEADLINE_TIMEOUTS
         futures: list[Future[TargetResult]] = [self._pool.submit(self._scrape, t) for t in self._targets]
-        wait(futures, timeout=self._timeout_s * POLL_DEADLINE_TIMEOUTS)
+        wait_all(futures, limit_s, lambda: self._interrupted)
+        why = "the collector is stopping" if self._interrupted else f"too many slow targets (poll limit {limit_s:g} s)"
         results = []
         for target, future in zip(self._targets, futures):
-            if future.done():
+            if future.done() and not future.cancelled():
                 results.append(future.result())
             else:
                 future.cancel()
-                results.append(TargetResult(
-                    target.url, target.stand_in_node,
-                    error=f"not scraped in this poll: too many slow targets (poll limit {self._timeout_s * POLL_DEADLINE_TIMEOUTS:g} s)",
-                ))
+                results.append(TargetResult(target.url, target.stand_in_node, error=f"not scraped in this poll: {why}"))
         return self._book.build(results, ts=time.time(), poll_duration_s=time.monotonic() - started)
 
     def _scrape(self, target: _Target) -> TargetResult:
@@ -205,9 +206,12 @@ class ScrapeSource(TelemetrySource):
         finally:
             target.busy.release()
 
+    def interrupt(self) -> None:
+        self._interrupted = True
+
     def close(self) -> None:
         if self._closed:
             return
         self._closed = True
-        self._pool.shutdown(wait=False, cancel_futures=True)
+        self._pool.shutdown()
         self._fetcher.close()
