@@ -82,14 +82,15 @@ def test_firing_then_resolved_alerts_reach_alertmanager(alertmanager: str) -> No
     assert forwarder.sync(engine.active, (), now + 1) == 0  # not due again before the resend interval
 
     def arrived() -> dict | None:
-        return next((a for a in _get_alerts(alertmanager) if a["labels"].get("gpu") == uuid), None)
+        return next((a for a in _get_alerts(alertmanager) if a["labels"].get("UUID") == uuid), None)
 
     alert = wait_until("the firing alert in Alertmanager", arrived, PATIENCE_S)
     assert alert["labels"]["alertname"] == "ecc_uncorrectable"
     assert alert["labels"]["severity"] == "critical"
-    assert alert["labels"]["node"] == "node00"
+    assert alert["labels"]["node"] == alert["labels"]["Hostname"] == "node00"
+    assert alert["labels"]["gpu"] == "3"  # the index, as dcgm-exporter's `gpu`
     assert "2 uncorrectable ECC error(s)" in alert["annotations"]["summary"]
-    assert alert["annotations"]["runbook"].startswith("Drain the GPU")
+    assert alert["annotations"]["description"].startswith("Drain the GPU")
     assert alert["status"]["state"] == "active"
     assert alert["generatorURL"] == "http://console.example/alerts"
 
@@ -147,7 +148,7 @@ def test_the_alert_service_forwards_in_the_background(alertmanager: str, tmp_pat
             lambda: [a for a in _get_alerts(alertmanager) if a["labels"]["alertname"] == "row_remap_failure"],
             PATIENCE_S,
         )
-        assert found[0]["labels"]["gpu"] == make_inventory(N)[7].uuid
+        assert found[0]["labels"]["UUID"] == make_inventory(N)[7].uuid
     finally:
         service.close()
         conn.close()

@@ -95,7 +95,7 @@ class AlertService:
     def for_collector(cls, db_path: Path, *, poll_interval_s: float, alertmanager_url: str | None = None) -> "AlertService":
         """An alert service on its own connection to the history at `db_path` (which the
         collector's writer has created), forwarding to `alertmanager_url` if given."""
-        forwarder = BackgroundForwarder(AlertmanagerForwarder(alertmanager_url)) if alertmanager_url else None
+        forwarder = BackgroundForwarder(AlertmanagerForwarder(alertmanager_url), db_path=db_path) if alertmanager_url else None
         conn, _layout = open_database(db_path, create=False)
         service = cls(conn, poll_interval_s=poll_interval_s, forwarder=forwarder)
         service._owns_connection = True
@@ -108,24 +108,25 @@ class AlertService:
         *,
         allocated: np.ndarray | None = None,
         customers: Mapping[str, str] | None = None,
-    ) -> None:
+    ) -> AlertChanges | None:
         """`process` for a collecting loop: a database problem is logged (once while it lasts)
-        and never ends collection; the next poll tries again."""
-        self._guarded(lambda: self.process(sample, now, allocated=allocated, customers=customers))
+        and never ends collection (None); the next poll tries again."""
+        return self._guarded(lambda: self.process(sample, now, allocated=allocated, customers=customers))
 
-    def on_source_error(self, error: str) -> None:
+    def on_source_error(self, error: str, now: float | None = None) -> AlertChanges | None:
         """`source_failed` for a collecting loop, guarded like `on_sample`."""
-        self._guarded(lambda: self.source_failed(error))
+        return self._guarded(lambda: self.source_failed(error, now))
 
-    def _guarded(self, evaluate: Callable[[], AlertChanges]) -> None:
+    def _guarded(self, evaluate: Callable[[], AlertChanges]) -> AlertChanges | None:
         try:
-            evaluate()
+            changes = evaluate()
         except (sqlite3.Error, StoreError) as exc:
             if str(exc) != self._last_error:
                 log.error("evaluating alerts failed: %s", exc)
             self._last_error = str(exc)
-        else:
-            self._last_error = None
+            return None
+        self._last_error = None
+        return changes
 
     def close(self) -> None:
         if self.forwarder is not None:
