@@ -1,18 +1,24 @@
-"""Shared pieces for tests that run the agent: a source that plays back given samples, and a
-parsed view of an exposition answer."""
+"""Shared pieces for tests and benchmarks that run the agent: a source that plays back given
+samples, a running agent, a parsed view of an exposition answer, and raw-socket clients."""
 
 from __future__ import annotations
 
+import http.client
+import socket
 import subprocess
 import threading
 import urllib.error
 import urllib.request
 from collections import defaultdict
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from prometheus_client.parser import text_string_to_metric_families
 
+from gpuops.core.agent.server import ListenAddress
+from gpuops.core.agent.service import Agent
 from gpuops.core.sources.base import SourceError, TelemetrySource
 from gpuops.core.telemetry import FleetSample
 
@@ -89,3 +95,63 @@ def self_signed_certificate(tmp_path: Path) -> tuple[Path, Path]:
         check=True, capture_output=True, timeout=60,
     )
     return cert, key
+
+
+@contextmanager
+def serving(source: TelemetrySource, **kwargs) -> Iterator[Agent]:
+    """An agent on a free loopback port, polling every 0.05 s unless told otherwise; stopped after."""
+    agent = Agent(source, ListenAddress("127.0.0.1", 0), interval_s=kwargs.pop("interval_s", 0.05), **kwargs)
+    agent.start()
+    try:
+        yield agent
+    finally:
+        agent.stop()
+
+
+def address(agent: Agent) -> tuple[str, int]:
+    return agent.server.server_address
+
+
+@dataclass
+class RawResponse:
+    status: int
+    headers: dict[str, str]  # lower-case names
+    body: bytes
+
+
+def read_response(sock: socket.socket, *, head_request: bool = False) -> RawResponse:
+    """One response from `sock`, its body read by Content-Length (none for HEAD)."""
+    response = http.client.HTTPResponse(sock, method="HEAD" if head_request else "GET")
+    response.begin()
+    body = response.read()
+    return RawResponse(response.status, {k.lower(): v for k, v in response.getheaders()}, body)
+
+
+def closed_by_peer(sock: socket.socket, timeout_s: float = 10.0) -> bool:
+    """True when the other end closes (or resets) `sock` within `timeout_s` without sending more."""
+    sock.settimeout(timeout_s)
+    try:
+        return sock.recv(1) == b""
+    except ConnectionResetError:
+        return True
+    except TimeoutError:
+        return False
+
+
+def trickling_clients(host: str, port: int, count: int, line_bytes: int) -> list[socket.socket]:
+    """`count` connections that each began a request and sent one long header line without its end,
+    as a slowloris or an oversized-header attacker leaves them."""
+    clients = []
+    for _ in range(count):
+        sock = socket.create_connection((host, port), timeout=10)
+        sock.sendall(b"GET /metrics HTTP/1.1\r\nHost: x\r\nX-Filler: " + b"a" * line_bytes)
+        clients.append(sock)
+    return clients
+
+
+def rss_bytes(pid: int) -> int:
+    """Resident set size of process `pid`, from /proc."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) * 1024
+    raise RuntimeError(f"no VmRSS for pid {pid}")

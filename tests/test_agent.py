@@ -10,6 +10,7 @@ import re
 import ssl
 import subprocess
 import threading
+from contextlib import ExitStack
 from pathlib import Path
 
 import pytest
@@ -20,26 +21,16 @@ from gpuops.core.agent.server import DEFAULT_LISTEN, ListenAddress, ListenAddres
 from gpuops.core.agent.service import Agent
 from gpuops.core.sources.base import SourceError
 from gpuops.core.telemetry import GpuState, ProcessInfo
-from tests.agent_helpers import Exposition, PlaybackSource, fetch, self_signed_certificate
+from tests.agent_helpers import Exposition, PlaybackSource, fetch, self_signed_certificate, serving
 from tests.samples import make_sample
 
 FIXTURES = Path(__file__).parent / "fixtures"
-LOOPBACK = ListenAddress("127.0.0.1", 0)
 
 
 @pytest.fixture
 def run_agent():
-    agents: list[Agent] = []
-
-    def start(source, **kwargs) -> Agent:
-        agent = Agent(source, LOOPBACK, interval_s=kwargs.pop("interval_s", 0.05), **kwargs)
-        agent.start()
-        agents.append(agent)
-        return agent
-
-    yield start
-    for agent in agents:
-        agent.stop()
+    with ExitStack() as stack:
+        yield lambda source, **kwargs: stack.enter_context(serving(source, **kwargs))
 
 
 def scrape(agent: Agent, **kwargs) -> Exposition:

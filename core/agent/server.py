@@ -141,7 +141,7 @@ class MetricsServer:
         self._tls = tls
         self._basic_auth = basic_auth
         self._loop = asyncio.new_event_loop()
-        self._tasks: set[asyncio.Task[None]] = set()
+        self._open: dict[asyncio.Task[None], asyncio.StreamWriter] = {}
         self._refusing = False
         self._thread = threading.Thread(target=self._serve, name="gpuops-agent-http", daemon=True)
 
@@ -154,7 +154,7 @@ class MetricsServer:
     @property
     def connections(self) -> int:
         """Connections open now (for tests and benchmarks)."""
-        return len(self._tasks)
+        return len(self._open)
 
     def start(self) -> None:
         self._thread.start()
@@ -177,16 +177,16 @@ class MetricsServer:
             self._loop.run_forever()
         finally:
             server.close()
-            open_tasks = set(self._tasks)  # each task leaves self._tasks as it ends
-            for task in open_tasks:
-                task.cancel()
-            if open_tasks:
-                self._loop.run_until_complete(asyncio.wait(open_tasks, timeout=STOP_TIMEOUT_S))
+            open_now = dict(self._open)  # each connection leaves self._open as it ends
+            for writer in open_now.values():
+                writer.transport.abort()  # its reads see the end, its writes fail: it ends on its own
+            if open_now:
+                self._loop.run_until_complete(asyncio.wait(open_now, timeout=STOP_TIMEOUT_S))
             self._loop.run_until_complete(server.wait_closed())
             self._loop.close()
 
     async def _connection(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        if len(self._tasks) >= MAX_CONNECTIONS:
+        if len(self._open) >= MAX_CONNECTIONS:
             if not self._refusing:
                 log.warning("%d connections open: refusing new ones until some close", MAX_CONNECTIONS)
                 self._refusing = True
@@ -195,14 +195,14 @@ class MetricsServer:
         self._refusing = False
         task = asyncio.current_task()
         assert task is not None
-        self._tasks.add(task)
+        self._open[task] = writer
         writer.transport.set_write_buffer_limits(high=0)  # drain() waits until the kernel has it all
         try:
             await self._exchange(reader, writer)
         except (OSError, TimeoutError, asyncio.IncompleteReadError):
             log.debug("connection from %s failed", writer.get_extra_info("peername"), exc_info=True)
         finally:
-            self._tasks.discard(task)
+            del self._open[task]
             writer.transport.abort()  # everything owed was drained; never linger on a dead client
 
     async def _exchange(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
