@@ -4,14 +4,12 @@ from __future__ import annotations
 
 import threading
 from pathlib import Path
-from typing import Callable
 
 from gpuops.core.alerts.service import AlertService
+from gpuops.core.pipeline import PollOutcome, PollPipeline, collect_loop
 from gpuops.core.sources.base import TelemetrySource
 from gpuops.core.store.connection import open_database
-from gpuops.core.store.writer import HistoryWriter
 from gpuops.core.telemetry import FleetSample
-from gpuops.commands.collect import collect_loop
 
 POLL_S = 5.0
 
@@ -23,25 +21,20 @@ def open_service(path: Path) -> AlertService:
     return AlertService(conn, poll_interval_s=POLL_S)
 
 
-def collect_with_alerts(
-    path: Path, source: TelemetrySource, polls: int, handler: Callable[[AlertService], Callable[[FleetSample], None]]
-) -> list[FleetSample]:
-    """`gpuops collect`'s loop for `polls` polls: each stored sample goes to `handler(service)`
-    (the per-poll work built on the collector's alert service); returns the samples."""
+def collect_with_alerts(path: Path, source: TelemetrySource, polls: int, *, demo_seed: int | None = None) -> list[FleetSample]:
+    """`gpuops collect`'s loop and poll pipeline (history, allocations, alerts) for `polls` polls;
+    `demo_seed` as for a simulated fleet of that seed. Returns the samples."""
     stop = threading.Event()
     seen: list[FleetSample] = []
-    with HistoryWriter(path) as writer:
-        alerts = AlertService.for_collector(path, poll_interval_s=0.01)
-        handle = handler(alerts)
 
-        def on_sample(sample: FleetSample) -> None:
-            handle(sample)
-            seen.append(sample)
-            if len(seen) == polls:
-                stop.set()
+    def on_outcome(outcome: PollOutcome) -> None:
+        seen.append(outcome.sample)
+        if len(seen) == polls:
+            stop.set()
 
-        try:
-            collect_loop(source, writer, 0.01, stop, on_sample)
-        finally:
-            alerts.close()
+    pipeline = PollPipeline.open(path, poll_interval_s=0.01, demo_seed=demo_seed)
+    try:
+        collect_loop(source, pipeline, 0.01, stop, on_outcome)
+    finally:
+        pipeline.close()
     return seen

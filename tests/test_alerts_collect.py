@@ -38,7 +38,7 @@ class FaultySource(TelemetrySource):
 
 def test_the_collect_loop_records_alerts_with_the_samples(tmp_path: Path) -> None:
     path = tmp_path / "history.sqlite"
-    collect_with_alerts(path, FaultySource(), 3, lambda alerts: alerts.on_sample)
+    collect_with_alerts(path, FaultySource(), 3)
     conn, _ = open_database(path, create=False)
     [alert] = AlertStore(conn).active_alerts()
     assert (alert.rule, alert.gpu_uuid, alert.state.value) == ("ecc_uncorrectable", make_inventory(N)[3].uuid, "firing")

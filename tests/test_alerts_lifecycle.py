@@ -11,11 +11,10 @@ import pytest
 from gpuops.core.alerts.builtin_rules import builtin_rules
 from gpuops.core.alerts.model import AlertState, ChangeKind, Severity
 from gpuops.core.alerts.persistence import AlertStore
+from gpuops.core.pipeline import PollPipeline, collect_loop
 from gpuops.core.sources.base import SourceError, TelemetrySource
 from gpuops.core.store.connection import open_database
-from gpuops.core.store.writer import HistoryWriter
 from gpuops.core.telemetry import FleetSample
-from gpuops.commands.collect import collect_loop
 from tests.alerts_support import open_service
 from tests.samples import make_inventory, make_sample
 
@@ -119,6 +118,9 @@ def test_the_collect_loop_reports_failed_polls_to_the_alert_rules(db_path: Path)
         if len(errors) == 3:
             stop.set()
 
-    with HistoryWriter(db_path) as writer:
-        collect_loop(DownSource(), writer, 0.01, stop, None, on_source_error)
+    pipeline = PollPipeline.open(db_path, poll_interval_s=0.01)
+    try:
+        collect_loop(DownSource(), pipeline, 0.01, stop, None, on_source_error)
+    finally:
+        pipeline.close()
     assert errors == ["no NVIDIA driver is loaded"] * 3

@@ -9,12 +9,11 @@ from pathlib import Path
 import numpy as np
 
 from gpuops.core.alerts.persistence import AlertStore
-from gpuops.core.alerts.service import AlertService
 from gpuops.core.allocations.busy import EVENT_KIND
 from gpuops.core.allocations.live import AllocationFollower, LiveAllocations
 from gpuops.core.sources.demo import DemoSource
 from gpuops.core.store.connection import open_database
-from gpuops.commands.collect import after_each_poll
+from gpuops.core.pipeline import PollPipeline
 from tests.alerts_support import collect_with_alerts
 from tests.allocations_support import DAY_MS, T0_MS, make_history, open_repo
 from tests.samples import make_inventory, make_sample
@@ -26,7 +25,7 @@ IDLE, BUSY = 0, 1  # GPU 0 is allocated and idle, GPU 1 busy and unallocated
 def test_collecting_a_simulated_fleet_seeds_the_demo_book_and_records_busy_unallocated(tmp_path: Path) -> None:
     path = tmp_path / "history.sqlite"
     polls = collect_with_alerts(
-        path, DemoSource(n_gpus=64, seed=0), 3, lambda alerts: after_each_poll(alerts, LiveAllocations(alerts.store.conn, demo_seed=0))
+        path, DemoSource(n_gpus=64, seed=0), 3, demo_seed=0
     )
     repo = open_repo(path, read_only=True)
     try:
@@ -65,13 +64,13 @@ def test_allocated_idle_and_busy_unallocated_fire_through_the_collector_hook(tmp
     acme = repo.add_customer("Acme")
     contract = repo.add_contract(acme.id, "ACME-1", "reserved", "H100", 4, T0_MS - DAY_MS, T0_MS + DAY_MS, 2.0)
     repo.allocate(contract.id, [GPUS[IDLE].uuid, GPUS[2].uuid, GPUS[3].uuid], T0_MS - DAY_MS)
-    alerts = AlertService.for_collector(path, poll_interval_s=60.0)
-    on_sample = after_each_poll(alerts, LiveAllocations(alerts.store.conn))
+    pipeline = PollPipeline.open(path, poll_interval_s=60.0)
+    alerts = pipeline.alerts
     try:
         t0 = T0_MS / 1000
         for minute in range(0, 40, 1):
             sample = _poll(t0 + minute * 60)
-            on_sample(sample, sample.ts)
+            pipeline.process(sample, sample.ts)
         active = _active(alerts.store.conn)
         assert active == {"allocated_idle": (GPUS[IDLE].uuid, "firing"), "busy_unallocated": (GPUS[BUSY].uuid, "firing")}
         [idle] = [a for a in AlertStore(alerts.store.conn).active_alerts() if a.rule == "allocated_idle"]
@@ -81,10 +80,10 @@ def test_allocated_idle_and_busy_unallocated_fire_through_the_collector_hook(tmp
         repo.allocate(contract.id, [GPUS[BUSY].uuid], round((t0 + 40 * 60) * 1000))
         for minute in range(40, 43):
             sample = _poll(t0 + minute * 60)
-            on_sample(sample, sample.ts)
+            pipeline.process(sample, sample.ts)
         assert "busy_unallocated" not in _active(alerts.store.conn)
     finally:
-        alerts.close()
+        pipeline.close()
         repo.close()
 
 

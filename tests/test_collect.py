@@ -14,11 +14,13 @@ from pathlib import Path
 
 import pytest
 
+from gpuops.core.alerts.service import AlertService
+from gpuops.core.allocations.live import LiveAllocations
+from gpuops.core.pipeline import PollPipeline, collect_loop
 from gpuops.core.sources.base import SourceError, TelemetrySource
 from gpuops.core.sources.demo import DemoSource
 from gpuops.core.store import HistoryReader, HistoryWriter, collector_running
 from gpuops.core.telemetry import FleetSample
-from gpuops.commands.collect import collect_loop
 from tests.store_support import FailingDisk
 
 REPO = Path(__file__).resolve().parent.parent
@@ -102,7 +104,11 @@ def test_the_loop_keeps_polling_through_source_and_database_failures(tmp_path: P
 
     source = FlakySource(stop, polls=30, on_poll=on_poll)
     with HistoryWriter(path, connect=disk) as writer, caplog.at_level(logging.INFO):
-        collect_loop(source, writer, 0.01, stop)
+        alerts = AlertService.for_collector(path, poll_interval_s=0.01)
+        try:
+            collect_loop(source, PollPipeline(writer, alerts, LiveAllocations(alerts.store.conn)), 0.01, stop)
+        finally:
+            alerts.close()
         assert writer.status().last_error is None
     assert source.count == 30
     db_errors = [r for r in caplog.records if "cannot write the history" in r.getMessage()]

@@ -17,6 +17,7 @@ from gpuops.core.alerts.model import AlertState, Severity
 from gpuops.core.alerts.persistence import AlertStore
 from gpuops.core.store.connection import open_database
 from gpuops.core.telemetry import FleetSample
+from tests.alerts_support import collect_with_alerts
 from tests.gui_support import OFFSCREEN_PLUGIN_NOTICE, FakeSource, gpu_uuid, open_windows
 
 pytestmark = pytest.mark.qt_log_ignore(OFFSCREEN_PLUGIN_NOTICE)
@@ -159,7 +160,8 @@ def test_maintenance_toggle_mutes_a_node(qtbot, open_window) -> None:
     qtbot.waitUntil(lambda: ecc_alert(window, 9).silenced_by is None, timeout=PATIENCE_MS)
 
 
-def test_read_only_disables_every_action(qtbot, open_window) -> None:
+def test_read_only_disables_every_action(qtbot, open_window, tmp_path: Path) -> None:
+    collect_with_alerts(tmp_path / "history.sqlite", FaultySource(N), 2)  # a read-only console records nothing itself
     window = open_window(read_only=True)
     wait_for_alerts(qtbot, window)
     tab = window.alerts.tab

@@ -47,7 +47,7 @@ def open_tab(qtbot, db: Path):
     workers: list[AlertWorker] = []
 
     def make(*, read_only: bool = False) -> AlertsTab:
-        worker = AlertWorker(db, 5.0, lambda: False, refresh_s=3600)
+        worker = AlertWorker(db, refresh_s=3600)
         workers.append(worker)
         tab = AlertsTab(worker, read_only=read_only)
         qtbot.addWidget(tab)

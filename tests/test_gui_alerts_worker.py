@@ -71,7 +71,7 @@ def worker_on(qtbot, tmp_path: Path):
     workers = []
 
     def make(clock: Clock) -> AlertWorker:
-        worker = AlertWorker(tmp_path / "history.sqlite", 5.0, lambda: False, policy=NotificationPolicy(min_interval_s=60), clock=clock, refresh_s=3600)
+        worker = AlertWorker(tmp_path / "history.sqlite", policy=NotificationPolicy(min_interval_s=60), clock=clock, refresh_s=3600)
         workers.append(worker)
         return worker
 

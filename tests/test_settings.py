@@ -11,12 +11,10 @@ from PySide6.QtCore import QSettings
 from PySide6.QtGui import QPalette
 from PySide6.QtWidgets import QApplication, QDialogButtonBox, QLabel, QSplitter
 
-from gpuops.core.telemetry import GpuInventory
 from gpuops.cli import parse_args
 from gpuops.commands.window import launch_settings
-from gpuops.gui.window.about_dialog import NOT_KNOWN, AboutDialog, version_rows
+from gpuops.core.telemetry import GpuInventory
 from gpuops.gui.app.launch import application
-from gpuops.gui.window.settings_dialog import RESTART_NOTE, UNITS_NOTE, SettingsDialog
 from gpuops.gui.app.settings_store import (
     Preferences,
     last_export_dir,
@@ -27,6 +25,8 @@ from gpuops.gui.app.settings_store import (
     save_preferences,
     save_window_state,
 )
+from gpuops.gui.window.about_dialog import NOT_KNOWN, AboutDialog, version_rows
+from gpuops.gui.window.settings_dialog import RESTART_NOTE, UNITS_NOTE, SettingsDialog
 from tests.gui_support import OFFSCREEN_PLUGIN_NOTICE, FakeSource, make_sample, open_windows
 
 pytestmark = pytest.mark.qt_log_ignore(OFFSCREEN_PLUGIN_NOTICE)
@@ -135,8 +135,8 @@ def test_the_console_history_writer_keeps_what_settings_say(qtbot, user_settings
     """The recorder (the console's own writer when no collector runs) hands the saved retention
     to the store exactly as `gpuops collect --keep-raw 6h --keep-1m 30d --keep-1h 1y` would."""
     import gpuops.gui.workers.history_recorder as recorder_module
-    from gpuops.core.store import HistoryWriter
     from gpuops.core.history_retention import retention_policy
+    from gpuops.core.store import HistoryWriter
 
     given = []
 
@@ -145,7 +145,9 @@ def test_the_console_history_writer_keeps_what_settings_say(qtbot, user_settings
             given.append(kwargs.get("retention"))
             super().__init__(path, **kwargs)
 
-    monkeypatch.setattr(recorder_module, "HistoryWriter", SpyWriter)
+    import gpuops.core.pipeline as pipeline_module
+
+    monkeypatch.setattr(pipeline_module, "HistoryWriter", SpyWriter)
     save_preferences(Preferences(keep_raw="6h", keep_1m="30d", keep_1h="1y"))
     recorder = recorder_module.HistoryRecorder(tmp_path / "history.sqlite")
     try:
@@ -201,8 +203,8 @@ def test_fahrenheit_and_decimal_memory_change_the_tooltips_and_the_detail_panel(
 
 
 def test_about_lists_versions_and_the_driver_from_the_inventory(qtbot):
-    import PySide6
     import pyqtgraph
+    import PySide6
     from PySide6.QtCore import qVersion
 
     rows = dict(version_rows(None))

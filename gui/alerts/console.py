@@ -1,15 +1,15 @@
 """Alerts in the console window: the worker, the Alerts tab, grid marks, titles and the tray,
 wired together so that the main window needs two lines (create, stop).
 
-The console evaluates the rules itself only while it writes the history (no `gpuops collect`
-does); otherwise it reads what the collector evaluated. Without a history database there are
+Whoever records the history evaluates the rules: the console's `HistoryRecorder` (through the
+same poll pipeline as `gpuops collect`) when no collector runs, else the collector; this console
+reads what they stored, again after each poll the recorder stores. Without a history database there are
 no alerts, and the tab says why.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
 from pathlib import Path
 
 from PySide6.QtCore import QObject
@@ -19,6 +19,7 @@ from gpuops.gui.alerts.tab import AlertsTab, WindowTitleBadge
 from gpuops.gui.alerts.worker import AlertSnapshot, AlertWorker
 from gpuops.gui.app.tray import Notifier, TrayNotifier
 from gpuops.gui.window.host import ConsoleHost
+from gpuops.gui.workers.history_recorder import HistoryRecorder
 
 log = logging.getLogger("gpuops.gui.alerts")
 
@@ -36,27 +37,24 @@ def alert_marks(snapshot: AlertSnapshot) -> dict[str, Severity]:
 
 
 class AlertConsole(QObject):
-    """The Alerts tab and everything around it, on `host` (see the module docstring).
-    `evaluating` (thread-safe: it is asked on the worker thread) says whether this console
-    writes the history itself and so evaluates the rules."""
+    """The Alerts tab and everything around it, on `host` (see the module docstring);
+    `recorder`: the console's own history recorder, if it has one."""
 
     def __init__(
         self,
         host: ConsoleHost,
         history_db: Path | None,
-        interval_s: float,
         *,
         app_title: str,
         read_only: bool = False,
+        recorder: HistoryRecorder | None = None,
         notifier: Notifier | None = None,
         worker: AlertWorker | None = None,
-        demo_seed: int | None = None,
-        evaluating: Callable[[], bool] = lambda: False,
     ) -> None:
         super().__init__(host.widget)
         self._host = host
         if worker is None and history_db is not None:
-            worker = AlertWorker(history_db, interval_s, evaluating, self, demo_seed=demo_seed)
+            worker = AlertWorker(history_db, self)
         self.worker = worker
         self.tab = AlertsTab(worker, read_only=read_only)
         tabs = host.tabs
@@ -71,8 +69,8 @@ class AlertConsole(QObject):
         if worker is not None:
             worker.snapshotReady.connect(self._snapshot)
             worker.notificationDue.connect(self.notifier.notify)
-            host.poll_shown.connect(lambda result: worker.process(result.sample))
-            host.source_failed.connect(worker.source_failed)
+            if recorder is not None:
+                recorder.outcomeReady.connect(lambda _outcome: worker.refresh())
 
     def _snapshot(self, snapshot: AlertSnapshot) -> None:
         self._host.grid.set_alert_marks(alert_marks(snapshot))

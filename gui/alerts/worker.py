@@ -1,8 +1,8 @@
 """Everything the console does with alerts in SQLite, on one worker thread (a `StoreWorker`:
 the GUI thread only queues requests and hears back frozen snapshots through signals).
 
-When the console collects the history itself, each poll's sample is evaluated here
-(`AlertService.process`); the Alerts tab's reads (active alerts, history, a GPU's timeline, the
+The rules are evaluated by whoever records the history (`gpuops collect`, or the console's
+`HistoryRecorder`, both through `core.pipeline`); this worker reads what they stored. The Alerts tab's reads (active alerts, history, a GPU's timeline, the
 rules) and writes (acknowledge, silence, maintenance, notification marks, rule edits, rules files
 imported and exported) happen here too. Which new alerts deserve a desktop notification is
 decided here after every read of the active alerts (`NotificationPolicy`), and marked notified in
@@ -24,19 +24,14 @@ from gpuops.core.alerts.model import Alert, AlertState, Severity
 from gpuops.core.alerts.notifications import Notification, NotificationPolicy
 from gpuops.core.alerts.persistence import AlertNotFound, AlertStore
 from gpuops.core.alerts.rules import Rule, RuleError, rules_to_text
-from gpuops.core.alerts.service import AlertService
 from gpuops.core.alerts.silences import Maintenance, Silence, SilenceError
-from gpuops.core.allocations.live import LiveAllocations
 from gpuops.core.store import NoHistory, StoreError
 from gpuops.core.store.connection import open_database
-from gpuops.core.telemetry import FleetSample
-from gpuops.gui.workers.poll_lane import PER_POLL_WORK
 from gpuops.gui.workers.store_worker import Jobs, Read, StoreWorker
 
 log = logging.getLogger("gpuops.gui.alerts")
 
-#: The active alerts are read again this often even when the console does not evaluate them
-#: (a `gpuops collect` writes them).
+#: The active alerts are read again this often (and after each poll the console records).
 REFRESH_S = 5.0
 
 
@@ -112,10 +107,8 @@ class ActionRefused(Exception):
 
 
 class AlertWorker(StoreWorker["_Session"]):
-    """See the module docstring. `evaluating()` (called on the worker) says whether this console
-    evaluates the rules, i.e. whether it writes the history itself. Reads: "refresh", "history",
-    "timeline", "rules"; the poll is a FleetSample, or the message of a poll that failed; a write
-    is (action, the kind of read that follows it). `problem` (inherited): the alert tables cannot
+    """See the module docstring. Reads: "refresh", "history", "timeline", "rules"; a write is
+    (action, the kind of read that follows it). `problem` (inherited): the alert tables cannot
     be read or written; "" once they can again."""
 
     unavailable_errors = (sqlite3.Error, StoreError)
@@ -130,20 +123,14 @@ class AlertWorker(StoreWorker["_Session"]):
     def __init__(
         self,
         db_path: Path,
-        poll_interval_s: float,
-        evaluating: Callable[[], bool],
         parent: QObject | None = None,
         *,
         policy: NotificationPolicy | None = None,
         clock: Callable[[], float] = time.time,
         refresh_s: float = REFRESH_S,
-        demo_seed: int | None = None,
     ) -> None:
         super().__init__(parent, area="alerts", log=log)
         self.db_path = Path(db_path)
-        self._poll_interval_s = poll_interval_s
-        self._demo_seed = demo_seed
-        self._evaluating = evaluating
         self._policy = policy or NotificationPolicy()
         self._clock = clock
         signals = {
@@ -153,16 +140,6 @@ class AlertWorker(StoreWorker["_Session"]):
         self._start(signals, refresh_s, self.refresh)
 
     # --- requests (GUI thread; never block) ----------------------------------------------
-
-    def process(self, sample: FleetSample) -> None:
-        """Evaluate the rules on a poll (if this console evaluates them); a newer poll replaces
-        one still waiting (or a failure still waiting)."""
-        self._set_poll(lambda _waiting: sample)
-
-    def source_failed(self, message: str) -> None:
-        """A poll failed outright: the `source_down` rule counts it (unless a poll still waits:
-        it is evaluated instead)."""
-        self._set_poll(lambda waiting: waiting if isinstance(waiting, FleetSample) else message)
 
     def refresh(self) -> None:
         self._read("refresh")
@@ -238,7 +215,7 @@ class AlertWorker(StoreWorker["_Session"]):
     # --- the worker thread ----------------------------------------------------------------
 
     def _open_session(self) -> _Session:
-        return _Session(self.db_path, self._poll_interval_s, self._demo_seed)
+        return _Session(self.db_path)
 
     def _problem_line(self, exc: Exception) -> str:
         if isinstance(exc, NoHistory):
@@ -252,16 +229,6 @@ class AlertWorker(StoreWorker["_Session"]):
         for action, reread in jobs.writes:
             self._send("action", _attempt(action, store, now))
             jobs.reads.setdefault(reread, Read(reread, self._generation))
-        if self._evaluating() and jobs.poll is not None:
-            service = session.service()
-            if isinstance(jobs.poll, FleetSample):
-                # At the poll's own time: waiting in the queue does not make data stale.
-                with PER_POLL_WORK:
-                    held = session.allocations().observe(jobs.poll)
-                    service.process(jobs.poll, jobs.poll.ts, allocated=held.allocated, customers=held.customers)
-            else:
-                service.source_failed(jobs.poll, now)
-            changed = True
         if changed and "refresh" not in jobs.reads:
             jobs.reads["refresh"] = Read("refresh", self._generation)
         for read in jobs.reads.values():
@@ -293,16 +260,11 @@ class AlertWorker(StoreWorker["_Session"]):
 
 class _Session:
     """The worker's connection, opened on first use (the history may not exist yet) and again
-    after a failure; the rule engine and the allocations (who holds each GPU, busy-but-unallocated
-    events, the demo book of a simulated fleet of `demo_seed`) only once this console evaluates."""
+    after a failure."""
 
-    def __init__(self, db_path: Path, poll_interval_s: float, demo_seed: int | None = None) -> None:
+    def __init__(self, db_path: Path) -> None:
         self._db_path = db_path
-        self._poll_interval_s = poll_interval_s
-        self._demo_seed = demo_seed
         self._store: AlertStore | None = None
-        self._service: AlertService | None = None
-        self._allocations: LiveAllocations | None = None
 
     def store(self) -> AlertStore:
         if self._store is None:
@@ -310,20 +272,10 @@ class _Session:
             self._store = AlertStore(conn)
         return self._store
 
-    def service(self) -> AlertService:
-        if self._service is None:
-            self._service = AlertService(self.store().conn, poll_interval_s=self._poll_interval_s)
-        return self._service
-
-    def allocations(self) -> LiveAllocations:
-        if self._allocations is None:
-            self._allocations = LiveAllocations(self.store().conn, demo_seed=self._demo_seed)
-        return self._allocations
-
     def close(self) -> None:
         if self._store is not None:
             self._store.conn.close()
-        self._store = self._service = self._allocations = None
+        self._store = None
 
 
 def _attempt(action: Callable[[AlertStore, float], str], store: AlertStore, now: float) -> ActionResult:

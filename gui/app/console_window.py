@@ -20,8 +20,7 @@ from gpuops.gui.window.main_window import APP_TITLE, MainWindow
 
 
 class ConsoleWindow(MainWindow):
-    """`MainWindow` plus `alerts` and `allocations`. `demo_seed`: the seed of a simulated fleet,
-    whose demo customers the console seeds into an empty book while it records the history itself."""
+    """`MainWindow` plus `alerts` and `allocations`; the options are MainWindow's."""
 
     def __init__(
         self,
@@ -34,13 +33,11 @@ class ConsoleWindow(MainWindow):
         parent: QWidget | None = None,
         **options: Any,
     ) -> None:
-        super().__init__(open_source, interval_s, history_db=history_db, parent=parent, **options)
-        host = self.console_host()
-        recorder = self.ops.recorder
-        self.alerts = AlertConsole(
-            host, history_db, interval_s, app_title=APP_TITLE, read_only=read_only, demo_seed=demo_seed,
-            evaluating=lambda: recorder is not None and recorder.writing,
+        super().__init__(
+            open_source, interval_s, history_db=history_db, read_only=read_only, demo_seed=demo_seed, parent=parent, **options
         )
-        self.allocations = AllocationConsole(host, history_db, read_only=read_only)
+        host, recorder = self.console_host(), self.ops.recorder
+        self.alerts = AlertConsole(host, history_db, app_title=APP_TITLE, read_only=read_only, recorder=recorder)
+        self.allocations = AllocationConsole(host, history_db, read_only=read_only, recorder=recorder)
         self.add_console(self.alerts)
         self.add_console(self.allocations)

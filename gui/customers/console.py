@@ -16,10 +16,12 @@ from pathlib import Path
 from PySide6.QtCore import QObject
 from PySide6.QtWidgets import QFileDialog, QMessageBox
 
+from gpuops.core.pipeline import PollOutcome
 from gpuops.gui.customers.allocation_dialog import AllocateDialog, ReleaseDialog, confirmation_box
 from gpuops.gui.customers.tab import TAB_TITLE, CustomersTab, period_ms
-from gpuops.gui.customers.worker import ActionResult, AllocationWorker, Book, FleetHeld, UsageResult
+from gpuops.gui.customers.worker import ActionResult, AllocationWorker, Book, FleetHeld, UsageResult, recorded_held
 from gpuops.gui.window.host import ConsoleHost
+from gpuops.gui.workers.history_recorder import HistoryRecorder
 
 log = logging.getLogger("gpuops.gui.allocations")
 
@@ -28,10 +30,12 @@ STATUS_MESSAGE_MS = 10_000
 
 class AllocationConsole(QObject):
     def __init__(
-        self, host: ConsoleHost, history_db: Path | None, *, read_only: bool = False, worker: AllocationWorker | None = None
+        self, host: ConsoleHost, history_db: Path | None, *, read_only: bool = False, recorder: HistoryRecorder | None = None,
+        worker: AllocationWorker | None = None,
     ) -> None:
         super().__init__(host.widget)
         self._host = host
+        self._recorder = recorder
         if worker is None and history_db is not None:
             worker = AllocationWorker(history_db, self, read_only=read_only)
         self.worker = worker
@@ -62,10 +66,19 @@ class AllocationConsole(QObject):
             worker.actionDone.connect(self._action_done)
             worker.problem.connect(self._problem)
             host.poll_shown.connect(self._poll)
+            if recorder is not None:
+                recorder.outcomeReady.connect(self._recorded)
 
     def _poll(self, result) -> None:
         assert self.worker is not None
-        self.worker.process(result.sample, None if result.graded is None else result.graded.health)
+        recording = self._recorder is not None and self._recorder.writing
+        self.worker.process(result.sample, None if result.graded is None else result.graded.health, hold=not recording)
+
+    def _recorded(self, outcome: PollOutcome) -> None:
+        """The recorder's pipeline saw a poll against the book: the grid's customers from it."""
+        held = recorded_held(outcome.sample, outcome.allocations)
+        if held is not None:
+            self._fleet_held(held)
 
     # --- answers ---------------------------------------------------------------------------
 

@@ -3,8 +3,11 @@
 
 The GUI thread queues requests and hears back frozen answers through signals, so a usage report
 that takes seconds, or a locked database, never freezes the window:
-- each poll (coalesced: the newest replaces one still waiting) is seen against the book: who
-  holds each GPU and which busy GPUs nobody pays for (`fleetHeld`);
+- each poll (coalesced: the newest replaces one still waiting) gives the health and supply for
+  dialogs and the capacity plan; while the console does not record the history itself (a
+  collector does, or --read-only) it is also seen against the book here, who holds each GPU
+  and which busy GPUs nobody pays for (`fleetHeld`); while it records, the recorder's pipeline
+  computes that once per poll and `fleet_held` words it;
 - the book (customers, contracts, the allocation index) is read again when it changed (one
   small read every few seconds) and at least every minute (`bookChanged`);
 - reads (usage report, timeline, capacity plan, audit log) are coalesced per kind;
@@ -27,19 +30,18 @@ from PySide6.QtCore import QObject, Signal
 
 from gpuops.core.allocations.accounting import CustomerUsage, usage_report
 from gpuops.core.allocations.audit import AuditEntry, export_audit_csv
-from gpuops.core.allocations.busy import find_busy_unallocated
+from gpuops.core.allocations.busy import BusyUnallocated, find_busy_unallocated
 from gpuops.core.allocations.capacity import HOLDING, CapacitySeries, capacity_plan, healthy_supply, stored_supply
 from gpuops.core.allocations.confirmation import unhealthy_gpus
 from gpuops.core.allocations.errors import AllocationError, NeedsConfirmation, Problem, UnhealthyGpu, ValidationError
 from gpuops.core.allocations.index import AllocationIndex
-from gpuops.core.allocations.live import AllocationFollower
+from gpuops.core.allocations.live import AllocationFollower, PollAllocations
 from gpuops.core.allocations.model import Allocation, Contract, Customer
 from gpuops.core.allocations.repository import AllocationRepository
 from gpuops.core.health import FleetHealth
 from gpuops.core.store import NoHistory, StoreError
 from gpuops.core.store.connection import open_database
 from gpuops.core.telemetry import FleetSample
-from gpuops.gui.workers.poll_lane import PER_POLL_WORK
 from gpuops.gui.workers.store_worker import Jobs, StoreWorker
 
 log = logging.getLogger("gpuops.gui.allocations")
@@ -70,6 +72,18 @@ class FleetHeld:
     ts: float
     customers: Mapping[str, str]
     busy: Mapping[str, str]
+
+
+def fleet_held(sample: FleetSample, customers: Mapping[str, str], busy: BusyUnallocated) -> FleetHeld:
+    """The grid's view of one poll against the book: `busy` worded per UUID."""
+    return FleetHeld(sample.ts, customers, {sample.gpus[i].uuid: busy.reason(i) for i in np.flatnonzero(busy.mask)})
+
+
+def recorded_held(sample: FleetSample, allocations: PollAllocations) -> FleetHeld | None:
+    """`fleet_held` of a poll the recorder's pipeline saw (None: the book could not be read)."""
+    if allocations.busy is None:
+        return None
+    return fleet_held(sample, allocations.customers, allocations.busy)
 
 
 @dataclass(frozen=True)
@@ -139,8 +153,10 @@ class AllocationWorker(StoreWorker["_Session"]):
 
     # --- requests (GUI thread; never block) ----------------------------------------------
 
-    def process(self, sample: FleetSample, health: FleetHealth | None = None) -> None:
-        self._set_poll(lambda _waiting: (sample, health))
+    def process(self, sample: FleetSample, health: FleetHealth | None = None, *, hold: bool = True) -> None:
+        """The newest poll: for health and supply, and (`hold`) seen against the book for
+        `fleetHeld` (False while the console's recorder computes that)."""
+        self._set_poll(lambda _waiting: (sample, health, hold))
 
     def check_book(self) -> None:
         self._read("book")
@@ -199,16 +215,14 @@ class AllocationWorker(StoreWorker["_Session"]):
 
     def _run(self, session: _Session, jobs: Jobs) -> None:
         if jobs.poll is not None:
-            session.sample, session.health = jobs.poll
+            session.sample, session.health, _hold = jobs.poll
         for action in jobs.writes:
             self._send("action", _attempt(action, session))
         book = session.book(force=bool(jobs.writes) or "book" in jobs.reads)
         if book is not None:
             self._send("book", book, self._latest.get("book", 0))
-        if jobs.poll is not None:
-            with PER_POLL_WORK:
-                held = session.held(jobs.poll[0])
-            self._send("held", held)
+        if jobs.poll is not None and jobs.poll[2]:
+            self._send("held", session.held(jobs.poll[0]))
         now_ms = round(self._clock() * 1000)
         for kind, read in jobs.reads.items():
             if kind != "book":
@@ -257,8 +271,7 @@ class _Session:
         held = index.customer_of(uuids, sample.ts)
         customers = {u: c for u, c in zip(uuids, held) if c is not None}
         found = find_busy_unallocated(sample, np.fromiter((c is not None for c in held), dtype=bool, count=len(held)))
-        busy = {uuids[i]: found.reason(i) for i in np.flatnonzero(found.mask)}
-        return FleetHeld(sample.ts, customers, busy)
+        return fleet_held(sample, customers, found)
 
     def unhealthy(self) -> Mapping[str, str] | None:
         """Lost or critical GPUs of the last poll (None before any: the stored states decide)."""

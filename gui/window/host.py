@@ -1,7 +1,7 @@
 """What the window lends to the parts built around it, and nothing more.
 
 A console (alerts, customers) gets a `ConsoleHost`, never the MainWindow: the tabs it adds its
-tab to, the grid and detail panel it annotates, a status line, the live-poll signals, and a few
+tab to, the grid and detail panel it annotates, a status line, the live-poll signal, and a few
 requests (select a GPU, raise the window). The menus and the snapshot exporter read a
 `FleetView`. Everything here is used on the GUI thread only; workers get frozen data.
 """
@@ -43,7 +43,7 @@ class FleetView(Protocol):
 
 class ConsoleHost(Protocol):
     """See the module docstring. `poll_shown` carries each live PollResult once the window has
-    drawn it; `source_failed` one line when a poll fails outright."""
+    drawn it."""
 
     @property
     def widget(self) -> QWidget: ...  # parent of the console's dialogs; its title carries the alert badge
@@ -59,9 +59,6 @@ class ConsoleHost(Protocol):
 
     @property
     def poll_shown(self) -> SignalInstance: ...
-
-    @property
-    def source_failed(self) -> SignalInstance: ...
 
     def last_sample(self) -> FleetSample | None: ...
 
@@ -81,7 +78,6 @@ class WindowHost:
     grid: FleetGrid
     detail: DetailPanel
     poll_shown: SignalInstance
-    source_failed: SignalInstance
     last_sample: Callable[[], FleetSample | None]
     show_status: Callable[[str, int], None]
     select_gpu: Callable[[str], None]

@@ -30,7 +30,7 @@ from gpuops.gui.live.recent_history import FleetHistory
 from gpuops.gui.window.actions import install_window_actions
 from gpuops.gui.window.host import WindowHost
 from gpuops.gui.window.kpi_strip import KpiStrip
-from gpuops.gui.window.operations import Operations
+from gpuops.gui.window.operations import LivePolls, Operations, Recording
 
 log = logging.getLogger("gpuops.gui")
 
@@ -70,6 +70,8 @@ def _banner(style: str) -> QLabel:
 
 class MainWindow(QMainWindow):
     """Create with a callable that opens the source (it runs on the worker), then `start()`.
+    `read_only`: never write the history; `demo_seed`: the seed of a simulated fleet, whose demo
+    customers are seeded into an empty book while the console records the history itself.
     The window knows nothing of alerts or customers: the composition root
     (`gui.app.console_window`) builds those consoles on `console_host()` and hands them to
     `add_console` so they stop with the window."""
@@ -88,6 +90,8 @@ class MainWindow(QMainWindow):
         stall_after_s: float | None = None,
         history_s: float = HISTORY_S,
         history_db: Path | None = None,
+        read_only: bool = False,
+        demo_seed: int | None = None,
         parent: QWidget | None = None,
     ) -> None:
         super().__init__(parent)
@@ -101,7 +105,11 @@ class MainWindow(QMainWindow):
         self.kpi_strip = KpiStrip()
         self.grid = FleetGrid()
         self.detail = DetailPanel(self._history_points)
-        self.ops = Operations(self, self.grid, self.detail, self._history_points, history_db, live=self._live_view)
+        self.ops = Operations(
+            self, self.grid, self.detail, self._history_points, history_db, live=self._live_view,
+            polls=LivePolls(self.pollShown, self.poller.sourceFailed),
+            recording=None if read_only else Recording(interval_s, demo_seed),
+        )
         splitter = QSplitter(Qt.Orientation.Horizontal)
         splitter.addWidget(self.grid)
         splitter.addWidget(self.ops.tabs)
@@ -160,7 +168,7 @@ class MainWindow(QMainWindow):
         """The narrow interface a console works through (see `gui.window.host`)."""
         return WindowHost(
             widget=self, tabs=self.ops.tabs, grid=self.grid, detail=self.detail, poll_shown=self.pollShown,
-            source_failed=self.poller.sourceFailed, last_sample=lambda: self._sample,
+            last_sample=lambda: self._sample,
             show_status=lambda text, ms: self.statusBar().showMessage(text, ms), select_gpu=self.select_gpu,
             bring_to_front=self.bring_to_front,
         )

@@ -12,9 +12,10 @@ from __future__ import annotations
 import logging
 from collections import deque
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
-from PySide6.QtCore import QObject, Qt
+from PySide6.QtCore import QObject, Qt, SignalInstance
 from PySide6.QtGui import QKeySequence, QShortcut
 from PySide6.QtWidgets import QLabel, QMainWindow, QTabWidget
 
@@ -41,16 +42,36 @@ log = logging.getLogger("gpuops.gui")
 XIDS_KEPT_PER_GPU = 100
 
 
+@dataclass(frozen=True)
+class Recording:
+    """How the console records the history itself when no collector does: the poll interval (for
+    the alert rules' durations) and the seed of a simulated fleet (its demo book is seeded)."""
+
+    poll_interval_s: float
+    demo_seed: int | None = None
+
+
+@dataclass(frozen=True)
+class LivePolls:
+    """The window's live polls, for the recorder: each PollResult once drawn, each failed poll."""
+
+    shown: SignalInstance
+    failed: SignalInstance
+
+
 class Operations(QObject):
-    """See the module docstring. `history_db` None runs without history (Live only)."""
+    """See the module docstring. `history_db` None runs without history (Live only); `recording`
+    None never writes it (--read-only: no recorder, so nothing is created, recorded or seeded)."""
 
     def __init__(
         self, window: QMainWindow, grid: FleetGrid, detail: DetailPanel, history_points: int, history_db: Path | None, *,
-        live: Callable[[], tuple[FleetSample, FleetIndex] | None],
+        live: Callable[[], tuple[FleetSample, FleetIndex] | None], polls: LivePolls, recording: Recording | None,
     ) -> None:
         super().__init__(window)
         self._window = window
         self._live = live
+        self._polls = polls
+        self._recording = recording
         self.grid = grid
         self.detail = detail
         self.node_view = NodeView()
@@ -83,7 +104,12 @@ class Operations(QObject):
     # --- history ----------------------------------------------------------------------------
 
     def _start_recorder(self, db_path: Path) -> None:
-        """Collect into the history ourselves unless a collector already does."""
+        """Collect into the history ourselves unless a collector already does (or read-only)."""
+        recording = self._recording
+        if recording is None:
+            self.history_status.setText("history: read-only")
+            self.history_status.setToolTip(f"--read-only: this console reads {db_path} and never writes it")
+            return
         try:
             running = collector_running(db_path)
         except StoreError as exc:
@@ -93,9 +119,11 @@ class Operations(QObject):
             self.history_status.setText("history: written by gpuops collect")
             self.history_status.setToolTip(f"A collector writes {db_path}; this console reads it")
             return
-        self.recorder = HistoryRecorder(db_path, self)
+        recorder = HistoryRecorder(db_path, self, poll_interval_s=recording.poll_interval_s, demo_seed=recording.demo_seed)
+        self.recorder = recorder
         # Live polls only, once the window has drawn them (see MainWindow.pollShown).
-        self._window.pollShown.connect(lambda result, recorder=self.recorder: recorder.record(result.sample))  # type: ignore[attr-defined]
+        self._polls.shown.connect(lambda result: recorder.record(result.sample))
+        self._polls.failed.connect(recorder.source_failed)
         self.recorder.statusChanged.connect(self._writer_status)
         self.recorder.notice.connect(self._notice)
         self.history_status.setText("history: recording")
