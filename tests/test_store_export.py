@@ -58,8 +58,8 @@ def test_csv_has_one_row_per_gpu_per_poll(db: Path, tmp_path: Path) -> None:
 
 
 def test_json_holds_the_same_rows(db: Path, tmp_path: Path) -> None:
-    assert _export(db, tmp_path / "a.csv", "--format", "csv", "--since", "20m", "--metric", "power_w", "--metric", "energy_j") == 0
-    assert _export(db, tmp_path / "a.json", "--format", "json", "--since", "20m", "--metric", "power_w", "--metric", "energy_j") == 0
+    assert _export(db, tmp_path / "a.csv", "--format", "csv", "--since", "1h", "--metric", "power_w", "--metric", "energy_j") == 0
+    assert _export(db, tmp_path / "a.json", "--format", "json", "--since", "1h", "--metric", "power_w", "--metric", "energy_j") == 0
     document = json.loads((tmp_path / "a.json").read_text())
     assert document["format"] == "gpuops-history" and document["resolution"] == "raw"
     assert document["columns"] == ["ts", "uuid", "node", "power_w", "energy_j"]
