@@ -4,7 +4,7 @@ Tests and benchmarks drive the real pynvml bindings against it; see control.py f
 loaded and build.py for how it is built.
 """
 
-from tests.fake_nvml.build import FakeNvmlBuildError, build_fake_nvml
+from tests.fake_nvml.build import PROFILES, FakeNvmlBuildError, build_fake_nvml
 from tests.fake_nvml.control import (
     DEFAULT_BUILD_DIR,
     DEFAULT_GPU_COUNT,
@@ -26,6 +26,7 @@ __all__ = [
     "FOREIGN_PID",
     "LOST_INDEX",
     "PCIE_INDEX",
+    "PROFILES",
     "SCENARIOS",
     "SXM_INDEX",
     "FakeNvml",

@@ -24,7 +24,15 @@ HEADER_IN_WHEEL = "nvidia/cu13/include/nvml.h"
 SOURCE = Path(__file__).with_name("fake_nvml.c")
 LIBRARY_NAME = "libnvidia-ml.so.1"
 _CFLAGS = ("-std=gnu11", "-O2", "-Wall", "-Wextra", "-Werror", "-pthread", "-shared", "-fPIC")
-_LEGACY_FLAGS = ("-DFAKE_NVML_LEGACY",)
+# Driver families: (compiler defines that leave out what the family lacks, scenario it boots with).
+# vGPU guests and MIG-enabled GPUs have every symbol; what differs is how the devices answer.
+PROFILES: dict[str, tuple[tuple[str, ...], str]] = {
+    "current": ((), "default"),
+    "no-field-values": (("-DFAKE_NVML_NO_FIELD_VALUES",), "default"),
+    "legacy": (("-DFAKE_NVML_LEGACY",), "default"),
+    "vgpu": ((), "vgpu"),
+    "mig": ((), "mig"),
+}
 
 
 class FakeNvmlBuildError(RuntimeError):
@@ -82,20 +90,20 @@ def _nvml_header(build_dir: Path) -> Path:
     return header
 
 
-def build_fake_nvml(build_dir: Path, *, legacy: bool = False) -> Path:
-    """Path of the built fake library (`.../libnvidia-ml.so.1`); its directory suits LD_LIBRARY_PATH.
-
-    `legacy=True` builds a driver from before the clocks-event API and field ids >= 185,
-    to exercise the source's fallbacks.
-    """
+def build_fake_nvml(build_dir: Path, profile: str = "current") -> Path:
+    """Path of the fake library of driver family `profile` (a key of PROFILES), built if needed;
+    its directory suits LD_LIBRARY_PATH. Profiles with the same symbols share one library."""
+    if profile not in PROFILES:
+        raise ValueError(f"unknown fake NVML profile {profile!r}; expected one of {tuple(PROFILES)}")
     if shutil.which("gcc") is None:
         raise FakeNvmlBuildError("gcc is needed to build the fake NVML driver and is not on PATH")
     build_dir = build_dir.resolve()
-    flags = _CFLAGS + (_LEGACY_FLAGS if legacy else ())
+    defines = PROFILES[profile][0]
+    flags = _CFLAGS + defines
     digest = hashlib.sha256()
     digest.update(SOURCE.read_bytes())
     digest.update("\0".join(flags + (HEADER_WHEEL,)).encode())
-    variant = "legacy" if legacy else "current"
+    variant = "-".join(d.removeprefix("-DFAKE_NVML_").lower() for d in defines) or "current"
     out_dir = build_dir / f"{variant}-{digest.hexdigest()[:16]}"
     library = out_dir / LIBRARY_NAME
     if library.exists():

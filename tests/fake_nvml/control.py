@@ -16,12 +16,12 @@ from tests.fake_nvml.build import build_fake_nvml
 
 DEFAULT_BUILD_DIR = Path(__file__).resolve().parent.parent / ".fake-nvml-build"
 
-SCENARIOS = ("default", "eight", "driver-not-loaded", "no-permission", "slow")
+SCENARIOS = ("default", "eight", "driver-not-loaded", "no-permission", "slow", "vgpu", "mig")
 
 # The "default" scenario's GPUs, by NVML index (see default_fleet() in fake_nvml.c).
 SXM_INDEX = 0  # H100 SXM: fan NOT_SUPPORTED; runs this process and FOREIGN_PID
 ECC_INDEX = 1  # H100 with ECC errors and a pending row remap
-LOST_INDEX = 2  # H100 answering NVML_ERROR_GPU_IS_LOST to every per-device query
+LOST_INDEX = 2  # H100 answering NVML_ERROR_GPU_IS_LOST to all but its identity (UUID, name, serial, PCI)
 PCIE_INDEX = 3  # RTX 6000 Ada PCIe card whose fan works
 DEFAULT_GPU_COUNT = 4
 FOREIGN_PID = 4_000_000  # a process in another PID namespace: not visible on this OS
@@ -33,7 +33,7 @@ _c = ctypes
 _SIGNATURES: dict[str, tuple[object, list[object]]] = {
     "fake_nvml_reset": (_c.c_int, [_c.c_char_p]),
     "fake_nvml_set_init_error": (None, [_c.c_int]),
-    "fake_nvml_set_device_error": (_c.c_int, [_c.c_uint, _c.c_int]),
+    "fake_nvml_set_device_error": (_c.c_int, [_c.c_uint, _c.c_int, _c.c_int]),
     "fake_nvml_set_latency_ms": (None, [_c.c_uint]),
     "fake_nvml_set_device_count": (_c.c_int, [_c.c_uint]),
     "fake_nvml_set_value": (_c.c_int, [_c.c_uint, _c.c_char_p, _c.c_longlong]),
@@ -77,12 +77,14 @@ class FakeNvml:
         """nvmlInit answers `code` (an NVML_ERROR_*), or succeeds again with 0."""
         self._lib.fake_nvml_set_init_error(code)
 
-    def set_device_error(self, index: int, code: int) -> None:
-        """Every per-device query on GPU `index` answers `code` (0 = healthy again)."""
-        self._check(self._lib.fake_nvml_set_device_error(index, code), f"GPU index {index}")
+    def set_device_error(self, index: int, code: int, *, identity_answers: bool = False) -> None:
+        """Every per-device query on GPU `index` answers `code` (0 = healthy again); with
+        `identity_answers` its UUID, name, serial and PCI info still answer (from the driver's cache)."""
+        identity_code = 0 if identity_answers else code
+        self._check(self._lib.fake_nvml_set_device_error(index, code, identity_code), f"GPU index {index}")
 
-    def set_lost(self, index: int, lost: bool = True) -> None:
-        self.set_device_error(index, NVML_ERROR_GPU_IS_LOST if lost else 0)
+    def set_lost(self, index: int, lost: bool = True, *, identity_answers: bool = False) -> None:
+        self.set_device_error(index, NVML_ERROR_GPU_IS_LOST if lost else 0, identity_answers=identity_answers)
 
     def set_latency_ms(self, ms: int) -> None:
         """Every NVML call sleeps `ms` first, like a driver stuck behind a hung GPU."""
@@ -113,6 +115,10 @@ class FakeNvml:
 
     def uuid(self, index: int) -> str:
         return self.text(index, "uuid")
+
+    def has(self, symbol: str) -> bool:
+        """Whether this driver build exports `symbol` (profiles leave out what their family lacks)."""
+        return hasattr(self._lib, symbol)
 
     def add_process(self, index: int, pid: int, used_bytes: int | None, *, graphics: bool = False) -> None:
         raw = NVML_VALUE_NOT_AVAILABLE if used_bytes is None else used_bytes

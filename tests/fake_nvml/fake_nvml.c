@@ -9,9 +9,13 @@
  * makes every per-device query answer that code, after the handle has been acquired.
  *
  * Scenario at load time: FAKE_NVML_SCENARIO = default | eight | driver-not-loaded | no-permission
- * | slow, and FAKE_NVML_LATENCY_MS (milliseconds every call sleeps). Build with -DFAKE_NVML_LEGACY
- * for a driver that predates the clocks-event API and field ids >= 185 (power, PCIe byte counters,
- * GPU temperature fields).
+ * | slow | vgpu | mig, and FAKE_NVML_LATENCY_MS (milliseconds every call sleeps).
+ *
+ * Driver families are built as separate libraries; what a family lacks is not compiled in, so the
+ * symbol is absent and pynvml raises FunctionNotFound, as on a real driver of that age:
+ *   -DFAKE_NVML_NO_FIELD_VALUES   no nvmlDeviceGetFieldValues (every value by its single call)
+ *   -DFAKE_NVML_LEGACY            no clocks-event API (only ...ClocksThrottleReasons), only the _v2
+ *                                 process calls, and field ids >= 185 unknown (INVALID_ARGUMENT)
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -34,8 +38,10 @@
      nvmlEventTypeXidCriticalError | nvmlEventTypeClock)
 #ifdef FAKE_NVML_LEGACY
 #define FAKE_FIRST_UNKNOWN_FIELD 185 /* power fields, PCIe byte counters, GPU temp came later */
+#define FAKE_PROCESS_CALL(call) nvmlDevice##call##RunningProcesses_v2
 #else
 #define FAKE_FIRST_UNKNOWN_FIELD NVML_FI_MAX
+#define FAKE_PROCESS_CALL(call) nvmlDevice##call##RunningProcesses_v3
 #endif
 
 /* Every numeric property of a device, by name: the control API sets and reads them by these names. */
@@ -71,6 +77,9 @@ struct nvmlDevice_st {
     struct fake_process procs[2][FAKE_MAX_PROCS]; /* [0] compute, [1] graphics */
     unsigned int n_procs[2];
     nvmlReturn_t error;       /* answered by every per-device query when not NVML_SUCCESS */
+    nvmlReturn_t identity_error; /* answered by UUID, name, serial and PCI info (a lost GPU's
+                                    driver may still answer these from what it cached) */
+    int fields_refused;       /* nvmlDeviceGetFieldValues fails as a whole (NOT_SUPPORTED) */
     long long counters_us;    /* when the energy and PCIe counters were last advanced */
 };
 
@@ -151,6 +160,13 @@ static long long advance_counters(nvmlDevice_t d) {
     return now;
 }
 
+/* The identity queries answer from the driver's cache: only identity_error stops them. */
+static nvmlReturn_t check_identity(nvmlDevice_t device) {
+    if (g_init_count == 0) return NVML_ERROR_UNINITIALIZED;
+    if (!valid_device(device)) return NVML_ERROR_INVALID_ARGUMENT;
+    return device->identity_error;
+}
+
 static nvmlReturn_t read_uint(nvmlDevice_t device, enum fake_key key, unsigned int *out) {
     nvmlReturn_t ret = check_device(device);
     if (ret != NVML_SUCCESS) return ret;
@@ -161,7 +177,7 @@ static nvmlReturn_t read_uint(nvmlDevice_t device, enum fake_key key, unsigned i
 }
 
 static nvmlReturn_t read_text(nvmlDevice_t device, enum fake_string key, char *out, unsigned int length) {
-    nvmlReturn_t ret = check_device(device);
+    nvmlReturn_t ret = key == S_vbios ? check_device(device) : check_identity(device);
     if (ret != NVML_SUCCESS) return ret;
     if (out == NULL) return NVML_ERROR_INVALID_ARGUMENT;
     if (device->text[key][0] == '\0') return NVML_ERROR_NOT_SUPPORTED;
@@ -223,8 +239,8 @@ static void make_h100_sxm(nvmlDevice_t d, unsigned int index) {
     v[K_pcie_link_width_max] = 16;
     v[K_pcie_tx_bytes] = 1000000000LL;
     v[K_pcie_rx_bytes] = 2000000000LL;
-    v[K_pcie_tx_bytes_s] = 1500000000LL;
-    v[K_pcie_rx_bytes_s] = 3200000000LL;
+    v[K_pcie_tx_bytes_s] = 1464843LL * 1024; /* ~1.5 GB/s */
+    v[K_pcie_rx_bytes_s] = 3125000LL * 1024; /* 3.2 GB/s */
     v[K_mig_mode] = 0;
     char text[96];
     set_text(d, S_name, "NVIDIA H100 80GB HBM3");
@@ -265,8 +281,8 @@ static void make_rtx6000_ada(nvmlDevice_t d, unsigned int index) {
     v[K_pcie_link_width_max] = 16;
     v[K_pcie_tx_bytes] = 0;
     v[K_pcie_rx_bytes] = 0;
-    v[K_pcie_tx_bytes_s] = 1000000;
-    v[K_pcie_rx_bytes_s] = 2000000;
+    v[K_pcie_tx_bytes_s] = 1000 * 1024;
+    v[K_pcie_rx_bytes_s] = 2000 * 1024;
     v[K_remapped_rows_correctable] = FAKE_UNSUPPORTED;
     v[K_remapped_rows_uncorrectable] = FAKE_UNSUPPORTED;
     v[K_remapped_rows_pending] = FAKE_UNSUPPORTED;
@@ -328,7 +344,7 @@ static void default_fleet(void) {
     v[K_remapped_rows_failure] = 0;
     v[K_pcie_replay_count] = 12;
     v[K_clocks_event_reasons] = nvmlClocksEventReasonSwPowerCap | nvmlClocksEventReasonSwThermalSlowdown;
-    /* 2: an H100 that has fallen off the bus. */
+    /* 2: an H100 that has fallen off the bus; the driver still answers its identity from cache. */
     make_h100_sxm(&g_devices[2], 2);
     g_devices[2].error = NVML_ERROR_GPU_IS_LOST;
     /* 3: a PCIe card whose fan works. */
@@ -343,6 +359,43 @@ static void eight_full_boards(void) {
     }
 }
 
+/* A vGPU guest (an H100 shared by time-slicing, profile 40C): the hypervisor owns the board, so
+ * sensors, power, energy, PCIe, row remaps, thresholds and the serial are NOT_SUPPORTED. GPU 0's
+ * driver refuses nvmlDeviceGetFieldValues as a whole, GPU 1's answers NOT_SUPPORTED per field. */
+static void vgpu_guests(void) {
+    static const enum fake_key refused[] = {
+        K_power_limit_mw, K_power_mw, K_energy_mj, K_temp_c, K_mem_temp_c, K_shutdown_temp_c,
+        K_slowdown_temp_c, K_mem_max_temp_c, K_gpu_max_temp_c, K_fan_pct, K_pcie_link_gen,
+        K_pcie_link_gen_max, K_pcie_link_width, K_pcie_link_width_max, K_pcie_tx_bytes, K_pcie_rx_bytes,
+        K_remapped_rows_correctable, K_remapped_rows_uncorrectable, K_remapped_rows_pending,
+        K_remapped_rows_failure, K_pcie_replay_count, K_mig_mode};
+    g_device_count = 2;
+    for (unsigned int i = 0; i < g_device_count; i++) {
+        nvmlDevice_t d = &g_devices[i];
+        reset_device(d);
+        make_h100_sxm(d, i);
+        for (size_t k = 0; k < sizeof refused / sizeof refused[0]; k++) d->value[refused[k]] = FAKE_UNSUPPORTED;
+        d->value[K_mem_total] = 40LL * GiB;
+        d->value[K_mem_used] = 12LL * GiB;
+        set_text(d, S_name, "NVIDIA H100XM-40C");
+        set_text(d, S_serial, "");
+    }
+    g_devices[0].fields_refused = 1;
+}
+
+/* MIG-enabled H100s (GPUs 0 and 1): the parent refuses utilization; GPU 2 is an H100 without MIG. */
+static void mig_fleet(void) {
+    g_device_count = 3;
+    for (unsigned int i = 0; i < g_device_count; i++) {
+        reset_device(&g_devices[i]);
+        make_h100_sxm(&g_devices[i], i);
+    }
+    for (unsigned int i = 0; i < 2; i++) {
+        g_devices[i].value[K_mig_mode] = NVML_DEVICE_MIG_ENABLE;
+        g_devices[i].value[K_util_gpu] = FAKE_UNSUPPORTED;
+    }
+}
+
 static void configure(const char *scenario, unsigned int latency_ms) {
     memset(g_sets, 0, sizeof g_sets);
     g_init_count = 0;
@@ -352,6 +405,14 @@ static void configure(const char *scenario, unsigned int latency_ms) {
         eight_full_boards();
         return;
     }
+    if (strcmp(scenario, "vgpu") == 0) {
+        vgpu_guests();
+        return;
+    }
+    if (strcmp(scenario, "mig") == 0) {
+        mig_fleet();
+        return;
+    }
     default_fleet();
     if (strcmp(scenario, "driver-not-loaded") == 0) g_init_error = NVML_ERROR_DRIVER_NOT_LOADED;
     if (strcmp(scenario, "no-permission") == 0) g_init_error = NVML_ERROR_NO_PERMISSION;
@@ -359,7 +420,7 @@ static void configure(const char *scenario, unsigned int latency_ms) {
 }
 
 static int known_scenario(const char *scenario) {
-    static const char *const names[] = {"default", "eight", "driver-not-loaded", "no-permission", "slow"};
+    static const char *const names[] = {"default", "eight", "driver-not-loaded", "no-permission", "slow", "vgpu", "mig"};
     for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
         if (strcmp(scenario, names[i]) == 0) return 1;
     return 0;
@@ -378,7 +439,7 @@ __attribute__((constructor)) static void fake_nvml_load(void) {
     configure(scenario, latency ? (unsigned int)strtoul(latency, NULL, 10) : 0);
     if (!known_scenario(scenario)) {
         fprintf(stderr, "fake NVML: unknown FAKE_NVML_SCENARIO '%s' (expected default, eight, "
-                        "driver-not-loaded, no-permission or slow)\n", scenario);
+                        "driver-not-loaded, no-permission, slow, vgpu or mig)\n", scenario);
         g_init_error = NVML_ERROR_UNKNOWN;
     }
 }
@@ -402,10 +463,12 @@ void fake_nvml_set_init_error(int code) {
     pthread_mutex_unlock(&g_lock);
 }
 
-int fake_nvml_set_device_error(unsigned int index, int code) {
+/* `code` for every per-device query, `identity_code` for UUID, name, serial and PCI info. */
+int fake_nvml_set_device_error(unsigned int index, int code, int identity_code) {
     if (index >= g_device_count) return -1;
     pthread_mutex_lock(&g_lock);
     g_devices[index].error = (nvmlReturn_t)code;
+    g_devices[index].identity_error = (nvmlReturn_t)identity_code;
     pthread_cond_broadcast(&g_event_cond);
     pthread_mutex_unlock(&g_lock);
     return 0;
@@ -619,7 +682,7 @@ nvmlReturn_t DECLDIR nvmlDeviceGetVbiosVersion(nvmlDevice_t device, char *versio
 
 nvmlReturn_t DECLDIR nvmlDeviceGetPciInfo_v3(nvmlDevice_t device, nvmlPciInfo_t *pci) {
     api_enter();
-    nvmlReturn_t ret = check_device(device);
+    nvmlReturn_t ret = check_identity(device);
     if (ret != NVML_SUCCESS) return api_leave(ret);
     if (pci == NULL) return api_leave(NVML_ERROR_INVALID_ARGUMENT);
     unsigned int index = (unsigned int)(device - g_devices);
@@ -722,6 +785,7 @@ nvmlReturn_t DECLDIR nvmlDeviceGetUtilizationRates(nvmlDevice_t device, nvmlUtil
     nvmlReturn_t ret = check_device(device);
     if (ret != NVML_SUCCESS) return api_leave(ret);
     if (utilization == NULL) return api_leave(NVML_ERROR_INVALID_ARGUMENT);
+    if (device->value[K_util_gpu] == FAKE_UNSUPPORTED) return api_leave(NVML_ERROR_NOT_SUPPORTED);
     utilization->gpu = (unsigned int)device->value[K_util_gpu];
     utilization->memory = (unsigned int)device->value[K_util_mem];
     return api_leave(NVML_SUCCESS);
@@ -786,20 +850,22 @@ static nvmlReturn_t list_processes(nvmlDevice_t device, int graphics, unsigned i
     return NVML_SUCCESS;
 }
 
-nvmlReturn_t DECLDIR nvmlDeviceGetComputeRunningProcesses_v3(nvmlDevice_t device, unsigned int *infoCount,
-                                                             nvmlProcessInfo_t *infos) {
+/* nvmlProcessInfo_t is nvmlProcessInfo_v2_t: the _v2 and _v3 calls share the layout. */
+nvmlReturn_t DECLDIR FAKE_PROCESS_CALL(GetCompute)(nvmlDevice_t device, unsigned int *infoCount,
+                                                   nvmlProcessInfo_t *infos) {
     api_enter();
     return api_leave(list_processes(device, 0, infoCount, infos));
 }
 
-nvmlReturn_t DECLDIR nvmlDeviceGetGraphicsRunningProcesses_v3(nvmlDevice_t device, unsigned int *infoCount,
-                                                              nvmlProcessInfo_t *infos) {
+nvmlReturn_t DECLDIR FAKE_PROCESS_CALL(GetGraphics)(nvmlDevice_t device, unsigned int *infoCount,
+                                                    nvmlProcessInfo_t *infos) {
     api_enter();
     return api_leave(list_processes(device, 1, infoCount, infos));
 }
 
 /* ---------------------------------------------------------------- NVML: field values */
 
+#ifndef FAKE_NVML_NO_FIELD_VALUES
 /* Which property a field id reads, and the value type the driver reports it in. */
 static int field_source(unsigned int field_id, enum fake_key *key, nvmlValueType_t *type) {
     switch (field_id) {
@@ -829,6 +895,7 @@ nvmlReturn_t DECLDIR nvmlDeviceGetFieldValues(nvmlDevice_t device, int valuesCou
     api_enter();
     if (g_init_count == 0) return api_leave(NVML_ERROR_UNINITIALIZED);
     if (!valid_device(device) || values == NULL || valuesCount < 0) return api_leave(NVML_ERROR_INVALID_ARGUMENT);
+    if (device->fields_refused && device->error == NVML_SUCCESS) return api_leave(NVML_ERROR_NOT_SUPPORTED);
     long long now = advance_counters(device);
     for (int i = 0; i < valuesCount; i++) {
         nvmlFieldValue_t *fv = &values[i];
@@ -838,8 +905,9 @@ nvmlReturn_t DECLDIR nvmlDeviceGetFieldValues(nvmlDevice_t device, int valuesCou
         fv->latencyUsec = 0;
         if (device->error != NVML_SUCCESS) {
             fv->nvmlReturn = device->error;
-        } else if (fv->fieldId >= FAKE_FIRST_UNKNOWN_FIELD || !field_source(fv->fieldId, &key, &type) ||
-                   device->value[key] == FAKE_UNSUPPORTED) {
+        } else if (fv->fieldId >= FAKE_FIRST_UNKNOWN_FIELD) {
+            fv->nvmlReturn = NVML_ERROR_INVALID_ARGUMENT; /* a field id this driver does not know */
+        } else if (!field_source(fv->fieldId, &key, &type) || device->value[key] == FAKE_UNSUPPORTED) {
             fv->nvmlReturn = NVML_ERROR_NOT_SUPPORTED;
         } else {
             long long v = device->value[key];
@@ -850,6 +918,73 @@ nvmlReturn_t DECLDIR nvmlDeviceGetFieldValues(nvmlDevice_t device, int valuesCou
             else fv->value.uiVal = (unsigned int)v;
         }
     }
+    return api_leave(NVML_SUCCESS);
+}
+#endif
+
+/* ---------------------------------------------------------------- NVML: single-value counters */
+
+nvmlReturn_t DECLDIR nvmlDeviceGetTotalEnergyConsumption(nvmlDevice_t device, unsigned long long *energy) {
+    api_enter();
+    nvmlReturn_t ret = check_device(device);
+    if (ret != NVML_SUCCESS) return api_leave(ret);
+    if (energy == NULL) return api_leave(NVML_ERROR_INVALID_ARGUMENT);
+    advance_counters(device);
+    if (device->value[K_energy_mj] == FAKE_UNSUPPORTED) return api_leave(NVML_ERROR_NOT_SUPPORTED);
+    *energy = (unsigned long long)device->value[K_energy_mj];
+    return api_leave(NVML_SUCCESS);
+}
+
+nvmlReturn_t DECLDIR nvmlDeviceGetTotalEccErrors(nvmlDevice_t device, nvmlMemoryErrorType_t errorType,
+                                                 nvmlEccCounterType_t counterType, unsigned long long *eccCounts) {
+    api_enter();
+    nvmlReturn_t ret = check_device(device);
+    if (ret != NVML_SUCCESS) return api_leave(ret);
+    if (eccCounts == NULL || errorType >= NVML_MEMORY_ERROR_TYPE_COUNT || counterType >= NVML_ECC_COUNTER_TYPE_COUNT)
+        return api_leave(NVML_ERROR_INVALID_ARGUMENT);
+    static const enum fake_key keys[2][2] = {
+        [NVML_MEMORY_ERROR_TYPE_CORRECTED] = {[NVML_VOLATILE_ECC] = K_ecc_corrected_volatile,
+                                              [NVML_AGGREGATE_ECC] = K_ecc_corrected_aggregate},
+        [NVML_MEMORY_ERROR_TYPE_UNCORRECTED] = {[NVML_VOLATILE_ECC] = K_ecc_uncorrected_volatile,
+                                                [NVML_AGGREGATE_ECC] = K_ecc_uncorrected_aggregate},
+    };
+    long long v = device->value[keys[errorType][counterType]];
+    if (v == FAKE_UNSUPPORTED) return api_leave(NVML_ERROR_NOT_SUPPORTED);
+    *eccCounts = (unsigned long long)v;
+    return api_leave(NVML_SUCCESS);
+}
+
+nvmlReturn_t DECLDIR nvmlDeviceGetRemappedRows(nvmlDevice_t device, unsigned int *corrRows, unsigned int *uncRows,
+                                               unsigned int *isPending, unsigned int *failureOccurred) {
+    api_enter();
+    nvmlReturn_t ret = check_device(device);
+    if (ret != NVML_SUCCESS) return api_leave(ret);
+    if (!corrRows || !uncRows || !isPending || !failureOccurred) return api_leave(NVML_ERROR_INVALID_ARGUMENT);
+    const long long *v = device->value;
+    if (v[K_remapped_rows_correctable] == FAKE_UNSUPPORTED) return api_leave(NVML_ERROR_NOT_SUPPORTED);
+    *corrRows = (unsigned int)v[K_remapped_rows_correctable];
+    *uncRows = (unsigned int)v[K_remapped_rows_uncorrectable];
+    *isPending = (unsigned int)v[K_remapped_rows_pending];
+    *failureOccurred = (unsigned int)v[K_remapped_rows_failure];
+    return api_leave(NVML_SUCCESS);
+}
+
+nvmlReturn_t DECLDIR nvmlDeviceGetPcieReplayCounter(nvmlDevice_t device, unsigned int *value) {
+    api_enter();
+    return api_leave(read_uint(device, K_pcie_replay_count, value));
+}
+
+/* KB/s (1 KB = 1024 bytes) over the driver's last 20 ms sample: here the configured rate. */
+nvmlReturn_t DECLDIR nvmlDeviceGetPcieThroughput(nvmlDevice_t device, nvmlPcieUtilCounter_t counter, unsigned int *value) {
+    api_enter();
+    nvmlReturn_t ret = check_device(device);
+    if (ret != NVML_SUCCESS) return api_leave(ret);
+    if (value == NULL || (counter != NVML_PCIE_UTIL_TX_BYTES && counter != NVML_PCIE_UTIL_RX_BYTES))
+        return api_leave(NVML_ERROR_INVALID_ARGUMENT);
+    enum fake_key key = counter == NVML_PCIE_UTIL_TX_BYTES ? K_pcie_tx_bytes_s : K_pcie_rx_bytes_s;
+    if (device->value[key == K_pcie_tx_bytes_s ? K_pcie_tx_bytes : K_pcie_rx_bytes] == FAKE_UNSUPPORTED)
+        return api_leave(NVML_ERROR_NOT_SUPPORTED);
+    *value = (unsigned int)(device->value[key] / 1024);
     return api_leave(NVML_SUCCESS);
 }
 

@@ -20,7 +20,7 @@ def fake_nvml_library() -> Path:
 @pytest.fixture(scope="session")
 def legacy_fake_nvml_library() -> Path:
     """A fake driver predating the clocks-event API and field ids >= 185 (for subprocess tests)."""
-    return build_fake_nvml(DEFAULT_BUILD_DIR, legacy=True)
+    return build_fake_nvml(DEFAULT_BUILD_DIR, "legacy")
 
 
 @pytest.fixture
