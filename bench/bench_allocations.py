@@ -1,4 +1,4 @@
-"""Allocations at fleet scale: the usage report over 30 days x 1,000 GPUs, and importing 10,000
+"""Allocations at fleet scale: the usage report over 30 days x 1,000 GPUs, and importing 100,000
 allocation rows with full validation.
 
 The report is timed three times: first and again over history whose idle summaries were kept
@@ -24,7 +24,7 @@ import numpy as np
 N_GPUS = 1000
 DAYS = 30
 PATTERNS = 8
-IMPORT_ROWS = 10_000
+IMPORT_ROWS = 100_000
 START_MS = 1_767_225_600_000  # 2026-01-01T00:00:00Z
 MINUTE_MS, HOUR_MS, DAY_MS = 60_000, 3_600_000, 86_400_000
 CACHE_VERSION = 5
@@ -139,7 +139,8 @@ def _book(repo) -> None:
 
 
 def _import_file(repo, path: Path) -> None:
-    """IMPORT_ROWS rows: contracts of up to 10 same-model GPUs, each GPU in 10 back-to-back slices."""
+    """IMPORT_ROWS rows: contracts of up to 10 same-model GPUs, each GPU in back-to-back slices
+    of the period (as many slices as IMPORT_ROWS needs over the fleet, at least 10)."""
     from gpuops.core.allocations.model import gpu_model_of
     from gpuops.core.allocations.timefmt import format_ms
 
@@ -147,11 +148,13 @@ def _import_file(repo, path: Path) -> None:
     for uuid, name in sorted(repo.gpu_names().items()):
         by_model.setdefault(gpu_model_of(name), []).append(uuid)
     groups = [uuids[i : i + 10] for _, uuids in sorted(by_model.items()) for i in range(0, len(uuids), 10)]
+    slices = max(10, -(-IMPORT_ROWS // N_GPUS))
+    slice_ms = DAYS * DAY_MS // slices
     lines = ["customer,contract,contract_type,gpu_uuid,start,end,price_per_gpu_hour"]
-    rows = [(c, uuid) for c, group in enumerate(groups) for uuid in group][: IMPORT_ROWS // 10]
+    rows = [(c, uuid) for c, group in enumerate(groups) for uuid in group][: IMPORT_ROWS // slices]
     for c, uuid in rows:
-        for s in range(10):
-            start, end = START_MS + s * 3 * DAY_MS, START_MS + (s + 1) * 3 * DAY_MS
+        for s in range(slices):
+            start, end = START_MS + s * slice_ms, START_MS + (s + 1) * slice_ms
             lines.append(f"Importer {c // 2:02d},contract-{c},on_demand,{uuid},{format_ms(start)},{format_ms(end)},1.75")
     path.write_text("\n".join(lines) + "\n")
 
@@ -197,7 +200,7 @@ def run() -> list[dict]:
         summary = import_allocations(repo, csv_path, confirm=True)
         elapsed, cpu = time.perf_counter() - started, time.process_time() - cpu
         rows.append({
-            "measure": f"import {summary.added:,} allocation rows (validated)", "value": elapsed, "unit": "s", "target": "<= 5",
+            "measure": f"import {summary.added:,} allocation rows (validated)", "value": elapsed, "unit": "s", "target": "<= 10",
             "cpu_s": round(cpu, 3), "contracts_created": summary.contracts_created,
         })
         repo.close()

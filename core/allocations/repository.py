@@ -23,6 +23,7 @@ from gpuops.core.allocations import audit
 from gpuops.core.allocations.errors import AllocationError, NeedsConfirmation, Problem, ReadOnlyError, UnhealthyGpu, ValidationError
 from gpuops.core.allocations.index import AllocationIndex
 from gpuops.core.allocations.model import Allocation, Contract, ContractStatus, ContractType, Customer
+from gpuops.core.allocations.schema import insert_allocations_in_bulk
 from gpuops.core.allocations.sql_filters import where_clause
 from gpuops.core.allocations.validation import Proposed, check_allocations
 from gpuops.core.telemetry import GpuState
@@ -368,14 +369,19 @@ class AllocationRepository:
                 real = replace(c, customer_id=customer_ids.get(c.customer_id, c.customer_id))
                 contract_ids[c.id] = self._insert_contract(real)
                 entries.append(("create", "contract", contract_ids[c.id], None, _plain(replace(real, id=contract_ids[c.id]))))
-            proposed = [replace(p, contract_id=contract_ids.get(p.contract_id, p.contract_id)) for p in allocations]
+            proposed = [Proposed(contract_ids.get(p.contract_id, p.contract_id), p.gpu_uuid, p.start_ms, p.end_ms, p.row) for p in allocations]
             if proposed:
                 if not prevalidated:
                     involved = {c.id: c for c in self.contracts() if c.id in {p.contract_id for p in proposed}}
                     self._check(proposed, involved)
                 if not confirm:
                     self._confirm_health([p.gpu_uuid for p in proposed], unhealthy_gpus)
-                entries.extend(("create", "allocation", a.id, None, _plain(a)) for a in self._insert_allocations(proposed))
+                ids = insert_allocations_in_bulk(self.conn, [(p.contract_id, p.gpu_uuid, p.start_ms, p.end_ms) for p in proposed])
+                entries.extend(
+                    ("create", "allocation", i, None, {"id": i, "contract_id": p.contract_id, "gpu_uuid": p.gpu_uuid,
+                                                       "start_ms": p.start_ms, "end_ms": p.end_ms})
+                    for i, p in zip(ids, proposed, strict=True)
+                )
 
 
 def contract_problems(c: Contract) -> list[Problem]:

@@ -139,6 +139,52 @@ END;
 """
 
 
+_BULK_CHECKS = (
+    ("allocation refused: unknown contract",
+     "SELECT 1 FROM allocations a WHERE a.id > :after AND NOT EXISTS (SELECT 1 FROM contracts c WHERE c.id = a.contract_id) LIMIT 1"),
+    ("allocation refused: it lies outside its contract's dates",
+     f"SELECT 1 FROM allocations a JOIN contracts c ON c.id = a.contract_id WHERE a.id > :after"
+     f" AND (a.start_ms < c.start_ms OR coalesce(a.end_ms, {_OPEN}) > coalesce(c.end_ms, {_OPEN})) LIMIT 1"),
+    # Per GPU in start order, the latest end before an allocation must not pass its start.
+    ("allocation refused: the GPU is already allocated over an overlapping time",
+     f"SELECT 1 FROM (SELECT start_ms, max(coalesce(end_ms, {_OPEN})) OVER ("
+     f"PARTITION BY gpu_uuid ORDER BY start_ms, id ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING) AS before_end"
+     f" FROM allocations WHERE gpu_uuid IN (SELECT gpu_uuid FROM allocations WHERE id > :after))"
+     f" WHERE before_end > start_ms LIMIT 1"),
+    # Per contract, +1 at each start and -1 at each end (ends first at one instant: half-open).
+    ("allocation refused: the contract would hold more GPUs than it bought",
+     f"SELECT 1 FROM (SELECT contract_id, sum(step) OVER (PARTITION BY contract_id ORDER BY t, step ROWS UNBOUNDED PRECEDING) AS held"
+     f" FROM (SELECT contract_id, start_ms AS t, 1 AS step FROM allocations WHERE contract_id IN (SELECT contract_id FROM allocations WHERE id > :after)"
+     f" UNION ALL SELECT contract_id, coalesce(end_ms, {_OPEN}), -1 FROM allocations"
+     f" WHERE contract_id IN (SELECT contract_id FROM allocations WHERE id > :after))) AS r"
+     f" JOIN contracts c ON c.id = r.contract_id WHERE r.held > c.gpu_count LIMIT 1"),
+)
+
+
+def insert_allocations_in_bulk(conn: sqlite3.Connection, rows: list[tuple[int, str, int, int | None]]) -> list[int]:
+    """Insert (contract_id, gpu_uuid, start_ms, end_ms) rows inside the caller's write transaction
+    and return their ids, checking the same invariants as the insert trigger once, set-wise.
+
+    The trigger checks each row against every allocation of its contract: quadratic for an import
+    of 100,000 rows. So it is dropped inside the transaction, the rows go in with one executemany,
+    the four checks run over the touched GPUs and contracts (sort and sweep in SQLite), and the
+    trigger is created again before the caller commits. Other connections never see the table
+    without its trigger; on any failure the caller's ROLLBACK restores it with the rows undone.
+    Raises sqlite3.IntegrityError as the trigger would."""
+    (after,) = conn.execute("SELECT coalesce(max(id), 0) FROM allocations").fetchone()
+    ids = list(range(after + 1, after + 1 + len(rows)))
+    conn.execute("DROP TRIGGER allocations_valid_insert")
+    conn.executemany(
+        "INSERT INTO allocations (id, contract_id, gpu_uuid, start_ms, end_ms) VALUES (?, ?, ?, ?, ?)",
+        [(i, *row) for i, row in zip(ids, rows, strict=True)],
+    )
+    for message, sql in _BULK_CHECKS:
+        if conn.execute(sql, {"after": after}).fetchone():
+            raise sqlite3.IntegrityError(message)
+    conn.execute(_allocation_checks("INSERT"))
+    return ids
+
+
 def migrate_allocations(db: sqlite_utils.Database) -> None:
     """Customers, contracts, allocations, audit log, and the triggers guarding them."""
     script = _TABLES + _allocation_checks("INSERT") + _allocation_checks("UPDATE") + _CONTRACT_UPDATE
