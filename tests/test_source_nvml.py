@@ -227,14 +227,26 @@ def test_a_lost_gpu_is_marked_lost_while_the_others_report(fake_nvml: FakeNvml, 
         assert sample.records()[index]["temp_c"] is not None
 
 
-def test_a_gpu_lost_at_open_is_identified_when_it_comes_back(fake_nvml: FakeNvml, source: NvmlSource) -> None:
-    placeholder = source.poll().gpus[LOST_INDEX]
-    assert placeholder.uuid != fake_nvml.uuid(LOST_INDEX)  # its UUID could not be read
-    fake_nvml.set_lost(LOST_INDEX, False)
+def test_a_gpu_lost_at_open_keeps_the_identity_its_driver_still_answers(fake_nvml: FakeNvml, source: NvmlSource) -> None:
     sample = source.poll()
-    assert sample.gpus[LOST_INDEX].uuid == fake_nvml.uuid(LOST_INDEX)
-    assert sample.gpu_state(LOST_INDEX) is GpuState.OK
-    assert sample.records()[LOST_INDEX]["temp_c"] == 41.0
+    lost = sample.gpus[LOST_INDEX]
+    assert sample.gpu_state(LOST_INDEX) is GpuState.LOST
+    assert (lost.uuid, lost.name, lost.pci_bus_id) == (fake_nvml.uuid(LOST_INDEX), "NVIDIA H100 80GB HBM3", "00000000:38:00.0")
+    assert lost.serial == fake_nvml.text(LOST_INDEX, "serial")
+    fake_nvml.set_lost(LOST_INDEX, False)
+    assert source.poll().gpu_state(LOST_INDEX) is GpuState.OK
+
+
+def test_a_gpu_lost_at_open_is_identified_when_it_comes_back(fake_nvml: FakeNvml) -> None:
+    fake_nvml.set_lost(LOST_INDEX)  # not even its UUID answers
+    with NvmlSource(node="node-a") as source:
+        placeholder = source.poll().gpus[LOST_INDEX]
+        assert placeholder.uuid == f"unidentified-node-a-{LOST_INDEX}"
+        fake_nvml.set_lost(LOST_INDEX, False)
+        sample = source.poll()
+        assert sample.gpus[LOST_INDEX].uuid == fake_nvml.uuid(LOST_INDEX)
+        assert sample.gpu_state(LOST_INDEX) is GpuState.OK
+        assert sample.records()[LOST_INDEX]["temp_c"] == 41.0
 
 
 def test_a_gpu_lost_mid_run_keeps_its_identity_and_recovers(fake_nvml: FakeNvml, source: NvmlSource) -> None:
@@ -460,6 +472,6 @@ def test_an_older_driver_falls_back_to_older_calls(legacy_fake_nvml_library: Pat
     assert ecc["power_w"] == pytest.approx(412.345)  # nvmlDeviceGetPowerUsage
     assert ecc["power_limit_w"] == pytest.approx(700.0)  # nvmlDeviceGetEnforcedPowerLimit
     assert ecc["throttle_reasons_mask"] == 0x24  # nvmlDeviceGetCurrentClocksThrottleReasons
-    assert ecc["pcie_tx_bytes_s"] is None  # no byte counters, and no cheap substitute
+    assert ecc["pcie_tx_bytes_s"] == 1464843 * 1024  # no byte-counter fields: nvmlDeviceGetPcieThroughput
     assert ecc["ecc_corrected_aggregate"] == 1234
     assert result.stderr.count("lacks nvmlDeviceGetCurrentClocksEventReasons") == 1, result.stderr

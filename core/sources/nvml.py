@@ -1,10 +1,13 @@
 """Telemetry from this machine's NVIDIA driver, through NVML (NVIDIA's official pynvml bindings).
 
-Static facts are read once at open. A poll then costs one nvmlDeviceGetFieldValues batch per GPU
-(temperatures, power, energy, ECC, row remaps, PCIe replays and byte counters) plus one call for
-each value NVML only offers singly, and nothing for what a GPU has said it does not support.
-Whatever one GPU cannot answer is NaN for that GPU alone: a lost GPU is marked lost and skipped
-after a single call, and is re-tried every poll in case it comes back.
+Static facts are read once at open, identity (UUID, name, PCI bus id, serial) first, so a GPU that
+falls off the bus half-way keeps the key staff need for its RMA. A poll then costs one
+nvmlDeviceGetFieldValues batch per GPU (temperatures, power, energy, ECC, row remaps, PCIe replays
+and byte counters) plus one call for each value NVML only offers singly, and nothing for what a GPU
+has said it does not support. Where the batch is missing from the driver, refused by the GPU, or
+answers a field with NOT_SUPPORTED / INVALID_ARGUMENT, that value is read by its own single call
+instead: the route is found on the first reading and kept for the GPU. Whatever one GPU cannot
+answer is NaN for that GPU alone: a lost GPU is marked lost and re-tried every poll.
 """
 
 from __future__ import annotations
@@ -13,8 +16,9 @@ import logging
 import math
 import socket
 import time
-from dataclasses import dataclass, field
-from typing import Any, Callable
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from typing import Any
 
 import numpy as np
 import pynvml
@@ -68,8 +72,6 @@ _FIELDS: tuple[tuple[int, str, float], ...] = (
     (pynvml.NVML_FI_DEV_PCIE_COUNT_TX_BYTES, _PCIE_TX, 1.0),
     (pynvml.NVML_FI_DEV_PCIE_COUNT_RX_BYTES, _PCIE_RX, 1.0),
 )
-# (field id, scope id) pairs: the form pynvml fills in without raising and catching per field.
-_FIELD_REQUEST = tuple((field_id, 0) for field_id, _, _ in _FIELDS)
 # A driver answers these for a field id it does not offer (older drivers know fewer fields).
 _FIELD_ABSENT = frozenset({pynvml.NVML_ERROR_NOT_SUPPORTED, pynvml.NVML_ERROR_INVALID_ARGUMENT})
 _VALUE_MEMBER = {
@@ -102,8 +104,12 @@ _READERS: dict[str, tuple[tuple[Callable[..., Any], ...], tuple[Any, ...]]] = {
     # every poll
     "memory": ((pynvml.nvmlDeviceGetMemoryInfo,), (pynvml.nvmlMemory_v2,)),
     "utilization": ((pynvml.nvmlDeviceGetUtilizationRates,), ()),
-    "compute_processes": ((pynvml.nvmlDeviceGetComputeRunningProcesses_v3,), ()),
-    "graphics_processes": ((pynvml.nvmlDeviceGetGraphicsRunningProcesses_v3,), ()),
+    "compute_processes": (
+        (pynvml.nvmlDeviceGetComputeRunningProcesses_v3, pynvml.nvmlDeviceGetComputeRunningProcesses_v2), ()
+    ),
+    "graphics_processes": (
+        (pynvml.nvmlDeviceGetGraphicsRunningProcesses_v3, pynvml.nvmlDeviceGetGraphicsRunningProcesses_v2), ()
+    ),
     # every poll, straight into the metric column of the same name
     "sm_clock_mhz": ((pynvml.nvmlDeviceGetClockInfo,), (pynvml.NVML_CLOCK_SM,)),
     "mem_clock_mhz": ((pynvml.nvmlDeviceGetClockInfo,), (pynvml.NVML_CLOCK_MEM,)),
@@ -115,16 +121,51 @@ _READERS: dict[str, tuple[tuple[Callable[..., Any], ...], tuple[Any, ...]]] = {
         (pynvml.nvmlDeviceGetCurrentClocksEventReasons, pynvml.nvmlDeviceGetCurrentClocksThrottleReasons),
         (),
     ),
-    # only when the field batch lacks the value (drivers before the field existed)
+    # the field batch; its (field id, scope id) pairs are passed per GPU
+    "field_values": ((pynvml.nvmlDeviceGetFieldValues,), ()),
+    # only for the values the field batch does not give this GPU
     "temp_c": ((pynvml.nvmlDeviceGetTemperature,), (pynvml.NVML_TEMPERATURE_GPU,)),
     "power_w": ((pynvml.nvmlDeviceGetPowerUsage,), ()),
-    "power_limit_w": ((pynvml.nvmlDeviceGetEnforcedPowerLimit,), ()),
+    "energy_j": ((pynvml.nvmlDeviceGetTotalEnergyConsumption,), ()),
+    "ecc_corrected_volatile": (
+        (pynvml.nvmlDeviceGetTotalEccErrors,), (pynvml.NVML_MEMORY_ERROR_TYPE_CORRECTED, pynvml.NVML_VOLATILE_ECC)
+    ),
+    "ecc_uncorrected_volatile": (
+        (pynvml.nvmlDeviceGetTotalEccErrors,), (pynvml.NVML_MEMORY_ERROR_TYPE_UNCORRECTED, pynvml.NVML_VOLATILE_ECC)
+    ),
+    "ecc_corrected_aggregate": (
+        (pynvml.nvmlDeviceGetTotalEccErrors,), (pynvml.NVML_MEMORY_ERROR_TYPE_CORRECTED, pynvml.NVML_AGGREGATE_ECC)
+    ),
+    "ecc_uncorrected_aggregate": (
+        (pynvml.nvmlDeviceGetTotalEccErrors,), (pynvml.NVML_MEMORY_ERROR_TYPE_UNCORRECTED, pynvml.NVML_AGGREGATE_ECC)
+    ),
+    "remapped_rows": ((pynvml.nvmlDeviceGetRemappedRows,), ()),
+    "pcie_replay_count": ((pynvml.nvmlDeviceGetPcieReplayCounter,), ()),
+    "pcie_tx_kb_s": ((pynvml.nvmlDeviceGetPcieThroughput,), (pynvml.NVML_PCIE_UTIL_TX_BYTES,)),
+    "pcie_rx_kb_s": ((pynvml.nvmlDeviceGetPcieThroughput,), (pynvml.NVML_PCIE_UTIL_RX_BYTES,)),
 }
 _COLUMN_READERS = (
     "sm_clock_mhz", "mem_clock_mhz", "fan_pct", "pstate", "pcie_link_gen", "pcie_link_width", "throttle_reasons_mask",
 )
-# Field-batch metrics with a single-call route, and the scale from that call's unit (mW) to the column's.
-_FIELD_FALLBACKS: dict[str, float] = {"temp_c": 1.0, "power_w": 1e-3, "power_limit_w": 1e-3}
+# Field-batch metrics with a single-call route: (reader, element of its tuple answer or None, scale
+# from the call's unit to the column's). mem_temp_c has none: NVML offers it only as a field.
+_SINGLE_ROUTES: dict[str, tuple[str, int | None, float]] = {
+    "temp_c": ("temp_c", None, 1.0),
+    "power_w": ("power_w", None, 1e-3),  # mW
+    "power_limit_w": ("enforced_power_limit", None, 1e-3),  # mW
+    "energy_j": ("energy_j", None, 1e-3),  # mJ
+    "ecc_corrected_volatile": ("ecc_corrected_volatile", None, 1.0),
+    "ecc_uncorrected_volatile": ("ecc_uncorrected_volatile", None, 1.0),
+    "ecc_corrected_aggregate": ("ecc_corrected_aggregate", None, 1.0),
+    "ecc_uncorrected_aggregate": ("ecc_uncorrected_aggregate", None, 1.0),
+    "remapped_rows_correctable": ("remapped_rows", 0, 1.0),
+    "remapped_rows_uncorrectable": ("remapped_rows", 1, 1.0),
+    "remapped_rows_pending": ("remapped_rows", 2, 1.0),
+    "remapped_rows_failure": ("remapped_rows", 3, 1.0),
+    "pcie_replay_count": ("pcie_replay_count", None, 1.0),
+    _PCIE_TX: ("pcie_tx_kb_s", None, 1024.0),  # KB/s over the driver's last 20 ms
+    _PCIE_RX: ("pcie_rx_kb_s", None, 1024.0),
+}
 
 _ARCHITECTURES = {
     pynvml.NVML_DEVICE_ARCH_KEPLER: "Kepler",
@@ -156,6 +197,12 @@ class _Gpu:
     link_gen_max: float = NAN
     link_width_max: float = NAN
     unsupported: set[str] = field(default_factory=set)  # readers this GPU answered NOT_SUPPORTED
+    # The route of each field-batch value, found on the first reading: the fields still asked in
+    # the batch, and the metrics read by their single call instead (batch missing, refused, or
+    # that field answered NOT_SUPPORTED / INVALID_ARGUMENT).
+    fields: tuple[tuple[int, str, float], ...] = _FIELDS
+    singles: tuple[str, ...] = ()
+    route_known: bool = False
     pcie_previous: tuple[int, int, int] | None = None  # tx bytes, rx bytes, driver timestamp in µs
 
 
@@ -280,14 +327,33 @@ class NvmlSource(TelemetrySource):
         return (GpuState.UNKNOWN if gpu.failed else GpuState.OK), gpu_processes
 
     def _read_fields(self, gpu: _Gpu, i: int, columns: dict[str, np.ndarray]) -> None:
-        try:
-            values = pynvml.nvmlDeviceGetFieldValues(gpu.handle, _FIELD_REQUEST)
-        except pynvml.NVMLError as exc:
-            self._on_error(gpu, "field_values", exc.value)
-            return
+        """The field batch, then the single calls for what the batch does not give this GPU."""
+        singles = set(gpu.singles)
+        if gpu.fields:
+            answered = self._read_batch(gpu, i, columns)
+            if answered is None:
+                singles.update(metric for _, metric, _ in gpu.fields)
+            else:
+                singles.update(answered)
+        if not gpu.route_known and self._route_settled(gpu, singles):
+            gpu.fields = tuple(f for f in gpu.fields if f[1] not in singles)
+            gpu.singles = tuple(metric for metric in _SINGLE_ROUTES if metric in singles)
+            gpu.route_known = True
+        self._read_singly(gpu, i, columns, singles)
+
+    def _route_settled(self, gpu: _Gpu, singles: set[str]) -> bool:
+        """A batch that failed unexpectedly says nothing about the route: ask again next time."""
+        return not (gpu.fields and len(singles) == len(gpu.fields) and gpu.failed)
+
+    def _read_batch(self, gpu: _Gpu, i: int, columns: dict[str, np.ndarray]) -> list[str] | None:
+        """Fill the batch's columns; the metrics it did not answer, or None when the batch failed."""
+        values = self._call(gpu, "field_values", [(field_id, 0) for field_id, _, _ in gpu.fields])
+        if values is None:
+            return None
+        absent: list[str] = []
         pcie: dict[str, int] = {}
         timestamp_us = 0
-        for (_, metric, scale), value in zip(_FIELDS, values):
+        for (_, metric, scale), value in zip(gpu.fields, values, strict=True):
             code = value.nvmlReturn
             if code == pynvml.NVML_SUCCESS:
                 raw = getattr(value.value, _VALUE_MEMBER[value.valueType])
@@ -297,12 +363,24 @@ class NvmlSource(TelemetrySource):
                 else:
                     columns[metric][i] = raw * scale
             elif code in _FIELD_ABSENT:
-                if metric in _FIELD_FALLBACKS:
-                    columns[metric][i] = _number(self._call(gpu, metric), _FIELD_FALLBACKS[metric])
+                absent.append(metric)
             else:
                 self._on_error(gpu, metric, code)
         if len(pcie) == 2:
             self._pcie_rates(gpu, i, columns, pcie[_PCIE_TX], pcie[_PCIE_RX], timestamp_us)
+        return absent
+
+    def _read_singly(self, gpu: _Gpu, i: int, columns: dict[str, np.ndarray], metrics: set[str]) -> None:
+        answers: dict[str, Any] = {}
+        for metric in _SINGLE_ROUTES:
+            if metric not in metrics:
+                continue
+            reader, element, scale = _SINGLE_ROUTES[metric]
+            if reader not in answers:
+                answers[reader] = self._call(gpu, reader)
+            answer = answers[reader]
+            if answer is not None:
+                columns[metric][i] = (answer if element is None else answer[element]) * scale
 
     def _pcie_rates(
         self, gpu: _Gpu, i: int, columns: dict[str, np.ndarray], tx: int, rx: int, timestamp_us: int
@@ -348,12 +426,14 @@ class NvmlSource(TelemetrySource):
 
     # ------------------------------------------------------------------ NVML calls and their errors
 
-    def _call(self, gpu: _Gpu, reader: str) -> Any:
-        """One reader on one GPU; None when the GPU cannot answer it. Raises _GpuLost."""
+    def _call(self, gpu: _Gpu, reader: str, *extra: Any) -> Any:
+        """One reader on one GPU; None when the GPU cannot answer it. Raises _GpuLost.
+
+        A function this driver lacks is dropped for every GPU and logged once."""
         if reader in gpu.unsupported:
             return None
         functions = self._functions[reader]
-        arguments = _READERS[reader][1]
+        arguments = _READERS[reader][1] + extra
         while functions:
             try:
                 return functions[0](gpu.handle, *arguments)
@@ -416,22 +496,20 @@ class NvmlSource(TelemetrySource):
         if uuid is None:
             gpu.failed = True
             return False
-        memory = self._call(gpu, "memory")
+        # Identity before telemetry, kept as soon as it is read: should the next call answer
+        # GPU_IS_LOST, the GPU is still listed (and alerted on) under its UUID, name and bus id.
+        gpu.inventory = identity = replace(self._placeholder(index), uuid=uuid, name="unknown NVIDIA GPU")
+        gpu.inventory = identity = replace(identity, name=self._call(gpu, "name") or identity.name)
         pci = self._call(gpu, "pci_info")
+        gpu.inventory = identity = replace(identity, pci_bus_id=None if pci is None else pci.busId)
+        gpu.inventory = identity = replace(identity, serial=self._call(gpu, "serial"))
+        memory = self._call(gpu, "memory")
         mig = self._call(gpu, "mig_mode")
         power_limit_mw = self._call(gpu, "enforced_power_limit")
-        gpu.inventory = GpuInventory(
-            uuid=uuid,
-            index=index,
-            node=self._node,
-            name=self._call(gpu, "name") or "unknown NVIDIA GPU",
-            serial=self._call(gpu, "serial"),
-            pci_bus_id=None if pci is None else pci.busId,
+        gpu.inventory = replace(
+            identity,
             mem_total_bytes=None if memory is None else memory.total,
             power_limit_w=None if power_limit_mw is None else power_limit_mw / 1000,
-            driver_version=self._driver_version,
-            nvml_version=self._nvml_version,
-            cuda_version=self._cuda_version,
             mig_mode=None if mig is None else mig[0] == pynvml.NVML_DEVICE_MIG_ENABLE,
             architecture=_ARCHITECTURES.get(self._call(gpu, "architecture")),
             vbios_version=self._call(gpu, "vbios"),

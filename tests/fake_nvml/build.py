@@ -15,9 +15,9 @@ import shutil
 import subprocess
 import sys
 import zipfile
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
 
 HEADER_WHEEL = "nvidia-nvml-dev==13.5.37"
 HEADER_IN_WHEEL = "nvidia/cu13/include/nvml.h"
