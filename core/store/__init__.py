@@ -5,9 +5,12 @@
 - `HistoryReader` (queries.py): per-GPU and fleet series at an automatic resolution, the fleet at
   a past instant, events.
 - `collector_running` / `WriterLock` (locking.py): one writer per database.
+- `open_read_only` (connection.py): a connection that never creates, writes or migrates, for
+  `--read-only` and the read-only console.
 - `default_db_path` (paths.py), `RetentionPolicy` (retention.py), errors (errors.py).
 """
 
+from gpuops.core.store.connection import open_read_only
 from gpuops.core.store.errors import (
     CollectorRunning,
     DamagedDatabase,
@@ -38,4 +41,5 @@ __all__ = [
     "WriterStatus",
     "collector_running",
     "default_db_path",
+    "open_read_only",
 ]

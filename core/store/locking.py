@@ -89,8 +89,11 @@ class WriterLock:
             self._fd = None
             holder = f" (pid {pid})" if pid else ""
             raise CollectorRunning(f"another gpuops collector{holder} is already writing to {self.db_path}")
-        os.ftruncate(self._fd, 0)
-        os.pwrite(self._fd, f"{os.getpid()}\n".encode("ascii"), 0)
+        try:
+            os.ftruncate(self._fd, 0)
+            os.pwrite(self._fd, f"{os.getpid()}\n".encode("ascii"), 0)
+        except OSError:
+            pass  # the pid only improves the message a second writer gets (a full disk refuses it)
 
     def release(self) -> None:
         """Give the lock up; safe to call twice. The file stays (removing it would race a new holder)."""

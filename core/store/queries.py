@@ -13,8 +13,11 @@ visible in a month-long plot.
 from __future__ import annotations
 
 import math
+import os
+import sqlite3
 import threading
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -23,13 +26,13 @@ import numpy as np
 from gpuops.core.store import meta
 from gpuops.core.store.blocks import decode_block
 from gpuops.core.store.columns import STATS_OF_KIND, Kind, Stat, dequantize
-from gpuops.core.store.connection import open_database
+from gpuops.core.store.connection import open_database, open_read_only
 from gpuops.core.store.errors import StoreError
 from gpuops.core.store.fleet import FLEET_METRICS
 from gpuops.core.store.inventory import SELECT_INVENTORY, inventory_from_row
 from gpuops.core.store.levels import fleet_frame, fleet_rollup_columns, gpu_frame, stat_columns
 from gpuops.core.store.rollup import Frame, aggregate
-from gpuops.core.telemetry import FleetSample, GpuInventory, GpuState, SAMPLE_METRICS
+from gpuops.core.telemetry import SAMPLE_METRICS, FleetSample, GpuInventory, GpuState
 
 RESOLUTIONS: tuple[str, ...] = ("raw", "1m", "1h")
 DEFAULT_MAX_POINTS = 2000
@@ -125,20 +128,37 @@ def _downsample(frame: Frame, columns: Sequence[tuple[str, Stat]], end_ms: int, 
 
 
 class HistoryReader:
-    """Read access to a history database; raises NoHistory if there is none at `path`."""
+    """Read access to a history database; raises NoHistory if there is none at `path`.
 
-    def __init__(self, path: Path) -> None:
+    `read_only` opens it with `open_read_only`: nothing is created, written or migrated. Its
+    connection is an immutable snapshot while nothing writes; once a writer has started (a -wal
+    appeared) the next call reopens it, so later polls are seen."""
+
+    def __init__(self, path: Path, *, read_only: bool = False) -> None:
         self.path = Path(path)
-        self._conn, self.layout = open_database(self.path, create=False)
+        self._read_only = read_only
+        self._conn: sqlite3.Connection
+        self._conn, self.layout = open_read_only(self.path) if read_only else open_database(self.path, create=False)
         self._lock = threading.Lock()
         self._inventory: dict[int, GpuInventory] = {}
         self._gpu_ids: dict[str, int] = {}
+
+    @contextmanager
+    def _reading(self) -> Iterator[sqlite3.Connection]:
+        """One consistent read, under the lock, on a connection that sees the latest commits."""
+        with self._lock:
+            if getattr(self._conn, "snapshot", False) and os.path.lexists(f"{os.path.realpath(self.path)}-wal"):
+                fresh, self.layout = open_read_only(self.path)
+                self._conn.close()
+                self._conn = fresh
+            with meta.snapshot(self._conn) as conn:
+                yield conn
 
     def close(self) -> None:
         with self._lock:
             self._conn.close()
 
-    def __enter__(self) -> "HistoryReader":
+    def __enter__(self) -> HistoryReader:
         return self
 
     def __exit__(self, *exc_info: object) -> None:
@@ -162,7 +182,7 @@ class HistoryReader:
 
     def gpus(self) -> list[GpuRecord]:
         """Every GPU ever recorded, by node and index. last_seen lags by up to one raw window."""
-        with self._lock, meta.snapshot(self._conn):
+        with self._reading():
             rows = self._conn.execute(
                 "SELECT gpus.uuid, nodes.name, gpus.name, gpus.first_seen_ms, gpus.last_seen_ms "
                 "FROM gpus JOIN nodes ON nodes.id = gpus.node_id ORDER BY nodes.name, gpus.gpu_index"
@@ -174,7 +194,7 @@ class HistoryReader:
 
     def time_range(self) -> tuple[float, float] | None:
         """(oldest, newest) time with any fleet data, epoch seconds; None for an empty history."""
-        with self._lock, meta.snapshot(self._conn):
+        with self._reading():
             firsts, lasts = [], []
             for table in ("fleet_samples", "fleet_1m", "fleet_1h"):
                 first, last = self._conn.execute(f"SELECT min(ts_ms), max(ts_ms) FROM {table}").fetchone()
@@ -232,7 +252,7 @@ class HistoryReader:
             raise ValueError("max_points must be at least 1")
         kind = self.layout.spec(metric).kind
         start_ms, end_ms = _ms(start), _ms(end)
-        with self._lock, meta.snapshot(self._conn):
+        with self._reading():
             gpu_id = self._gpu_id(gpu_uuid)
             level = self._level(resolution, end_ms - start_ms, max_points, start_ms, self._gpu_coverage(gpu_id))
             frame = gpu_frame(self._conn, self.layout, level, gpu_id, start_ms, end_ms, [metric])
@@ -254,7 +274,7 @@ class HistoryReader:
         if unknown:
             raise ValueError(f"unknown fleet metric(s) {', '.join(unknown)}")
         start_ms, end_ms = _ms(start), _ms(end)
-        with self._lock, meta.snapshot(self._conn):
+        with self._reading():
             level = self._level(resolution, end_ms - start_ms, max_points, start_ms, self._fleet_coverage())
             frame = fleet_frame(self._conn, self.layout, level, start_ms, end_ms, list(metrics))
         columns = fleet_rollup_columns(metrics)
@@ -264,7 +284,7 @@ class HistoryReader:
     def table(self, gpu_uuid: str, start: float, end: float, resolution: str = "raw", metrics: Sequence[str] = SAMPLE_METRICS) -> HistoryTable:
         """Every row of one GPU over [start, end) at `resolution`, not downsampled (for exports)."""
         level = RESOLUTIONS.index(resolution)
-        with self._lock, meta.snapshot(self._conn):
+        with self._reading():
             frame = gpu_frame(self._conn, self.layout, level, self._gpu_id(gpu_uuid), _ms(start), _ms(end), list(metrics))
         if frame.raw:
             columns = dict(frame.columns)
@@ -283,7 +303,7 @@ class HistoryReader:
         t_ms = _ms(t)
         low_ms = t_ms - _ms(staleness_s)
         layout = self.layout
-        with self._lock, meta.snapshot(self._conn):
+        with self._reading():
             max_id = self._conn.execute("SELECT max(id) FROM gpus").fetchone()[0]
             frames = []
             for block in range(0 if max_id is None else max_id // layout.block_size + 1):
@@ -332,7 +352,7 @@ class HistoryReader:
             "LEFT JOIN gpus ON gpus.id = events.gpu_id WHERE events.ts_ms >= ? AND events.ts_ms < ?"
         )
         params: list = [_ms(start), _ms(end)]
-        with self._lock, meta.snapshot(self._conn):
+        with self._reading():
             if gpu_uuid is not None:
                 sql += " AND events.gpu_id = ?"
                 params.append(self._gpu_id(gpu_uuid))
