@@ -124,7 +124,7 @@ def test_the_same_instant_twice_is_stored_once(tmp_path: Path) -> None:
     assert _stored_ts(path) == [round(T0 * 1000)]
 
 
-@pytest.mark.parametrize("mode, message", [("full", "full"), ("read-only", "readonly")])
+@pytest.mark.parametrize("mode, message", [("full", "the disk is full"), ("read-only", "read-only")])
 def test_polls_wait_in_memory_while_the_database_cannot_be_written(tmp_path: Path, mode: str, message: str) -> None:
     path = tmp_path / "history.sqlite"
     disk = FailingDisk(mode)

@@ -33,7 +33,7 @@ from gpuops.core.store import meta
 from gpuops.core.store.blocks import encode_blocks
 from gpuops.core.store.columns import NAN_CODE, quantize
 from gpuops.core.store.connection import open_database
-from gpuops.core.store.errors import StoreError
+from gpuops.core.store.errors import StoreError, failure_cause
 from gpuops.core.store.fleet import FLEET_METRICS, fleet_row
 from gpuops.core.store.inventory import DETAIL_FIELDS, SELECT_INVENTORY, detail_values, inventory_from_row
 from gpuops.core.store.layout import StoreLayout
@@ -325,7 +325,7 @@ class HistoryWriter:
             except (sqlite3.DatabaseError, StoreError) as exc:
                 self._failed(
                     self._write_problem,
-                    f"cannot write the history {self.path}: {exc}",
+                    f"cannot write the history {self.path}: {failure_cause(exc, self.path)}",
                     f"; keeping polls in memory (up to {self._backlog_limit >> 20} MiB) and retrying",
                 )
                 self._trim_backlog()
