@@ -30,16 +30,19 @@ def _gpuops(*args: str) -> list[str]:
     return [sys.executable, "-m", "gpuops", *args]
 
 
-def _external_count(db: Path) -> int:
-    """Polls stored, as another program sees them: the sqlite3 shell (Debian package sqlite3),
-    or a separate Python process with the sqlite3 module where the shell is not installed."""
+def _external_command(db: Path) -> list[str]:
+    """Count the stored polls as another program does: the sqlite3 shell (Debian package sqlite3,
+    read-write as a person would open it), or a separate Python process with the sqlite3 module
+    where the shell is not installed."""
     query = "SELECT count(*) FROM fleet_samples"
     if SQLITE3:
-        command = [SQLITE3, "-readonly", str(db), query]
-    else:
-        script = f"import sqlite3, sys; print(sqlite3.connect(sys.argv[1]).execute({query!r}).fetchone()[0])"
-        command = [sys.executable, "-c", script, str(db)]
-    result = subprocess.run(command, capture_output=True, text=True, timeout=30, check=True)
+        return [SQLITE3, str(db), query]
+    script = f"import sqlite3, sys; print(sqlite3.connect(sys.argv[1]).execute({query!r}).fetchone()[0])"
+    return [sys.executable, "-c", script, str(db)]
+
+
+def _external_count(db: Path) -> int:
+    result = subprocess.run(_external_command(db), capture_output=True, text=True, timeout=30, check=True)
     return int(result.stdout.strip())
 
 
@@ -87,6 +90,7 @@ def test_readers_never_cost_the_collector_a_poll(tmp_path: Path, run: int) -> No
             _gpuops("export", "--format", "csv", "--db", str(db), "--since", "1h", "-o", str(tmp_path / "out.csv")),
             _gpuops("contracts", "list", "--db", str(db)),
             _gpuops("customers", "export", "--db", str(db), "-o", str(tmp_path / "customers.csv")),
+            _external_command(db),
         ]
         running = [subprocess.Popen(r, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for r in readers]
         while any(p.poll() is None for p in running):
