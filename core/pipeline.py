@@ -129,8 +129,10 @@ def collect_loop(
                 log.warning("polling %s works again", source.name)
                 source_error = None
             outcome = pipeline.process(sample)
-            if outcome.stored:
+            if outcome.stored and pipeline.status().backlog_polls == 0:  # committed, not only queued
                 log.debug("stored poll at %.3f (%d GPUs)", sample.ts, len(sample))
+            elif outcome.stored:
+                log.debug("poll at %.3f waits in the backlog (the history is busy)", sample.ts)
             if on_outcome is not None:
                 on_outcome(outcome)
         next_at += interval_s
