@@ -33,7 +33,7 @@ class BasicAuth:
         self._digests = digests
 
     @classmethod
-    def from_file(cls, path: str | Path) -> "BasicAuth":
+    def from_file(cls, path: str | Path) -> BasicAuth:
         try:
             text = Path(path).read_text(encoding="utf-8")
         except (OSError, UnicodeDecodeError) as exc:
