@@ -209,12 +209,9 @@ def open_database(path: Path, *, create: bool) -> tuple[sqlite3.Connection, Stor
         conn.execute("PRAGMA foreign_keys = ON")
         conn.execute("PRAGMA cache_size = -32768")
         layout = _load_layout(conn)
-    except sqlite3.OperationalError as exc:
-        _close_quietly(conn)
-        raise StoreError(f"cannot open the history {path}: {failure_cause(exc, path)}") from None
     except sqlite3.DatabaseError as exc:
         _close_quietly(conn)
-        raise DamagedDatabase(f"{path} is damaged and cannot be used: {exc}") from None
+        raise _open_failure(exc, path, "used") from None
     except BaseException:
         _close_quietly(conn)
         raise
@@ -247,16 +244,21 @@ def open_read_only(path: Path) -> tuple[HistoryConnection, StoreLayout]:
                 "upgraded read-only: open it once without --read-only (e.g. gpuops collect)"
             )
         layout = _load_layout(conn, update=False)
-    except sqlite3.OperationalError as exc:
-        _close_quietly(conn)
-        raise StoreError(f"cannot open the history {path}: {failure_cause(exc, path)}") from None
     except sqlite3.DatabaseError as exc:
         _close_quietly(conn)
-        raise DamagedDatabase(f"{path} is damaged and cannot be read: {exc}") from None
+        raise _open_failure(exc, path, "read") from None
     except BaseException:
         _close_quietly(conn)
         raise
     return conn, layout
+
+
+def _open_failure(exc: sqlite3.DatabaseError, path: Path, use: str) -> StoreError:
+    """What an SQLite error while opening the history at `path` means for the user: a cause we can
+    name (busy, full disk, read-only file system) or a damaged file."""
+    if isinstance(exc, sqlite3.OperationalError):
+        return StoreError(f"cannot open the history {path}: {failure_cause(exc, path)}")
+    return DamagedDatabase(f"{path} is damaged and cannot be {use}: {exc}")
 
 
 def _close_quietly(conn: sqlite3.Connection | None) -> None:
