@@ -25,14 +25,14 @@ import time
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
-from PySide6.QtCore import QTimer  # noqa: E402
-from PySide6.QtWidgets import QApplication  # noqa: E402
+from PySide6.QtCore import QTimer
+from PySide6.QtWidgets import QApplication
 
-from gpuops.core.sources.demo import DemoSource  # noqa: E402
-from gpuops.gui.app.launch import EXIT_AFTER_FIRST_FRAME_ENV, application  # noqa: E402
-from gpuops.gui.grid.fleet_grid import FleetGrid  # noqa: E402
-from gpuops.gui.live.fleet_index import FleetIndex  # noqa: E402
-from gpuops.gui.app.console_window import ConsoleWindow  # noqa: E402
+from gpuops.core.sources.demo import DemoSource
+from gpuops.gui.app.console_window import ConsoleWindow
+from gpuops.gui.app.launch import EXIT_AFTER_FIRST_FRAME_ENV, application
+from gpuops.gui.grid.fleet_grid import FleetGrid
+from gpuops.gui.live.fleet_index import FleetIndex
 
 GRID_SIZE_PX = (900, 640)
 WINDOW_SIZE_PX = (1400, 860)

@@ -21,14 +21,14 @@ from pathlib import Path
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
-from PySide6.QtCore import QElapsedTimer, QTimer  # noqa: E402
-from PySide6.QtWidgets import QApplication  # noqa: E402
+from PySide6.QtCore import QElapsedTimer, QTimer
+from PySide6.QtWidgets import QApplication
 
-from gpuops.core.sources.demo import DemoSource  # noqa: E402
-from gpuops.core.store import HistoryWriter  # noqa: E402
-from gpuops.gui.app.launch import application  # noqa: E402
-from gpuops.gui.app.console_window import ConsoleWindow  # noqa: E402
-from gpuops.gui.live.poller import PollResult  # noqa: E402
+from gpuops.core.sources.demo import DemoSource
+from gpuops.core.store import HistoryWriter
+from gpuops.gui.app.console_window import ConsoleWindow
+from gpuops.gui.app.launch import application
+from gpuops.gui.live.poller import PollResult
 
 WINDOW_SIZE_PX = (1400, 860)
 GRID_GPUS = 10_000

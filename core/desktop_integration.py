@@ -25,7 +25,7 @@ class DesktopPaths:
     desktop_dir: Path | None  # the user's Desktop folder, for an optional shortcut
 
     @classmethod
-    def for_current_user(cls) -> "DesktopPaths":
+    def for_current_user(cls) -> DesktopPaths:
         home = Path.home()
         data_home = Path(os.environ.get("XDG_DATA_HOME") or home / ".local" / "share")
         desktop = os.environ.get("XDG_DESKTOP_DIR")

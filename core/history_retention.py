@@ -18,7 +18,7 @@ DEFAULT_KEEP_1M = "90d"
 DEFAULT_KEEP_1H = "3y"
 
 
-def retention_policy(keep_raw: str, keep_1m: str, keep_1h: str) -> "RetentionPolicy":
+def retention_policy(keep_raw: str, keep_1m: str, keep_1h: str) -> RetentionPolicy:
     """Raises BadTimeSpec for a duration that does not parse, ValueError for one that is not positive."""
     from gpuops.core.store.retention import RetentionPolicy
 

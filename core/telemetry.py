@@ -11,10 +11,11 @@ Everything is keyed by GPU UUID; `index` is only the local NVML enumeration orde
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import IntEnum
 from types import MappingProxyType
-from typing import Any, Mapping
+from typing import Any
 
 import numpy as np
 

@@ -12,16 +12,16 @@ from pathlib import Path
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
-from PySide6 import QtGui, QtSvg  # noqa: E402
+from PySide6 import QtGui, QtSvg
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from gpuops.core.desktop_integration import ICON_SIZES  # noqa: E402
+from gpuops.core.desktop_integration import ICON_SIZES
 
 ICONS = Path(__file__).resolve().parent.parent / "resources" / "icons"
 
 
 def main() -> int:
-    app = QtGui.QGuiApplication([])  # noqa: F841 - QPainter needs a GUI application
+    app = QtGui.QGuiApplication([])  # kept alive: QPainter needs a GUI application
     renderer = QtSvg.QSvgRenderer(str(ICONS / "gpuops.svg"))
     if not renderer.isValid():
         print("gpuops.svg does not parse", file=sys.stderr)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import math
 import re
-from typing import Iterable
+from collections.abc import Iterable
 from urllib.parse import parse_qs, urlsplit
 
 from tests.local_http import Answer, LocalServer

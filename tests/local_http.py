@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Callable
 from urllib.parse import urlsplit
 
 
@@ -22,10 +22,10 @@ Route = Callable[[str], Answer | None]  # full request path (with query) -> answ
 
 
 class _Handler(BaseHTTPRequestHandler):
-    server: "LocalServer"
+    server: LocalServer
     protocol_version = "HTTP/1.1"
 
-    def do_GET(self) -> None:  # noqa: N802
+    def do_GET(self) -> None:
         self.server.requests.append(self.path)
         self.server.authorizations.append(self.headers.get("Authorization"))
         answer = self.server.route(self.path)
@@ -42,7 +42,7 @@ class _Handler(BaseHTTPRequestHandler):
         except OSError:
             pass  # the client gave up (a timeout test)
 
-    def log_message(self, format: str, *args: object) -> None:  # noqa: A002
+    def log_message(self, format: str, *args: object) -> None:
         pass
 
 

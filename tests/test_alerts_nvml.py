@@ -4,7 +4,7 @@ and an XID event raise the right alerts, and clear when the driver says so."""
 from __future__ import annotations
 
 import time
-from typing import Iterator
+from collections.abc import Iterator
 
 import pytest
 

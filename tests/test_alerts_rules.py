@@ -5,8 +5,8 @@ rules files round-trip and bad ones are refused with clear errors."""
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 
 import numpy as np
 import pytest

@@ -7,8 +7,8 @@ import json
 
 import pytest
 
-from gpuops.core.allocations.model import ContractType
 from gpuops.cli import main
+from gpuops.core.allocations.model import ContractType
 from tests.allocations_support import DAY_MS, T0_MS, make_history, mixed_inventory, open_repo
 
 GPUS = mixed_inventory(4, 4)
@@ -59,7 +59,7 @@ def test_allocations_export_import_round_trip_and_all_or_nothing(db, tmp_path, c
     lines = exported.read_text().splitlines()
     lines.append(f"Gamma,new,spot,{GPUS[2].uuid},2026-01-01T00:00:00Z,,1.0")  # fine on its own
     lines.append(f"Gamma,new,spot,{GPUS[0].uuid},2026-01-02T00:00:00Z,2026-01-01T00:00:00Z,1.0")  # ends before it starts
-    lines.append(f"Gamma,new,spot,GPU-unknown,yesterday,,1.0")
+    lines.append("Gamma,new,spot,GPU-unknown,yesterday,,1.0")
     bad.write_text("\n".join(lines) + "\n")
     assert main(["allocations", "import", str(bad), "--db", str(db)]) == 1
     err = capsys.readouterr().err

@@ -4,7 +4,13 @@ from __future__ import annotations
 
 import pytest
 
-from gpuops.core.allocations.csv_io import ALLOCATION_COLUMNS, export_allocations, export_customers, import_allocations, import_customers
+from gpuops.core.allocations.csv_io import (
+    ALLOCATION_COLUMNS,
+    export_allocations,
+    export_customers,
+    import_allocations,
+    import_customers,
+)
 from gpuops.core.allocations.errors import NeedsConfirmation, ValidationError
 from gpuops.core.allocations.model import ContractType
 from tests.allocations_support import DAY_MS, T0_MS, make_history, mixed_inventory, open_repo

@@ -11,9 +11,9 @@ import numpy as np
 from gpuops.core.alerts.persistence import AlertStore
 from gpuops.core.allocations.busy import EVENT_KIND
 from gpuops.core.allocations.live import AllocationFollower, LiveAllocations
+from gpuops.core.pipeline import PollPipeline
 from gpuops.core.sources.demo import DemoSource
 from gpuops.core.store.connection import open_database
-from gpuops.core.pipeline import PollPipeline
 from tests.alerts_support import collect_with_alerts
 from tests.allocations_support import DAY_MS, T0_MS, make_history, open_repo
 from tests.samples import make_inventory, make_sample

@@ -19,8 +19,8 @@ from gpuops.core.alerts.service import AlertService
 from gpuops.core.store.connection import open_database
 from gpuops.gui.alerts.rule_dialog import NO_PREVIEW, RELATIVE
 from gpuops.gui.alerts.rules_model import ENABLED_COLUMN, RULE_COLUMNS
-from gpuops.gui.alerts.worker import AlertWorker
 from gpuops.gui.alerts.tab import BUILTIN_DELETE_TIP, READ_ONLY_TIP, AlertsTab
+from gpuops.gui.alerts.worker import AlertWorker
 from tests.samples import make_inventory, make_sample
 
 T0 = 1_763_798_400.0
@@ -59,11 +59,11 @@ def open_tab(qtbot, db: Path):
         assert worker.stop()
 
 
-def ok_button(dialog):  # noqa: ANN001, ANN201
+def ok_button(dialog):
     return dialog.buttons.button(QDialogButtonBox.StandardButton.Ok)
 
 
-def stored_rule(db: Path, name: str):  # noqa: ANN201
+def stored_rule(db: Path, name: str):
     return {r.name: r for r in new_store(db).rules()}.get(name)
 
 
@@ -153,7 +153,7 @@ def test_a_builtin_threshold_edited_in_the_dialog_changes_what_a_running_collect
     collector = AlertService(conn, poll_interval_s=5.0)  # running before the edit
     gpus = make_inventory(N)
 
-    def sample(ts: float):  # noqa: ANN202
+    def sample(ts: float):
         return make_sample(N, ts=ts, gpus=gpus, values={"mem_used_bytes": {5: 48 * 2**30}})  # GPU 5 at 60% used
 
     assert not [c for c in collector.process(sample(T0), T0).changes if c.alert.rule == "memory_nearly_full"]

@@ -12,8 +12,8 @@ from gpuops.core.alerts.model import Alert, AlertState, Severity
 from gpuops.core.alerts.notifications import Notification, NotificationPolicy
 from gpuops.core.alerts.service import AlertService
 from gpuops.core.store.connection import open_database
-from gpuops.gui.alerts.worker import AlertWorker
 from gpuops.gui.alerts.model import ActiveAlertsModel
+from gpuops.gui.alerts.worker import AlertWorker
 from tests.samples import make_sample
 
 T0 = 1_763_798_400.0
@@ -131,7 +131,7 @@ def test_tray_icon_carries_a_dot_in_the_worst_severity_colour(qtbot) -> None:
     from gpuops.gui.alerts.model import SEVERITY_COLORS
     from gpuops.gui.app.tray import DOT_FRACTION, ICON_PX, severity_icon
 
-    def dot_pixel(severity):  # noqa: ANN001, ANN202
+    def dot_pixel(severity):
         image = severity_icon(severity).pixmap(ICON_PX, ICON_PX).toImage()
         centre = round(ICON_PX - 1 - ICON_PX * DOT_FRACTION / 2)
         return image.pixelColor(centre, centre)

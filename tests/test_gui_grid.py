@@ -13,8 +13,8 @@ from PySide6.QtTest import QTest
 from PySide6.QtWidgets import QApplication, QToolTip
 
 from gpuops.gui.common import palette
-from gpuops.gui.live.fleet_index import FleetIndex
 from gpuops.gui.grid.layout import GridLayout
+from gpuops.gui.live.fleet_index import FleetIndex
 from gpuops.gui.live.poller import PollResult
 from tests.gui_support import (
     OFFSCREEN_PLUGIN_NOTICE,
@@ -79,7 +79,7 @@ def test_cell_colour_follows_the_chosen_metric(window):
 def test_lost_gpu_is_drawn_in_the_lost_colour_with_a_marker(window):
     show(window, lost=frozenset({6}))
     assert cell_rgb(window.grid, 6, corner=True) == palette.LOST_RGB
-    light = lambda pixels: (pixels.min(axis=2) > 200).mean()  # noqa: E731
+    light = lambda pixels: (pixels.min(axis=2) > 200).mean()
     assert 0.005 < light(cell_pixels(window.grid, 6)) < 0.5, "a light X marks the lost cell"
     assert light(cell_pixels(window.grid, 5)) == 0
     assert cell_rgb(window.grid, 5, corner=True) != palette.LOST_RGB

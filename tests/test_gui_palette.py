@@ -9,7 +9,7 @@ from gpuops.gui.common import palette
 
 def encode(values, lost=(), no_data=(), stale=None):
     n = len(values)
-    mask = lambda idx: np.isin(np.arange(n), list(idx))  # noqa: E731
+    mask = lambda idx: np.isin(np.arange(n), list(idx))
     return palette.encode(
         np.array(values, dtype=np.float64), 0.0, 100.0, mask(lost), mask(no_data), None if stale is None else mask(stale)
     ).tolist()

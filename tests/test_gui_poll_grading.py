@@ -21,7 +21,7 @@ def test_the_poller_grades_each_poll_on_its_worker_thread(qtbot):
     results: list[PollResult] = []
     grader = PollGrader(0.05)
 
-    def grade(sample):  # noqa: ANN001, ANN202
+    def grade(sample):
         graded_on.append(threading.current_thread().name)
         return grader.grade(sample)
 

@@ -15,8 +15,8 @@ import numpy as np
 import pytest
 from PySide6.QtGui import QImage
 
-from gpuops.core.snapshot import CSV_COLUMNS
 from gpuops.cli import main
+from gpuops.core.snapshot import CSV_COLUMNS
 from tests.gui_support import OFFSCREEN_PLUGIN_NOTICE
 from tests.snapshot_support import ALERT_SUMMARY, ALLOCATED, CONTRACT, CUSTOMER, FAILING, GPUS, N_GPUS, make_snapshot_history
 from tests.tools import require_tool

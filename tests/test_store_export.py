@@ -12,10 +12,10 @@ from pathlib import Path
 
 import pytest
 
+from gpuops.cli import main
 from gpuops.core.store import HistoryWriter
 from gpuops.core.telemetry import SAMPLE_METRICS
 from gpuops.core.timespec import BadTimeSpec, parse_duration, parse_time
-from gpuops.cli import main
 from tests.samples import make_inventory
 from tests.store_support import varied_sample
 

@@ -16,7 +16,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import time
-from typing import Iterable, Mapping
+from collections.abc import Iterable, Mapping
 
 import numpy as np
 
@@ -40,7 +40,7 @@ class _RuleState:
     """One rule's per-subject timers, in the order of the subjects of the current inventory."""
 
     def __init__(
-        self, rule: Rule, keys: list[str], active: Mapping[tuple[str, str], Alert], previous: "_RuleState | None"
+        self, rule: Rule, keys: list[str], active: Mapping[tuple[str, str], Alert], previous: _RuleState | None
     ) -> None:
         self.rule = rule
         self.keys = keys

@@ -7,8 +7,8 @@ notifies an alert again; showing it (QSystemTrayIcon) is the console's job.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Iterable
 
 from gpuops.core.alerts.model import Alert, AlertState, Severity
 

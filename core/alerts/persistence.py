@@ -11,8 +11,8 @@ import getpass
 import json
 import logging
 import sqlite3
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
-from typing import Iterable, Iterator, Sequence
 
 from gpuops.core.alerts.builtin_rules import builtin_rules
 from gpuops.core.alerts.model import Alert, AlertChanges, AlertState, ChangeKind, Severity

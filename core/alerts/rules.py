@@ -21,8 +21,9 @@ import json
 import math
 import re
 import string
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Iterable, Mapping
+from typing import Any
 
 import numpy as np
 

@@ -13,8 +13,8 @@ from __future__ import annotations
 
 import logging
 import sqlite3
+from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Callable, Mapping
 
 import numpy as np
 
@@ -92,7 +92,7 @@ class AlertService:
         return changes
 
     @classmethod
-    def for_collector(cls, db_path: Path, *, poll_interval_s: float, alertmanager_url: str | None = None) -> "AlertService":
+    def for_collector(cls, db_path: Path, *, poll_interval_s: float, alertmanager_url: str | None = None) -> AlertService:
         """An alert service on its own connection to the history at `db_path` (which the
         collector's writer has created), forwarding to `alertmanager_url` if given."""
         forwarder = BackgroundForwarder(AlertmanagerForwarder(alertmanager_url), db_path=db_path) if alertmanager_url else None

@@ -7,8 +7,8 @@ signals are computed lazily, once per evaluation, and only if some enabled rule 
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Callable, Mapping
 
 import numpy as np
 

@@ -9,9 +9,10 @@ A node in maintenance mutes every alert of that node until it leaves maintenance
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from functools import cached_property
-from typing import Any, Iterable, Mapping
+from typing import Any
 
 MATCHER_LABELS = ("node", "gpu", "customer", "rule", "severity", "site", "model")
 MATCHER_OPS = ("=", "!=", "=~", "!~")
@@ -53,7 +54,7 @@ class Matcher:
         return found if self.op == "=~" else not found
 
     @classmethod
-    def parse(cls, text: str) -> "Matcher":
+    def parse(cls, text: str) -> Matcher:
         """`node=node01`, `severity!=info`, `gpu=~GPU-1.*`, `rule!~xid_.*`."""
         match = re.fullmatch(r"\s*([a-z_]+)\s*(=~|!~|!=|=)\s*(.*?)\s*", text)
         if match is None:

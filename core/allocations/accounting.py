@@ -48,7 +48,7 @@ class Usage:
     revenue: float = 0.0
     unavailable_gpu_hours: float = 0.0
 
-    def __add__(self, other: "Usage") -> "Usage":
+    def __add__(self, other: Usage) -> Usage:
         return Usage(*(getattr(self, f.name) + getattr(other, f.name) for f in fields(self)))
 
     @property

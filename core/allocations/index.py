@@ -27,7 +27,7 @@ class AllocationIndex:
     _by_gpu: dict[str, tuple[tuple[int, ...], tuple[int, ...], tuple[Holder, ...]]]
 
     @classmethod
-    def build(cls, rows: Iterable[tuple[str, int, int | None, int, str, str]]) -> "AllocationIndex":
+    def build(cls, rows: Iterable[tuple[str, int, int | None, int, str, str]]) -> AllocationIndex:
         """From (gpu_uuid, start_ms, end_ms, contract_id, contract name, customer name) rows."""
         grouped: dict[str, list[tuple[int, int, Holder]]] = {}
         for uuid, start, end, contract_id, contract, customer in rows:

@@ -20,7 +20,14 @@ from pathlib import Path
 from typing import Any
 
 from gpuops.core.allocations import audit
-from gpuops.core.allocations.errors import AllocationError, NeedsConfirmation, Problem, ReadOnlyError, UnhealthyGpu, ValidationError
+from gpuops.core.allocations.errors import (
+    AllocationError,
+    NeedsConfirmation,
+    Problem,
+    ReadOnlyError,
+    UnhealthyGpu,
+    ValidationError,
+)
 from gpuops.core.allocations.index import AllocationIndex
 from gpuops.core.allocations.model import Allocation, Contract, ContractStatus, ContractType, Customer
 from gpuops.core.allocations.schema import insert_allocations_in_bulk
@@ -65,7 +72,7 @@ class AllocationRepository:
         self._clock = clock
 
     @classmethod
-    def open(cls, db_path: Path, *, read_only: bool = False, user: str | None = None) -> "AllocationRepository":
+    def open(cls, db_path: Path, *, read_only: bool = False, user: str | None = None) -> AllocationRepository:
         """Open (creating if missing, unless read-only) the history at `db_path`."""
         from gpuops.core.store.connection import open_database
 

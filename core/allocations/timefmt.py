@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime, timezone
 
 
 class BadTime(ValueError):
@@ -11,7 +11,7 @@ class BadTime(ValueError):
 
 def format_ms(ts_ms: int) -> str:
     """2026-01-01T00:00:00Z; seconds-precise unless there are milliseconds."""
-    moment = datetime.fromtimestamp(ts_ms / 1000, tz=timezone.utc)
+    moment = datetime.fromtimestamp(ts_ms / 1000, tz=UTC)
     text = moment.isoformat(timespec="milliseconds" if ts_ms % 1000 else "seconds")
     return text.replace("+00:00", "Z")
 
@@ -27,5 +27,5 @@ def parse_iso_ms(text: str) -> int:
     except ValueError:
         raise BadTime(f"bad date {text!r} (expected ISO 8601, e.g. 2026-01-31T00:00:00Z)") from None
     if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=timezone.utc)
+        moment = moment.replace(tzinfo=UTC)
     return round(moment.timestamp() * 1000)

@@ -43,7 +43,7 @@ class TelemetrySource(ABC):
     def close(self) -> None:
         """Release driver handles, threads and sockets. Safe to call twice."""
 
-    def __enter__(self) -> "TelemetrySource":
+    def __enter__(self) -> TelemetrySource:
         return self
 
     def __exit__(

@@ -16,7 +16,8 @@ rejects) goes through the parser as a whole line, which accepts it or names the 
 from __future__ import annotations
 
 import re
-from typing import Callable, Generic, Mapping, TypeVar
+from collections.abc import Callable, Mapping
+from typing import Generic, TypeVar
 
 from prometheus_client.parser import text_string_to_metric_families
 from prometheus_client.samples import Sample

@@ -34,8 +34,9 @@ import math
 import os
 import re
 import time
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, replace
-from typing import Any, Callable, Iterator, Mapping, TypeVar
+from typing import Any, TypeVar
 from urllib.parse import parse_qs, urlencode, urlsplit
 
 from gpuops.core import dcgm_schema as dcgm
@@ -85,7 +86,7 @@ class PrometheusSpec:
     http: HttpOptions = HttpOptions()
 
     @classmethod
-    def parse(cls, spec: str, environ: Mapping[str, str] | None = None) -> "PrometheusSpec":
+    def parse(cls, spec: str, environ: Mapping[str, str] | None = None) -> PrometheusSpec:
         env = os.environ if environ is None else environ
         url = spec.split(":", 1)[1].strip() if ":" in spec else ""
         parts = urlsplit(url)
@@ -145,7 +146,7 @@ class PrometheusSource(TelemetrySource):
             raise
 
     @classmethod
-    def from_spec(cls, spec: str, environ: Mapping[str, str] | None = None) -> "PrometheusSource":
+    def from_spec(cls, spec: str, environ: Mapping[str, str] | None = None) -> PrometheusSource:
         return cls(PrometheusSpec.parse(spec, environ))
 
     def _braces(self, *matchers: str) -> str:

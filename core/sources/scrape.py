@@ -18,9 +18,9 @@ import logging
 import os
 import threading
 import time
+from collections.abc import Mapping
 from concurrent.futures import Future
 from pathlib import Path
-from typing import Mapping
 from urllib.parse import urlsplit
 
 from gpuops.core.sources.base import SourceError, TelemetrySource
@@ -141,7 +141,7 @@ class ScrapeSource(TelemetrySource):
         self._interrupted = False
 
     @classmethod
-    def from_spec(cls, spec: str, environ: Mapping[str, str] | None = None) -> "ScrapeSource":
+    def from_spec(cls, spec: str, environ: Mapping[str, str] | None = None) -> ScrapeSource:
         """Open `scrape:...`; options from GPUOPS_SCRAPE_* variables."""
         env = os.environ if environ is None else environ
         rest = spec.split(":", 1)[1] if ":" in spec else ""

@@ -17,6 +17,7 @@ from gpuops.core.store.columns import NAN_CODE, Stat, dequantize, quantize
 from gpuops.core.store.layout import StoreLayout
 from gpuops.core.store.rollup import Frame
 
+
 def encode_raw_chunk(ts_ms: np.ndarray, codes: np.ndarray) -> bytes:
     return encode_matrix(np.column_stack((ts_ms, codes)))
 

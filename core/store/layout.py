@@ -7,7 +7,7 @@ import json
 from dataclasses import dataclass, replace
 from functools import cached_property
 
-from gpuops.core.store.columns import Kind, MetricSpec, Stat, STATS_OF_KIND, default_metric_specs
+from gpuops.core.store.columns import STATS_OF_KIND, Kind, MetricSpec, Stat, default_metric_specs
 
 
 @dataclass(frozen=True)
@@ -87,12 +87,12 @@ class StoreLayout:
         )
 
     @classmethod
-    def from_json(cls, text: str) -> "StoreLayout":
+    def from_json(cls, text: str) -> StoreLayout:
         data = json.loads(text)
         metrics = tuple(MetricSpec(name, float(res), Kind(kind)) for name, res, kind in data.pop("metrics"))
         return cls(metrics=metrics, **data)
 
-    def with_new_metrics(self) -> "StoreLayout":
+    def with_new_metrics(self) -> StoreLayout:
         """This layout plus any metric the telemetry model gained since the database was created,
         appended so that existing chunks keep their column positions (they read back NaN)."""
         known = {spec.name for spec in self.metrics}

@@ -34,7 +34,7 @@ class Frame:
         """The input for `stat` of `metric`: every stat of a raw sample is its value."""
         return self.columns[metric] if self.raw else self.columns[(metric, stat)]
 
-    def between(self, start_ms: int, end_ms: int) -> "Frame":
+    def between(self, start_ms: int, end_ms: int) -> Frame:
         """Rows with start_ms <= ts < end_ms."""
         lo, hi = np.searchsorted(self.ts_ms, [start_ms, end_ms])
         return Frame(self.ts_ms[lo:hi], self.count[lo:hi], {k: v[lo:hi] for k, v in self.columns.items()}, self.raw)

@@ -115,7 +115,7 @@ class _PreparedPoll:
     def nbytes(self) -> int:
         return sum(len(block[3]) for block in self.blocks) + 256
 
-    def absorb_structure(self, dropped: "_PreparedPoll") -> None:
+    def absorb_structure(self, dropped: _PreparedPoll) -> None:
         """Keep inventory and events of a poll dropped from a full backlog: later polls refer to them."""
         self.new_nodes[:0] = dropped.new_nodes
         self.new_gpus[:0] = dropped.new_gpus
@@ -423,7 +423,7 @@ class HistoryWriter:
         self._lock.release()
         self._lock = None
 
-    def __enter__(self) -> "HistoryWriter":
+    def __enter__(self) -> HistoryWriter:
         return self
 
     def __exit__(self, *exc_info: object) -> None:
