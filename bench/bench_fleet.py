@@ -96,7 +96,7 @@ def _bench_scrape(expositions: dict[str, bytes]) -> list[dict]:
 
 def _series(expositions: dict[str, bytes]) -> list[tuple[dict[str, str], float]]:
     series = []
-    for n, (node, body) in enumerate(expositions.items()):
+    for n, body in enumerate(expositions.values()):
         instance = f"10.{n // 250}.{n % 250}.1:9400"
         series.append(({"__name__": "up", "instance": instance, "job": "gpuops"}, 1.0))
         for family in text_string_to_metric_families(body.decode()):

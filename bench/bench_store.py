@@ -195,7 +195,7 @@ def run() -> list[dict]:
                     rows.append(
                         {
                             "measure": "fleet state at a past instant, 10,000 GPUs",
-                            "value": _median_ms(lambda: reader.fleet_at(past), 10),
+                            "value": _median_ms(lambda past=past: reader.fleet_at(past), 10),
                             "unit": "ms",
                             "target": "<= 100",
                             "from_head_ms": _median_ms(lambda: reader.fleet_at(END - 15), 10),

@@ -89,7 +89,7 @@ def parse_topology(text: str, where: str = "topology") -> Topology:
             if not any(cell.strip() for cell in row):
                 continue
 
-            def cell(name: str) -> str | None:
+            def cell(name: str, row: list[str] = row) -> str | None:
                 index = column.get(name)
                 value = row[index].strip() if index is not None and index < len(row) else ""
                 return value or None

@@ -21,7 +21,7 @@ ICONS = Path(__file__).resolve().parent.parent / "resources" / "icons"
 
 
 def main() -> int:
-    app = QtGui.QGuiApplication([])  # kept alive: QPainter needs a GUI application
+    _app = QtGui.QGuiApplication([])  # kept alive: QPainter needs a GUI application
     renderer = QtSvg.QSvgRenderer(str(ICONS / "gpuops.svg"))
     if not renderer.isValid():
         print("gpuops.svg does not parse", file=sys.stderr)

@@ -110,7 +110,7 @@ class FakePrometheus:
                     continue
                 key = tuple(labels.get(label, "") for label in by)
                 groups[key] = 1.0 if op == "group" else max(value, groups.get(key, value))
-            return [({l: v for l, v in zip(by, key) if v}, value) for key, value in groups.items()]
+            return [({label: v for label, v in zip(by, key, strict=True) if v}, value) for key, value in groups.items()]
         return [(labels, value) for labels, value in self._select(query) if not equals_one or value == 1]
 
     def _select(self, selector: str) -> list[Series]:

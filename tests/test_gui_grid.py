@@ -105,7 +105,7 @@ def test_hover_names_the_gpu_under_the_mouse(qtbot, window):
     for position in (9, 22):
         qtbot.wait(50)  # pyqtgraph drops mouse moves that come faster than its frame rate
         QTest.mouseMove(viewport, window.grid.cell_rect(position).center())
-        qtbot.waitUntil(lambda: gpu_uuid(position) in QToolTip.text(), timeout=2000)
+        qtbot.waitUntil(lambda position=position: gpu_uuid(position) in QToolTip.text(), timeout=2000)
         text = QToolTip.text()
         assert f"node-{position // 4:03d} · GPU {position % 4}" in text
         assert "util" in text and "°C" in text

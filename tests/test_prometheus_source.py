@@ -77,8 +77,10 @@ def test_a_down_target_makes_its_node_stale(prometheus) -> None:
     source = PrometheusSource.from_spec(f"prometheus:{prometheus.url}")
     source.poll()
     down = "10.0.247.52:9400"
-    kept = [(l, v) for l, v in prometheus.series if l.get("instance") != down or l["__name__"] == "up"]
-    prometheus.set_series([(l, 0.0 if l["__name__"] == "up" and l["instance"] == down else v) for l, v in kept])
+    kept = [(labels, v) for labels, v in prometheus.series if labels.get("instance") != down or labels["__name__"] == "up"]
+    prometheus.set_series(
+        [(labels, 0.0 if labels["__name__"] == "up" and labels["instance"] == down else v) for labels, v in kept]
+    )
     sample = source.poll()
     source.close()
     gpus = _by_uuid(sample)
@@ -117,7 +119,9 @@ def test_agent_extras_mig_and_sentinels(prometheus) -> None:
     assert [(w["pod"], w["mig_instance_id"], w["mem_used_bytes"]) for w in gpu["workloads"]] == [
         ("train", 1, 30000 * MIB), (None, 2, 1000 * MIB),
     ]
-    prometheus.set_series([(l, 3.0 if l["__name__"] == "gpuops_xid_errors_total" else v) for l, v in prometheus.series])
+    prometheus.set_series(
+        [(labels, 3.0 if labels["__name__"] == "gpuops_xid_errors_total" else v) for labels, v in prometheus.series]
+    )
     assert [(e.code) for e in source.poll().xid_events] == [94]
     source.close()
 

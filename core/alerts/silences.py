@@ -36,7 +36,7 @@ class Matcher:
             raise SilenceError(f"matcher operator {self.op!r} is not one of {' '.join(MATCHER_OPS)}")
         if self.op in ("=~", "!~"):
             try:
-                self._regex
+                _ = self._regex  # compile now, so a bad regex is refused here
             except re.error as exc:
                 raise SilenceError(f"matcher {self.label}{self.op}{self.value!r}: bad regex: {exc}") from None
 

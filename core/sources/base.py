@@ -35,12 +35,12 @@ class TelemetrySource(ABC):
         """Read every GPU once. Per-GPU failures are in the sample (state, NaN);
         a failure of the whole source raises `SourceError`."""
 
-    def interrupt(self) -> None:
+    def interrupt(self) -> None:  # noqa: B027 - an optional hook: by default there is nothing to interrupt
         """The process is stopping (SIGTERM): a poll in progress returns as soon as it can with
         what it has, and so does any later one. Safe to call from a signal handler (it only sets
         a flag). Sources whose polls are short anyway need not override it."""
 
-    def close(self) -> None:
+    def close(self) -> None:  # noqa: B027 - an optional hook: by default there is nothing to release
         """Release driver handles, threads and sockets. Safe to call twice."""
 
     def __enter__(self) -> TelemetrySource:

@@ -49,7 +49,7 @@ def _normalize(target: str, where: str) -> str:
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise SourceError(f"bad scrape target {target!r} ({where}): expected http(s)://host:port/path or host:port")
     try:
-        parts.port
+        _ = parts.port  # urlsplit parses the port lazily: read it to refuse a bad one here
     except ValueError:
         raise SourceError(f"bad scrape target {target!r} ({where}): the port is not a number") from None
     if parts.path in ("", "/"):

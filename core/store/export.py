@@ -25,7 +25,6 @@ import json
 import math
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timezone
 from typing import TextIO
 
 import numpy as np
@@ -35,6 +34,7 @@ from gpuops.core.store.columns import STATS_OF_KIND
 from gpuops.core.store.errors import StoreError
 from gpuops.core.store.queries import RESOLUTIONS, HistoryReader
 from gpuops.core.telemetry import SAMPLE_METRICS
+from gpuops.core.timefmt import iso_utc
 
 EXPORT_FORMAT = "gpuops-history"
 EXPORT_VERSION = 1
@@ -49,10 +49,6 @@ class ExportRequest:
     resolution: str = "raw"
     gpus: Sequence[str] | None = None  # UUIDs; None = every GPU
     metrics: Sequence[str] | None = None  # None = every metric
-
-
-def _iso(ts: float) -> str:
-    return datetime.fromtimestamp(ts, tz=UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def _decimals(resolution: float) -> int:
@@ -104,7 +100,7 @@ def _rows(reader: HistoryReader, request: ExportRequest, table: _Table) -> Itera
             piece = reader.table(record.uuid, start, end, request.resolution, table.metrics)
             columns = [_cells(piece.columns[name], decimals) for name, decimals in table.value_columns]
             for i, ts in enumerate(piece.ts.tolist()):
-                yield [_iso(ts), record.uuid, record.node, *(column[i] for column in columns)]
+                yield [iso_utc(ts), record.uuid, record.node, *(column[i] for column in columns)]
             start = end
 
 
@@ -121,8 +117,8 @@ def write_json(reader: HistoryReader, request: ExportRequest, out: TextIO) -> in
         "format": EXPORT_FORMAT,
         "version": EXPORT_VERSION,
         "resolution": request.resolution,
-        "start": _iso(request.start),
-        "end": _iso(request.end),
+        "start": iso_utc(request.start),
+        "end": iso_utc(request.end),
         "columns": table.header,
     }
     # The object is written by hand around the rows so that they can be streamed one by one.
