@@ -23,6 +23,7 @@ LABEL_UUID = "UUID"
 LABEL_DEVICE = "device"
 LABEL_MODEL = "modelName"
 LABEL_HOST = "Hostname"
+LABEL_HOST_LOWER = "hostname"  # some exporter configurations (and relabelling rules) spell it so
 LABEL_PCI_BUS_ID = "pci_bus_id"
 LABEL_DRIVER = "DCGM_FI_DRIVER_VERSION"
 GPU_LABELS: tuple[str, ...] = (
@@ -39,6 +40,7 @@ LABEL_MIG_PROFILE = "GPU_I_PROFILE"
 LABEL_POD = "pod"
 LABEL_NAMESPACE = "namespace"
 LABEL_CONTAINER = "container"
+MIG_PROFILE_NULL = "<<<NULL>>>"  # DCGM's "no profile" string, not a profile name
 
 # gpuops extras, served by the agent next to the DCGM names.
 GPUOPS_PROCESS_MEMORY = "gpuops_process_memory_used_bytes"

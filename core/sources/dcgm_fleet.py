@@ -5,7 +5,12 @@ Both network sources reduce what they read to (SeriesRef, value) pairs per targe
 
 Choices, documented here because the sources share them:
 
-* UUID is the key of a GPU, the Hostname label its node (the target's host when absent).
+* UUID is the key of a GPU, the Hostname (or lowercase hostname) label its node (the target's
+  host when absent). GPUs are listed by node, then index, whatever order the series came in.
+* Values no GPU can have (temperature outside -40..150 °C, power over 4x its limit, utilization
+  outside 0..100 %) become NaN with a line in `errors` and the GPU's state UNKNOWN: a reading
+  that garbled must not let the GPU look healthy. DCGM_FI_DEV_MEMORY_TEMP 0 is how boards
+  without HBM (GDDR: L4, L40S, T4) say "not supported": NaN, without an error line.
 * Units become gpuops units (MiB -> bytes, mJ -> J); DCGM's blank sentinels become NaN.
 * MIG: series with GPU_I_ID belong to their parent GPU, which is listed once. Framebuffer
   figures of the instances add up (each owns a disjoint slice); utilization is their mean;
@@ -115,6 +120,8 @@ def classify(name: str, labels: Mapping[str, str], default_node: str) -> SeriesR
     mig_text = labels.get(dcgm.LABEL_MIG_ID)
     mig_id = _int_or(mig_text, -1) if mig_text else None
     mig_profile = labels.get(dcgm.LABEL_MIG_PROFILE) or None
+    if mig_profile == dcgm.MIG_PROFILE_NULL:
+        mig_profile = None
     pod = labels.get(dcgm.LABEL_POD) or None
     workload = None
     if pod is not None:
@@ -132,7 +139,7 @@ def gpu_labels(labels: Mapping[str, str], default_node: str) -> GpuLabels:
     """A GPU's identity from dcgm-exporter labels (which must include UUID)."""
     return GpuLabels(
         uuid=labels[dcgm.LABEL_UUID],
-        node=labels.get(dcgm.LABEL_HOST) or default_node,
+        node=labels.get(dcgm.LABEL_HOST) or labels.get(dcgm.LABEL_HOST_LOWER) or default_node,
         index=_int_or(labels.get(dcgm.LABEL_GPU), -1),
         name=labels.get(dcgm.LABEL_MODEL) or "unknown GPU",
         pci_bus_id=labels.get(dcgm.LABEL_PCI_BUS_ID) or None,
@@ -260,6 +267,7 @@ class FleetBook:
         self._owner: dict[str, str] = {}
         self._target_nodes: dict[str, set[str]] = defaultdict(set)
         self._xids = _XidMemory()
+        self._unordered = False  # a GPU was added or moved since the inventory was last sorted
 
     def build(self, results: list[TargetResult], ts: float, poll_duration_s: float = 0.0) -> FleetSample:
         fresh: dict[str, GpuReading] = {}
@@ -278,6 +286,8 @@ class FleetBook:
                 self._owner[uuid] = result.target
                 self._target_nodes[result.target].add(reading.labels.node)
                 self._place(reading)
+        if self._unordered:
+            self._sort_inventory()
         n = len(self._inventory)
         metrics = empty_metrics(n)
         state = np.full(n, GpuState.UNKNOWN, dtype=np.uint8)
@@ -297,6 +307,7 @@ class FleetBook:
             processes[position] = tuple(reading.processes)
             workloads[position] = self._workloads(reading)
         _fill_columns(placed, metrics, n)
+        errors.extend(_drop_impossible(metrics, state, self._inventory))
         for node, uuids in sorted(vanished.items()):
             errors.append(f"node {node}: {len(uuids)} GPU(s) no longer reported ({', '.join(sorted(uuids))})")
         events = self._xid_events(fresh, ts)
@@ -337,8 +348,17 @@ class FleetBook:
         if position is None:
             self._position[labels.uuid] = len(self._inventory)
             self._inventory.append(inventory)
+            self._unordered = True
         elif self._inventory[position] != inventory:
+            before = self._inventory[position]
+            self._unordered |= (before.node, before.index) != (inventory.node, inventory.index)
             self._inventory[position] = inventory
+
+    def _sort_inventory(self) -> None:
+        """Node, then index order (a Prometheus answer or a targets file lists GPUs in any order)."""
+        self._inventory.sort(key=lambda gpu: (gpu.node, gpu.index, gpu.uuid))
+        self._position = {gpu.uuid: position for position, gpu in enumerate(self._inventory)}
+        self._unordered = False
 
     @staticmethod
     def _workloads(reading: GpuReading) -> tuple[Workload, ...]:
@@ -419,6 +439,40 @@ def _fill_columns(placed: list[tuple[int, GpuReading]], metrics: dict[str, np.nd
         if dcgm.FB_TOTAL in present:
             derive &= ~present[dcgm.FB_TOTAL]
         metrics["mem_total_bytes"][derive] = total[derive] * dcgm.MIB
+
+
+#: Readings no working GPU gives (issue 18): outside these, an exporter's value is garbage.
+TEMP_RANGE_C = (-40.0, 150.0)
+UTIL_RANGE_PCT = (0.0, 100.0)
+POWER_LIMIT_FACTOR = 4.0
+_RANGES: tuple[tuple[str, str, tuple[float, float], str], ...] = (
+    ("temp_c", "temperature", TEMP_RANGE_C, "°C"),
+    ("mem_temp_c", "memory temperature", TEMP_RANGE_C, "°C"),
+    ("util_gpu_pct", "GPU utilization", UTIL_RANGE_PCT, "%"),
+    ("util_mem_pct", "memory utilization", UTIL_RANGE_PCT, "%"),
+)
+
+
+def _drop_impossible(metrics: dict[str, np.ndarray], state: np.ndarray, gpus: list[GpuInventory]) -> list[str]:
+    """Null the values outside physical ranges, mark their GPUs UNKNOWN, and say so (one line per value).
+    MEMORY_TEMP 0 (not supported on GDDR boards) is nulled silently first."""
+    mem_temp = metrics["mem_temp_c"]
+    mem_temp[mem_temp == 0] = np.nan
+    errors: list[str] = []
+    with np.errstate(invalid="ignore"):
+        checks = [
+            (column, words, f"outside {low:g}…{high:g} {unit}", (metrics[column] < low) | (metrics[column] > high), unit)
+            for column, words, (low, high), unit in _RANGES
+        ]
+        power, limit = metrics["power_w"], metrics["power_limit_w"]
+        checks.append(("power_w", "power", f"over {POWER_LIMIT_FACTOR:g}× the limit", power > POWER_LIMIT_FACTOR * limit, "W"))
+    for column, words, why, bad, unit in checks:
+        for position in np.flatnonzero(bad):
+            gpu, value = gpus[position], metrics[column][position]
+            errors.append(f"node {gpu.node} GPU {gpu.index} ({gpu.uuid}): {words} {value:.6g} {unit} {why}; shown as null")
+        metrics[column][bad] = np.nan
+        state[bad] = GpuState.UNKNOWN
+    return errors
 
 
 def _nodes_phrase(nodes: list[str]) -> str:

@@ -68,7 +68,8 @@ _SECRET_OPTIONS = {"password", "bearer_token", "token"}
 _SELECTOR_SHAPE = re.compile(r'^\s*[A-Za-z_][A-Za-z0-9_]*\s*(=|!=|=~|!~)\s*"')
 
 _IDENTITY_LABELS = (
-    dcgm.LABEL_UUID, dcgm.LABEL_HOST, dcgm.LABEL_GPU, dcgm.LABEL_MODEL, dcgm.LABEL_PCI_BUS_ID, dcgm.LABEL_DRIVER,
+    dcgm.LABEL_UUID, dcgm.LABEL_HOST, dcgm.LABEL_HOST_LOWER, dcgm.LABEL_GPU, dcgm.LABEL_MODEL, dcgm.LABEL_PCI_BUS_ID,
+    dcgm.LABEL_DRIVER,
     dcgm.LABEL_SERIAL, dcgm.LABEL_VBIOS, dcgm.LABEL_NVML_VERSION, dcgm.LABEL_CUDA_DRIVER, "instance",
 )
 _WORKLOAD_LABELS = (
