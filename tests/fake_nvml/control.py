@@ -41,6 +41,10 @@ _SIGNATURES: dict[str, tuple[object, list[object]]] = {
     "fake_nvml_get_string": (_c.c_int, [_c.c_uint, _c.c_char_p, _c.c_char_p, _c.c_uint]),
     "fake_nvml_add_process": (_c.c_int, [_c.c_uint, _c.c_int, _c.c_uint, _c.c_ulonglong]),
     "fake_nvml_clear_processes": (_c.c_int, [_c.c_uint]),
+    "fake_nvml_get_device_error": (_c.c_int, [_c.c_uint]),
+    "fake_nvml_get_process": (
+        _c.c_int, [_c.c_uint, _c.c_int, _c.c_uint, _c.POINTER(_c.c_uint), _c.POINTER(_c.c_ulonglong)]
+    ),
     "fake_nvml_inject_xid": (_c.c_int, [_c.c_uint, _c.c_ulonglong]),
     "fake_nvml_call_count": (_c.c_ulonglong, []),
     "fake_nvml_wait_count": (_c.c_ulonglong, []),
@@ -107,7 +111,7 @@ class FakeNvml:
         return None if out.value == _UNSUPPORTED else out.value
 
     def text(self, index: int, key: str) -> str:
-        """A string property: name, uuid, serial or vbios ("" = not supported)."""
+        """A string property: name, uuid, serial, vbios ("" = not supported) or pci_bus_id."""
         out = ctypes.create_string_buffer(96)
         status = self._lib.fake_nvml_get_string(index, key.encode(), out, len(out))
         self._check(status, f"reading {key!r} on GPU {index}")
@@ -119,6 +123,20 @@ class FakeNvml:
     def has(self, symbol: str) -> bool:
         """Whether this driver build exports `symbol` (profiles leave out what their family lacks)."""
         return hasattr(self._lib, symbol)
+
+    def device_error(self, index: int) -> int:
+        """The NVML_ERROR_* every query of GPU `index` answers now (0 = healthy)."""
+        code = int(self._lib.fake_nvml_get_device_error(index))
+        self._check(0 if code >= 0 else code, f"GPU index {index}")
+        return code
+
+    def processes(self, index: int, *, graphics: bool = False) -> list[tuple[int, int | None]]:
+        """(pid, used bytes or None when not available) of GPU `index`'s compute or graphics list."""
+        listed: list[tuple[int, int | None]] = []
+        pid, used = ctypes.c_uint(), ctypes.c_ulonglong()
+        while self._lib.fake_nvml_get_process(index, int(graphics), len(listed), ctypes.byref(pid), ctypes.byref(used)) == 0:
+            listed.append((pid.value, None if used.value == NVML_VALUE_NOT_AVAILABLE else used.value))
+        return listed
 
     def add_process(self, index: int, pid: int, used_bytes: int | None, *, graphics: bool = False) -> None:
         raw = NVML_VALUE_NOT_AVAILABLE if used_bytes is None else used_bytes

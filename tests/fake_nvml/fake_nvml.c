@@ -208,6 +208,11 @@ static void add_process(nvmlDevice_t d, int graphics, unsigned int pid, unsigned
     }
 }
 
+/* PCI bus number of device `index` (domain 0, device 0). */
+static unsigned int bus_of(unsigned int index) {
+    return 0x18 + 0x10 * index;
+}
+
 static const unsigned long long GiB = 1024ULL * 1024ULL * 1024ULL;
 
 /* NVIDIA H100 80GB HBM3 (SXM5): no fan of its own, so fan speed is NOT_SUPPORTED. */
@@ -520,6 +525,10 @@ int fake_nvml_get_value(unsigned int index, const char *key, long long *value) {
 }
 
 int fake_nvml_get_string(unsigned int index, const char *key, char *out, unsigned int length) {
+    if (index < g_device_count && strcmp(key, "pci_bus_id") == 0 && out && length) {
+        snprintf(out, length, NVML_DEVICE_PCI_BUS_ID_FMT, 0u, bus_of(index), 0u);
+        return 0;
+    }
     for (int s = 0; s < S_COUNT; s++) {
         if (index < g_device_count && strcmp(key, STRING_NAMES[s]) == 0 && out && length) {
             pthread_mutex_lock(&g_lock);
@@ -549,6 +558,29 @@ int fake_nvml_clear_processes(unsigned int index) {
     g_devices[index].n_procs[0] = g_devices[index].n_procs[1] = 0;
     pthread_mutex_unlock(&g_lock);
     return 0;
+}
+
+/* The per-device error code every query of GPU `index` answers (0 = healthy), or -1. */
+int fake_nvml_get_device_error(unsigned int index) {
+    if (index >= g_device_count) return -1;
+    pthread_mutex_lock(&g_lock);
+    int code = (int)g_devices[index].error;
+    pthread_mutex_unlock(&g_lock);
+    return code;
+}
+
+/* Process `slot` of GPU `index`'s compute (graphics = 0) or graphics list; -1 past the end. */
+int fake_nvml_get_process(unsigned int index, int graphics, unsigned int slot, unsigned int *pid,
+                          unsigned long long *used_bytes) {
+    if (index >= g_device_count || graphics < 0 || graphics > 1 || !pid || !used_bytes) return -1;
+    pthread_mutex_lock(&g_lock);
+    int found = slot < g_devices[index].n_procs[graphics];
+    if (found) {
+        *pid = g_devices[index].procs[graphics][slot].pid;
+        *used_bytes = g_devices[index].procs[graphics][slot].used_bytes;
+    }
+    pthread_mutex_unlock(&g_lock);
+    return found ? 0 : -1;
 }
 
 /* Deliver an XID to every event set that registered this device for XID events; returns how many. */
@@ -688,7 +720,7 @@ nvmlReturn_t DECLDIR nvmlDeviceGetPciInfo_v3(nvmlDevice_t device, nvmlPciInfo_t 
     unsigned int index = (unsigned int)(device - g_devices);
     memset(pci, 0, sizeof *pci);
     pci->domain = 0;
-    pci->bus = 0x18 + 0x10 * index;
+    pci->bus = bus_of(index);
     pci->device = 0;
     pci->pciDeviceId = (unsigned int)device->value[K_pci_device_id];
     pci->pciSubSystemId = 0x16C110DE;

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.fake_nvml.build import build_fake_nvml
+from tests.fake_nvml.build import PROFILES, build_fake_nvml
 from tests.fake_nvml.control import DEFAULT_BUILD_DIR, FakeNvml, load_fake_nvml
 
 
@@ -30,3 +30,9 @@ def fake_nvml(fake_nvml_library: Path) -> Iterator[FakeNvml]:
     fake.reset("default")
     yield fake
     fake.reset("default")
+
+
+@pytest.fixture(scope="session", params=tuple(PROFILES))
+def nvml_profile(request: pytest.FixtureRequest) -> tuple[str, Path]:
+    """(profile name, its fake library): a test taking this runs once per driver family."""
+    return request.param, build_fake_nvml(DEFAULT_BUILD_DIR, request.param)

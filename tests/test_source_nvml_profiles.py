@@ -1,0 +1,269 @@
+"""`gpuops status --json` on every driver family of the fake driver, through the real pynvml.
+
+Each profile is its own library (a family lacks symbols, not just values), and a process can load
+only one libnvidia-ml.so.1, so each profile runs once in a child process: it loads the fake by
+LD_LIBRARY_PATH the production way, runs `gpuops status --json` in-process, then dumps what the
+driver itself holds (through the fake's control functions and pynvml). Every key of the README's
+status contract is then compared with the driver's own value, never with a copy of our output.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import re
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+from typing import Any
+
+import pynvml
+import pytest
+
+from tests.fake_nvml import DEFAULT_BUILD_DIR, PROFILES, build_fake_nvml, subprocess_env
+
+REPO = Path(__file__).resolve().parents[1]
+
+# The child: status first (the fake boots its profile's scenario from the environment), then the
+# driver's own state. A scenario without a lost GPU gets one more board, lost but still answering
+# its identity from the driver's cache, so every profile shows how a lost GPU is keyed.
+_PROBE = textwrap.dedent(
+    """
+    import contextlib, io, json, os, socket, sys
+    from pathlib import Path
+    import pynvml
+    from tests.fake_nvml import load_fake_nvml
+
+    KEYS = sys.argv[2].split(",")
+    fake = load_fake_nvml(Path(sys.argv[1]))
+    pynvml.nvmlInit()
+    count = pynvml.nvmlDeviceGetCount()
+    system = {
+        "driver_version": pynvml.nvmlSystemGetDriverVersion(),
+        "nvml_version": pynvml.nvmlSystemGetNVMLVersion(),
+        "cuda": pynvml.nvmlSystemGetCudaDriverVersion(),
+        "node": socket.gethostname(),
+        "symbols": {s: fake.has(s) for s in sys.argv[3].split(",")},
+    }
+    pynvml.nvmlShutdown()
+    if not any(fake.device_error(i) == pynvml.NVML_ERROR_GPU_IS_LOST for i in range(count)):
+        fake.set_device_count(count + 1)
+        fake.set_lost(count, identity_answers=True)
+        count += 1
+    energy_before = [fake.value(i, "energy_mj") for i in range(count)]
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        from gpuops.cli import main
+        rc = main(["status", "--source", "nvml", "--json"])
+    def comm(pid):
+        try:
+            return Path(f"/proc/{pid}/comm").read_text().rstrip("\\n")
+        except OSError:
+            return None
+    driver = []
+    for i in range(count):
+        procs = fake.processes(i) + fake.processes(i, graphics=True)
+        driver.append({
+            "values": {k: fake.value(i, k) for k in KEYS},
+            "text": {k: fake.text(i, k) for k in ("name", "uuid", "serial", "vbios", "pci_bus_id")},
+            "error": fake.device_error(i),
+            "energy_mj_before": energy_before[i],
+            "processes": [[pid, used, comm(pid)] for pid, used in procs],
+        })
+    json.dump({"rc": rc, "status": out.getvalue(), "driver": driver, "system": system}, sys.stdout)
+    """
+)
+# The driver properties the status document is built from (names of FAKE_KEYS in fake_nvml.c).
+_DRIVER_KEYS = (
+    "arch", "mem_total", "mem_used", "power_limit_mw", "power_mw", "energy_mj", "temp_c", "mem_temp_c",
+    "slowdown_temp_c", "util_gpu", "util_mem", "sm_clock_mhz", "mem_clock_mhz", "fan_pct", "pstate",
+    "pcie_link_gen", "pcie_link_gen_max", "pcie_link_width", "pcie_link_width_max", "pcie_tx_bytes",
+    "pcie_rx_bytes", "pcie_tx_bytes_s", "pcie_rx_bytes_s", "ecc_corrected_volatile", "ecc_uncorrected_volatile",
+    "ecc_corrected_aggregate", "ecc_uncorrected_aggregate", "remapped_rows_correctable",
+    "remapped_rows_uncorrectable", "remapped_rows_pending", "remapped_rows_failure", "pcie_replay_count",
+    "clocks_event_reasons", "mig_mode",
+)
+_SYMBOLS = ("nvmlDeviceGetFieldValues", "nvmlDeviceGetCurrentClocksEventReasons", "nvmlDeviceGetTemperatureThreshold")
+# Status keys read straight from the driver property of the same unit.
+_SAME = {
+    "temp_c": "temp_c", "slowdown_temp_c": "slowdown_temp_c", "sm_clock_mhz": "sm_clock_mhz",
+    "mem_clock_mhz": "mem_clock_mhz", "fan_pct": "fan_pct", "pstate": "pstate", "pcie_link_gen": "pcie_link_gen",
+    "pcie_link_gen_max": "pcie_link_gen_max", "pcie_link_width": "pcie_link_width",
+    "pcie_link_width_max": "pcie_link_width_max", "mem_used_bytes": "mem_used", "mem_total_bytes": "mem_total",
+    "throttle_reasons_mask": "clocks_event_reasons",
+    **{k: k for k in _DRIVER_KEYS if k.startswith(("ecc_", "remapped_rows_", "pcie_replay"))},
+}
+_MILLI = {"power_w": "power_mw", "power_limit_w": "power_limit_mw", "energy_j": "energy_mj"}
+_ARCHITECTURES = {
+    pynvml.NVML_DEVICE_ARCH_HOPPER: "Hopper",
+    pynvml.NVML_DEVICE_ARCH_ADA: "Ada Lovelace",
+    pynvml.NVML_DEVICE_ARCH_BLACKWELL: "Blackwell",
+}
+_REASONS = {
+    "gpu_idle": pynvml.nvmlClocksEventReasonGpuIdle,
+    "applications_clocks_setting": pynvml.nvmlClocksEventReasonApplicationsClocksSetting,
+    "sw_power_cap": pynvml.nvmlClocksEventReasonSwPowerCap,
+    "hw_slowdown": pynvml.nvmlClocksEventReasonHwSlowdown,
+    "sync_boost": pynvml.nvmlClocksEventReasonSyncBoost,
+    "sw_thermal_slowdown": pynvml.nvmlClocksEventReasonSwThermalSlowdown,
+    "hw_thermal_slowdown": pynvml.nvmlClocksEventReasonHwThermalSlowdown,
+    "hw_power_brake_slowdown": pynvml.nvmlClocksEventReasonHwPowerBrakeSlowdown,
+    "display_clock_setting": pynvml.nvmlClocksEventReasonDisplayClockSetting,
+}
+# Rates from whole-byte counters read a few ms apart: equal within this relative tolerance.
+_MOVING = {"pcie_tx_bytes_s": 1e-2, "pcie_rx_bytes_s": 1e-2}
+
+
+def contract_keys() -> set[str]:
+    """Every GPU key the README's `status --json` schema table documents."""
+    readme = (REPO / "README.md").read_text()
+    section = readme.split("## `gpuops status --json` schema", 1)[1].split("\n## ", 1)[0]
+    keys: set[str] = set()
+    for line in section.splitlines():
+        if line.startswith("| `"):
+            keys.update(re.findall(r"`([a-z_]+)`", line.split("|")[1]))
+    return keys
+
+
+@functools.cache
+def probe(profile: str) -> dict[str, Any]:
+    library = build_fake_nvml(DEFAULT_BUILD_DIR, profile)
+    result = subprocess.run(
+        [sys.executable, "-c", _PROBE, str(library), ",".join(_DRIVER_KEYS), ",".join(_SYMBOLS)],
+        cwd=REPO, env=subprocess_env(library, PROFILES[profile][1]), capture_output=True, text=True, timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+    answer = json.loads(result.stdout)
+    assert answer["rc"] == 0, result.stderr
+    answer["document"] = json.loads(answer["status"])
+    answer["stderr"] = result.stderr
+    return answer
+
+
+def _milli(value: int | None) -> float | None:
+    return None if value is None else value / 1000
+
+
+def expected_gpu(index: int, driver: dict[str, Any], system: dict[str, Any]) -> dict[str, Any]:
+    """The status object of one GPU as the driver's own state dictates it."""
+    values, text = driver["values"], driver["text"]
+    cuda = system["cuda"]
+    gpu: dict[str, Any] = {
+        "uuid": text["uuid"], "index": index, "node": system["node"], "name": text["name"],
+        "serial": text["serial"] or None, "pci_bus_id": text["pci_bus_id"],
+        "driver_version": system["driver_version"], "nvml_version": system["nvml_version"],
+        "cuda_version": f"{cuda // 1000}.{cuda % 1000 // 10}", "site": None, "rack": None,
+        "xid_events": [], "workloads": [],
+    }
+    if driver["error"] == pynvml.NVML_ERROR_GPU_IS_LOST:
+        # Identity from the driver's cache; nothing else answers.
+        return {**gpu, "state": "lost", "processes": [], "throttle_reasons": None}
+    gpu["state"] = "ok"
+    gpu["vbios_version"] = text["vbios"] or None
+    gpu["architecture"] = _ARCHITECTURES[values["arch"]]
+    gpu["mig_mode"] = None if values["mig_mode"] is None else values["mig_mode"] == pynvml.NVML_DEVICE_MIG_ENABLE
+    for key, source in _SAME.items():
+        gpu[key] = values[source]
+    for key, source in _MILLI.items():
+        gpu[key] = _milli(values[source])
+    gpu["energy_j_before"] = _milli(driver["energy_mj_before"])
+    gpu["mem_temp_c"] = values["mem_temp_c"] if system["symbols"]["nvmlDeviceGetFieldValues"] else None
+    refused = values["util_gpu"] is None  # nvmlDeviceGetUtilizationRates refuses as a whole
+    gpu["util_gpu_pct"] = None if refused else values["util_gpu"]
+    gpu["util_mem_pct"] = None if refused else values["util_mem"]
+    for direction in ("tx", "rx"):
+        counter = values[f"pcie_{direction}_bytes"]
+        gpu[f"pcie_{direction}_bytes_s"] = None if counter is None else values[f"pcie_{direction}_bytes_s"]
+    mask = values["clocks_event_reasons"]
+    gpu["throttle_reasons"] = [name for name, bit in _REASONS.items() if mask & bit]
+    seen: dict[int, dict[str, Any]] = {}
+    for pid, used, comm in driver["processes"]:
+        seen.setdefault(pid, {"pid": pid, "name": comm, "used_mem_bytes": used})
+    gpu["processes"] = list(seen.values())
+    return gpu
+
+
+def assert_gpu_matches(actual: dict[str, Any], expected: dict[str, Any], where: str) -> None:
+    for key in contract_keys():
+        want = expected.get(key)
+        if key == "energy_j" and want is not None:
+            # Energy grows while the child runs: read between the driver's values before and after.
+            assert expected["energy_j_before"] <= actual[key] <= want, f"{where}: {key}"
+        elif key in _MOVING and want is not None and actual[key] is not None:
+            assert actual[key] == pytest.approx(want, rel=_MOVING[key]), f"{where}: {key}"
+        else:
+            assert actual[key] == want, f"{where}: {key} is {actual[key]!r}, the driver says {want!r}"
+
+
+def test_every_status_key_equals_the_drivers_value(nvml_profile: tuple[str, Path]) -> None:
+    profile, _ = nvml_profile
+    answer = probe(profile)
+    gpus = answer["document"]["gpus"]
+    assert len(gpus) == len(answer["driver"])
+    for index, (gpu, driver) in enumerate(zip(gpus, answer["driver"], strict=True)):
+        assert set(gpu) == contract_keys(), f"{profile} GPU {index}: keys differ from the README schema"
+        assert_gpu_matches(gpu, expected_gpu(index, driver, answer["system"]), f"{profile} GPU {index}")
+
+
+def test_a_missing_call_never_makes_a_gpu_unknown(nvml_profile: tuple[str, Path]) -> None:
+    profile, _ = nvml_profile
+    answer = probe(profile)
+    states = [gpu["state"] for gpu in answer["document"]["gpus"]]
+    assert "unknown" not in states, (profile, states)
+    assert "GPU_IS_LOST" not in answer["stderr"] and "state unknown" not in answer["stderr"], answer["stderr"]
+
+
+def test_a_lost_gpu_is_keyed_by_its_uuid_with_name_and_bus_id(nvml_profile: tuple[str, Path]) -> None:
+    profile, _ = nvml_profile
+    answer = probe(profile)
+    lost = [(gpu, driver) for gpu, driver in zip(answer["document"]["gpus"], answer["driver"], strict=True)
+            if gpu["state"] == "lost"]
+    assert len(lost) == 1, profile
+    gpu, driver = lost[0]
+    assert gpu["uuid"] == driver["text"]["uuid"] and gpu["uuid"].startswith("GPU-")
+    assert (gpu["name"], gpu["pci_bus_id"]) == (driver["text"]["name"], driver["text"]["pci_bus_id"])
+    assert gpu["temp_c"] is None and gpu["processes"] == []
+
+
+def test_a_driver_without_field_values_reports_what_one_with_them_does() -> None:
+    """Same GPUs, same values; only the HBM temperature has no route but the field batch in NVML."""
+    with_fields, without = probe("current")["document"]["gpus"], probe("no-field-values")["document"]["gpus"]
+    assert len(with_fields) == len(without)
+    for index, (a, b) in enumerate(zip(with_fields, without, strict=True)):
+        for key in contract_keys() - {"mem_temp_c"}:
+            if key == "energy_j":
+                assert (a[key] is None) == (b[key] is None), index  # counters move between the runs
+            elif key in _MOVING and a[key] is not None and b[key] is not None:
+                assert b[key] == pytest.approx(a[key], rel=_MOVING[key]), (index, key)
+            elif key != "processes":
+                assert b[key] == a[key], (index, key, a[key], b[key])
+        # Each profile ran in its own child, so the probe's own PID differs; the rest must not.
+        assert [(p["name"], p["used_mem_bytes"]) for p in b["processes"]] == [
+            (p["name"], p["used_mem_bytes"]) for p in a["processes"]
+        ]
+        assert b["mem_temp_c"] is None
+
+
+def test_vgpu_guest_refusals_are_null_never_zero() -> None:
+    answer = probe("vgpu")
+    for gpu, driver in zip(answer["document"]["gpus"], answer["driver"], strict=True):
+        if gpu["state"] == "lost":
+            continue
+        assert gpu["state"] == "ok"
+        for key in ("temp_c", "power_w", "power_limit_w", "energy_j", "fan_pct", "pcie_link_gen",
+                    "pcie_tx_bytes_s", "remapped_rows_pending", "pcie_replay_count", "slowdown_temp_c", "serial"):
+            assert gpu[key] is None, key
+        assert gpu["mem_used_bytes"] == driver["values"]["mem_used"]  # what a guest may read, it reads
+        assert gpu["ecc_uncorrected_volatile"] == driver["values"]["ecc_uncorrected_volatile"]
+
+
+def test_thresholds_come_from_their_own_call_on_every_family(nvml_profile: tuple[str, Path]) -> None:
+    """nvmlDeviceGetTemperatureThreshold is the only absolute route: the field ids 193-196 are T.Limit
+    margins, not degrees, so a driver without field values loses no threshold."""
+    profile, _ = nvml_profile
+    answer = probe(profile)
+    assert answer["system"]["symbols"]["nvmlDeviceGetTemperatureThreshold"]
+    for gpu, driver in zip(answer["document"]["gpus"], answer["driver"], strict=True):
+        if gpu["state"] == "ok":
+            assert gpu["slowdown_temp_c"] == driver["values"]["slowdown_temp_c"]
