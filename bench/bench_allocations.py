@@ -142,7 +142,7 @@ def _import_file(repo, path: Path) -> None:
     """IMPORT_ROWS rows: contracts of up to 10 same-model GPUs, each GPU in back-to-back slices
     of the period (as many slices as IMPORT_ROWS needs over the fleet, at least 10)."""
     from gpuops.core.allocations.model import gpu_model_of
-    from gpuops.core.allocations.timefmt import format_ms
+    from gpuops.core.timefmt import format_ms
 
     by_model: dict[str, list[str]] = {}
     for uuid, name in sorted(repo.gpu_names().items()):

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from gpuops.core.timespec import parse_duration
+from gpuops.core.timefmt import parse_duration
 
 if TYPE_CHECKING:  # the store (numpy, sqlite) loads only when a policy is made: the CLI starts fast
     from gpuops.core.store.retention import RetentionPolicy

@@ -25,6 +25,7 @@ from gpuops.core.allocations.index import Holder
 from gpuops.core.csv_cells import write_rows
 from gpuops.core.health import FleetHealth, Health, HealthModel
 from gpuops.core.telemetry import SAMPLE_METRICS, FleetSample
+from gpuops.core.timefmt import file_stamp
 
 log = logging.getLogger("gpuops.snapshot")
 
@@ -191,8 +192,7 @@ def write_snapshot_json(snapshot: Snapshot, out: IO[str]) -> int:
 
 def default_file_name(extension: str, now: float | None = None) -> str:
     """gpuops-snapshot-YYYYmmdd-HHMMSS.<extension>, in local time."""
-    stamp = time.strftime("%Y%m%d-%H%M%S", time.localtime(time.time() if now is None else now))
-    return f"gpuops-snapshot-{stamp}.{extension}"
+    return f"gpuops-snapshot-{file_stamp(time.time() if now is None else now)}.{extension}"
 
 
 # --- gathering a snapshot from a source and/or the history database ---------------------------

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import csv
 import json
-import math
 import time
 from datetime import datetime
 from pathlib import Path
@@ -15,7 +14,6 @@ import pytest
 from gpuops.cli import main
 from gpuops.core.store import HistoryWriter
 from gpuops.core.telemetry import SAMPLE_METRICS
-from gpuops.core.timespec import BadTimeSpec, parse_duration, parse_time
 from tests.samples import make_inventory
 from tests.store_support import varied_sample
 
@@ -114,15 +112,3 @@ def test_export_of_a_missing_history_fails_without_creating_one(tmp_path: Path, 
     assert _export(tmp_path / "none.sqlite", tmp_path / "x.csv", "--format", "csv", "--since", "1h") == 1
     assert "no history" in capsys.readouterr().err
     assert list(tmp_path.iterdir()) == []
-
-
-def test_durations_and_times() -> None:
-    assert parse_duration("15m") == 900 and parse_duration("24h") == 86400 and parse_duration("7d") == 604800
-    assert parse_duration("1.5h") == 5400 and parse_duration("3y") == 3 * 365 * 86400
-    assert parse_time("2h", now=10_000.0) == 2_800.0
-    assert parse_time("2026-01-01T00:00:00Z", now=0) == 1_767_225_600.0
-    assert parse_time("2026-01-01T01:00:00+01:00", now=0) == 1_767_225_600.0
-    for bad in ("15", "m", "-5m", "1 hour", ""):
-        with pytest.raises(BadTimeSpec):
-            parse_duration(bad)
-    assert math.isclose(parse_time("30s", now=100.0), 70.0)

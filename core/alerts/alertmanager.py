@@ -25,11 +25,11 @@ import os
 import sqlite3
 import threading
 from collections.abc import Iterable, Mapping
-from datetime import UTC, datetime
 from pathlib import Path
 
 from gpuops.core.alerts.model import Alert, AlertState
 from gpuops.core.sources.http_fetch import FetchError, HttpFetcher
+from gpuops.core.timefmt import iso_utc
 
 log = logging.getLogger("gpuops.alerts")
 
@@ -54,10 +54,6 @@ _NOT_FORWARDED = {"rule"}  # it is `alertname`
 
 class ForwardError(Exception):
     """Alertmanager could not be reached or refused the alerts; one line naming it and why."""
-
-
-def rfc3339(ts: float) -> str:
-    return datetime.fromtimestamp(ts, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 class AlertmanagerForwarder:
@@ -111,7 +107,7 @@ class AlertmanagerForwarder:
         ends = alert.ended_at if alert.state is AlertState.RESOLVED else now + ENDS_AT_RESENDS * self.resend_interval_s
         item = {
             "labels": self.labels(alert), "annotations": annotations,
-            "startsAt": rfc3339(alert.started_at or alert.pending_at), "endsAt": rfc3339(ends or now),
+            "startsAt": iso_utc(alert.started_at or alert.pending_at), "endsAt": iso_utc(ends or now),
         }
         if self.generator_url:
             item["generatorURL"] = self.generator_url

@@ -17,8 +17,8 @@ from pathlib import Path
 from typing import Any
 
 from gpuops.core.allocations.sql_filters import where_clause
-from gpuops.core.allocations.timefmt import format_ms
 from gpuops.core.csv_cells import write_rows
+from gpuops.core.timefmt import format_ms
 
 AUDIT_CSV_COLUMNS = ("ts", "user", "action", "entity", "entity_id", "before", "after")
 

@@ -23,9 +23,9 @@ from pathlib import Path
 from gpuops.core.allocations.errors import Problem, ValidationError
 from gpuops.core.allocations.model import Allocation, Contract, ContractStatus, ContractType, Customer, gpu_model_of
 from gpuops.core.allocations.repository import AllocationRepository, peak_concurrency
-from gpuops.core.allocations.timefmt import BadTime, format_ms, parse_iso_ms
 from gpuops.core.allocations.validation import Proposed, check_allocations
 from gpuops.core.csv_cells import unescape, write_rows
+from gpuops.core.timefmt import BadTime, format_ms, parse_iso_ms
 
 ALLOCATION_COLUMNS = ("customer", "contract", "contract_type", "gpu_uuid", "start", "end", "price_per_gpu_hour")
 CUSTOMER_COLUMNS = ("name", "contact", "notes")

@@ -14,7 +14,7 @@ from typing import TypeVar
 
 from gpuops.core.allocations.errors import Problem
 from gpuops.core.allocations.model import OPEN_END_MS, Allocation, Contract, gpu_model_of
-from gpuops.core.allocations.timefmt import format_ms
+from gpuops.core.timefmt import format_ms
 
 K = TypeVar("K", bound=Hashable)
 

@@ -132,7 +132,7 @@ EARLIEST_TS = 946_684_800.0
 def time_arg(flag: str, text: str, now: float) -> float:
     """Epoch seconds of a `--since`/`--until` value (ISO 8601 or a duration ago); a usage error
     when it does not parse or lies before 2000 or in the future."""
-    from gpuops.core.timespec import BadTimeSpec, parse_time
+    from gpuops.core.timefmt import BadTimeSpec, parse_time
 
     try:
         ts = parse_time(text, now)

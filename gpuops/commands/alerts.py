@@ -99,9 +99,9 @@ def _add_actions(parser: argparse.ArgumentParser) -> None:
 
 
 def _when(ts: float | None) -> str:
-    import time
+    from gpuops.core.timefmt import local_time
 
-    return "-" if ts is None else time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(ts))
+    return "-" if ts is None else local_time(ts)
 
 
 def _rules(args: argparse.Namespace, store: AlertStore) -> int:
@@ -134,7 +134,7 @@ def _act(args: argparse.Namespace, store: AlertStore) -> int:
 
     from gpuops.core.alerts.persistence import AlertNotFound
     from gpuops.core.alerts.silences import SilenceError
-    from gpuops.core.timespec import BadTimeSpec, parse_duration, parse_time
+    from gpuops.core.timefmt import BadTimeSpec, parse_duration, parse_time
 
     now = time.time()
     try:

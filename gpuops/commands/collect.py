@@ -71,7 +71,7 @@ def run(args: argparse.Namespace) -> int:
     from gpuops.core.sources.factory import open_source
     from gpuops.core.store.errors import StoreError
     from gpuops.core.store.paths import default_db_path
-    from gpuops.core.timespec import BadTimeSpec
+    from gpuops.core.timefmt import BadTimeSpec
 
     if args.read_only:
         raise Failed("--read-only: `gpuops collect` writes the history; refused")

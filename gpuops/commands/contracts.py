@@ -72,7 +72,7 @@ def _contract_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from gpuops.core.allocations.timefmt import BadTime, parse_iso_ms
+    from gpuops.core.timefmt import BadTime, parse_iso_ms
 
     try:
         times = {key: parse_iso_ms(getattr(args, key)) for key in ("start", "at") if getattr(args, key, None) is not None}
@@ -126,7 +126,7 @@ def _list(repo: AllocationRepository, args: argparse.Namespace) -> int:
 
 
 def _as_row(c: Contract, customer_name: str) -> dict:
-    from gpuops.core.allocations.timefmt import format_ms
+    from gpuops.core.timefmt import format_ms
 
     return {
         "id": c.id,

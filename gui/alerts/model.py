@@ -8,13 +8,13 @@ cheaper than working out inserts and removals.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Sequence
 
 from PySide6.QtCore import QAbstractItemModel, QAbstractTableModel, QModelIndex, QPersistentModelIndex, Qt
 from PySide6.QtGui import QBrush, QColor, QFont
 
 from gpuops.core.alerts.model import Alert, AlertState, Severity
+from gpuops.core.timefmt import local_time
 
 #: The role carrying the Alert of a row (None on group rows).
 ALERT_ROLE = Qt.ItemDataRole.UserRole + 1
@@ -31,7 +31,7 @@ _Index = QModelIndex | QPersistentModelIndex
 
 
 def when(ts: float | None) -> str:
-    return "" if ts is None else time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(ts))
+    return "" if ts is None else local_time(ts)
 
 
 def state_text(alert: Alert) -> str:

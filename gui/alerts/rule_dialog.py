@@ -31,7 +31,7 @@ from gpuops.core.alerts.model import Severity
 from gpuops.core.alerts.preview import EXAMPLE_DESCRIPTION, preview_rule
 from gpuops.core.alerts.rules import OPERATORS, SCOPE_KINDS, TEMPLATE_FIELDS, Condition, Rule, RuleError, rule_from_dict
 from gpuops.core.alerts.signals import GPU, NODE, SOURCE, ref_names, signal_names
-from gpuops.core.timespec import BadTimeSpec, parse_duration
+from gpuops.core.timefmt import BadTimeSpec, parse_duration
 from gpuops.gui.alerts.dialogs import dialog_frame
 from gpuops.gui.alerts.rules_model import SIGNAL_HELP, duration_text
 

@@ -27,6 +27,7 @@ from gpuops.core.alerts.rules import Rule, RuleError, rules_to_text
 from gpuops.core.alerts.silences import Maintenance, Silence, SilenceError
 from gpuops.core.store import NoHistory, StoreError
 from gpuops.core.store.connection import open_database
+from gpuops.core.timefmt import local_time
 from gpuops.gui.workers.store_worker import Jobs, Read, StoreWorker
 
 log = logging.getLogger("gpuops.gui.alerts")
@@ -321,7 +322,8 @@ def _acknowledge(store: AlertStore, now: float, alert_id: int, note: str) -> str
 
 def _silence(store: AlertStore, now: float, matchers: Sequence[str], starts_at: float, ends_at: float, comment: str) -> str:
     silence = store.add_silence(matchers, starts_at, ends_at, comment, now)
-    return f"Silence {silence.id} ({' '.join(str(m) for m in silence.matchers)}) in force until {time.strftime('%Y-%m-%d %H:%M', time.localtime(silence.ends_at))}"
+    matchers = " ".join(str(m) for m in silence.matchers)
+    return f"Silence {silence.id} ({matchers}) in force until {local_time(silence.ends_at, with_seconds=False)}"
 
 
 __all__ = ["ActionRefused", "ActionResult", "AlertSnapshot", "AlertWorker", "HistoryQuery", "Notification", "RuleSet", "Timeline"]

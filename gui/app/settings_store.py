@@ -15,7 +15,7 @@ from PySide6.QtCore import QByteArray, QSettings
 from PySide6.QtWidgets import QMainWindow, QSplitter, QTabWidget
 
 from gpuops.core.history_retention import DEFAULT_KEEP_1H, DEFAULT_KEEP_1M, DEFAULT_KEEP_RAW, retention_policy
-from gpuops.core.timespec import BadTimeSpec
+from gpuops.core.timefmt import BadTimeSpec
 from gpuops.core.units import MEMORY_UNITS, TEMPERATURE_UNITS, DisplayUnits
 
 if TYPE_CHECKING:

@@ -26,7 +26,7 @@ from PySide6.QtWidgets import (
 
 from gpuops.core.allocations.errors import UnhealthyGpu
 from gpuops.core.allocations.model import Contract, Customer
-from gpuops.core.allocations.timefmt import format_ms
+from gpuops.core.timefmt import format_ms
 
 _PROBLEM_STYLE = "color: #b00020;"
 

@@ -9,7 +9,7 @@ from PySide6.QtGui import QColor
 from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QVBoxLayout, QWidget
 
 from gpuops.core.allocations.capacity import CapacitySeries
-from gpuops.core.allocations.timefmt import format_ms
+from gpuops.core.timefmt import format_ms
 from gpuops.gui.customers.worker import CapacityResult
 
 _DEMAND_PEN = pg.mkPen(QColor(0, 114, 178), width=2)

@@ -4,8 +4,6 @@ capacity planner and the audit log. It only shows answers; `AllocationConsole` a
 
 from __future__ import annotations
 
-import calendar
-import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -13,7 +11,7 @@ from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QLineEdit, QPushButton, QTabWidget, QVBoxLayout, QWidget
 
 from gpuops.core.allocations.audit import AuditEntry
-from gpuops.core.allocations.timefmt import format_ms
+from gpuops.core.timefmt import format_ms, utc_month_start_ms
 from gpuops.gui.common.rows_model import Column, RowsModel, sorted_table
 from gpuops.gui.customers.capacity_view import CapacityView
 from gpuops.gui.customers.timeline import AllocationTimeline
@@ -29,8 +27,7 @@ def period_ms(label: str, now: float) -> tuple[int, int]:
     """[start, end) in UTC epoch ms of a period ending now; "This month" starts on the 1st (UTC)."""
     end = round(now * 1000)
     if label == "This month":
-        t = time.gmtime(now)
-        return calendar.timegm((t.tm_year, t.tm_mon, 1, 0, 0, 0)) * 1000, end
+        return utc_month_start_ms(now), end
     days = {"24 h": 1, "7 d": 7, "30 d": 30}[label]
     return end - days * 86_400_000, end
 

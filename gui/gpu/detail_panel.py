@@ -29,9 +29,9 @@ from PySide6.QtWidgets import (
 )
 
 from gpuops.core.telemetry import FleetSample, XidEvent
+from gpuops.core.timefmt import local_time, utc_time
 from gpuops.core.units import DEFAULT_UNITS, DisplayUnits
 from gpuops.core.xid_catalog import describe_xid
-from gpuops.gui.common.clock import local_time, utc_time
 from gpuops.gui.gpu.facts import HEALTH_COUNTERS, counter_text, inventory_rows, throttle_lines
 from gpuops.gui.gpu.history_queries import GpuHistory, gpu_history
 from gpuops.gui.gpu.process_model import ProcessTableModel

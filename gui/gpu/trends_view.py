@@ -13,7 +13,7 @@ import numpy as np
 import pyqtgraph as pg
 from PySide6.QtWidgets import QLabel, QVBoxLayout, QWidget
 
-from gpuops.gui.common.clock import local_time
+from gpuops.core.timefmt import local_time
 from gpuops.gui.gpu.history_queries import FleetTrends, fleet_trends
 from gpuops.gui.gpu.time_range import TimeRange, TimeRangePicker
 from gpuops.gui.window.kpi_strip import FleetKpis

@@ -11,7 +11,6 @@ leaves no document behind (the bytes are only returned on success).
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -22,6 +21,7 @@ from PySide6.QtGui import QColor, QFont, QFontMetricsF, QImage, QPageLayout, QPa
 from gpuops.core.alerts.model import Severity
 from gpuops.core.health import Health
 from gpuops.core.snapshot import PLOT_SERIES, GpuPlot, Snapshot, customers_now, health_counts
+from gpuops.core.timefmt import local_time, utc_time
 from gpuops.core.units import format_optional, format_power
 from gpuops.gui.window.kpi_strip import fleet_kpis
 
@@ -54,11 +54,6 @@ class _Block:
     draw: Callable[[QPainter, float, float], None]
     repeat_header: _Block | None = None  # a table row: its header, repeated on a new page
     page_break_before: bool = False
-
-
-def _local_and_utc(ts: float) -> tuple[str, str]:
-    local = time.strftime("%Y-%m-%d %H:%M:%S %Z", time.localtime(ts))
-    return local, time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(ts))
 
 
 class _Report:
@@ -176,8 +171,8 @@ def _draw_chart(painter: QPainter, rect: QRectF, ts: np.ndarray, values: np.ndar
     for value, y in ((high, area.top()), (low, area.bottom() - fm.height())):
         painter.drawText(QRectF(rect.left(), y, axis_w - 4, fm.height()), int(Qt.AlignmentFlag.AlignRight), f"{value:.1f}")
     below = QRectF(area.left(), area.bottom() + 2, area.width(), fm.height())
-    painter.drawText(below, int(Qt.AlignmentFlag.AlignLeft), time.strftime("%H:%M", time.localtime(t0)))
-    painter.drawText(below, int(Qt.AlignmentFlag.AlignRight), time.strftime("%H:%M", time.localtime(t1)))
+    painter.drawText(below, int(Qt.AlignmentFlag.AlignLeft), local_time(t0, with_date=False, with_seconds=False))
+    painter.drawText(below, int(Qt.AlignmentFlag.AlignRight), local_time(t1, with_date=False, with_seconds=False))
     xs = area.left() + (ts - t0) / span * area.width()
     ys = area.bottom() - (values - low) / (high - low) * area.height()
     pen = QPen(_LINE, 2)
@@ -196,7 +191,7 @@ def _draw_chart(painter: QPainter, rect: QRectF, ts: np.ndarray, values: np.ndar
 
 
 def _header(report: _Report, snapshot: Snapshot) -> None:
-    local, utc = _local_and_utc(snapshot.collected_at)
+    local, utc = local_time(snapshot.collected_at, with_zone=True), utc_time(snapshot.collected_at)
     kpis = fleet_kpis(snapshot.sample)
     health = health_counts(snapshot.health)
     report.text("gpuops fleet snapshot", _font(18, bold=True))
@@ -234,11 +229,11 @@ def _alerts(report: _Report, snapshot: Snapshot) -> None:
     rows = [
         [
             a.severity.label, a.state.value, a.rule, a.gpu_uuid or a.node or a.key,
-            time.strftime("%m-%d %H:%M", time.localtime(a.started_at or a.pending_at)), a.summary,
+            local_time(a.started_at or a.pending_at, with_seconds=False), a.summary,
         ]
         for a in alerts
     ]
-    columns = [("Severity", 0.09), ("State", 0.08), ("Rule", 0.17), ("Subject", 0.24), ("Since", 0.1), ("Summary", 0.32)]
+    columns = [("Severity", 0.09), ("State", 0.08), ("Rule", 0.17), ("Subject", 0.24), ("Since", 0.13), ("Summary", 0.29)]
     report.table(columns, rows, [_SEVERITY_INK[a.severity] for a in alerts])
 
 
@@ -307,7 +302,7 @@ def snapshot_pdf(snapshot: Snapshot, grid_image: QImage, checkpoint: Callable[[]
     writer = QPdfWriter(buffer)
     writer.setResolution(RESOLUTION_DPI)
     writer.setPageLayout(QPageLayout(QPageSize(QPageSize.PageSizeId.A4), QPageLayout.Orientation.Portrait, QMarginsF(14, 14, 14, 14), QPageLayout.Unit.Millimeter))
-    writer.setTitle(f"gpuops fleet snapshot {_local_and_utc(snapshot.collected_at)[1]}")
+    writer.setTitle(f"gpuops fleet snapshot {utc_time(snapshot.collected_at)}")
     writer.setCreator("gpuops")
     paint = writer.pageLayout().paintRectPixels(RESOLUTION_DPI)
     footer_h = 8 * _MM
@@ -323,7 +318,7 @@ def snapshot_pdf(snapshot: Snapshot, grid_image: QImage, checkpoint: Callable[[]
         raise OSError("cannot start the PDF document")
     try:
         footer_font = _font(8)
-        utc = _local_and_utc(snapshot.collected_at)[1]
+        utc = utc_time(snapshot.collected_at)
         for number, page in enumerate(pages, start=1):
             checkpoint()
             if number > 1:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import logging
 import math
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Protocol
@@ -21,6 +20,7 @@ from PySide6.QtWidgets import QLabel, QMainWindow, QSplitter, QVBoxLayout, QWidg
 
 from gpuops.core.sources.base import TelemetrySource
 from gpuops.core.telemetry import FleetSample
+from gpuops.core.timefmt import local_time, utc_time
 from gpuops.gui.gpu.detail_panel import DetailPanel
 from gpuops.gui.grid.fleet_grid import FleetGrid
 from gpuops.gui.live.fleet_index import FleetIndex
@@ -44,14 +44,6 @@ HISTORY_POINTS_MAX = 3600
 
 _SIMULATED_STYLE = "background: #fff3c4; color: #4a3b00; padding: 4px 8px; border: 1px solid #e0c060;"
 _ERROR_STYLE = "background: #fde0e0; color: #6b0000; padding: 4px 8px; border: 1px solid #d08080;"
-
-
-def _clock(ts: float) -> tuple[str, str]:
-    """(local "14:03:12", UTC "2025-01-31 13:03:12 UTC") for an epoch timestamp."""
-    return (
-        time.strftime("%H:%M:%S", time.localtime(ts)),
-        time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(ts)),
-    )
 
 
 class Stoppable(Protocol):
@@ -274,7 +266,7 @@ class MainWindow(QMainWindow):
         )
 
     def _show_poll_status(self, sample: FleetSample, duration_s: float) -> None:
-        local, utc = _clock(sample.ts)
+        local, utc = local_time(sample.ts, with_date=False), utc_time(sample.ts)
         self.status_updated.setText(f"updated {local}")
         self.status_updated.setToolTip(f"last poll at {utc}")
         self.status_poll.setText(f"poll {duration_s * 1000:.0f} ms")
@@ -292,7 +284,7 @@ class MainWindow(QMainWindow):
         if self._sample is None:
             text = f"No data: {message}"
         else:
-            local, _ = _clock(self._sample.ts)
+            local = local_time(self._sample.ts, with_date=False)
             text = f"No fresh data: {message}. Showing the last data, from {local}, greyed out."
         self.error_banner.setText(text)
         self.error_banner.setVisible(True)

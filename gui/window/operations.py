@@ -22,8 +22,8 @@ from PySide6.QtWidgets import QLabel, QMainWindow, QTabWidget
 from gpuops.core.health import HealthModel
 from gpuops.core.store import StoreError, WriterStatus, collector_running
 from gpuops.core.telemetry import FleetSample, XidEvent
+from gpuops.core.timefmt import local_time
 from gpuops.gui.app.theme import follow_system_theme
-from gpuops.gui.common.clock import local_time
 from gpuops.gui.gpu.detail_panel import DetailPanel
 from gpuops.gui.gpu.node_view import NodeView
 from gpuops.gui.gpu.trends_view import TrendsView
@@ -87,7 +87,7 @@ class Operations(QObject):
         self.loader: HistoryLoader | None = None
         self.recorder: HistoryRecorder | None = None
         if history_db is not None:
-            self.loader = HistoryLoader(history_db, self)
+            self.loader = HistoryLoader(history_db, self, read_only=recording is None)
             self._start_recorder(history_db)
         self.detail.set_loader(self.loader)
         self._xids: dict[str, deque[XidEvent]] = {}

@@ -11,7 +11,7 @@ from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QPushButton, QSlider, QWidget
 
 from gpuops.core.telemetry import FleetSample
-from gpuops.gui.common.clock import local_time, utc_time
+from gpuops.core.timefmt import local_time, utc_time
 from gpuops.gui.workers.history_loader import HistoryLoader
 
 REPLAY_RESOURCE = "replay"
