@@ -161,7 +161,7 @@ class HealthModel:
 
         worst = np.zeros(len(self._node_names), dtype=np.uint8)
         np.maximum.at(worst, self._node_code, level)
-        node_level = {str(node): Health(int(grade)) for node, grade in zip(self._node_names, worst)}
+        node_level = {str(node): Health(int(grade)) for node, grade in zip(self._node_names, worst, strict=True)}
         return FleetHealth(level=level, reasons=tuple(reasons), node_level=node_level)
 
 

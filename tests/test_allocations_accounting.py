@@ -69,7 +69,7 @@ def _per_gpu(repo, start_ms, end_ms):
 
 
 def test_full_allocation(repo):
-    by_uuid = dict(zip([a.gpu_uuid for a in repo.allocations()], _per_gpu(repo, T0_MS, T0_MS + 4 * HOUR_MS)))
+    by_uuid = dict(zip([a.gpu_uuid for a in repo.allocations()], _per_gpu(repo, T0_MS, T0_MS + 4 * HOUR_MS), strict=True))
     u = [by_uuid[g.uuid] for g in GPUS]
     for usage in u:
         assert usage.allocated_gpu_hours == pytest.approx(4.0)

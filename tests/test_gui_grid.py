@@ -56,7 +56,7 @@ def viridis_rgb(fraction: float) -> tuple[int, int, int]:
 
 
 def close_to(actual, expected, tolerance=6) -> bool:
-    return all(abs(a - e) <= tolerance for a, e in zip(actual, expected))
+    return all(abs(a - e) <= tolerance for a, e in zip(actual, expected, strict=True))
 
 
 def test_cell_colour_follows_the_chosen_metric(window):
@@ -152,7 +152,7 @@ def test_layout_places_every_gpu_of_ten_thousand_once():
     index = FleetIndex(gpus)
     layout = GridLayout(index)
     assert len(set(layout.flat.tolist())) == 10_000
-    back = [layout.gpu_at(int(c), int(r)) for c, r in zip(layout.col, layout.row)]
+    back = [layout.gpu_at(int(c), int(r)) for c, r in zip(layout.col, layout.row, strict=True)]
     assert back == list(range(10_000))
     # GPUs of one node sit side by side in one row, in index order.
     node = index.nodes[123]

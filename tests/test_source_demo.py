@@ -4,6 +4,7 @@ that match real nvidia-smi captures and the failures operators need to see."""
 from __future__ import annotations
 
 import csv
+import itertools
 import json
 import math
 import re
@@ -40,7 +41,7 @@ def _capture(name: str, state: str) -> dict[str, str]:
     path = CAPTURES_DIR / f"linux-x86_64__{CAPTURES[name]}__{state}__query-gpu.csv"
     with path.open(newline="") as handle:
         header, row = list(csv.reader(handle, skipinitialspace=True))
-    return dict(zip(header, row))
+    return dict(zip(header, row, strict=True))
 
 
 def _number(text: str) -> float:
@@ -89,7 +90,7 @@ def _settled(samples: list[FleetSample], name: str, busy: bool) -> list[tuple[Fl
     both in this sample and the one before, so temperatures have settled."""
     hot = _hot_gpus(samples)
     found = []
-    for before, sample in zip(samples, samples[1:]):
+    for before, sample in itertools.pairwise(samples):
         for i, gpu in enumerate(sample.gpus):
             if gpu.name != name or i in hot or sample.state[i] != GpuState.OK or before.state[i] != GpuState.OK:
                 continue
@@ -441,7 +442,7 @@ def test_processes_follow_job_changes() -> None:
     incremental = DemoSource(256, seed=8, start_ts=T0)
     samples = _run(incremental, T0, 96, 900.0)
     pids = [{tuple(p.pid for p in procs) for procs in s.processes} for s in samples]
-    assert any(a != b for a, b in zip(pids, pids[1:])), "jobs start and end during a day"
+    assert any(a != b for a, b in itertools.pairwise(pids)), "jobs start and end during a day"
     fresh = DemoSource(256, seed=8, start_ts=T0).sample_at(samples[-1].ts)
     assert fresh.processes == samples[-1].processes
 
@@ -486,7 +487,7 @@ def _assert_physical(sample: FleetSample, n_gpus: int) -> None:
         assert np.all(m[name][ok] >= 0), name
     for name in sorted(COUNTER_METRICS - {"energy_j"}):  # events and rows are whole; joules are not
         assert np.all(m[name][ok] == np.floor(m[name][ok])), name
-    for processes, used in zip(sample.processes, m["mem_used_bytes"]):
+    for processes, used in zip(sample.processes, m["mem_used_bytes"], strict=True):
         assert not processes or sum(p.used_mem_bytes for p in processes) == used
 
 

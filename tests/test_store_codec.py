@@ -96,7 +96,7 @@ def test_head_blocks_round_trip_whole_and_by_column(codes_matrix: np.ndarray, da
     starts = [0, *cuts]
     blobs = encode_blocks(ids, codes_matrix, starts)
     assert len(blobs) == len(starts)
-    for blob, start, end in zip(blobs, starts, [*cuts, rows]):
+    for blob, start, end in zip(blobs, starts, [*cuts, rows], strict=True):
         got_ids, got = decode_block(blob)
         assert np.array_equal(got_ids, ids[start:end]) and np.array_equal(got, codes_matrix[start:end])
         wanted = data.draw(st.lists(st.integers(0, codes_matrix.shape[1] + 1), min_size=1, max_size=3))

@@ -42,7 +42,7 @@ def _expect(polls: list[FleetSample], i: int, metric: str, resolution: float, bu
 
 
 def _check(series, expected: dict[float, float], stat_name: str, tolerance: float) -> None:
-    got = dict(zip(series.ts.tolist(), getattr(series, stat_name).tolist()))
+    got = dict(zip(series.ts.tolist(), getattr(series, stat_name).tolist(), strict=True))
     assert got.keys() == expected.keys()
     for ts, value in expected.items():
         assert got[ts] == pytest.approx(value, abs=tolerance, nan_ok=True), (ts, stat_name)

@@ -222,7 +222,7 @@ class AlertEngine:
         if self._baseline_for is inventory:
             return {}
         raised = {}
-        for name, count in zip(inventory.node_names, inventory.gpu_count.tolist()):
+        for name, count in zip(inventory.node_names, inventory.gpu_count.tolist(), strict=True):
             if count > self._node_baseline.get(name, 0):
                 self._node_baseline[name] = raised[name] = count
         self._baseline_array = np.array([self._node_baseline.get(n, 0) for n in inventory.node_names])

@@ -80,7 +80,7 @@ class Inventory:
         self.node_of_gpu = codes.astype(np.int64)
         self.gpu_count = np.bincount(self.node_of_gpu, minlength=len(self.node_names))
         self.node_site = [None] * len(self.node_names)
-        for g, code in zip(gpus, self.node_of_gpu):
+        for g, code in zip(gpus, self.node_of_gpu, strict=True):
             if self.node_site[code] is None:
                 self.node_site[code] = g.site
 
@@ -181,7 +181,7 @@ def _xid_worst(frame: SignalFrame, which: str) -> np.ndarray:
             codes = np.array([k[1] for k in known], dtype=np.int64)
             severity = severities_of(codes).astype(np.float64)
             # Worst severity wins; among equals the latest event (events come in time order).
-            for i, sev, c in zip(where, severity, codes):
+            for i, sev, c in zip(where, severity, codes, strict=True):
                 if sev >= level[i]:
                     level[i], code[i] = sev, c
     frame._cache.update(xid_level=level, xid_code=code)

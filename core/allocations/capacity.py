@@ -43,7 +43,7 @@ def healthy_supply(sample: FleetSample, health: FleetHealth | None = None) -> di
     ok = sample.state == GpuState.OK
     if health is not None:
         ok &= health.level < Health.CRITICAL
-    return dict(Counter(gpu_model_of(g.name) for g, good in zip(sample.gpus, ok) if good))
+    return dict(Counter(gpu_model_of(g.name) for g, good in zip(sample.gpus, ok, strict=True) if good))
 
 
 def stored_supply(conn: sqlite3.Connection) -> dict[str, int]:
@@ -76,6 +76,6 @@ def capacity_plan(
                 ts.append(t)
                 level.append(level[-1] + delta)
         have = int(supply.get(model, 0))
-        over = [t for t, n in zip(ts, level) if n > have]
+        over = [t for t, n in zip(ts, level, strict=True) if n > have]
         plan.append(CapacitySeries(model, np.array(ts, dtype=np.int64), np.array(level, dtype=np.int64), have, over[0] if over else None))
     return plan

@@ -35,7 +35,7 @@ class AllocationIndex:
         by_gpu = {}
         for uuid, items in grouped.items():
             items.sort(key=lambda item: item[0])
-            starts, ends, holders = zip(*items)
+            starts, ends, holders = zip(*items, strict=True)
             by_gpu[uuid] = (starts, ends, holders)
         return cls(by_gpu)
 

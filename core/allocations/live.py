@@ -96,7 +96,7 @@ class LiveAllocations:
             index = self.follower.index()
             uuids = [g.uuid for g in sample.gpus]
             held = index.customer_of(uuids, sample.ts)
-            customers = {uuid: name for uuid, name in zip(uuids, held) if name is not None}
+            customers = {uuid: name for uuid, name in zip(uuids, held, strict=True) if name is not None}
             if customers != self._customers:
                 self._customers = customers  # the same object while unchanged: the alert engine caches by identity
             allocated = np.fromiter((name is not None for name in held), dtype=bool, count=len(held))

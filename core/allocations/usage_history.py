@@ -150,7 +150,7 @@ def summary_rows(gpu_id: int, hours_ms: np.ndarray, minute_ts: np.ndarray, minut
         return []
     idle = ~np.isnan(minute_util) & (minute_util < threshold_pct)
     found = idle_summaries(minute_ts, idle, hours_ms, window_ms)
-    return [(gpu_id, hour, head, tail, inner) for hour, (head, tail, inner) in zip(hours_ms.tolist(), found.tolist())]
+    return [(gpu_id, hour, head, tail, inner) for hour, (head, tail, inner) in zip(hours_ms.tolist(), found.tolist(), strict=True)]
 
 
 def keep_idle_summaries(conn: sqlite3.Connection, layout: StoreLayout, level: int, frames: dict[int, Frame]) -> None:
@@ -221,7 +221,7 @@ class UsageHistory:
             ids = [self.gpu_ids[uuid] for uuid in uuids]
             frames = gpu_frames(self.conn, self.layout, HOUR, ids, first_hour, end_ms, METRICS)
             summaries = self._summaries(ids, first_hour, end_ms)
-            for uuid, gpu_id in zip(uuids, ids):
+            for uuid, gpu_id in zip(uuids, ids, strict=True):
                 hours = list(_columns(frames[gpu_id], HOUR_MS, self.slowdown_c[gpu_id]))
                 out[uuid] = self._refine(gpu_id, hours, requests[uuid], summaries.get(gpu_id))
         return out
@@ -245,7 +245,7 @@ class UsageHistory:
         if keep.all():
             return _concat(parts)
         # Minutes of everything else (an edge hour's include those before start).
-        need = _merge([(int(s), int(e)) for s, e in zip(h[0][~keep], h[1][~keep])])
+        need = _merge([(int(s), int(e)) for s, e in zip(h[0][~keep], h[1][~keep], strict=True)])
         starts = np.array([a for a, _ in need], dtype=np.int64)
         ends = np.array([b for _, b in need], dtype=np.int64)
         # One read per run of whole 1-minute chunk windows: each chunk is decoded once.
@@ -321,7 +321,7 @@ class UsageHistory:
 def unavailable_spans(lost_or_faulty: list[tuple[int, int]], b: Buckets) -> list[tuple[int, int]]:
     """Merged [from, to) intervals of one GPU that are lost/faulty by its events or faulty by its
     readings (`b.faulty`): time in both counts once."""
-    return _merge(list(lost_or_faulty) + list(zip(b.start_ms[b.faulty].tolist(), b.end_ms[b.faulty].tolist())))
+    return _merge(list(lost_or_faulty) + list(zip(b.start_ms[b.faulty].tolist(), b.end_ms[b.faulty].tolist(), strict=True)))
 
 
 def _attach(h: list[np.ndarray], mixed: np.ndarray, known: np.ndarray) -> None:

@@ -135,7 +135,7 @@ class DemoSource(TelemetrySource):
         changed = np.flatnonzero(keys != self._process_keys)
         if changed.size:
             rebuilt = self._workloads.processes(changed, kind[changed], job_index[changed], mem_used[changed])
-            for i, processes in zip(changed.tolist(), rebuilt):
+            for i, processes in zip(changed.tolist(), rebuilt, strict=True):
                 self._processes[i] = processes
             self._process_keys = keys
         return tuple(self._processes)

@@ -155,7 +155,7 @@ class FailureModel:
             ks = np.arange(first[row] + 1, last[row] + 1)
             times = self._app_event_time(np.full(ks.size, row), ks)
             picks = self._hasher.unit("app-xid-code", self.app_xid_gpus[row], ks)
-            for ts, pick in zip(times, picks):
+            for ts, pick in zip(times, picks, strict=True):
                 events.append((int(self.app_xid_gpus[row]), APP_XID_CODES[int(pick * len(APP_XID_CODES))], float(ts)))
 
         first, last = self._uncorrectable_counts(after, start_ts), self._uncorrectable_counts(until, start_ts)

@@ -162,7 +162,7 @@ def build_fleet(n_gpus: int, seed: int) -> FleetLayout:
     n_racks = -(-n_nodes // NODES_PER_RACK)
     sites = SITES[: min(len(SITES), n_racks)]
     racks_per_site = _apportion(n_racks, [s.share for s in sites], minimum=1)
-    rack_site = [site for site, count in zip(sites, racks_per_site) for _ in range(count)]
+    rack_site = [site for site, count in zip(sites, racks_per_site, strict=True) for _ in range(count)]
     rack_number = [sum(1 for s in rack_site[:r] if s is rack_site[r]) + 1 for r in range(n_racks)]
 
     node_models = _node_models(n_nodes, rng)

@@ -126,7 +126,7 @@ class ExpositionReader(Generic[Ref]):
                 except _PARSE_ERRORS as exc:
                     number, line = unparsed[text]
                     raise _bad_line(number, line, str(exc)) from None
-        for text, sample in zip(texts, samples):
+        for text, sample in zip(texts, samples, strict=True):
             self._label_sets[text] = sample.labels
 
     def _whole_line(self, number: int, line: str) -> list[tuple[Ref, float]]:

@@ -176,7 +176,7 @@ class ScrapeSource(TelemetrySource):
         wait_all(futures, limit_s, lambda: self._interrupted)
         why = "the collector is stopping" if self._interrupted else f"too many slow targets (poll limit {limit_s:g} s)"
         results = []
-        for target, future in zip(self._targets, futures):
+        for target, future in zip(self._targets, futures, strict=True):
             if future.done() and not future.cancelled():
                 results.append(future.result())
             else:

@@ -40,7 +40,7 @@ def encode_blocks(gpu_ids: np.ndarray, codes: np.ndarray, starts: Sequence[int])
     cols = matrix.shape[1]
     blobs = []
     ends = [*starts[1:], len(matrix)]
-    for low, start, end in zip(lows, starts, ends):
+    for low, start, end in zip(lows, starts, ends, strict=True):
         stored = (matrix[start:end] - low).view("<u8")
         stored[nan[start:end]] = _NAN_STORED
         planes = stored.view(np.uint8).reshape(end - start, cols, 8).transpose(2, 1, 0).tobytes()

@@ -125,7 +125,7 @@ def write_json(reader: HistoryReader, request: ExportRequest, out: TextIO) -> in
     out.write(json.dumps(head)[:-1] + ', "rows": [')
     count = 0
     for row in _rows(reader, request, table):
-        out.write(("\n" if count == 0 else ",\n") + json.dumps(dict(zip(table.header, row))))
+        out.write(("\n" if count == 0 else ",\n") + json.dumps(dict(zip(table.header, row, strict=True))))
         count += 1
     out.write("\n]}\n")
     return count

@@ -19,7 +19,7 @@ def detail_values(gpu: GpuInventory) -> tuple:
 
 
 def inventory_from_row(uuid: str, index: int, node: str, details: tuple) -> GpuInventory:
-    kwargs = dict(zip(DETAIL_FIELDS, details))
+    kwargs = dict(zip(DETAIL_FIELDS, details, strict=True))
     if kwargs.get("mig_mode") is not None:
         kwargs["mig_mode"] = bool(kwargs["mig_mode"])
     return GpuInventory(uuid=uuid, index=index, node=node, **kwargs)

@@ -248,7 +248,7 @@ class HistoryWriter:
         blocks = sorted_ids // layout.block_size
         starts = [0, *(np.flatnonzero(np.diff(blocks)) + 1).tolist()] if len(ids) else []
         keyframe = int(ts_ms // layout.keyframe_interval_ms > self._high_water_ms // layout.keyframe_interval_ms)
-        for start, blob in zip(starts, encode_blocks(sorted_ids, codes[order], starts) if starts else []):
+        for start, blob in zip(starts, encode_blocks(sorted_ids, codes[order], starts) if starts else [], strict=True):
             poll.blocks.append((int(blocks[start]), ts_ms, keyframe, blob))
         poll.fleet = (ts_ms, *fleet_row(sample))
         self._add_events(sample, ids, ts_ms, poll)

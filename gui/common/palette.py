@@ -90,7 +90,7 @@ def build_lut(all_stale: bool = False, cmap_name: str = COLOR_MAP_NAME) -> np.nd
     lut[LOST_STALE] = washed_out(_rgba(LOST_RGB))
     for code, rgb in HEALTH_RGB.items():
         lut[code] = washed_out(_rgba(rgb)) if all_stale and code != HEALTH_STALE else _rgba(rgb)
-    for code, rgb in zip(range(CUSTOMER_BASE, OTHER_CUSTOMERS), CUSTOMER_RGB):
+    for code, rgb in zip(range(CUSTOMER_BASE, OTHER_CUSTOMERS), CUSTOMER_RGB, strict=True):
         lut[code] = washed_out(_rgba(rgb)) if all_stale else _rgba(rgb)
     lut[OTHER_CUSTOMERS] = washed_out(_rgba(OTHER_CUSTOMERS_RGB)) if all_stale else _rgba(OTHER_CUSTOMERS_RGB)
     return lut

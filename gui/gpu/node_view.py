@@ -100,7 +100,7 @@ class NodeView(QWidget):
                 if used:
                     title = NODE_ROWS[row][1]
                     plot.setTitle(f"{self._titles[column]} · {title}" if row == 0 else title, size="8pt")
-        for curves, position in zip(self._curves, self._positions):
+        for curves, position in zip(self._curves, self._positions, strict=False):
             ts, series = history.gpu(position)
             for name, curve in curves.items():
                 curve.setData(ts, series[name])

@@ -610,7 +610,7 @@ class FleetGrid(QWidget):
         layout = self._layout
         assert layout is not None
         path = QPainterPath()
-        for col, row in zip(layout.col[positions].tolist(), layout.row[positions].tolist()):
+        for col, row in zip(layout.col[positions].tolist(), layout.row[positions].tolist(), strict=True):
             for y0, y1 in ((_MARKER_INSET, 1 - _MARKER_INSET), (1 - _MARKER_INSET, _MARKER_INSET)):
                 path.moveTo(col + _MARKER_INSET, row + y0)
                 path.lineTo(col + 1 - _MARKER_INSET, row + y1)

@@ -129,7 +129,7 @@ class FleetIndex:
         """True when `gpus` is the same fleet in the same order (cheap when it is the same tuple)."""
         if gpus is self.gpus:
             return True
-        return len(gpus) == len(self.uuids) and all(g.uuid == u for g, u in zip(gpus, self.uuids))
+        return len(gpus) == len(self.uuids) and all(g.uuid == u for g, u in zip(gpus, self.uuids, strict=True))
 
     def position(self, uuid: str) -> int | None:
         return self._position.get(uuid)

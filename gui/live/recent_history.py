@@ -72,7 +72,7 @@ class FleetHistory:
         pairs = [(new, self.index.position(uuid)) for new, uuid in enumerate(index.uuids)]
         kept = [(new, old) for new, old in pairs if old is not None]
         if kept:
-            new_cols, old_cols = (np.array(c) for c in zip(*kept))
+            new_cols, old_cols = (np.array(c) for c in zip(*kept, strict=True))
             for name, data in self._series.items():
                 moved._series[name][: self.count, new_cols] = data[rows][:, old_cols]
         return moved
