@@ -8,6 +8,7 @@ import sqlite3
 import stat
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import pytest
@@ -198,3 +199,26 @@ def test_reading_an_up_to_date_history_changes_nothing(tmp_path: Path) -> None:
         assert len(reader.gpus()) == 4
         assert len(reader.series(reader.gpus()[0].uuid, "power_w", 1_763_798_000.0, 1_763_799_000.0)) == 3
     assert _digest(path) == before
+
+
+def test_another_writer_does_not_stop_a_new_history_switching_to_wal(tmp_path: Path) -> None:
+    """A new history is created in rollback-journal mode, then switched to WAL; SQLite refuses
+    that switch at once, without waiting, while another connection is in a write transaction (the
+    console's recorder and its alert view opening the history at the same moment), so the opener
+    retries until the busy timeout instead of failing."""
+    path = _gpuops_db(tmp_path / "history.sqlite", polls=1)
+    with sqlite3.connect(path, isolation_level=None) as plain:
+        assert plain.execute("PRAGMA journal_mode = DELETE").fetchone()[0] == "delete"
+    other = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    other.execute("BEGIN IMMEDIATE")  # a writer in its transaction
+    done = threading.Timer(0.3, lambda: other.execute("COMMIT"))
+    done.start()
+    try:
+        conn, _layout = open_database(path, create=False)
+    finally:
+        done.join()
+        other.close()
+    try:
+        assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    finally:
+        conn.close()

@@ -180,6 +180,21 @@ def _load_layout(conn: sqlite3.Connection, *, update: bool = True) -> StoreLayou
     return layout
 
 
+def _use_wal(conn: sqlite3.Connection) -> None:
+    """Switch a new history to WAL. SQLite refuses the switch at once, without its busy handler,
+    while another connection is writing or switching too (the console's recorder and its alert
+    view open a new history at the same moment), so it is retried until the busy timeout, as a
+    write would wait; giving up would leave the console without a recorder for the session."""
+    deadline = time.monotonic() + BUSY_TIMEOUT_MS / 1000
+    while conn.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
+        try:
+            conn.execute("PRAGMA journal_mode = WAL")
+        except sqlite3.OperationalError as exc:
+            if not getattr(exc, "sqlite_errorname", "").startswith("SQLITE_BUSY") or time.monotonic() > deadline:
+                raise
+            time.sleep(0.01)
+
+
 def open_database(path: Path, *, create: bool) -> tuple[sqlite3.Connection, StoreLayout]:
     """A connection (autocommit; callers BEGIN/COMMIT themselves) to the gpuops history at `path`.
 
@@ -201,8 +216,7 @@ def open_database(path: Path, *, create: bool) -> tuple[sqlite3.Connection, Stor
         # The first writer creates the schema in rollback-journal mode, so that another process
         # looking at the file meanwhile sees either nothing or a complete gpuops header.
         _migrate(conn, path)
-        if conn.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
-            conn.execute("PRAGMA journal_mode = WAL")
+        _use_wal(conn)
         # NORMAL in WAL survives a killed process (the WAL is in the page cache); only a power
         # cut can lose the last commits, never corrupt.
         conn.execute("PRAGMA synchronous = NORMAL")
