@@ -217,12 +217,12 @@ def read_history_extras(db_path: Path, uuids: Sequence[str], now: float) -> Hist
 
     from gpuops.core.alerts.persistence import AlertStore
     from gpuops.core.allocations.repository import AllocationRepository
-    from gpuops.core.store.connection import open_database
+    from gpuops.core.store.connection import open_read_only
     from gpuops.core.store.errors import StoreError
 
     extras = HistoryExtras()
     try:
-        conn, _layout = open_database(db_path, create=False)
+        conn, _layout = open_read_only(db_path)
     except StoreError as exc:
         extras.notes.append(f"allocations and alerts not available: {exc}")
         return extras
@@ -234,7 +234,7 @@ def read_history_extras(db_path: Path, uuids: Sequence[str], now: float) -> Hist
         except sqlite3.DatabaseError as exc:
             extras.notes.append(f"allocations not available: {exc}")
         try:
-            extras.alerts = AlertStore(conn).active_alerts()
+            extras.alerts = AlertStore(conn, read_only=True).active_alerts()
         except sqlite3.DatabaseError as exc:
             extras.notes.append(f"alerts not available: {exc}")
     finally:
@@ -248,7 +248,7 @@ def _read_plots(db_path: Path, uuids: Sequence[str], now: float) -> list[GpuPlot
 
     plots = []
     try:
-        with HistoryReader(db_path) as reader:
+        with HistoryReader(db_path, read_only=True) as reader:
             for uuid in uuids:
                 try:
                     series = {
@@ -295,7 +295,7 @@ def collect_snapshot(
     else:
         if db_path is None:
             raise NoSnapshotData("nothing to take a snapshot of: give --source, or --db with recorded history")
-        with HistoryReader(db_path) as reader:
+        with HistoryReader(db_path, read_only=True) as reader:
             found = reader.fleet_at(now)
         if found is None:
             raise NoSnapshotData(f"the history {db_path} has no fleet data from the last minutes: is `gpuops collect` running?")

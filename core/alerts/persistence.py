@@ -68,10 +68,13 @@ def _lifecycle_values(alert: Alert) -> tuple:
 
 
 class AlertStore:
-    """Alert tables over an open history connection (autocommit, as `open_database` returns it)."""
+    """Alert tables over an open history connection (autocommit, as `open_database` returns it).
+    `read_only` (a connection from `open_read_only`): reads never write, not even the seeding of
+    new built-in rules, which are then shown as they would be seeded."""
 
-    def __init__(self, conn: sqlite3.Connection) -> None:
+    def __init__(self, conn: sqlite3.Connection, *, read_only: bool = False) -> None:
         self.conn = conn
+        self.read_only = read_only
 
     @contextmanager
     def _transaction(self) -> Iterator[None]:
@@ -91,14 +94,23 @@ class AlertStore:
     def rules(self) -> tuple[Rule, ...]:
         """The stored rules in order; built-in rules this database has not seen yet are added first
         (so a newer gpuops brings its new rules, while rules an operator deleted stay deleted)."""
-        self._seed_new_builtins()
+        if not self.read_only:
+            self._seed_new_builtins()
         rows = self.conn.execute("SELECT name, definition FROM alert_rules ORDER BY position, name").fetchall()
-        return tuple(rule_from_dict(json.loads(definition), f"stored rule {name!r}") for name, definition in rows)
+        stored = tuple(rule_from_dict(json.loads(definition), f"stored rule {name!r}") for name, definition in rows)
+        if self.read_only:  # as seeding would add them, without writing
+            names = {r.name for r in stored}
+            stored += tuple(r for r in self._builtins_seen()[1] if r.name not in names)
+        return stored
 
-    def _seed_new_builtins(self) -> None:
+    def _builtins_seen(self) -> tuple[set[str], list[Rule]]:
+        """The built-in rule names this database has seen, and the built-in rules it has not."""
         row = self.conn.execute("SELECT value FROM meta WHERE key = ?", (SEEDED_BUILTINS_KEY,)).fetchone()
         seeded = set(json.loads(row[0])) if row else set()
-        fresh = [r for r in builtin_rules() if r.name not in seeded]
+        return seeded, [r for r in builtin_rules() if r.name not in seeded]
+
+    def _seed_new_builtins(self) -> None:
+        seeded, fresh = self._builtins_seen()
         if not fresh:
             return
         with self._transaction():

@@ -73,10 +73,11 @@ class AllocationRepository:
 
     @classmethod
     def open(cls, db_path: Path, *, read_only: bool = False, user: str | None = None) -> AllocationRepository:
-        """Open (creating if missing, unless read-only) the history at `db_path`."""
-        from gpuops.core.store.connection import open_database
+        """Open (creating if missing) the history at `db_path`; `read_only` with `open_read_only`,
+        which never creates, writes or migrates."""
+        from gpuops.core.store.connection import open_database, open_read_only
 
-        conn, _layout = open_database(Path(db_path), create=not read_only)
+        conn, _layout = open_read_only(Path(db_path)) if read_only else open_database(Path(db_path), create=True)
         return cls(conn, read_only=read_only, user=user)
 
     def close(self) -> None:

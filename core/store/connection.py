@@ -267,6 +267,12 @@ def open_read_only(path: Path) -> tuple[HistoryConnection, StoreLayout]:
     return conn, layout
 
 
+def snapshot_outdated(conn: sqlite3.Connection, path: Path) -> bool:
+    """True when `conn` is an immutable snapshot (see `open_read_only`) and a writer has started on
+    the history at `path` since: open it again to see what it writes."""
+    return getattr(conn, "snapshot", False) and os.path.lexists(f"{os.path.realpath(path)}-wal")
+
+
 def _open_failure(exc: sqlite3.DatabaseError, path: Path, use: str) -> StoreError:
     """What an SQLite error while opening the history at `path` means for the user: a cause we can
     name (busy, full disk, read-only file system) or a damaged file."""

@@ -13,7 +13,6 @@ visible in a month-long plot.
 from __future__ import annotations
 
 import math
-import os
 import sqlite3
 import threading
 from collections.abc import Iterable, Iterator, Sequence
@@ -26,7 +25,7 @@ import numpy as np
 from gpuops.core.store import meta
 from gpuops.core.store.blocks import decode_block
 from gpuops.core.store.columns import STATS_OF_KIND, Kind, Stat, dequantize
-from gpuops.core.store.connection import open_database, open_read_only
+from gpuops.core.store.connection import open_database, open_read_only, snapshot_outdated
 from gpuops.core.store.errors import StoreError
 from gpuops.core.store.fleet import FLEET_METRICS
 from gpuops.core.store.inventory import SELECT_INVENTORY, inventory_from_row
@@ -147,7 +146,7 @@ class HistoryReader:
     def _reading(self) -> Iterator[sqlite3.Connection]:
         """One consistent read, under the lock, on a connection that sees the latest commits."""
         with self._lock:
-            if getattr(self._conn, "snapshot", False) and os.path.lexists(f"{os.path.realpath(self.path)}-wal"):
+            if snapshot_outdated(self._conn, self.path):
                 fresh, self.layout = open_read_only(self.path)
                 self._conn.close()
                 self._conn = fresh

@@ -193,7 +193,7 @@ def _print_silences(silences: list, as_json: bool) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from gpuops.core.alerts.persistence import AlertStore
-    from gpuops.core.store.connection import open_database
+    from gpuops.core.store.connection import open_database, open_read_only
     from gpuops.core.store.errors import StoreError
     from gpuops.core.store.paths import default_db_path
 
@@ -203,11 +203,12 @@ def run(args: argparse.Namespace) -> int:
     if args.writes and args.read_only:
         raise Failed(f"--read-only: `gpuops alerts {args.action}` would change the history; refused")
     try:
-        conn, _layout = open_database(args.db or default_db_path(), create=False)
+        path = args.db or default_db_path()
+        conn, _layout = open_database(path, create=False) if args.writes else open_read_only(path)
     except StoreError as exc:
         raise Failed(str(exc)) from None
     try:
-        store = AlertStore(conn)
+        store = AlertStore(conn, read_only=not args.writes)
         if args.action is not None:
             return _act(args, store)
         list_all = getattr(args, "list_all", False)

@@ -36,7 +36,7 @@ def _history_table(kind: str) -> Callable[[argparse.Namespace, object], str]:
         from gpuops.core.store.export import ExportRequest, write_csv, write_json
         from gpuops.core.store.queries import HistoryReader
 
-        with HistoryReader(args.db_path) as reader:
+        with HistoryReader(args.db_path, read_only=True) as reader:
             # From the oldest stored data at the earliest: `--since 99999999d` must not walk
             # through millennia of empty time.
             span = reader.time_range()

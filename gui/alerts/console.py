@@ -54,7 +54,7 @@ class AlertConsole(QObject):
         super().__init__(host.widget)
         self._host = host
         if worker is None and history_db is not None:
-            worker = AlertWorker(history_db, self)
+            worker = AlertWorker(history_db, self, read_only=read_only)
         self.worker = worker
         self.tab = AlertsTab(worker, read_only=read_only)
         tabs = host.tabs

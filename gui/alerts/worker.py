@@ -26,7 +26,7 @@ from gpuops.core.alerts.persistence import AlertNotFound, AlertStore
 from gpuops.core.alerts.rules import Rule, RuleError, rules_to_text
 from gpuops.core.alerts.silences import Maintenance, Silence, SilenceError
 from gpuops.core.store import NoHistory, StoreError
-from gpuops.core.store.connection import open_database
+from gpuops.core.store.connection import open_database, open_read_only, snapshot_outdated
 from gpuops.core.timefmt import local_time
 from gpuops.gui.workers.store_worker import Jobs, Read, StoreWorker
 
@@ -129,9 +129,13 @@ class AlertWorker(StoreWorker["_Session"]):
         policy: NotificationPolicy | None = None,
         clock: Callable[[], float] = time.time,
         refresh_s: float = REFRESH_S,
+        read_only: bool = False,
     ) -> None:
         super().__init__(parent, area="alerts", log=log)
         self.db_path = Path(db_path)
+        self.read_only = read_only
+        # Read-only, notified alerts cannot be marked in the history: remembered here instead.
+        self._notified: set[int] = set()
         self._policy = policy or NotificationPolicy()
         self._clock = clock
         signals = {
@@ -216,7 +220,7 @@ class AlertWorker(StoreWorker["_Session"]):
     # --- the worker thread ----------------------------------------------------------------
 
     def _open_session(self) -> _Session:
-        return _Session(self.db_path)
+        return _Session(self.db_path, self.read_only)
 
     def _problem_line(self, exc: Exception) -> str:
         if isinstance(exc, NoHistory):
@@ -252,25 +256,34 @@ class AlertWorker(StoreWorker["_Session"]):
             tuple(store.active_alerts()), tuple(store.silences(active_at=now)), store.maintenance(), now,
             store.rules_revision(),
         )
-        note = self._policy.due(snapshot.active, now)
+        note = self._policy.due((a for a in snapshot.active if a.id not in self._notified), now)
         if note is not None:
-            store.mark_notified(note.alert_ids, now)
+            if self.read_only:
+                self._notified.update(note.alert_ids)
+            else:
+                store.mark_notified(note.alert_ids, now)
             self._send("notify", note)
         return snapshot
 
 
 class _Session:
-    """The worker's connection, opened on first use (the history may not exist yet) and again
-    after a failure."""
+    """The worker's connection, opened on first use (the history may not exist yet), again after a
+    failure, and (`read_only`) again once a writer starts on a history that was at rest."""
 
-    def __init__(self, db_path: Path) -> None:
+    def __init__(self, db_path: Path, read_only: bool) -> None:
         self._db_path = db_path
+        self._read_only = read_only
         self._store: AlertStore | None = None
 
     def store(self) -> AlertStore:
+        if self._store is not None and snapshot_outdated(self._store.conn, self._db_path):
+            self.close()
         if self._store is None:
-            conn, _layout = open_database(self._db_path, create=False)
-            self._store = AlertStore(conn)
+            if self._read_only:
+                conn, _layout = open_read_only(self._db_path)
+            else:
+                conn, _layout = open_database(self._db_path, create=False)
+            self._store = AlertStore(conn, read_only=self._read_only)
         return self._store
 
     def close(self) -> None:

@@ -40,7 +40,7 @@ from gpuops.core.allocations.model import Allocation, Contract, Customer
 from gpuops.core.allocations.repository import AllocationRepository
 from gpuops.core.health import FleetHealth
 from gpuops.core.store import NoHistory, StoreError
-from gpuops.core.store.connection import open_database
+from gpuops.core.store.connection import open_database, open_read_only, snapshot_outdated
 from gpuops.core.telemetry import FleetSample
 from gpuops.gui.workers.store_worker import Jobs, StoreWorker
 
@@ -243,8 +243,13 @@ class _Session:
         self.health: FleetHealth | None = None
 
     def repo(self) -> AllocationRepository:
+        if self._repo is not None and snapshot_outdated(self._repo.conn, self._db_path):
+            self.close()  # read-only on a history at rest until now: reopen to see what is written
         if self._repo is None:
-            conn, _layout = open_database(self._db_path, create=False)
+            if self._read_only:
+                conn, _layout = open_read_only(self._db_path)
+            else:
+                conn, _layout = open_database(self._db_path, create=False)
             self._repo = AllocationRepository(conn, read_only=self._read_only)
             self._follower = AllocationFollower(self._repo)
         return self._repo

@@ -42,9 +42,10 @@ class HistoryLoader(QObject):
     #: (resource, one readable line) when the history cannot be read.
     failed = Signal(str, str)
 
-    def __init__(self, db_path: Path, parent: QObject | None = None) -> None:
+    def __init__(self, db_path: Path, parent: QObject | None = None, *, read_only: bool = False) -> None:
         super().__init__(parent)
         self.db_path = Path(db_path)
+        self.read_only = read_only
         self._pending: dict[str, tuple[int, Query]] = {}
         self._latest: dict[str, int] = {}
         self._generation = 0
@@ -87,7 +88,7 @@ class HistoryLoader(QObject):
                     generation, query = self._pending.pop(resource)
                 try:
                     if reader is None:
-                        reader = HistoryReader(self.db_path)
+                        reader = HistoryReader(self.db_path, read_only=self.read_only)
                     done = _Done(resource, generation, True, query(reader))
                 except NoHistory:
                     done = _Done(resource, generation, False, f"no history yet at {self.db_path}")
