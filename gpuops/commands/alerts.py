@@ -13,6 +13,9 @@ Actions (the console's Alerts tab does the same):
   rules export [-o FILE]                        the rule set as a JSON rules file
   rules import FILE                             replace the rule set with a file's, after checking
                                                 every rule (exit 1 listing every problem)
+  export-rules --format prometheus [-o FILE]    the enabled rules PromQL can express, as a Prometheus
+                                                rules file on dcgm-exporter's metric names; the
+                                                skipped ones are listed (file comment, stderr)
 A running collector picks imported rules up at its next poll. Under --read-only every action
 that writes is refused.
 """
@@ -94,6 +97,14 @@ def _add_actions(parser: argparse.ArgumentParser) -> None:
     importing = add_action(rule_actions, rules, "import", help="replace the rule set with FILE's (every rule checked first)")
     importing.add_argument("file", type=Path, metavar="FILE")
     importing.set_defaults(writes=True)
+    export = add_action(
+        actions, parser, "export-rules", help="write the enabled alert rules as a Prometheus rules file",
+        description="Write every enabled rule that PromQL can express as Prometheus alerting rules on "
+        "dcgm-exporter's metric names; the others are listed as skipped, each with its reason. "
+        "runbook_url annotations come from GPUOPS_RUNBOOK_BASE_URL.",
+    )
+    add_format(export, ("prometheus",), default=None)
+    add_output(export, what="the rules file")
     for writing in (ack, silence, expire, maintenance):
         writing.set_defaults(writes=True)
 
@@ -127,6 +138,27 @@ def _rules(args: argparse.Namespace, store: AlertStore) -> int:
     return 0
 
 
+def _export_rules(args: argparse.Namespace, store: AlertStore) -> int:
+    """Prometheus rules file of the stored rule set; what was skipped goes to stderr too."""
+    import os
+
+    from gpuops.core.alerts.alertmanager import RUNBOOK_BASE_ENV
+    from gpuops.core.alerts.promrules import prometheus_rules
+
+    base = os.environ.get(RUNBOOK_BASE_ENV, "")
+    if base and not base.startswith(("http://", "https://")):
+        raise Failed(f"{RUNBOOK_BASE_ENV}={base!r} must start with http:// or https://")
+    exported = prometheus_rules(store.rules(), runbook_base_url=base or None)
+    with output_file(args.output, force=args.force) as tmp:
+        tmp.write_text(exported.to_yaml(), encoding="utf-8")
+    print(f"wrote {len(exported.rules)} Prometheus rules to {destination(args.output)}", file=sys.stderr)
+    if exported.skipped:
+        print(f"skipped {len(exported.skipped)} rules PromQL cannot express:", file=sys.stderr)
+        for skipped in exported.skipped:
+            print(f"  {skipped.name}: {skipped.reason}", file=sys.stderr)
+    return 0
+
+
 def _act(args: argparse.Namespace, store: AlertStore) -> int:
     """One action. A command line that cannot mean anything (a bad matcher or duration) is a usage
     error (exit 2); an alert, silence or maintenance that is not there is a failure (exit 1)."""
@@ -140,6 +172,8 @@ def _act(args: argparse.Namespace, store: AlertStore) -> int:
     try:
         if args.action == "rules":
             return _rules(args, store)
+        if args.action == "export-rules":
+            return _export_rules(args, store)
         if args.action == "ack":
             alert = store.acknowledge(args.id, now, note=args.note)
             print(f"acknowledged alert {alert.id} ({alert.rule}) as {alert.acknowledged_by}")
