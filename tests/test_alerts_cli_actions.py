@@ -1,11 +1,13 @@
 """`gpuops alerts ack|silence|silences|expire-silence|maintenance`: the console's alert actions
-from the command line, each refusing bad input with one clear line and changing nothing."""
+from the command line, each refusing bad input with one clear line and changing nothing, and
+each recorded under the OS's word for who did it (the real uid's name @ host), never USER."""
 
 from __future__ import annotations
 
-import getpass
 import json
 import os
+import pwd
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -19,10 +21,14 @@ from tests.samples import make_sample
 
 T0 = 1_763_798_400.0
 N = 16
+WHO = f"{pwd.getpwuid(os.getuid()).pw_name}@{socket.gethostname()}"
+#: Names anyone can set: never taken as the author.
+MALLORY = {"USER": "mallory", "LOGNAME": "mallory", "USERNAME": "mallory", "LNAME": "mallory"}
 
 
 def gpuops(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "gpuops", *args], capture_output=True, text=True, timeout=120, env=dict(os.environ))
+    env = {**os.environ, **MALLORY}
+    return subprocess.run([sys.executable, "-m", "gpuops", *args], capture_output=True, text=True, timeout=120, env=env)
 
 
 @pytest.fixture
@@ -44,7 +50,7 @@ def test_ack_records_the_os_user_and_note(history: Path) -> None:
     result = gpuops("alerts", "ack", str(alert.id), "--note", "RMA opened", "--db", str(history))
     assert result.returncode == 0, result.stderr
     acked = store_of(history).alert(alert.id)
-    assert (acked.acknowledged_by, acked.ack_note) == (getpass.getuser(), "RMA opened")
+    assert (acked.acknowledged_by, acked.ack_note) == (WHO, "RMA opened")
     missing = gpuops("alerts", "--db", str(history), "ack", "999")
     assert (missing.returncode, missing.stderr.strip()) == (1, "gpuops: no active alert 999 to acknowledge")
 
@@ -57,7 +63,7 @@ def test_silence_list_and_expire(history: Path) -> None:
     [silence] = store_of(history).silences()
     assert silence.ends_at - silence.starts_at == 7200 and silence.comment == "firmware update"
     listed = json.loads(gpuops("alerts", "silences", "--json", "--db", str(history)).stdout)
-    assert [(s["id"], s["matchers"], s["author"]) for s in listed] == [(1, ["node=node01", "rule=~xid_.*"], getpass.getuser())]
+    assert [(s["id"], s["matchers"], s["author"]) for s in listed] == [(1, ["node=node01", "rule=~xid_.*"], WHO)]
     assert gpuops("alerts", "expire-silence", "1", "--db", str(history)).returncode == 0
     assert gpuops("alerts", "silences", "--db", str(history)).stdout.strip() == "no silences"
     again = gpuops("alerts", "expire-silence", "1", "--db", str(history))
@@ -81,7 +87,8 @@ def test_bad_silences_are_refused_and_store_nothing(history: Path, args: list[st
 def test_maintenance_start_mutes_at_the_next_poll_and_end_unmutes(history: Path) -> None:
     assert gpuops("alerts", "maintenance", "start", "node01", "--comment", "PSU swap", "--db", str(history)).returncode == 0
     store = store_of(history)
-    assert store.maintenance()["node01"].comment == "PSU swap"
+    assert (store.maintenance()["node01"].comment, store.maintenance()["node01"].author) == ("PSU swap", WHO)
+    assert "mallory" not in WHO
     service = AlertService(store.conn, poll_interval_s=5.0)
     service.process(make_sample(N, ts=T0 + 5, values={"ecc_uncorrected_volatile": {9: 1}}), T0 + 5)
     [alert] = store.active_alerts()

@@ -4,7 +4,9 @@ maintenance, inhibition, history queries for the console, rules import/export, n
 from __future__ import annotations
 
 import dataclasses
-import getpass
+import os
+import pwd
+import socket
 from pathlib import Path
 
 import pytest
@@ -17,6 +19,8 @@ from gpuops.core.alerts.rules import RuleError, rules_to_text
 from gpuops.core.alerts.silences import Matcher, SilenceError
 from tests.alerts_support import open_service
 from tests.samples import make_inventory, make_sample
+
+WHO = f"{pwd.getpwuid(os.getuid()).pw_name}@{socket.gethostname()}"
 
 T0 = 1_763_798_400.0
 N = 16
@@ -70,15 +74,17 @@ def test_a_pending_alert_keeps_its_for_timer_across_a_restart(db_path: Path) -> 
     assert [a.rule for a in changes.of_kind(ChangeKind.FIRING)] == ["gpu_temp_near_slowdown"]
 
 
-def test_acknowledgement_records_who_and_survives_later_evaluations(db_path: Path) -> None:
+def test_acknowledgement_records_who_and_survives_later_evaluations(db_path: Path, monkeypatch) -> None:
+    monkeypatch.setenv("USER", "mallory")  # the OS's word (real uid), not the environment's
+    monkeypatch.setenv("LOGNAME", "mallory")
     service = open_service(db_path)
     [alert] = service.process(faulty(T0), T0).of_kind(ChangeKind.FIRING)
     acked = service.store.acknowledge(alert.id, T0 + 1, note="draining node00")
-    assert (acked.acknowledged_by, acked.ack_note, acked.acknowledged_at) == (getpass.getuser(), "draining node00", T0 + 1)
+    assert (acked.acknowledged_by, acked.ack_note, acked.acknowledged_at) == (WHO, "draining node00", T0 + 1)
     service.process(faulty(T0 + 5), T0 + 5)
     service.process(make_sample(N, ts=T0 + 10), T0 + 10)  # resolves
     stored = service.store.alert(alert.id)
-    assert stored.state is AlertState.RESOLVED and stored.acknowledged_by == getpass.getuser()
+    assert stored.state is AlertState.RESOLVED and stored.acknowledged_by == WHO
     with pytest.raises(AlertNotFound, match=f"no active alert {alert.id}"):
         service.store.acknowledge(alert.id, T0 + 11)
 

@@ -7,7 +7,6 @@ neither overwrites the other: `apply()` never touches acknowledgement or notific
 
 from __future__ import annotations
 
-import getpass
 import json
 import logging
 import sqlite3
@@ -18,6 +17,7 @@ from gpuops.core.alerts.builtin_rules import builtin_rules
 from gpuops.core.alerts.model import Alert, AlertChanges, AlertState, ChangeKind, Severity
 from gpuops.core.alerts.rules import Rule, RuleError, parse_rules, rule_from_dict, rules_from_text, rules_to_text
 from gpuops.core.alerts.silences import Maintenance, Matcher, Silence, SilenceError
+from gpuops.core.allocations.audit import os_user
 
 log = logging.getLogger("gpuops.alerts")
 
@@ -38,13 +38,6 @@ _LIFECYCLE_COLUMNS = (
 
 class AlertNotFound(LookupError):
     """No alert with that id (or it is no longer active)."""
-
-
-def _os_user() -> str:
-    try:
-        return getpass.getuser()
-    except (KeyError, OSError):
-        return "unknown"
 
 
 def _row_to_alert(row: sqlite3.Row | tuple) -> Alert:
@@ -315,7 +308,7 @@ class AlertStore:
             cursor = self.conn.execute(
                 "UPDATE alerts SET acknowledged_by = ?, acknowledged_at = ?, ack_note = ? "
                 "WHERE id = ? AND state IN ('pending', 'firing')",
-                (user or _os_user(), now, note, alert_id),
+                (user or os_user(), now, note, alert_id),
             )
         if cursor.rowcount == 0:
             raise AlertNotFound(f"no active alert {alert_id} to acknowledge")
@@ -353,7 +346,7 @@ class AlertStore:
         author: str | None = None,
     ) -> Silence:
         parsed = tuple(m if isinstance(m, Matcher) else Matcher.parse(m) for m in matchers)
-        silence = Silence(0, parsed, starts_at, ends_at, author or _os_user(), comment, now)  # validates
+        silence = Silence(0, parsed, starts_at, ends_at, author or os_user(), comment, now)  # validates
         with self._transaction():
             cursor = self.conn.execute(
                 "INSERT INTO alert_silences (matchers, starts_at, ends_at, author, comment, created_at) VALUES (?, ?, ?, ?, ?, ?)",
@@ -375,7 +368,7 @@ class AlertStore:
         return {node: Maintenance(node, since, author, comment or "") for node, since, author, comment in rows}
 
     def start_maintenance(self, node: str, now: float, comment: str = "", author: str | None = None) -> Maintenance:
-        entry = Maintenance(node, now, author or _os_user(), comment)
+        entry = Maintenance(node, now, author or os_user(), comment)
         with self._transaction():
             self.conn.execute(
                 "INSERT INTO alert_maintenance (node, since, author, comment) VALUES (?, ?, ?, ?) "

@@ -3,7 +3,6 @@ and a line says what is wrong), and hand back plain values; the alert worker doe
 
 from __future__ import annotations
 
-import getpass
 import time
 from dataclasses import dataclass
 
@@ -22,16 +21,10 @@ from PySide6.QtWidgets import (
 
 from gpuops.core.alerts.model import Alert
 from gpuops.core.alerts.silences import MATCHER_LABELS, Matcher, Silence, SilenceError
+from gpuops.core.allocations.audit import os_user
 
 NOTE_MAX_CHARS = 500
 ERROR_STYLE = "color: #b00020;"
-
-
-def os_user() -> str:
-    try:
-        return getpass.getuser()
-    except (KeyError, OSError):
-        return "unknown"
 
 
 def dialog_frame(dialog: QDialog, title: str, about: str) -> tuple[QFormLayout, QLabel, QDialogButtonBox]:
