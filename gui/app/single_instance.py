@@ -1,15 +1,20 @@
-"""One console per user: launching gpuops again raises the window that is already open.
+"""One console per user and display: launching gpuops again on the same display raises the
+window that is already open there; a launch on another display opens its own.
 
 The first instance listens on a local socket named per user (in $XDG_RUNTIME_DIR when set,
-which is private to the user; otherwise a name with the user id). A later launch connects,
-sends "raise", waits briefly for "ok" and exits. A socket left behind by a crashed instance
-refuses connections: the new instance removes it and listens itself.
+which is private to the user; otherwise a name with the user id) and per display (see
+`display_key`). A later launch connects, sends "raise", waits briefly for "ok" and exits. A
+socket left behind by a crashed instance refuses connections: the new instance removes it and
+listens itself.
 """
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import os
+import re
+from collections.abc import Mapping
 from pathlib import Path
 
 from PySide6.QtCore import QObject, Signal, Slot
@@ -24,12 +29,54 @@ CONNECT_TIMEOUT_MS = 1000
 ANSWER_TIMEOUT_MS = 3000
 
 
-def server_name() -> str:
-    """A name no other user shares: a socket path in the user's runtime dir, or a uid-tagged name."""
-    runtime = os.environ.get("XDG_RUNTIME_DIR")
+#: Characters kept as they are in a socket name; anything else is replaced (and the name hashed).
+_UNSAFE = re.compile(r"[^A-Za-z0-9._-]")
+#: Socket paths are limited to 107 bytes: the readable part of the key is cut to this length.
+_KEY_CHARS = 32
+
+
+def display_key(environ: Mapping[str, str] | None = None) -> str:
+    """Which display a window of this launch appears on, as a socket-name-safe tag.
+
+    A Wayland compositor (WAYLAND_DISPLAY, relative to the runtime dir unless absolute) wins
+    over the X server it may also offer (XWayland's DISPLAY belongs to the same desktop). An X
+    display is its server, not its screen: ":0", ":0.0" and "unix:0" are one display, while
+    "localhost:10" (ssh -X) is another. Without either, the login session (XDG_SESSION_ID)
+    stands for the display, so two text consoles do not share a window; with none, "none".
+    """
+    env = os.environ if environ is None else environ
+    wayland = env.get("WAYLAND_DISPLAY", "").strip()
+    x_display = env.get("DISPLAY", "").strip()
+    session = env.get("XDG_SESSION_ID", "").strip()
+    if wayland:
+        socket = Path(wayland)
+        if socket.is_absolute() and str(socket.parent) == env.get("XDG_RUNTIME_DIR", "").rstrip("/"):
+            wayland = socket.name  # the same compositor as its name relative to the runtime dir
+        identity = "wayland-" + wayland.removeprefix("wayland-")
+    elif x_display:
+        host, _, number = x_display.rpartition(":")
+        server = number.split(".", 1)[0]
+        identity = "x11-" + (f"{host}-" if host not in ("", "unix") else "") + server
+    elif session:
+        identity = f"session-{session}"
+    else:
+        return "none"
+    tag = _UNSAFE.sub("_", identity)
+    if tag != identity or len(tag) > _KEY_CHARS:
+        # Replaced or cut characters could make two displays collide: a hash keeps them apart.
+        tag = f"{tag[:_KEY_CHARS]}-{hashlib.sha1(identity.encode()).hexdigest()[:8]}"
+    return tag
+
+
+def server_name(environ: Mapping[str, str] | None = None) -> str:
+    """A name no other user or display shares: a socket path in the user's runtime dir, or a
+    name tagged with the user id, both tagged with `display_key`."""
+    env = os.environ if environ is None else environ
+    display = display_key(env)
+    runtime = env.get("XDG_RUNTIME_DIR")
     if runtime and Path(runtime).is_dir():
-        return str(Path(runtime) / "gpuops-console.sock")
-    return f"gpuops-console-{os.getuid()}"
+        return str(Path(runtime) / f"gpuops-console-{display}.sock")
+    return f"gpuops-console-{os.getuid()}-{display}"
 
 
 def ask_running_instance_to_raise(name: str | None = None) -> bool:
