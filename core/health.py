@@ -128,8 +128,16 @@ class HealthModel:
                 temp = m[name]
                 over = temp >= limit
                 near = (temp >= limit - self.temp_margin_c) & ~over
-                add(over, Health.CRITICAL, lambda i, t=temp, lim=limit, lb=label: f"{lb} {t[i]:.0f} °C at slowdown ({lim[i]:.0f} °C)")
-                add(near, Health.WARNING, lambda i, t=temp, lim=limit, lb=label: f"{lb} {t[i]:.0f} °C near slowdown ({lim[i]:.0f} °C)")
+                add(
+                    over,
+                    Health.CRITICAL,
+                    lambda i, t=temp, lim=limit, lb=label: f"{lb} {t[i]:.0f} °C at slowdown ({lim[i]:.0f} °C)",
+                )
+                add(
+                    near,
+                    Health.WARNING,
+                    lambda i, t=temp, lim=limit, lb=label: f"{lb} {t[i]:.0f} °C near slowdown ({lim[i]:.0f} °C)",
+                )
 
             mask_bits = np.nan_to_num(m["throttle_reasons_mask"], nan=0).astype(np.int64)
             for bit_name, words in _THROTTLE_FINDINGS:

@@ -22,4 +22,6 @@ def retention_policy(keep_raw: str, keep_1m: str, keep_1h: str) -> RetentionPoli
     """Raises BadTimeSpec for a duration that does not parse, ValueError for one that is not positive."""
     from gpuops.core.store.retention import RetentionPolicy
 
-    return RetentionPolicy(raw_s=parse_duration(keep_raw), rollup_1m_s=parse_duration(keep_1m), rollup_1h_s=parse_duration(keep_1h))
+    return RetentionPolicy(
+        raw_s=parse_duration(keep_raw), rollup_1m_s=parse_duration(keep_1m), rollup_1h_s=parse_duration(keep_1h)
+    )

@@ -10,7 +10,6 @@ history database; when there is none (or it predates them), the snapshot says "n
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 from collections.abc import Iterable, Mapping, Sequence
@@ -22,6 +21,7 @@ import numpy as np
 
 from gpuops.core.alerts.model import Alert
 from gpuops.core.allocations.index import Holder
+from gpuops.core import jsontext
 from gpuops.core.csv_cells import write_rows
 from gpuops.core.health import FleetHealth, Health, HealthModel
 from gpuops.core.telemetry import SAMPLE_METRICS, FleetSample
@@ -185,8 +185,7 @@ def write_snapshot_csv(snapshot: Snapshot, out: IO[str]) -> int:
 
 def write_snapshot_json(snapshot: Snapshot, out: IO[str]) -> int:
     document = snapshot_document(snapshot)
-    json.dump(document, out, indent=1)
-    out.write("\n")
+    out.write(jsontext.dumps(document, indent=1) + "\n")
     return len(document["gpus"])
 
 
@@ -252,7 +251,9 @@ def _read_plots(db_path: Path, uuids: Sequence[str], now: float) -> list[GpuPlot
             for uuid in uuids:
                 try:
                     series = {
-                        name: reader.series(uuid, "mem_used_bytes" if name == "mem_used_gib" else name, now - PLOT_SPAN_S, now, max_points=400)
+                        name: reader.series(
+                            uuid, "mem_used_bytes" if name == "mem_used_gib" else name, now - PLOT_SPAN_S, now, max_points=400
+                        )
                         for name, _, _ in PLOT_SERIES
                     }
                 except StoreError:

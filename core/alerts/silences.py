@@ -105,7 +105,9 @@ class Maintenance:
     comment: str
 
 
-def silencing(labels: Mapping[str, str], silences: Iterable[Silence], maintenance: Mapping[str, Maintenance], ts: float) -> str | None:
+def silencing(
+    labels: Mapping[str, str], silences: Iterable[Silence], maintenance: Mapping[str, Maintenance], ts: float
+) -> str | None:
     """What mutes an alert with these labels at `ts`: "maintenance", a silence id as text, or None."""
     if labels.get("node") in maintenance:
         return MAINTENANCE

@@ -166,7 +166,9 @@ def window_usage(b: Buckets, lo: int, hi: int) -> dict[str, float]:
     before = np.where(previous >= 0, b.energy_last_j[np.maximum(previous, 0)], np.nan)
     delta = b.energy_last_j[inside] - before
     from_counter = ~np.isnan(delta) & (delta >= 0)
-    fallback = np.where(np.isnan(b.power_avg_w[inside]), 0.0, b.power_avg_w[inside]) * (b.end_ms[inside] - b.start_ms[inside]) / 1000
+    fallback = (
+        np.where(np.isnan(b.power_avg_w[inside]), 0.0, b.power_avg_w[inside]) * (b.end_ms[inside] - b.start_ms[inside]) / 1000
+    )
     energy_j = np.sum(np.where(from_counter, delta, fallback) * share)
     return {"used_gpu_hours": used_ms / HOUR_MS, "idle_gpu_hours": idle_ms / HOUR_MS, "energy_kwh": energy_j / J_PER_KWH}
 

@@ -51,11 +51,16 @@ def _json(row: Mapping[str, Any] | None) -> str | None:
     return None if row is None else json.dumps(dict(row), sort_keys=True)
 
 
-def record_many(conn: sqlite3.Connection, ts_ms: int, user: str, entries: list[tuple[str, str, int | None, Mapping | None, Mapping | None]]) -> None:
+def record_many(
+    conn: sqlite3.Connection, ts_ms: int, user: str, entries: list[tuple[str, str, int | None, Mapping | None, Mapping | None]]
+) -> None:
     """(action, entity, entity_id, before, after) entries; the caller holds the transaction."""
     conn.executemany(
         "INSERT INTO audit_log (ts_ms, user, action, entity, entity_id, before_json, after_json) VALUES (?, ?, ?, ?, ?, ?, ?)",
-        [(ts_ms, user, action, entity, entity_id, _json(before), _json(after)) for action, entity, entity_id, before, after in entries],
+        [
+            (ts_ms, user, action, entity, entity_id, _json(before), _json(after))
+            for action, entity, entity_id, before, after in entries
+        ],
     )
 
 
@@ -69,7 +74,9 @@ def list_audit(
     limit: int | None = None,
 ) -> list[AuditEntry]:
     """Entries, newest first, optionally within [since_ms, until_ms) and for one entity."""
-    where, params = where_clause((("ts_ms >= ?", since_ms), ("ts_ms < ?", until_ms), ("entity = ?", entity), ("entity_id = ?", entity_id)))
+    where, params = where_clause(
+        (("ts_ms >= ?", since_ms), ("ts_ms < ?", until_ms), ("entity = ?", entity), ("entity_id = ?", entity_id))
+    )
     sql = "SELECT id, ts_ms, user, action, entity, entity_id, before_json, after_json FROM audit_log" + where
     sql += " ORDER BY ts_ms DESC, id DESC"
     if limit is not None:

@@ -80,7 +80,10 @@ class BusyUnallocatedRecorder:
             with meta.write_transaction(self.conn):
                 self.conn.executemany(
                     "INSERT INTO events (ts_ms, kind, gpu_id, code, detail) VALUES (?, ?, ?, NULL, ?)",
-                    [(ts_ms, EVENT_KIND, ids.get(uuid), reasons[uuid] if uuid in ids else f"{uuid}: {reasons[uuid]}") for uuid in new],
+                    [
+                        (ts_ms, EVENT_KIND, ids.get(uuid), reasons[uuid] if uuid in ids else f"{uuid}: {reasons[uuid]}")
+                        for uuid in new
+                    ],
                 )
             log.info("%d GPU(s) busy but not allocated", len(new))
         return new

@@ -77,5 +77,7 @@ def capacity_plan(
                 level.append(level[-1] + delta)
         have = int(supply.get(model, 0))
         over = [t for t, n in zip(ts, level, strict=True) if n > have]
-        plan.append(CapacitySeries(model, np.array(ts, dtype=np.int64), np.array(level, dtype=np.int64), have, over[0] if over else None))
+        plan.append(
+            CapacitySeries(model, np.array(ts, dtype=np.int64), np.array(level, dtype=np.int64), have, over[0] if over else None)
+        )
     return plan

@@ -202,8 +202,9 @@ def import_allocations(
                 if (r.type, r.price) != (existing.type, existing.price_per_gpu_hour):
                     problems.append(
                         Problem(
-                            f"contract {key[1]!r} of {key[0]!r} is {existing.type.value} at {_price_text(existing.price_per_gpu_hour)}"
-                            f" per GPU-hour, this row says {r.type.value} at {_price_text(r.price)}",
+                            f"contract {key[1]!r} of {key[0]!r} is {existing.type.value}"
+                            f" at {_price_text(existing.price_per_gpu_hour)} per GPU-hour,"
+                            f" this row says {r.type.value} at {_price_text(r.price)}",
                             r.number,
                         )
                     )
@@ -262,11 +263,22 @@ def _contract_from_rows(
     bad = False
     for r in rows[1:]:
         if (r.type, r.price) != (first.type, first.price):
-            problems.append(Problem(f"contract {key[1]!r} is {first.type.value} at {_price_text(first.price)} on row {first.number}, "
-                                    f"{r.type.value} at {_price_text(r.price)} here", r.number))
+            problems.append(
+                Problem(
+                    f"contract {key[1]!r} is {first.type.value} at {_price_text(first.price)} on row {first.number}, "
+                    f"{r.type.value} at {_price_text(r.price)} here",
+                    r.number,
+                )
+            )
             bad = True
     if first.type is ContractType.COMPUTE_FOR_EQUITY:
-        problems.append(Problem(f"new compute_for_equity contract {key[1]!r} needs its equity terms: add it first with gpuops contracts add --equity-terms ...", first.number))
+        problems.append(
+            Problem(
+                f"new compute_for_equity contract {key[1]!r} needs its equity terms:"
+                " add it first with gpuops contracts add --equity-terms ...",
+                first.number,
+            )
+        )
         bad = True
     models = {gpu_model_of(gpu_names[r.gpu_uuid]) for r in rows if r.gpu_uuid in gpu_names}
     if len(models) > 1:
@@ -278,4 +290,6 @@ def _contract_from_rows(
     spans = [Allocation(0, 0, r.gpu_uuid, r.start_ms, r.end_ms) for r in rows]
     start = min(r.start_ms for r in rows)
     end = None if any(r.end_ms is None for r in rows) else max(r.end_ms for r in rows)
-    return (key[1], first.type, model, max(1, peak_concurrency(spans)), start, end, first.price, ContractStatus.ACTIVE, None, None)
+    return (
+        key[1], first.type, model, max(1, peak_concurrency(spans)), start, end, first.price, ContractStatus.ACTIVE, None, None,
+    )

@@ -54,10 +54,16 @@ CONTRACTS: tuple[DemoContract, ...] = (
         "Quanta Reasoning", "QR-EQ-1", ContractType.COMPUTE_FOR_EQUITY, "B200", 0.35, -30, 335, 4.50, (Role.TRAINING,),
         equity_terms="1.5 % preferred equity via SAFE at a 40 M USD post-money cap; compute credited at list price",
     ),
-    DemoContract("Lumen Robotics", "LR-OD-A100", ContractType.ON_DEMAND, "A100", 0.40, -150, None, 1.40, (Role.IDLE, Role.TRAINING)),
+    DemoContract(
+        "Lumen Robotics", "LR-OD-A100", ContractType.ON_DEMAND, "A100", 0.40, -150, None, 1.40, (Role.IDLE, Role.TRAINING)
+    ),
     DemoContract("Corvid Bio", "CB-SPOT-L40S", ContractType.SPOT, "L40S", 0.30, -10, 20, 0.55, (Role.INFERENCE,)),
-    DemoContract("Stratus Vision", "SV-INF-L40S", ContractType.ON_DEMAND, "L40S", 0.40, -45, None, 0.95, (Role.INFERENCE, Role.IDLE)),
-    DemoContract("Aperture Speech", "AS-H100-Q1", ContractType.RESERVED, "H100", 0.20, -15, 165, 2.25, (Role.IDLE, Role.INFERENCE)),
+    DemoContract(
+        "Stratus Vision", "SV-INF-L40S", ContractType.ON_DEMAND, "L40S", 0.40, -45, None, 0.95, (Role.INFERENCE, Role.IDLE)
+    ),
+    DemoContract(
+        "Aperture Speech", "AS-H100-Q1", ContractType.RESERVED, "H100", 0.20, -15, 165, 2.25, (Role.IDLE, Role.INFERENCE)
+    ),
     DemoContract("Meridian Research", "MR-H100-2026", ContractType.RESERVED, "H100", 0.60, 75, 440, 1.95, ()),
     DemoContract("Northwind AI", "NW-H200-EXP", ContractType.RESERVED, "H200", 0.30, 120, 485, 3.05, ()),
 )
@@ -80,7 +86,9 @@ def seed_demo_customers(repo: AllocationRepository, n_gpus: int, seed: int, now_
         count = max(1, round(spec.share * int(of_model.sum())))
         start = today_ms + spec.start_day * DAY_MS
         end = None if spec.end_day is None else today_ms + spec.end_day * DAY_MS
-        credited = round(count * (end - start) / 3_600_000 * spec.price, 2) if spec.type is ContractType.COMPUTE_FOR_EQUITY else None
+        credited = (
+            round(count * (end - start) / 3_600_000 * spec.price, 2) if spec.type is ContractType.COMPUTE_FOR_EQUITY else None
+        )
         contract = Contract(
             -k - 1, customers[spec.customer].id, spec.name, spec.type, spec.model, count, start, end, spec.price,
             ContractStatus.ACTIVE, spec.equity_terms, credited,

@@ -29,7 +29,9 @@ class ValidationError(AllocationError):
 
     def __init__(self, problems: list[Problem]) -> None:
         self.problems = tuple(problems)
-        super().__init__("; ".join(str(p) for p in problems[:5]) + (f" (and {len(problems) - 5} more)" if len(problems) > 5 else ""))
+        super().__init__(
+            "; ".join(str(p) for p in problems[:5]) + (f" (and {len(problems) - 5} more)" if len(problems) > 5 else "")
+        )
 
 
 @dataclass(frozen=True, slots=True)

@@ -31,7 +31,9 @@ class AllocationIndex:
         """From (gpu_uuid, start_ms, end_ms, contract_id, contract name, customer name) rows."""
         grouped: dict[str, list[tuple[int, int, Holder]]] = {}
         for uuid, start, end, contract_id, contract, customer in rows:
-            grouped.setdefault(uuid, []).append((start, OPEN_END_MS if end is None else end, Holder(contract_id, contract, customer)))
+            grouped.setdefault(uuid, []).append(
+                (start, OPEN_END_MS if end is None else end, Holder(contract_id, contract, customer))
+            )
         by_gpu = {}
         for uuid, items in grouped.items():
             items.sort(key=lambda item: item[0])

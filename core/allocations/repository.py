@@ -51,7 +51,9 @@ def _plain(item: Customer | Contract | Allocation) -> dict[str, Any]:
 
 def _contract_from_row(row: tuple) -> Contract:
     (cid, customer_id, name, ctype, model, count, start, end, price, status, terms, credited) = row
-    return Contract(cid, customer_id, name, ContractType(ctype), model, count, start, end, price, ContractStatus(status), terms, credited)
+    return Contract(
+        cid, customer_id, name, ContractType(ctype), model, count, start, end, price, ContractStatus(status), terms, credited
+    )
 
 
 class AllocationRepository:
@@ -107,13 +109,20 @@ class AllocationRepository:
         return [_contract_from_row(row) for row in self.conn.execute(sql + " ORDER BY customer_id, name, id", params)]
 
     def contract(self, contract_id: int) -> Contract:
-        row = self.conn.execute(f"SELECT id, {', '.join(_CONTRACT_FIELDS)} FROM contracts WHERE id = ?", (contract_id,)).fetchone()
+        row = self.conn.execute(
+            f"SELECT id, {', '.join(_CONTRACT_FIELDS)} FROM contracts WHERE id = ?", (contract_id,)
+        ).fetchone()
         if row is None:
             raise AllocationError(f"no contract with id {contract_id}")
         return _contract_from_row(row)
 
     def allocations(
-        self, *, contract_id: int | None = None, gpu_uuid: str | None = None, start_ms: int | None = None, end_ms: int | None = None
+        self,
+        *,
+        contract_id: int | None = None,
+        gpu_uuid: str | None = None,
+        start_ms: int | None = None,
+        end_ms: int | None = None,
     ) -> list[Allocation]:
         """Allocations, optionally of one contract or GPU, and overlapping [start_ms, end_ms)."""
         where, params = where_clause((
@@ -189,7 +198,8 @@ class AllocationRepository:
             if after.name != before.name and self.customer_named(after.name) is not None:
                 raise ValidationError([Problem(f"customer {after.name!r} already exists")])
             self.conn.execute(
-                "UPDATE customers SET name = ?, contact = ?, notes = ? WHERE id = ?", (after.name, after.contact, after.notes, customer_id)
+                "UPDATE customers SET name = ?, contact = ?, notes = ? WHERE id = ?",
+                (after.name, after.contact, after.notes, customer_id),
             )
             entries.append(("update", "customer", customer_id, _plain(before), _plain(after)))
         return after
@@ -221,10 +231,13 @@ class AllocationRepository:
             self.customer(customer_id)
             draft = Contract(
                 0, customer_id, name.strip(), ContractType(type), gpu_model.strip().upper(), int(gpu_count), int(start_ms),
-                None if end_ms is None else int(end_ms), float(price_per_gpu_hour), ContractStatus(status), equity_terms, compute_value_credited,
+                None if end_ms is None else int(end_ms), float(price_per_gpu_hour), ContractStatus(status),
+                equity_terms, compute_value_credited,
             )
             _raise_if(contract_problems(draft))
-            if self.conn.execute("SELECT 1 FROM contracts WHERE customer_id = ? AND name = ?", (customer_id, draft.name)).fetchone():
+            if self.conn.execute(
+                "SELECT 1 FROM contracts WHERE customer_id = ? AND name = ?", (customer_id, draft.name)
+            ).fetchone():
                 raise ValidationError([Problem(f"this customer already has a contract named {draft.name!r}")])
             contract = replace(draft, id=self._insert_contract(draft))
             entries.append(("create", "contract", contract.id, None, _plain(contract)))
@@ -259,7 +272,8 @@ class AllocationRepository:
             values = _plain(after)
             fields = [f for f in _CONTRACT_FIELDS if f != "customer_id"]
             self.conn.execute(
-                f"UPDATE contracts SET {', '.join(f'{f} = ?' for f in fields)} WHERE id = ?", [values[f] for f in fields] + [contract_id]
+                f"UPDATE contracts SET {', '.join(f'{f} = ?' for f in fields)} WHERE id = ?",
+                [values[f] for f in fields] + [contract_id],
             )
             entries.append(("update", "contract", contract_id, _plain(before), _plain(after)))
         return after
@@ -366,18 +380,25 @@ class AllocationRepository:
         with self._writing(what) as entries:
             customer_ids: dict[int, int] = {}
             for c in customers:
-                cursor = self.conn.execute("INSERT INTO customers (name, contact, notes) VALUES (?, ?, ?)", (c.name, c.contact, c.notes))
+                cursor = self.conn.execute(
+                    "INSERT INTO customers (name, contact, notes) VALUES (?, ?, ?)", (c.name, c.contact, c.notes)
+                )
                 customer_ids[c.id] = cursor.lastrowid
                 entries.append(("create", "customer", cursor.lastrowid, None, _plain(replace(c, id=cursor.lastrowid))))
             for before, after in customer_updates:
-                self.conn.execute("UPDATE customers SET contact = ?, notes = ? WHERE id = ?", (after.contact, after.notes, before.id))
+                self.conn.execute(
+                    "UPDATE customers SET contact = ?, notes = ? WHERE id = ?", (after.contact, after.notes, before.id)
+                )
                 entries.append(("update", "customer", before.id, _plain(before), _plain(after)))
             contract_ids: dict[int, int] = {}
             for c in contracts:
                 real = replace(c, customer_id=customer_ids.get(c.customer_id, c.customer_id))
                 contract_ids[c.id] = self._insert_contract(real)
                 entries.append(("create", "contract", contract_ids[c.id], None, _plain(replace(real, id=contract_ids[c.id]))))
-            proposed = [Proposed(contract_ids.get(p.contract_id, p.contract_id), p.gpu_uuid, p.start_ms, p.end_ms, p.row) for p in allocations]
+            proposed = [
+                Proposed(contract_ids.get(p.contract_id, p.contract_id), p.gpu_uuid, p.start_ms, p.end_ms, p.row)
+                for p in allocations
+            ]
             if proposed:
                 if not prevalidated:
                     involved = {c.id: c for c in self.contracts() if c.id in {p.contract_id for p in proposed}}

@@ -141,7 +141,8 @@ END;
 
 _BULK_CHECKS = (
     ("allocation refused: unknown contract",
-     "SELECT 1 FROM allocations a WHERE a.id > :after AND NOT EXISTS (SELECT 1 FROM contracts c WHERE c.id = a.contract_id) LIMIT 1"),
+     "SELECT 1 FROM allocations a WHERE a.id > :after"
+     " AND NOT EXISTS (SELECT 1 FROM contracts c WHERE c.id = a.contract_id) LIMIT 1"),
     ("allocation refused: it lies outside its contract's dates",
      f"SELECT 1 FROM allocations a JOIN contracts c ON c.id = a.contract_id WHERE a.id > :after"
      f" AND (a.start_ms < c.start_ms OR coalesce(a.end_ms, {_OPEN}) > coalesce(c.end_ms, {_OPEN})) LIMIT 1"),
@@ -153,8 +154,10 @@ _BULK_CHECKS = (
      f" WHERE before_end > start_ms LIMIT 1"),
     # Per contract, +1 at each start and -1 at each end (ends first at one instant: half-open).
     ("allocation refused: the contract would hold more GPUs than it bought",
-     f"SELECT 1 FROM (SELECT contract_id, sum(step) OVER (PARTITION BY contract_id ORDER BY t, step ROWS UNBOUNDED PRECEDING) AS held"
-     f" FROM (SELECT contract_id, start_ms AS t, 1 AS step FROM allocations WHERE contract_id IN (SELECT contract_id FROM allocations WHERE id > :after)"
+     f"SELECT 1 FROM (SELECT contract_id,"
+     f" sum(step) OVER (PARTITION BY contract_id ORDER BY t, step ROWS UNBOUNDED PRECEDING) AS held"
+     f" FROM (SELECT contract_id, start_ms AS t, 1 AS step FROM allocations"
+     f" WHERE contract_id IN (SELECT contract_id FROM allocations WHERE id > :after)"
      f" UNION ALL SELECT contract_id, coalesce(end_ms, {_OPEN}), -1 FROM allocations"
      f" WHERE contract_id IN (SELECT contract_id FROM allocations WHERE id > :after))) AS r"
      f" JOIN contracts c ON c.id = r.contract_id WHERE r.held > c.gpu_count LIMIT 1"),

@@ -144,13 +144,17 @@ def mixed_hours(frame: Frame, threshold_pct: float) -> np.ndarray:
     return hour[starts][(low < threshold_pct) & (high >= threshold_pct) & measured]
 
 
-def summary_rows(gpu_id: int, hours_ms: np.ndarray, minute_ts: np.ndarray, minute_util: np.ndarray, threshold_pct: float, window_ms: int) -> list[tuple]:
+def summary_rows(
+    gpu_id: int, hours_ms: np.ndarray, minute_ts: np.ndarray, minute_util: np.ndarray, threshold_pct: float, window_ms: int
+) -> list[tuple]:
     """idle_hours rows of these hours of one GPU, from its minute averages."""
     if not len(hours_ms):
         return []
     idle = ~np.isnan(minute_util) & (minute_util < threshold_pct)
     found = idle_summaries(minute_ts, idle, hours_ms, window_ms)
-    return [(gpu_id, hour, head, tail, inner) for hour, (head, tail, inner) in zip(hours_ms.tolist(), found.tolist(), strict=True)]
+    return [
+        (gpu_id, hour, head, tail, inner) for hour, (head, tail, inner) in zip(hours_ms.tolist(), found.tolist(), strict=True)
+    ]
 
 
 def keep_idle_summaries(conn: sqlite3.Connection, layout: StoreLayout, level: int, frames: dict[int, Frame]) -> None:
@@ -161,8 +165,12 @@ def keep_idle_summaries(conn: sqlite3.Connection, layout: StoreLayout, level: in
     rows = []
     for gpu_id, frame in frames.items():
         hours = mixed_hours(frame, IDLE_THRESHOLD_PCT)
-        rows += summary_rows(gpu_id, hours, frame.ts_ms, frame.columns[("util_gpu_pct", Stat.AVG)], IDLE_THRESHOLD_PCT, IDLE_WINDOW_MS)
-    conn.executemany("INSERT OR REPLACE INTO idle_hours (gpu_id, hour_ms, head_ms, tail_ms, inner_ms) VALUES (?, ?, ?, ?, ?)", rows)
+        rows += summary_rows(
+            gpu_id, hours, frame.ts_ms, frame.columns[("util_gpu_pct", Stat.AVG)], IDLE_THRESHOLD_PCT, IDLE_WINDOW_MS
+        )
+    conn.executemany(
+        "INSERT OR REPLACE INTO idle_hours (gpu_id, hour_ms, head_ms, tail_ms, inner_ms) VALUES (?, ?, ?, ?, ?)", rows
+    )
 
 
 @dataclass(frozen=True)
@@ -189,7 +197,8 @@ class UsageHistory:
         self.gpu_ids: dict[str, int] = dict(conn.execute("SELECT uuid, id FROM gpus"))
         # NaN where the inventory has no threshold: no temperature is then at it.
         self.slowdown_c: dict[int, float] = {
-            gpu_id: np.nan if limit is None else float(limit) for gpu_id, limit in conn.execute("SELECT id, slowdown_temp_c FROM gpus")
+            gpu_id: np.nan if limit is None else float(limit)
+            for gpu_id, limit in conn.execute("SELECT id, slowdown_temp_c FROM gpus")
         }
         self.minutes_final_ms = meta.get_int(conn, self.layout.levels[MINUTE].watermark_key)
 
@@ -251,7 +260,11 @@ class UsageHistory:
         # One read per run of whole 1-minute chunk windows: each chunk is decoded once.
         window = self.layout.levels[MINUTE].window_ms
         for lo, hi in _merge([(lo - lo % window, hi - hi % window + window) for lo, hi in need]):
-            minutes = _columns(gpu_frame(self.conn, self.layout, MINUTE, gpu_id, lo, min(hi, end_ms), METRICS), MINUTE_MS, self.slowdown_c[gpu_id])
+            minutes = _columns(
+                gpu_frame(self.conn, self.layout, MINUTE, gpu_id, lo, min(hi, end_ms), METRICS),
+                MINUTE_MS,
+                self.slowdown_c[gpu_id],
+            )
             at = np.searchsorted(starts, minutes[0], side="right") - 1
             wanted = (at >= 0) & (minutes[0] < ends[np.maximum(at, 0)])
             parts.append(tuple(col[wanted] for col in minutes))
@@ -284,7 +297,9 @@ class UsageHistory:
         cuts = np.flatnonzero(np.diff(table[:, 0])) + 1
         return {int(part[0, 0]): part[:, 1:] for part in np.split(table, cuts) if int(part[0, 0]) in wanted}
 
-    def _store_summaries(self, gpu_id: int, h: list[np.ndarray], hours: np.ndarray, minute_ts: np.ndarray, minute_util: np.ndarray) -> None:
+    def _store_summaries(
+        self, gpu_id: int, h: list[np.ndarray], hours: np.ndarray, minute_ts: np.ndarray, minute_util: np.ndarray
+    ) -> None:
         """Remember the idle summary of mixed hours whose minute rollups are final."""
         final = hours[h[1][hours] <= self.minutes_final_ms]
         present = final[np.searchsorted(minute_ts, h[1][final]) > np.searchsorted(minute_ts, h[0][final])]
@@ -315,7 +330,10 @@ class UsageHistory:
                 spans.setdefault(uuid, []).append((ts, ts + XID_FAULTY_MS))
         for uuid, since in lost_since.items():
             spans.setdefault(uuid, []).append((since, end_ms))
-        return {uuid: [(max(lo, start_ms), min(hi, end_ms)) for lo, hi in _merge(items) if hi > start_ms and lo < end_ms] for uuid, items in spans.items()}
+        return {
+            uuid: [(max(lo, start_ms), min(hi, end_ms)) for lo, hi in _merge(items) if hi > start_ms and lo < end_ms]
+            for uuid, items in spans.items()
+        }
 
 
 def unavailable_spans(lost_or_faulty: list[tuple[int, int]], b: Buckets) -> list[tuple[int, int]]:

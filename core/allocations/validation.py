@@ -114,7 +114,11 @@ def _overlaps(proposed: list[Proposed], existing: list[Allocation], contracts: M
             if holder is not None and item.start_ms < holder.end_or_open_ms:
                 blamed, other = (item, holder) if isinstance(item, Proposed) else (holder, item)
                 problems.append(
-                    Problem(f"GPU {uuid} would be allocated twice: {_describe(blamed, contracts)} overlaps {_describe(other, contracts)}", blamed.row)
+                    Problem(
+                        f"GPU {uuid} would be allocated twice:"
+                        f" {_describe(blamed, contracts)} overlaps {_describe(other, contracts)}",
+                        blamed.row,
+                    )
                 )
             if holder is None or item.end_or_open_ms > holder.end_or_open_ms:
                 holder = item
@@ -140,6 +144,10 @@ def _over_count(proposed: list[Proposed], existing: list[Allocation], contracts:
                 if row not in blamed_rows or row is None:
                     blamed_rows.add(row)
                     problems.append(
-                        Problem(f"contract {contract.name!r} would hold {held} GPUs at {format_ms(ts)}, more than the {contract.gpu_count} it bought", row)
+                        Problem(
+                            f"contract {contract.name!r} would hold {held} GPUs at {format_ms(ts)},"
+                            f" more than the {contract.gpu_count} it bought",
+                            row,
+                        )
                     )
     return problems

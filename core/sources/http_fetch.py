@@ -216,7 +216,11 @@ class HttpFetcher:
                 self._discard(key, connection)
                 if isinstance(exc, TimeoutError) or time.monotonic() >= deadline:
                     raise FetchError(f"timed out after {self.timeout_s:g} s") from None
-                if reused and attempt == 0 and isinstance(exc, (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError)):
+                if (
+                    reused
+                    and attempt == 0
+                    and isinstance(exc, (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError))
+                ):
                     continue
                 raise FetchError(_describe(exc)) from None
         raise FetchError("connection closed by the server")

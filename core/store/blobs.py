@@ -26,7 +26,8 @@ def decode_raw_chunk(blob: bytes, layout: StoreLayout, metrics: Sequence[str]) -
     positions = [_position(layout, name) for name in metrics]
     matrix = decode_matrix(blob, [0, *(p + 1 for p in positions)])
     columns = {
-        name: dequantize(matrix[:, i + 1], layout.metrics[p].resolution) for i, (name, p) in enumerate(zip(metrics, positions, strict=True))
+        name: dequantize(matrix[:, i + 1], layout.metrics[p].resolution)
+        for i, (name, p) in enumerate(zip(metrics, positions, strict=True))
     }
     return Frame(matrix[:, 0], np.ones(len(matrix), np.int64), columns, raw=True)
 

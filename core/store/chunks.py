@@ -112,7 +112,9 @@ def encode_matrix(matrix: np.ndarray, *, level: int = 9) -> bytes:
     bases: list[int] = []
     first_rows = (filled[0].tolist(), series[1][0].tolist() if rows >= 2 else None)
     lows_list = low.tolist()
-    for j, (t, code, gaps, empty) in enumerate(zip(transform.tolist(), width_code.tolist(), has_nan.tolist(), all_nan.tolist(), strict=True)):
+    for j, (t, code, gaps, empty) in enumerate(
+        zip(transform.tolist(), width_code.tolist(), has_nan.tolist(), all_nan.tolist(), strict=True)
+    ):
         if empty:
             modes.append(_ALL_NAN)
             continue

@@ -20,8 +20,8 @@ NaN ("not supported") is kept as NaN through every level. Infinite values cannot
 become NaN. A database records the specs it was created with (see `layout.py`), so changing a
 resolution here only affects new databases and old data always decodes with its own steps.
 
-Rollups keep, per bucket: min, avg and max of a gauge (the avg with one more decimal: resolution/10); the last value of a counter (so deltas
-between buckets stay exact); the bitwise OR of a bitmask (any throttle reason seen in the bucket).
+Rollups keep, per bucket: min, avg and max of a gauge (the avg with one more decimal: resolution/10); the last value
+of a counter (so deltas between buckets stay exact); the bitwise OR of a bitmask (any throttle reason seen in the bucket).
 """
 
 from __future__ import annotations

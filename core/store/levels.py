@@ -32,7 +32,9 @@ def _window_floor(ms: int, window_ms: int) -> int:
     return ms - ms % window_ms
 
 
-def raw_chunks(conn: sqlite3.Connection, layout: StoreLayout, gpu_id: int, start_ms: int, end_ms: int, metrics: Sequence[str]) -> Frame:
+def raw_chunks(
+    conn: sqlite3.Connection, layout: StoreLayout, gpu_id: int, start_ms: int, end_ms: int, metrics: Sequence[str]
+) -> Frame:
     rows = conn.execute(
         "SELECT data FROM samples WHERE gpu_id = ? AND t0_ms >= ? AND t0_ms < ? ORDER BY t0_ms",
         (gpu_id, _window_floor(start_ms, layout.raw_window_ms), end_ms),
@@ -41,7 +43,9 @@ def raw_chunks(conn: sqlite3.Connection, layout: StoreLayout, gpu_id: int, start
     return frame.between(start_ms, end_ms)
 
 
-def head_rows(conn: sqlite3.Connection, layout: StoreLayout, gpu_id: int, start_ms: int, end_ms: int, metrics: Sequence[str]) -> Frame:
+def head_rows(
+    conn: sqlite3.Connection, layout: StoreLayout, gpu_id: int, start_ms: int, end_ms: int, metrics: Sequence[str]
+) -> Frame:
     """This GPU's polls still in the head (not compacted yet)."""
     rows = conn.execute(
         "SELECT ts_ms, data FROM samples_head WHERE block = ? AND ts_ms >= ? AND ts_ms < ? ORDER BY ts_ms",
@@ -64,7 +68,13 @@ def head_rows(conn: sqlite3.Connection, layout: StoreLayout, gpu_id: int, start_
 
 
 def _stored_rollups_of(
-    conn: sqlite3.Connection, layout: StoreLayout, level: int, gpu_ids: Sequence[int], start_ms: int, end_ms: int, columns: Sequence[tuple[str, Stat]]
+    conn: sqlite3.Connection,
+    layout: StoreLayout,
+    level: int,
+    gpu_ids: Sequence[int],
+    start_ms: int,
+    end_ms: int,
+    columns: Sequence[tuple[str, Stat]],
 ) -> dict[int, Frame]:
     """The stored rollup rows of each GPU between start and end: one query per 500 GPUs, not per GPU."""
     lvl = layout.levels[level]
@@ -80,13 +90,21 @@ def _stored_rollups_of(
         for gpu_id, data in rows:
             blobs[gpu_id].append(data)
     return {
-        gpu_id: concat_frames([decode_rollup_chunk(data, layout, columns) for data in found], columns, raw=False).between(start_ms, end_ms)
+        gpu_id: concat_frames(
+            [decode_rollup_chunk(data, layout, columns) for data in found], columns, raw=False
+        ).between(start_ms, end_ms)
         for gpu_id, found in blobs.items()
     }
 
 
 def gpu_frames(
-    conn: sqlite3.Connection, layout: StoreLayout, level: int, gpu_ids: Sequence[int], start_ms: int, end_ms: int, metrics: Sequence[str]
+    conn: sqlite3.Connection,
+    layout: StoreLayout,
+    level: int,
+    gpu_ids: Sequence[int],
+    start_ms: int,
+    end_ms: int,
+    metrics: Sequence[str],
 ) -> dict[int, Frame]:
     """gpu_frame of each of `gpu_ids` at a rollup level (MINUTE or HOUR), reading the stored
     rollups of all of them at once: what a report over a whole fleet needs."""
@@ -94,7 +112,11 @@ def gpu_frames(
     columns = stat_columns(layout, metrics)
     start_ms = _window_floor(start_ms, lvl.bucket_ms)  # the bucket holding `start` is included
     watermark = meta.get_int(conn, lvl.watermark_key)
-    stored = _stored_rollups_of(conn, layout, level, gpu_ids, start_ms, min(end_ms, watermark), columns) if start_ms < watermark else {}
+    stored = (
+        _stored_rollups_of(conn, layout, level, gpu_ids, start_ms, min(end_ms, watermark), columns)
+        if start_ms < watermark
+        else {}
+    )
     tail_start = max(start_ms, watermark)
     frames = {}
     for gpu_id in gpu_ids:
@@ -106,11 +128,16 @@ def gpu_frames(
     return frames
 
 
-def gpu_frame(conn: sqlite3.Connection, layout: StoreLayout, level: int, gpu_id: int, start_ms: int, end_ms: int, metrics: Sequence[str]) -> Frame:
+def gpu_frame(
+    conn: sqlite3.Connection, layout: StoreLayout, level: int, gpu_id: int, start_ms: int, end_ms: int, metrics: Sequence[str]
+) -> Frame:
     """GPU `gpu_id` between start and end at `level` (RAW, MINUTE or HOUR)."""
     if level == RAW:
         return concat_frames(
-            [raw_chunks(conn, layout, gpu_id, start_ms, end_ms, metrics), head_rows(conn, layout, gpu_id, start_ms, end_ms, metrics)],
+            [
+                raw_chunks(conn, layout, gpu_id, start_ms, end_ms, metrics),
+                head_rows(conn, layout, gpu_id, start_ms, end_ms, metrics),
+            ],
             metrics,
             raw=True,
         )
@@ -127,7 +154,9 @@ def _as_columns(rows: list[tuple], width: int) -> np.ndarray:
     return np.array(rows, dtype=np.float64).reshape(len(rows), width)
 
 
-def fleet_frame(conn: sqlite3.Connection, layout: StoreLayout, level: int, start_ms: int, end_ms: int, metrics: Sequence[str]) -> Frame:
+def fleet_frame(
+    conn: sqlite3.Connection, layout: StoreLayout, level: int, start_ms: int, end_ms: int, metrics: Sequence[str]
+) -> Frame:
     """Fleet figures (FLEET_METRICS names) between start and end at `level`."""
     lvl = layout.levels[level]
     if level == RAW:

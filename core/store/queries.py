@@ -280,7 +280,9 @@ class HistoryReader:
         frame = _downsample(frame, columns, end_ms, max_points)
         return {m: Series(frame.ts_ms / 1000, *_stat_triple(frame, m, Kind.GAUGE), RESOLUTIONS[level]) for m in metrics}
 
-    def table(self, gpu_uuid: str, start: float, end: float, resolution: str = "raw", metrics: Sequence[str] = SAMPLE_METRICS) -> HistoryTable:
+    def table(
+        self, gpu_uuid: str, start: float, end: float, resolution: str = "raw", metrics: Sequence[str] = SAMPLE_METRICS
+    ) -> HistoryTable:
         """Every row of one GPU over [start, end) at `resolution`, not downsampled (for exports)."""
         level = RESOLUTIONS.index(resolution)
         with self._reading():
@@ -344,7 +346,9 @@ class HistoryReader:
 
     # -- events ----------------------------------------------------------------------------------
 
-    def events(self, start: float, end: float, gpu_uuid: str | None = None, kinds: Iterable[str] | None = None) -> list[HistoryEvent]:
+    def events(
+        self, start: float, end: float, gpu_uuid: str | None = None, kinds: Iterable[str] | None = None
+    ) -> list[HistoryEvent]:
         """Events in [start, end), oldest first."""
         sql = (
             "SELECT events.ts_ms, events.kind, gpus.uuid, events.code, events.detail FROM events "

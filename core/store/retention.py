@@ -107,7 +107,9 @@ class RollupBuilder:
             if len(frame):
                 rolled = aggregate(frame, self.columns, self.lvl.bucket_ms)
                 chunks.append((gpu_id, start, len(rolled), encode_rollup_chunk(rolled, self.layout)))
-        stored = {gpu_id: decode_rollup_chunk(blob, self.layout, self.columns) for gpu_id, _, _, blob in chunks} if _LISTENERS else {}
+        stored = (
+            {gpu_id: decode_rollup_chunk(blob, self.layout, self.columns) for gpu_id, _, _, blob in chunks} if _LISTENERS else {}
+        )
         with meta.write_transaction(conn):
             conn.executemany(f"INSERT INTO {self.lvl.table} (gpu_id, t0_ms, n, data) VALUES (?, ?, ?, ?)", chunks)
             meta.set_int(conn, self.lvl.cursor_key, candidates[-1] + 1)
