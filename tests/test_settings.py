@@ -72,7 +72,7 @@ def test_window_state_metric_and_export_folder_come_back_in_a_new_window(make_wi
     second = make_window(FakeSource(16), size=(1000, 700))
     second.setMinimumSize(300, 300)
     assert second.grid.metric.key != "temperature" and (second.width(), second.height()) != size
-    restore_window_state(second, settings)
+    assert restore_window_state(second, settings)
     qtbot.wait(50)
     assert (second.width(), second.height()) == size
     assert second.grid.metric.key == "temperature"
@@ -83,7 +83,7 @@ def test_window_state_metric_and_export_folder_come_back_in_a_new_window(make_wi
 def test_restoring_from_empty_settings_changes_nothing(make_window, tmp_path):
     window = make_window(FakeSource(4), size=(800, 500))
     before = (window.width(), window.height(), window.grid.metric.key)
-    restore_window_state(window, QSettings(str(tmp_path / "empty.ini"), QSettings.Format.IniFormat))
+    assert not restore_window_state(window, QSettings(str(tmp_path / "empty.ini"), QSettings.Format.IniFormat))
     assert (window.width(), window.height(), window.grid.metric.key) == before
 
 

@@ -22,6 +22,7 @@ from PySide6.QtWidgets import QApplication
 from gpuops.core.sources.factory import open_source
 from gpuops.gui.app.console_window import ConsoleWindow
 from gpuops.gui.app.icon import app_icon
+from gpuops.gui.app.placement import place_first_time
 from gpuops.gui.app.settings_store import load_preferences, restore_window_state, save_window_state
 from gpuops.gui.app.single_instance import InstanceServer, ask_running_instance_to_raise
 from gpuops.gui.app.theme import apply_theme
@@ -132,11 +133,12 @@ def run_app(
         lambda: open_source(source_spec, seed=seed, topology=topology), interval_s, history_db=history_db, read_only=read_only,
         demo_seed=seed,
     )
-    window.resize(1400, 860)
     if measuring:
+        place_first_time(window)
         _FirstFrameProbe(window)
     else:
-        restore_window_state(window)
+        if not restore_window_state(window):
+            place_first_time(window)
         app.aboutToQuit.connect(lambda: save_window_state(window))
     if instance is not None:
         instance.raiseRequested.connect(lambda: _raise_again(window))

@@ -153,12 +153,12 @@ def save_window_state(window: QMainWindow, settings: QSettings | None = None) ->
     settings.sync()
 
 
-def restore_window_state(window: QMainWindow, settings: QSettings | None = None) -> None:
-    """Put back what `save_window_state` saved; anything missing or stale is left as built."""
+def restore_window_state(window: QMainWindow, settings: QSettings | None = None) -> bool:
+    """Put back what `save_window_state` saved; anything missing or stale is left as built.
+    Returns True if a saved geometry was applied (else the window still needs placing)."""
     settings = settings or open_settings()
     geometry = settings.value("window/geometry")
-    if isinstance(geometry, QByteArray):
-        window.restoreGeometry(geometry)
+    restored = isinstance(geometry, QByteArray) and window.restoreGeometry(geometry)
     state = settings.value("window/state")
     if isinstance(state, QByteArray):
         window.restoreState(state)
@@ -180,3 +180,4 @@ def restore_window_state(window: QMainWindow, settings: QSettings | None = None)
             grid.set_metric(metric)
         except KeyError:
             pass  # a metric this version no longer offers
+    return restored
