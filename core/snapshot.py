@@ -19,9 +19,9 @@ from typing import IO, Any
 
 import numpy as np
 
+from gpuops.core import jsontext
 from gpuops.core.alerts.model import Alert
 from gpuops.core.allocations.index import Holder
-from gpuops.core import jsontext
 from gpuops.core.csv_cells import write_rows
 from gpuops.core.health import FleetHealth, Health, HealthModel
 from gpuops.core.telemetry import SAMPLE_METRICS, FleetSample

@@ -27,6 +27,7 @@ import threading
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 
+from gpuops.core import jsontext
 from gpuops.core.alerts.model import Alert, AlertState
 from gpuops.core.sources.http_fetch import FetchError, HttpFetcher
 from gpuops.core.timefmt import iso_utc
@@ -131,7 +132,7 @@ class AlertmanagerForwarder:
         batch = self.due(active, resolved, now)
         if not batch:
             return 0
-        body = json.dumps([self.payload(a, now) for a in batch]).encode()
+        body = jsontext.dumps([self.payload(a, now) for a in batch]).encode()
         try:
             self._fetcher.post(self.endpoint, body, "application/json")
         except FetchError as exc:
@@ -211,7 +212,7 @@ class BackgroundForwarder:
             with conn:
                 conn.execute(
                     "INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-                    (SENT_AT_KEY, json.dumps({str(k): v for k, v in sent_at.items()})),
+                    (SENT_AT_KEY, jsontext.dumps({str(k): v for k, v in sent_at.items()})),
                 )
         except sqlite3.Error as exc:
             log.warning("cannot record Alertmanager send times: %s", exc)

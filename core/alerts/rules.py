@@ -27,6 +27,7 @@ from typing import Any
 
 import numpy as np
 
+from gpuops.core import jsontext
 from gpuops.core.alerts.model import Severity
 from gpuops.core.alerts.signals import GPU, NODE, SOURCE, TARGETS, SignalFrame, ref_names, signal_names
 
@@ -362,7 +363,7 @@ def parse_rules(data: Any, where: str = "rules") -> tuple[Rule, ...]:
 
 def rules_to_text(rules: Iterable[Rule]) -> str:
     document = {"format": FILE_FORMAT, "version": FILE_VERSION, "rules": [r.to_dict() for r in rules]}
-    return json.dumps(document, indent=2, ensure_ascii=False) + "\n"
+    return jsontext.dumps(document, indent=2) + "\n"
 
 
 def rules_from_text(text: str, where: str = "rules file") -> tuple[Rule, ...]:

@@ -21,7 +21,6 @@ Rows are streamed, so memory stays bounded whatever the range.
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -29,6 +28,7 @@ from typing import TextIO
 
 import numpy as np
 
+from gpuops.core import jsontext
 from gpuops.core.csv_cells import write_rows
 from gpuops.core.store.columns import STATS_OF_KIND
 from gpuops.core.store.errors import StoreError
@@ -122,10 +122,10 @@ def write_json(reader: HistoryReader, request: ExportRequest, out: TextIO) -> in
         "columns": table.header,
     }
     # The object is written by hand around the rows so that they can be streamed one by one.
-    out.write(json.dumps(head)[:-1] + ', "rows": [')
+    out.write(jsontext.dumps(head)[:-1] + ', "rows": [')
     count = 0
     for row in _rows(reader, request, table):
-        out.write(("\n" if count == 0 else ",\n") + json.dumps(dict(zip(table.header, row, strict=True))))
+        out.write(("\n" if count == 0 else ",\n") + jsontext.dumps(dict(zip(table.header, row, strict=True))))
         count += 1
     out.write("\n]}\n")
     return count
