@@ -23,6 +23,7 @@ from pathlib import Path
 from gpuops.core.alerts.model import AlertChanges
 from gpuops.core.alerts.service import AlertService
 from gpuops.core.allocations.live import LiveAllocations, PollAllocations
+from gpuops.core.logonce import LastingProblem
 from gpuops.core.sources.base import SourceError, TelemetrySource
 from gpuops.core.store.retention import RetentionPolicy
 from gpuops.core.store.writer import HistoryWriter, WriterStatus
@@ -113,21 +114,17 @@ def collect_loop(
     failing source or database never ends the loop: the failure is logged and recorded, and
     polling goes on. `on_outcome` sees every poll's outcome, `on_source_error` every failed poll."""
     next_at = time.monotonic()
-    source_error: str | None = None
+    source_down = LastingProblem(log, prefix=f"polling {source.name} ")
     while not stop.is_set():
         try:
             sample = source.poll()
         except SourceError as exc:
-            if str(exc) != source_error:
-                log.error("polling %s failed: %s", source.name, exc)
-            source_error = str(exc)
-            pipeline.source_failed(source_error)
+            source_down.occur(f"failed: {exc}")
+            pipeline.source_failed(str(exc))
             if on_source_error is not None:
-                on_source_error(source_error)
+                on_source_error(str(exc))
         else:
-            if source_error is not None:
-                log.warning("polling %s works again", source.name)
-                source_error = None
+            source_down.resolve("works again")
             outcome = pipeline.process(sample)
             if outcome.stored and pipeline.status().backlog_polls == 0:  # committed, not only queued
                 log.debug("stored poll at %.3f (%d GPUs)", sample.ts, len(sample))

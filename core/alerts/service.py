@@ -22,6 +22,7 @@ from gpuops.core.alerts.alertmanager import AlertmanagerForwarder, BackgroundFor
 from gpuops.core.alerts.engine import AlertEngine, evaluation_time
 from gpuops.core.alerts.model import AlertChanges, ChangeKind
 from gpuops.core.alerts.persistence import AlertStore
+from gpuops.core.logonce import LastingProblem
 from gpuops.core.store.connection import open_database
 from gpuops.core.store.errors import StoreError
 from gpuops.core.telemetry import FleetSample
@@ -36,7 +37,7 @@ class AlertService:
         self.store = AlertStore(conn)
         self.forwarder = forwarder
         self._owns_connection = False
-        self._last_error: str | None = None
+        self._problem = LastingProblem(log)
         rules = self.store.rules()  # seeds new built-ins first, which bumps the revision
         self._rules_revision = self.store.rules_revision()
         self.engine = AlertEngine(
@@ -121,11 +122,9 @@ class AlertService:
         try:
             changes = evaluate()
         except (sqlite3.Error, StoreError) as exc:
-            if str(exc) != self._last_error:
-                log.error("evaluating alerts failed: %s", exc)
-            self._last_error = str(exc)
+            self._problem.occur(f"evaluating alerts failed: {exc}")
             return None
-        self._last_error = None
+        self._problem.resolve()
         return changes
 
     def close(self) -> None:

@@ -24,6 +24,7 @@ from gpuops.core.allocations.demo_customers import seed_demo_customers
 from gpuops.core.allocations.errors import AllocationError
 from gpuops.core.allocations.index import AllocationIndex
 from gpuops.core.allocations.repository import AllocationRepository
+from gpuops.core.logonce import LastingProblem
 from gpuops.core.sources.demo_fleet import build_fleet
 from gpuops.core.store.errors import StoreError
 from gpuops.core.telemetry import FleetSample
@@ -86,7 +87,7 @@ class LiveAllocations:
         self.busy = BusyUnallocatedRecorder(conn)
         self._demo_seed = None if demo_seed is None else int(demo_seed) & 0xFFFF_FFFF_FFFF_FFFF
         self._customers: Mapping[str, str] = {}
-        self._last_error: str | None = None
+        self._problem = LastingProblem(log)
 
     def observe(self, sample: FleetSample) -> PollAllocations:
         """The poll against the book; records newly busy-but-unallocated GPUs. Never raises for a
@@ -103,11 +104,9 @@ class LiveAllocations:
             busy = find_busy_unallocated(sample, allocated)
             self.busy.record(sample, busy)
         except (sqlite3.Error, StoreError, AllocationError) as exc:
-            if str(exc) != self._last_error:
-                log.error("allocations not available for this poll: %s", exc)
-            self._last_error = str(exc)
+            self._problem.occur(f"allocations not available for this poll: {exc}")
             return PollAllocations()
-        self._last_error = None
+        self._problem.resolve()
         return PollAllocations(allocated, self._customers, busy)
 
     def _maybe_seed(self, sample: FleetSample) -> None:

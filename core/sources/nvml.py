@@ -12,6 +12,7 @@ answer is NaN for that GPU alone: a lost GPU is marked lost and re-tried every p
 
 from __future__ import annotations
 
+import ctypes
 import logging
 import math
 import socket
@@ -23,9 +24,10 @@ from typing import Any
 import numpy as np
 import pynvml
 
+from gpuops.core.logonce import LoggedOnce
 from gpuops.core.sources.base import SourceError, TelemetrySource
 from gpuops.core.sources.xid_watcher import XidWatcher
-from gpuops.core.telemetry import FleetSample, GpuInventory, GpuState, ProcessInfo, empty_metrics
+from gpuops.core.telemetry import FleetSample, GpuInventory, GpuState, MigDevice, ProcessInfo, empty_metrics
 
 log = logging.getLogger("gpuops.nvml")
 
@@ -101,6 +103,15 @@ _READERS: dict[str, tuple[tuple[Callable[..., Any], ...], tuple[Any, ...]]] = {
     "mem_max_temp": ((pynvml.nvmlDeviceGetTemperatureThreshold,), (pynvml.NVML_TEMPERATURE_THRESHOLD_MEM_MAX,)),
     "pcie_link_gen_max": ((pynvml.nvmlDeviceGetMaxPcieLinkGeneration,), ()),
     "pcie_link_width_max": ((pynvml.nvmlDeviceGetMaxPcieLinkWidth,), ()),
+    "max_mig_devices": ((pynvml.nvmlDeviceGetMaxMigDeviceCount,), ()),
+    # on a MIG-enabled GPU, every poll: its MIG devices (slot index passed per call) and their
+    # identity (once per MIG device handle) and memory
+    "mig_handle": ((pynvml.nvmlDeviceGetMigDeviceHandleByIndex,), ()),
+    "mig_uuid": ((pynvml.nvmlDeviceGetUUID,), ()),
+    "mig_name": ((pynvml.nvmlDeviceGetName,), ()),
+    "mig_gpu_instance_id": ((pynvml.nvmlDeviceGetGpuInstanceId,), ()),
+    "mig_compute_instance_id": ((pynvml.nvmlDeviceGetComputeInstanceId,), ()),
+    "mig_memory": ((pynvml.nvmlDeviceGetMemoryInfo,), (pynvml.nvmlMemory_v2,)),
     # every poll
     "memory": ((pynvml.nvmlDeviceGetMemoryInfo,), (pynvml.nvmlMemory_v2,)),
     "utilization": ((pynvml.nvmlDeviceGetUtilizationRates,), ()),
@@ -181,6 +192,31 @@ _ARCHITECTURES = {
 }
 
 
+# A MIG device's name is its GPU's followed by " MIG <profile>", e.g. "NVIDIA H100 80GB HBM3 MIG 3g.40gb".
+_MIG_NAME_SEPARATOR = " MIG "
+
+
+@dataclass(frozen=True, slots=True)
+class _MigIdentity:
+    """What a MIG device handle answers once: it stays the same until MIG is reconfigured."""
+
+    uuid: str
+    name: str | None
+    gpu_instance_id: int | None
+    compute_instance_id: int | None
+
+    @property
+    def profile(self) -> str | None:
+        if self.name is None or _MIG_NAME_SEPARATOR not in self.name:
+            return None
+        return self.name.rsplit(_MIG_NAME_SEPARATOR, 1)[1].strip() or None
+
+
+def _handle_address(handle: Any) -> int | None:
+    """A device handle's pointer value: the same MIG device answers the same handle."""
+    return ctypes.cast(handle, ctypes.c_void_p).value
+
+
 class _GpuLost(Exception):
     """Raised inside one GPU's reading to abandon it: the GPU answered NVML_ERROR_GPU_IS_LOST."""
 
@@ -204,6 +240,8 @@ class _Gpu:
     singles: tuple[str, ...] = ()
     route_known: bool = False
     pcie_previous: tuple[int, int, int] | None = None  # tx bytes, rx bytes, driver timestamp in µs
+    mig_slots: int = 0  # nvmlDeviceGetMaxMigDeviceCount of a MIG-enabled GPU; 0 without MIG
+    mig_identities: dict[int | None, _MigIdentity] = field(default_factory=dict)  # by handle address
 
 
 def _init_nvml() -> None:
@@ -247,7 +285,7 @@ class NvmlSource(TelemetrySource):
     def __init__(self, node: str | None = None) -> None:
         self._node = node or socket.gethostname()
         self._functions = {reader: list(chain) for reader, (chain, _) in _READERS.items()}
-        self._logged: set[tuple[Any, ...]] = set()
+        self._read_failures = LoggedOnce(log)
         self._process_names: dict[int, str | None] = {}
         self._watcher: XidWatcher | None = None
         self._closed = False
@@ -291,40 +329,44 @@ class NvmlSource(TelemetrySource):
         columns = empty_metrics(n_gpus)
         state = np.zeros(n_gpus, dtype=np.uint8)
         processes: list[tuple[ProcessInfo, ...]] = []
+        mig_devices: list[tuple[MigDevice, ...]] = []
         previous_names, self._process_names = self._process_names, {}
         for i, gpu in enumerate(self._gpus):
-            gpu_state, gpu_processes = self._poll_gpu(gpu, i, columns, previous_names)
+            gpu_state, gpu_processes, gpu_migs = self._poll_gpu(gpu, i, columns, previous_names)
             state[i] = gpu_state
             processes.append(gpu_processes)
+            mig_devices.append(gpu_migs)
         return FleetSample(
             ts=ts,
             gpus=tuple(gpu.inventory for gpu in self._gpus),
             metrics=columns,
             state=state,
             processes=tuple(processes),
+            mig_devices=tuple(mig_devices),
             xid_events=self._watcher.drain() if self._watcher else (),
             poll_duration_s=time.perf_counter() - started,
         )
 
     def _poll_gpu(
         self, gpu: _Gpu, i: int, columns: dict[str, np.ndarray], previous_names: dict[int, str | None]
-    ) -> tuple[GpuState, tuple[ProcessInfo, ...]]:
+    ) -> tuple[GpuState, tuple[ProcessInfo, ...], tuple[MigDevice, ...]]:
         gpu.failed = False
         try:
             if not gpu.identified and not self._identify(gpu, i):
-                return GpuState.UNKNOWN, ()
+                return GpuState.UNKNOWN, (), ()
             self._read_fields(gpu, i, columns)
             self._read_singles(gpu, i, columns)
-            gpu_processes = self._read_processes(gpu, previous_names)
+            gpu_processes, instances = self._read_processes(gpu, previous_names)
+            gpu_migs = self._read_migs(gpu, gpu_processes, instances) if gpu.mig_slots else ()
         except _GpuLost:
             for column in columns.values():
                 column[i] = NAN
             self._mark_lost(gpu)
-            return GpuState.LOST, ()
+            return GpuState.LOST, (), ()
         if gpu.lost:
             gpu.lost = False
             log.info("GPU %s answers again", gpu.inventory.uuid)
-        return (GpuState.UNKNOWN if gpu.failed else GpuState.OK), gpu_processes
+        return (GpuState.UNKNOWN if gpu.failed else GpuState.OK), gpu_processes, gpu_migs
 
     def _read_fields(self, gpu: _Gpu, i: int, columns: dict[str, np.ndarray]) -> None:
         """The field batch, then the single calls for what the batch does not give this GPU."""
@@ -411,9 +453,13 @@ class NvmlSource(TelemetrySource):
         columns["pcie_link_gen_max"][i] = gpu.link_gen_max
         columns["pcie_link_width_max"][i] = gpu.link_width_max
 
-    def _read_processes(self, gpu: _Gpu, previous_names: dict[int, str | None]) -> tuple[ProcessInfo, ...]:
-        """Compute and graphics processes, one entry per PID (a process can be in both lists)."""
+    def _read_processes(
+        self, gpu: _Gpu, previous_names: dict[int, str | None]
+    ) -> tuple[tuple[ProcessInfo, ...], dict[int, int]]:
+        """Compute and graphics processes, one entry per PID (a process can be in both lists), and
+        the GPU instance each runs in, by PID, on a MIG-enabled GPU."""
         found: dict[int, ProcessInfo] = {}
+        instances: dict[int, int] = {}
         for reader in ("compute_processes", "graphics_processes"):
             for process in self._call(gpu, reader) or ():
                 pid = process.pid
@@ -422,7 +468,50 @@ class NvmlSource(TelemetrySource):
                 name = previous_names[pid] if pid in previous_names else _process_name(pid)
                 self._process_names[pid] = name
                 found[pid] = ProcessInfo(pid=pid, name=name, used_mem_bytes=process.usedGpuMemory)
-        return tuple(found.values())
+                if gpu.mig_slots:
+                    instances[pid] = process.gpuInstanceId
+        return tuple(found.values()), instances
+
+    def _read_migs(
+        self, gpu: _Gpu, processes: tuple[ProcessInfo, ...], instances: dict[int, int]
+    ) -> tuple[MigDevice, ...]:
+        """The MIG devices of a MIG-enabled GPU, enumerated every poll (an administrator may
+        re-split an idle GPU); a handle's identity is read once, its memory every time."""
+        devices: list[MigDevice] = []
+        identities: dict[int | None, _MigIdentity] = {}
+        for slot in range(gpu.mig_slots):
+            handle = self._call(gpu, "mig_handle", slot)
+            if handle is None:
+                continue  # an empty slot (NOT_FOUND)
+            address = _handle_address(handle)
+            identity = gpu.mig_identities.get(address) or self._mig_identity(gpu, handle)
+            if identity is None:
+                continue
+            identities[address] = identity
+            memory = self._call_on(gpu, handle, "mig_memory")
+            devices.append(MigDevice(
+                uuid=identity.uuid,
+                gpu_instance_id=identity.gpu_instance_id,
+                compute_instance_id=identity.compute_instance_id,
+                profile=identity.profile,
+                name=identity.name,
+                mem_used_bytes=None if memory is None else memory.used,
+                mem_total_bytes=None if memory is None else memory.total,
+                processes=tuple(p for p in processes if instances.get(p.pid) == identity.gpu_instance_id),
+            ))
+        gpu.mig_identities = identities
+        return tuple(devices)
+
+    def _mig_identity(self, gpu: _Gpu, handle: Any) -> _MigIdentity | None:
+        uuid = self._call_on(gpu, handle, "mig_uuid")
+        if uuid is None:
+            return None
+        return _MigIdentity(
+            uuid=uuid,
+            name=self._call_on(gpu, handle, "mig_name"),
+            gpu_instance_id=self._call_on(gpu, handle, "mig_gpu_instance_id"),
+            compute_instance_id=self._call_on(gpu, handle, "mig_compute_instance_id"),
+        )
 
     # ------------------------------------------------------------------ NVML calls and their errors
 
@@ -430,13 +519,17 @@ class NvmlSource(TelemetrySource):
         """One reader on one GPU; None when the GPU cannot answer it. Raises _GpuLost.
 
         A function this driver lacks is dropped for every GPU and logged once."""
+        return self._call_on(gpu, gpu.handle, reader, *extra)
+
+    def _call_on(self, gpu: _Gpu, handle: Any, reader: str, *extra: Any) -> Any:
+        """`_call` on `handle`: the GPU's own or one of its MIG devices' (whose errors are the GPU's)."""
         if reader in gpu.unsupported:
             return None
         functions = self._functions[reader]
         arguments = _READERS[reader][1] + extra
         while functions:
             try:
-                return functions[0](gpu.handle, *arguments)
+                return functions[0](handle, *arguments)
             except pynvml.NVMLError_FunctionNotFound:
                 missing = functions.pop(0).__name__
                 fallback = f"using {functions[0].__name__} instead" if functions else f"{reader} is not available"
@@ -452,18 +545,15 @@ class NvmlSource(TelemetrySource):
         if code == pynvml.NVML_ERROR_NOT_SUPPORTED:
             gpu.unsupported.add(reader)
             return
+        if code == pynvml.NVML_ERROR_NOT_FOUND:
+            return  # nothing at that index: an empty MIG slot
         uuid = gpu.inventory.uuid
         if code == pynvml.NVML_ERROR_NO_PERMISSION:
-            self._log_once(("permission", uuid, reader), "no permission to read %s on GPU %s", reader, uuid)
+            self._read_failures.log(("permission", uuid, reader), "no permission to read %s on GPU %s", reader, uuid)
             return
         gpu.failed = True
         message = "GPU %s state unknown: reading %s failed with %s"
-        self._log_once(("error", uuid, code), message, uuid, reader, pynvml.NVMLError(code))
-
-    def _log_once(self, key: tuple[Any, ...], message: str, *args: Any) -> None:
-        if key not in self._logged:
-            self._logged.add(key)
-            log.warning(message, *args)
+        self._read_failures.log(("error", uuid, code), message, uuid, reader, pynvml.NVMLError(code))
 
     def _mark_lost(self, gpu: _Gpu) -> None:
         if not gpu.lost:
@@ -517,6 +607,8 @@ class NvmlSource(TelemetrySource):
             shutdown_temp_c=self._call(gpu, "shutdown_temp"),
             mem_max_temp_c=self._call(gpu, "mem_max_temp"),
         )
+        if gpu.inventory.mig_mode:
+            gpu.mig_slots = self._call(gpu, "max_mig_devices") or 0
         gpu.link_gen_max = _number(self._call(gpu, "pcie_link_gen_max"))
         gpu.link_width_max = _number(self._call(gpu, "pcie_link_width_max"))
         gpu.identified = True

@@ -16,6 +16,7 @@ from typing import Any
 
 import pynvml
 
+from gpuops.core.logonce import LoggedOnce
 from gpuops.core.telemetry import XidEvent
 
 log = logging.getLogger("gpuops.nvml")
@@ -40,7 +41,7 @@ class XidWatcher:
         self._uuid_by_handle: dict[int | None, str] = {}
         self._events: deque[XidEvent] = deque(maxlen=MAX_QUEUED)
         self._stop = threading.Event()
-        self._logged_codes: set[int] = set()
+        self._wait_failures = LoggedOnce(log)
         self._thread = threading.Thread(target=self._run, name="gpuops-nvml-xid", daemon=True)
         self._thread.start()
 
@@ -81,9 +82,8 @@ class XidWatcher:
             except pynvml.NVMLError_Timeout:
                 continue
             except pynvml.NVMLError as exc:
-                if exc.value not in self._logged_codes:
-                    self._logged_codes.add(exc.value)
-                    log.warning("waiting for XID events failed (%s); retrying every %.0f s", exc, RETRY_AFTER_ERROR_S)
+                message = "waiting for XID events failed (%s); retrying every %.0f s"
+                self._wait_failures.log(exc.value, message, exc, RETRY_AFTER_ERROR_S)
                 self._stop.wait(RETRY_AFTER_ERROR_S)
                 continue
             if not data.eventType & pynvml.nvmlEventTypeXidCriticalError:

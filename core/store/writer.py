@@ -29,6 +29,7 @@ from pathlib import Path
 
 import numpy as np
 
+from gpuops.core.logonce import LastingProblem
 from gpuops.core.store import meta
 from gpuops.core.store.blocks import encode_blocks
 from gpuops.core.store.columns import NAN_CODE, quantize
@@ -52,6 +53,13 @@ _REMIND_AFTER_S = 300.0
 Connector = Callable[[Path], tuple[sqlite3.Connection, StoreLayout]]
 
 
+def _problem(level: int) -> LastingProblem:
+    """One reason polls are not being stored as they should (the database refuses writes, the
+    clock is behind, background work fails): the same message at most every few minutes, however
+    often the problem comes and goes."""
+    return LastingProblem(log, level, prefix="history: ", remind_after_s=_REMIND_AFTER_S)
+
+
 def _open_for_writing(path: Path) -> tuple[sqlite3.Connection, StoreLayout]:
     return open_database(path, create=True)
 
@@ -67,35 +75,6 @@ class WriterStatus:
     rejected_polls: int = 0
     written_polls: int = 0
     last_written_ts: float | None = None
-
-
-class _Problem:
-    """One reason polls are not being stored as they should (the database refuses writes, the
-    clock is behind, background work fails). Logged when it starts and when it ends, but the same
-    message at most every few minutes, however often the problem comes and goes."""
-
-    def __init__(self, level: int) -> None:
-        self.level = level
-        self.message: str | None = None
-        self.since = 0.0
-        self._logged_this_time = False
-        self._last_logged: dict[str, float] = {}
-
-    def occur(self, message: str, detail: str = "") -> None:
-        now = time.monotonic()
-        if self.message is None:
-            self.since = now
-            self._logged_this_time = False
-        self.message = message
-        if now - self._last_logged.get(message, -math.inf) >= _REMIND_AFTER_S:
-            log.log(self.level, "history: %s%s", message, detail)
-            self._last_logged[message] = now
-            self._logged_this_time = True
-
-    def resolve(self, what: str) -> None:
-        if self.message is not None and self._logged_this_time:
-            log.warning("history: %s after %.0f s", what, time.monotonic() - self.since)
-        self.message = None
 
 
 @dataclass
@@ -162,9 +141,9 @@ class HistoryWriter:
         self._maintenance = Maintenance(self.layout, retention or RetentionPolicy())
         self._backlog: deque[_PreparedPoll] = deque()
         self._backlog_bytes = 0
-        self._write_problem = _Problem(logging.ERROR)
-        self._clock_problem = _Problem(logging.WARNING)
-        self._maintenance_problem = _Problem(logging.ERROR)
+        self._write_problem = _problem(logging.ERROR)
+        self._clock_problem = _problem(logging.WARNING)
+        self._maintenance_problem = _problem(logging.ERROR)
         self._counts = {"dropped": 0, "rejected": 0, "written": 0}
         self._status = WriterStatus(last_written_ts=self._high_water_ms / 1000 if self._high_water_ms else None)
         self._active_errors: frozenset[str] = frozenset()
@@ -352,7 +331,7 @@ class HistoryWriter:
                 conn.execute(_INSERT_FLEET, poll.fleet)
             conn.executemany("INSERT INTO events (ts_ms, kind, gpu_id, code, detail) VALUES (?, ?, ?, ?, ?)", poll.events)
 
-    def _failed(self, problem: _Problem, message: str, detail: str = "") -> None:
+    def _failed(self, problem: LastingProblem, message: str, detail: str = "") -> None:
         problem.occur(message, detail)
         # Reopen on the next attempt: a connection that hit a read-only file stays read-only.
         if self._conn is not None:
