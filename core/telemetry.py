@@ -68,6 +68,25 @@ class ProcessInfo:
 
 
 @dataclass(frozen=True, slots=True)
+class MigDevice:
+    """A MIG device of a GPU: a unit of its own, with its own UUID, framebuffer share and the
+    processes of its GPU instance. `profile` is the slice's size as NVIDIA names it, e.g. `3g.40gb`."""
+
+    uuid: str
+    gpu_instance_id: int | None
+    compute_instance_id: int | None
+    profile: str | None
+    name: str | None
+    mem_used_bytes: int | None
+    mem_total_bytes: int | None
+    processes: tuple[ProcessInfo, ...] = ()
+
+
+def _process_records(processes: tuple[ProcessInfo, ...]) -> list[dict[str, Any]]:
+    return [{"pid": p.pid, "name": p.name, "used_mem_bytes": p.used_mem_bytes} for p in processes]
+
+
+@dataclass(frozen=True, slots=True)
 class Workload:
     """Who uses a GPU as an exporter's labels tell it: a Kubernetes pod, a MIG instance, or a pod
     on a MIG instance (dcgm-exporter's pod/namespace/container and GPU_I_ID/GPU_I_PROFILE).
@@ -198,6 +217,8 @@ class FleetSample:
     stale_nodes: frozenset[str] = field(default_factory=frozenset)
     # One tuple per GPU, or () when the source knows no workloads (NVML, demo).
     workloads: tuple[tuple[Workload, ...], ...] = ()
+    # One tuple per GPU (empty for a GPU without MIG), or () when the source reads no MIG devices.
+    mig_devices: tuple[tuple[MigDevice, ...], ...] = ()
 
     def __post_init__(self) -> None:
         n = len(self.gpus)
@@ -213,6 +234,8 @@ class FleetSample:
             raise ValueError("state and processes must have one entry per GPU")
         if self.workloads and len(self.workloads) != n:
             raise ValueError("workloads must be empty or have one entry per GPU")
+        if self.mig_devices and len(self.mig_devices) != n:
+            raise ValueError("mig_devices must be empty or have one entry per GPU")
 
     def __len__(self) -> int:
         return len(self.gpus)
@@ -233,7 +256,7 @@ class FleetSample:
 
     def record(self, i: int) -> dict[str, Any]:
         """GPU `i` as a JSON-ready dict: inventory, every metric (None if unsupported),
-        decoded throttle reasons, processes, state and this poll's XID events."""
+        decoded throttle reasons, processes, MIG devices, state and this poll's XID events."""
         gpu = self.gpus[i]
         record: dict[str, Any] = {
             "uuid": gpu.uuid,
@@ -264,10 +287,7 @@ class FleetSample:
             if record["throttle_reasons_mask"] is None
             else decode_throttle_reasons(record["throttle_reasons_mask"])
         )
-        record["processes"] = [
-            {"pid": p.pid, "name": p.name, "used_mem_bytes": p.used_mem_bytes}
-            for p in self.processes[i]
-        ]
+        record["processes"] = _process_records(self.processes[i])
         record["workloads"] = [
             {
                 "namespace": w.namespace, "pod": w.pod, "container": w.container,
@@ -275,6 +295,14 @@ class FleetSample:
                 "mem_used_bytes": w.mem_used_bytes,
             }
             for w in (self.workloads[i] if self.workloads else ())
+        ]
+        record["mig_devices"] = [
+            {
+                "uuid": m.uuid, "gpu_instance_id": m.gpu_instance_id, "compute_instance_id": m.compute_instance_id,
+                "profile": m.profile, "name": m.name, "mem_used_bytes": m.mem_used_bytes,
+                "mem_total_bytes": m.mem_total_bytes, "processes": _process_records(m.processes),
+            }
+            for m in (self.mig_devices[i] if self.mig_devices else ())
         ]
         record["xid_events"] = [
             {"code": e.code, "ts": e.ts} for e in self.xid_events if e.uuid == gpu.uuid

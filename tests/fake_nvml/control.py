@@ -28,6 +28,7 @@ FOREIGN_PID = 4_000_000  # a process in another PID namespace: not visible on th
 
 NVML_ERROR_GPU_IS_LOST = 15
 NVML_VALUE_NOT_AVAILABLE = 0xFFFF_FFFF_FFFF_FFFF
+NO_INSTANCE = 0xFFFF_FFFF  # gpuInstanceId of a process on a GPU without MIG
 
 _c = ctypes
 _SIGNATURES: dict[str, tuple[object, list[object]]] = {
@@ -43,8 +44,12 @@ _SIGNATURES: dict[str, tuple[object, list[object]]] = {
     "fake_nvml_clear_processes": (_c.c_int, [_c.c_uint]),
     "fake_nvml_get_device_error": (_c.c_int, [_c.c_uint]),
     "fake_nvml_get_process": (
-        _c.c_int, [_c.c_uint, _c.c_int, _c.c_uint, _c.POINTER(_c.c_uint), _c.POINTER(_c.c_ulonglong)]
+        _c.c_int,
+        [_c.c_uint, _c.c_int, _c.c_uint, _c.POINTER(_c.c_uint), _c.POINTER(_c.c_ulonglong), _c.POINTER(_c.c_uint)],
     ),
+    "fake_nvml_mig_count": (_c.c_int, [_c.c_uint]),
+    "fake_nvml_get_mig_value": (_c.c_int, [_c.c_uint, _c.c_uint, _c.c_char_p, _c.POINTER(_c.c_longlong)]),
+    "fake_nvml_get_mig_string": (_c.c_int, [_c.c_uint, _c.c_uint, _c.c_char_p, _c.c_char_p, _c.c_uint]),
     "fake_nvml_inject_xid": (_c.c_int, [_c.c_uint, _c.c_ulonglong]),
     "fake_nvml_call_count": (_c.c_ulonglong, []),
     "fake_nvml_wait_count": (_c.c_ulonglong, []),
@@ -130,13 +135,40 @@ class FakeNvml:
         self._check(0 if code >= 0 else code, f"GPU index {index}")
         return code
 
-    def processes(self, index: int, *, graphics: bool = False) -> list[tuple[int, int | None]]:
-        """(pid, used bytes or None when not available) of GPU `index`'s compute or graphics list."""
-        listed: list[tuple[int, int | None]] = []
-        pid, used = ctypes.c_uint(), ctypes.c_ulonglong()
-        while self._lib.fake_nvml_get_process(index, int(graphics), len(listed), ctypes.byref(pid), ctypes.byref(used)) == 0:
-            listed.append((pid.value, None if used.value == NVML_VALUE_NOT_AVAILABLE else used.value))
+    def processes(self, index: int, *, graphics: bool = False) -> list[tuple[int, int | None, int | None]]:
+        """(pid, used bytes or None when not available, GPU instance id or None without MIG) of GPU
+        `index`'s compute or graphics list."""
+        listed: list[tuple[int, int | None, int | None]] = []
+        pid, used, instance = ctypes.c_uint(), ctypes.c_ulonglong(), ctypes.c_uint()
+        out = (ctypes.byref(pid), ctypes.byref(used), ctypes.byref(instance))
+        while self._lib.fake_nvml_get_process(index, int(graphics), len(listed), *out) == 0:
+            listed.append((
+                pid.value,
+                None if used.value == NVML_VALUE_NOT_AVAILABLE else used.value,
+                None if instance.value == NO_INSTANCE else instance.value,
+            ))
         return listed
+
+    def mig_count(self, index: int) -> int:
+        """How many MIG devices GPU `index` is split into (0 without MIG)."""
+        count = int(self._lib.fake_nvml_mig_count(index))
+        self._check(0 if count >= 0 else count, f"GPU index {index}")
+        return count
+
+    def mig_value(self, index: int, slot: int, key: str) -> int:
+        """A numeric property (mem_total, mem_used, gpu_instance_id, compute_instance_id) of MIG device
+        `slot` of GPU `index`."""
+        out = ctypes.c_longlong()
+        status = self._lib.fake_nvml_get_mig_value(index, slot, key.encode(), ctypes.byref(out))
+        self._check(status, f"reading {key!r} of MIG device {slot} on GPU {index}")
+        return out.value
+
+    def mig_text(self, index: int, slot: int, key: str) -> str:
+        """name, uuid or profile (e.g. "3g.40gb") of MIG device `slot` of GPU `index`."""
+        out = ctypes.create_string_buffer(96)
+        status = self._lib.fake_nvml_get_mig_string(index, slot, key.encode(), out, len(out))
+        self._check(status, f"reading {key!r} of MIG device {slot} on GPU {index}")
+        return out.value.decode()
 
     def add_process(self, index: int, pid: int, used_bytes: int | None, *, graphics: bool = False) -> None:
         raw = NVML_VALUE_NOT_AVAILABLE if used_bytes is None else used_bytes

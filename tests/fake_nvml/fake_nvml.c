@@ -32,6 +32,8 @@
 #define FAKE_MAX_PROCS 16
 #define FAKE_MAX_SETS 16
 #define FAKE_MAX_QUEUED 256
+#define FAKE_MAX_MIG 7 /* MIG devices an H100 can be split into */
+#define FAKE_NO_INSTANCE 0xFFFFFFFFu /* gpuInstanceId of a process on a GPU without MIG */
 #define FAKE_UNSUPPORTED (-1LL)
 #define FAKE_SUPPORTED_EVENTS                                                                     \
     (nvmlEventTypeSingleBitEccError | nvmlEventTypeDoubleBitEccError | nvmlEventTypePState |      \
@@ -54,14 +56,14 @@
     X(ecc_corrected_volatile) X(ecc_uncorrected_volatile) X(ecc_corrected_aggregate)              \
     X(ecc_uncorrected_aggregate) X(remapped_rows_correctable) X(remapped_rows_uncorrectable)      \
     X(remapped_rows_pending) X(remapped_rows_failure) X(pcie_replay_count)                        \
-    X(clocks_event_reasons) X(mig_mode)
+    X(clocks_event_reasons) X(mig_mode) X(gpu_instance_id) X(compute_instance_id)
 
 #define FAKE_KEY_ENUM(name) K_##name,
 enum fake_key { FAKE_KEYS(FAKE_KEY_ENUM) K_COUNT };
 #define FAKE_KEY_NAME(name) #name,
 static const char *const KEY_NAMES[K_COUNT] = {FAKE_KEYS(FAKE_KEY_NAME)};
 
-#define FAKE_STRINGS(X) X(name) X(uuid) X(serial) X(vbios)
+#define FAKE_STRINGS(X) X(name) X(uuid) X(serial) X(vbios) X(profile) /* profile: MIG devices only */
 #define FAKE_STRING_ENUM(name) S_##name,
 enum fake_string { FAKE_STRINGS(FAKE_STRING_ENUM) S_COUNT };
 static const char *const STRING_NAMES[S_COUNT] = {FAKE_STRINGS(FAKE_KEY_NAME)};
@@ -69,6 +71,7 @@ static const char *const STRING_NAMES[S_COUNT] = {FAKE_STRINGS(FAKE_KEY_NAME)};
 struct fake_process {
     unsigned int pid;
     unsigned long long used_bytes;
+    unsigned int gpu_instance_id; /* FAKE_NO_INSTANCE unless the process runs on a MIG device */
 };
 
 struct nvmlDevice_st {
@@ -81,6 +84,8 @@ struct nvmlDevice_st {
                                     driver may still answer these from what it cached) */
     int fields_refused;       /* nvmlDeviceGetFieldValues fails as a whole (NOT_SUPPORTED) */
     long long counters_us;    /* when the energy and PCIe counters were last advanced */
+    struct nvmlDevice_st *parent; /* a MIG device's GPU (MIG devices live in g_migs); NULL for a GPU */
+    unsigned int n_mig;       /* MIG devices of a MIG-enabled GPU: g_migs[its index][0 .. n_mig) */
 };
 
 struct fake_event {
@@ -99,6 +104,7 @@ struct nvmlEventSet_st {
 static pthread_mutex_t g_lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t g_event_cond;
 static struct nvmlDevice_st g_devices[FAKE_MAX_DEVICES];
+static struct nvmlDevice_st g_migs[FAKE_MAX_DEVICES][FAKE_MAX_MIG];
 static struct nvmlEventSet_st g_sets[FAKE_MAX_SETS];
 static unsigned int g_device_count;
 static unsigned int g_init_count;
@@ -140,6 +146,19 @@ static int valid_device(nvmlDevice_t device) {
     return device >= g_devices && device < g_devices + g_device_count;
 }
 
+static int valid_mig(nvmlDevice_t device) {
+    const struct nvmlDevice_st *first = &g_migs[0][0];
+    return device >= first && device < first + (size_t)g_device_count * FAKE_MAX_MIG && device->parent != NULL;
+}
+
+/* For the queries a MIG device handle answers (UUID, name, memory, instance ids): its GPU's error. */
+static nvmlReturn_t check_device_or_mig(nvmlDevice_t device) {
+    if (g_init_count == 0) return NVML_ERROR_UNINITIALIZED;
+    if (valid_mig(device)) return device->parent->error;
+    if (!valid_device(device)) return NVML_ERROR_INVALID_ARGUMENT;
+    return device->error;
+}
+
 static nvmlReturn_t check_device(nvmlDevice_t device) {
     if (g_init_count == 0) return NVML_ERROR_UNINITIALIZED;
     if (!valid_device(device)) return NVML_ERROR_INVALID_ARGUMENT;
@@ -163,6 +182,7 @@ static long long advance_counters(nvmlDevice_t d) {
 /* The identity queries answer from the driver's cache: only identity_error stops them. */
 static nvmlReturn_t check_identity(nvmlDevice_t device) {
     if (g_init_count == 0) return NVML_ERROR_UNINITIALIZED;
+    if (valid_mig(device)) return device->parent->identity_error;
     if (!valid_device(device)) return NVML_ERROR_INVALID_ARGUMENT;
     return device->identity_error;
 }
@@ -200,12 +220,18 @@ static void set_text(nvmlDevice_t d, enum fake_string key, const char *text) {
     snprintf(d->text[key], sizeof d->text[key], "%s", text);
 }
 
-static void add_process(nvmlDevice_t d, int graphics, unsigned int pid, unsigned long long used) {
+static void add_instance_process(nvmlDevice_t d, int graphics, unsigned int pid, unsigned long long used,
+                                 unsigned int gpu_instance_id) {
     if (d->n_procs[graphics] < FAKE_MAX_PROCS) {
-        d->procs[graphics][d->n_procs[graphics]].pid = pid;
-        d->procs[graphics][d->n_procs[graphics]].used_bytes = used;
-        d->n_procs[graphics]++;
+        struct fake_process *p = &d->procs[graphics][d->n_procs[graphics]++];
+        p->pid = pid;
+        p->used_bytes = used;
+        p->gpu_instance_id = gpu_instance_id;
     }
+}
+
+static void add_process(nvmlDevice_t d, int graphics, unsigned int pid, unsigned long long used) {
+    add_instance_process(d, graphics, pid, used, FAKE_NO_INSTANCE);
 }
 
 /* PCI bus number of device `index` (domain 0, device 0). */
@@ -325,7 +351,26 @@ static void make_full_field_board(nvmlDevice_t d, unsigned int index) {
 
 static void reset_device(nvmlDevice_t d) {
     memset(d, 0, sizeof *d);
+    memset(g_migs[d - g_devices], 0, sizeof g_migs[0]);
     d->counters_us = now_us(CLOCK_REALTIME);
+}
+
+/* A MIG device of GPU `d` named as the driver names it ("<GPU name> MIG <profile>"), with its GPU
+ * and compute instance ids, framebuffer share and use. */
+static void add_mig(nvmlDevice_t d, const char *profile, unsigned int gi, unsigned int ci,
+                    long long mem_total, long long mem_used) {
+    nvmlDevice_t m = &g_migs[d - g_devices][d->n_mig];
+    m->parent = d;
+    m->value[K_gpu_instance_id] = gi;
+    m->value[K_compute_instance_id] = ci;
+    m->value[K_mem_total] = mem_total;
+    m->value[K_mem_used] = mem_used;
+    snprintf(m->text[S_name], sizeof m->text[S_name], "%.80s MIG %.10s", d->text[S_name], profile);
+    snprintf(m->text[S_uuid], sizeof m->text[S_uuid], "MIG-7a3c%04x-55b1-5e0a-8f7d-%012x",
+             (unsigned int)(d - g_devices), 0xc0deu + d->n_mig);
+    set_text(m, S_profile, profile);
+    d->n_mig++;
+    d->value[K_mem_used] += mem_used;
 }
 
 static void default_fleet(void) {
@@ -388,7 +433,10 @@ static void vgpu_guests(void) {
     g_devices[0].fields_refused = 1;
 }
 
-/* MIG-enabled H100s (GPUs 0 and 1): the parent refuses utilization; GPU 2 is an H100 without MIG. */
+/* MIG-enabled H100s (GPUs 0 and 1): the parent refuses utilization, its memory use is that of
+ * its MIG devices, and its processes carry the GPU instance they run in. GPU 0 is split
+ * 3g.40gb + 2g.20gb + 1g.10gb (one MIG slot left empty in between), GPU 1 is one 7g.80gb;
+ * GPU 2 is an H100 without MIG. GPU instance ids are those an H100 hands out for these profiles. */
 static void mig_fleet(void) {
     g_device_count = 3;
     for (unsigned int i = 0; i < g_device_count; i++) {
@@ -398,7 +446,16 @@ static void mig_fleet(void) {
     for (unsigned int i = 0; i < 2; i++) {
         g_devices[i].value[K_mig_mode] = NVML_DEVICE_MIG_ENABLE;
         g_devices[i].value[K_util_gpu] = FAKE_UNSUPPORTED;
+        g_devices[i].value[K_mem_used] = 0;
     }
+    nvmlDevice_t split = &g_devices[0], whole = &g_devices[1];
+    add_mig(split, "3g.40gb", 1, 0, 40192LL * 1024 * 1024, 21LL * GiB);
+    add_mig(split, "2g.20gb", 5, 0, 20096LL * 1024 * 1024, 3LL * GiB);
+    add_mig(split, "1g.10gb", 13, 0, 9984LL * 1024 * 1024, 0);
+    add_instance_process(split, 0, (unsigned int)getpid(), 20 * GiB, 1);
+    add_instance_process(split, 0, 4000002, 3 * GiB, 5);
+    add_mig(whole, "7g.80gb", 0, 0, 81152LL * 1024 * 1024, 30 * GiB);
+    add_instance_process(whole, 0, 4000003, 30 * GiB, 0);
 }
 
 static void configure(const char *scenario, unsigned int latency_ms) {
@@ -571,16 +628,49 @@ int fake_nvml_get_device_error(unsigned int index) {
 
 /* Process `slot` of GPU `index`'s compute (graphics = 0) or graphics list; -1 past the end. */
 int fake_nvml_get_process(unsigned int index, int graphics, unsigned int slot, unsigned int *pid,
-                          unsigned long long *used_bytes) {
-    if (index >= g_device_count || graphics < 0 || graphics > 1 || !pid || !used_bytes) return -1;
+                          unsigned long long *used_bytes, unsigned int *gpu_instance_id) {
+    if (index >= g_device_count || graphics < 0 || graphics > 1 || !pid || !used_bytes || !gpu_instance_id) return -1;
     pthread_mutex_lock(&g_lock);
     int found = slot < g_devices[index].n_procs[graphics];
     if (found) {
         *pid = g_devices[index].procs[graphics][slot].pid;
         *used_bytes = g_devices[index].procs[graphics][slot].used_bytes;
+        *gpu_instance_id = g_devices[index].procs[graphics][slot].gpu_instance_id;
     }
     pthread_mutex_unlock(&g_lock);
     return found ? 0 : -1;
+}
+
+/* How many MIG devices GPU `index` holds, or -1. */
+int fake_nvml_mig_count(unsigned int index) {
+    if (index >= g_device_count) return -1;
+    pthread_mutex_lock(&g_lock);
+    int count = (int)g_devices[index].n_mig;
+    pthread_mutex_unlock(&g_lock);
+    return count;
+}
+
+/* A numeric property (mem_total, mem_used, gpu_instance_id, ...) of MIG device `slot` of GPU `index`. */
+int fake_nvml_get_mig_value(unsigned int index, unsigned int slot, const char *key, long long *value) {
+    int k = key_index(key);
+    if (index >= g_device_count || slot >= g_devices[index].n_mig || k < 0 || value == NULL) return -1;
+    pthread_mutex_lock(&g_lock);
+    *value = g_migs[index][slot].value[k];
+    pthread_mutex_unlock(&g_lock);
+    return 0;
+}
+
+int fake_nvml_get_mig_string(unsigned int index, unsigned int slot, const char *key, char *out, unsigned int length) {
+    if (index >= g_device_count || slot >= g_devices[index].n_mig || !out || !length) return -1;
+    for (int s = 0; s < S_COUNT; s++) {
+        if (strcmp(key, STRING_NAMES[s]) == 0) {
+            pthread_mutex_lock(&g_lock);
+            snprintf(out, length, "%s", g_migs[index][slot].text[s]);
+            pthread_mutex_unlock(&g_lock);
+            return 0;
+        }
+    }
+    return -1;
 }
 
 /* Deliver an XID to every event set that registered this device for XID events; returns how many. */
@@ -732,7 +822,7 @@ nvmlReturn_t DECLDIR nvmlDeviceGetPciInfo_v3(nvmlDevice_t device, nvmlPciInfo_t 
 
 nvmlReturn_t DECLDIR nvmlDeviceGetMemoryInfo_v2(nvmlDevice_t device, nvmlMemory_v2_t *memory) {
     api_enter();
-    nvmlReturn_t ret = check_device(device);
+    nvmlReturn_t ret = check_device_or_mig(device);
     if (ret != NVML_SUCCESS) return api_leave(ret);
     if (memory == NULL) return api_leave(NVML_ERROR_INVALID_ARGUMENT);
     if (memory->version != nvmlMemory_v2) return api_leave(NVML_ERROR_ARGUMENT_VERSION_MISMATCH);
@@ -760,6 +850,46 @@ nvmlReturn_t DECLDIR nvmlDeviceGetMigMode(nvmlDevice_t device, unsigned int *cur
     if (ret == NVML_SUCCESS && pendingMode == NULL) ret = NVML_ERROR_INVALID_ARGUMENT;
     if (ret == NVML_SUCCESS) *pendingMode = *currentMode;
     return api_leave(ret);
+}
+
+/* Zero when MIG is not enabled (header: "Returns zero if MIG is not supported or enabled"). */
+nvmlReturn_t DECLDIR nvmlDeviceGetMaxMigDeviceCount(nvmlDevice_t device, unsigned int *count) {
+    api_enter();
+    nvmlReturn_t ret = check_device(device);
+    if (ret != NVML_SUCCESS) return api_leave(ret);
+    if (count == NULL) return api_leave(NVML_ERROR_INVALID_ARGUMENT);
+    *count = device->value[K_mig_mode] == NVML_DEVICE_MIG_ENABLE ? FAKE_MAX_MIG : 0;
+    return api_leave(NVML_SUCCESS);
+}
+
+nvmlReturn_t DECLDIR nvmlDeviceGetMigDeviceHandleByIndex(nvmlDevice_t device, unsigned int index, nvmlDevice_t *migDevice) {
+    api_enter();
+    nvmlReturn_t ret = check_device(device);
+    if (ret != NVML_SUCCESS) return api_leave(ret);
+    if (migDevice == NULL || index >= FAKE_MAX_MIG) return api_leave(NVML_ERROR_INVALID_ARGUMENT);
+    if (device->value[K_mig_mode] != NVML_DEVICE_MIG_ENABLE) return api_leave(NVML_ERROR_NOT_SUPPORTED);
+    if (index >= device->n_mig) return api_leave(NVML_ERROR_NOT_FOUND);
+    *migDevice = &g_migs[device - g_devices][index];
+    return api_leave(NVML_SUCCESS);
+}
+
+static nvmlReturn_t read_instance_id(nvmlDevice_t device, enum fake_key key, unsigned int *id) {
+    nvmlReturn_t ret = check_device_or_mig(device);
+    if (ret != NVML_SUCCESS) return ret;
+    if (id == NULL) return NVML_ERROR_INVALID_ARGUMENT;
+    if (device->parent == NULL) return NVML_ERROR_NOT_SUPPORTED; /* not a MIG device handle */
+    *id = (unsigned int)device->value[key];
+    return NVML_SUCCESS;
+}
+
+nvmlReturn_t DECLDIR nvmlDeviceGetGpuInstanceId(nvmlDevice_t device, unsigned int *id) {
+    api_enter();
+    return api_leave(read_instance_id(device, K_gpu_instance_id, id));
+}
+
+nvmlReturn_t DECLDIR nvmlDeviceGetComputeInstanceId(nvmlDevice_t device, unsigned int *id) {
+    api_enter();
+    return api_leave(read_instance_id(device, K_compute_instance_id, id));
 }
 
 nvmlReturn_t DECLDIR nvmlDeviceGetArchitecture(nvmlDevice_t device, nvmlDeviceArchitecture_t *arch) {
@@ -875,8 +1005,9 @@ static nvmlReturn_t list_processes(nvmlDevice_t device, int graphics, unsigned i
     for (unsigned int i = 0; i < n; i++) {
         infos[i].pid = device->procs[graphics][i].pid;
         infos[i].usedGpuMemory = device->procs[graphics][i].used_bytes;
-        infos[i].gpuInstanceId = 0xFFFFFFFFu;
-        infos[i].computeInstanceId = 0xFFFFFFFFu;
+        unsigned int gi = device->procs[graphics][i].gpu_instance_id;
+        infos[i].gpuInstanceId = gi;
+        infos[i].computeInstanceId = gi == FAKE_NO_INSTANCE ? FAKE_NO_INSTANCE : 0;
     }
     *infoCount = n;
     return NVML_SUCCESS;
