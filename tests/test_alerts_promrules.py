@@ -12,8 +12,11 @@ from __future__ import annotations
 
 import json
 import os
+import select
 import subprocess
 import sys
+import urllib.parse
+import urllib.request
 from collections.abc import Callable, Mapping
 from pathlib import Path
 
@@ -27,7 +30,9 @@ from gpuops.core.alerts.promrules import DCGM_EXPORTER_DEFAULT_COUNTERS, prometh
 from gpuops.core.alerts.rules import Rule, rules_to_text
 from gpuops.core.sources.dcgm_fleet import FleetBook, TargetResult, classify, gather
 from gpuops.core.sources.exposition import ExpositionReader
+from gpuops.core.sources.factory import open_source
 from gpuops.core.store.connection import open_database
+from tests.servers import free_port, stop, wait_until
 from tests.tools import require_tool
 
 FIXTURES = Path(__file__).parent / "fixtures" / "dcgm-exporter"
@@ -328,3 +333,90 @@ def test_default_counters_are_dcgm_exporters_own_list() -> None:
     listed = {line.split(",")[0].strip() for line in (FIXTURES / "default-counters.csv").read_text().splitlines()
               if line.strip() and not line.startswith("#") and line.split(",")[1].strip() != "label"}
     assert DCGM_EXPORTER_DEFAULT_COUNTERS == listed
+
+
+# ------------------------------------------------------------------ a real Prometheus on the agent
+
+PROMETHEUS = "/usr/bin/prometheus"
+STARTUP_LIMIT_S = 60.0
+DEMO = "demo:64"  # seed 0 has a hot GPU, a pending row remap and a busy GPU on a slow PCIe link
+
+
+def _api(base: str, path: str) -> dict:
+    with urllib.request.urlopen(f"{base}/api/v1/{path}", timeout=5) as response:
+        return json.load(response)["data"]
+
+
+def _start_agent() -> tuple[subprocess.Popen[str], str]:
+    """`gpuops agent` on the simulated fleet, polling once and then holding still (interval 1 h),
+    so that Prometheus and the engine read exactly the same values."""
+    process = subprocess.Popen(
+        [sys.executable, "-m", "gpuops", "agent", "--source", DEMO, "--listen", "127.0.0.1:0", "--interval", "3600"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    assert process.stdout is not None
+    ready, _, _ = select.select([process.stdout], [], [], STARTUP_LIMIT_S)
+    line = process.stdout.readline().strip() if ready else ""
+    if not line.startswith("gpuops agent: serving http://127.0.0.1:"):
+        stop(process)
+        pytest.fail(f"agent did not start: {line!r} {process.stderr.read() if process.stderr else ''}")
+    return process, line.split()[3]
+
+
+def test_a_real_prometheus_scraping_the_agent_fires_what_the_engine_fires(history: Path, tmp_path: Path) -> None:
+    prometheus = require_tool(PROMETHEUS, "prometheus", install="apt-get install -y prometheus; scripts/dev.sh does it")
+    rules_file = tmp_path / "gpuops-rules.yml"
+    export(history, rules_file)
+    exported = exported_names(rules_file)
+    rules = tuple(r for r in stored_rules(history) if r.name in exported)
+    processes: list[subprocess.Popen[str]] = []
+    try:
+        agent, url = _start_agent()
+        processes.append(agent)
+        # gpuops' verdict on the same values, read through the scrape source as a console would.
+        with open_source(f"scrape:{url}") as source:
+            sample = source.poll()
+        engine = AlertEngine(rules, poll_interval_s=1.0)
+        engine.evaluate(sample, now=sample.ts)
+        firing = {(a.rule, a.labels["gpu"]): a for a in engine.active if a.state is AlertState.FIRING}
+        engine.evaluate(sample, now=sample.ts + 3600)  # every `for` over
+        active = {(a.rule, a.labels["gpu"]) for a in engine.active}
+        assert {rule for rule, _ in firing} == {"gpu_temp_at_slowdown", "row_remap_pending"}
+        assert {rule for rule, _ in active} - {rule for rule, _ in firing} == {"gpu_temp_near_slowdown", "pcie_gen_degraded"}
+
+        (tmp_path / "prometheus.yml").write_text(
+            "global:\n  scrape_interval: 1s\n  scrape_timeout: 1s\n  evaluation_interval: 1s\n"
+            f"rule_files: [{json.dumps(str(rules_file))}]\n"
+            "scrape_configs:\n  - job_name: gpuops\n    static_configs:\n"
+            f"      - targets: [{json.dumps(urllib.parse.urlsplit(url).netloc)}]\n"
+        )
+        port = free_port()
+        base = f"http://127.0.0.1:{port}"
+        processes.append(subprocess.Popen(
+            [prometheus, f"--config.file={tmp_path / 'prometheus.yml'}", f"--storage.tsdb.path={tmp_path / 'data'}",
+             f"--web.listen-address=127.0.0.1:{port}", "--log.level=warn"],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        ))
+
+        def evaluated() -> list[dict]:
+            loaded = [rule for group in _api(base, "rules")["groups"] for rule in group["rules"]]
+            return loaded if loaded and all(rule["lastEvaluation"] > "2000" for rule in loaded) else []
+
+        loaded = wait_until("Prometheus to evaluate the exported rules", evaluated, STARTUP_LIMIT_S)
+        assert sorted(rule["name"] for rule in loaded) == sorted(exported)
+        assert {rule["health"] for rule in loaded} == {"ok"}, [r.get("lastError") for r in loaded]
+
+        def alerts(states: set[str]) -> dict[tuple[str, str], dict]:
+            return {(a["labels"]["alertname"], a["labels"]["UUID"]): a for a in _api(base, "alerts")["alerts"]
+                    if a["state"] in states}
+
+        wait_until("Prometheus to fire what the engine fires", lambda: set(alerts({"firing"})) == set(firing), 30.0)
+        assert set(alerts({"pending", "firing"})) == active
+        for key, alert in alerts({"firing"}).items():
+            assert alert["annotations"]["summary"] == firing[key].summary
+            assert alert["labels"]["severity"] == firing[key].severity.label
+            assert alert["labels"]["node"] == alert["labels"]["Hostname"] == firing[key].labels["node"]
+            assert alert["labels"]["gpu"] == firing[key].labels["gpu_index"]
+    finally:
+        for process in reversed(processes):
+            stop(process)
