@@ -11,10 +11,14 @@ gpuops or Prometheus watches them. Translation, rule by rule:
 * A condition is `signal op threshold`, a relative threshold `ref * scale + offset`; several
   conditions are joined with `and`. Series missing in Prometheus never satisfy a condition,
   as NaN never does in the engine.
-* `for_s` and `keep_firing_for_s` become `for:` and `keep_firing_for:`. Hysteresis (`clear`)
-  keeps a firing alert true while its clear conditions do not all hold, through Prometheus'
-  own ALERTS series. With both, Prometheus waits keep_firing_for after the clear conditions
-  hold, the engine after the fire conditions stopped: only later, never earlier.
+* `for_s` and `keep_firing_for_s` become `for:` and `keep_firing_for:`. Prometheus counts
+  keep_firing_for from the first evaluation at which the condition is false, the engine from
+  the last at which it held, so Prometheus resolves such an alert one evaluation interval
+  later. Hysteresis (`clear`) keeps a firing alert true while its clear conditions do not all
+  hold, through Prometheus' own ALERTS series; with keep_firing_for as well, Prometheus waits
+  it out after the clear conditions hold. Later, never earlier.
+* Texts: the catalogue's words for an XID (description, action) are gpuops' own; Prometheus
+  says "?" for them, as the engine does for any placeholder without a value.
 * XID rules: for plain dcgm-exporter gpuops treats a change of the last-XID gauge
   (DCGM_FI_DEV_XID_ERRORS) to a code > 0 as one event (core.sources.dcgm_fleet); the rule
   fires on such a change, within XID_WINDOW, to a code whose severity class matches.
