@@ -91,7 +91,9 @@ class AlertTimeline(pg.PlotWidget):
         plot.hideButtons()
         plot.setMouseEnabled(x=True, y=False)
         plot.getAxis("left").setWidth(160)
-        self.bars = pg.BarGraphItem(x0=[], x1=[], y0=[], y1=[])
+        # One shared "no pen" for every bar: a per-bar `pens` list crashes pyqtgraph 0.14 when it
+        # is empty (BarGraphItem._updateColors reads its loop variable after an empty loop).
+        self.bars = pg.BarGraphItem(x0=[], x1=[], y0=[], y1=[], pen=pg.mkPen(None))
         plot.addItem(self.bars)
         self.rules: list[str] = []
 
@@ -103,7 +105,7 @@ class AlertTimeline(pg.PlotWidget):
         x1 = np.array([min(a.ended_at if a.ended_at is not None else now, timeline.until) for a in alerts], dtype=np.float64)
         y0 = np.array([row[a.rule] + 0.1 for a in alerts], dtype=np.float64)
         brushes = [pg.mkBrush(SEVERITY_COLORS[a.severity].lighter(140) if a.state is AlertState.PENDING else SEVERITY_COLORS[a.severity]) for a in alerts]
-        self.bars.setOpts(x0=x0, x1=np.maximum(x1, x0 + 1.0), y0=y0, y1=y0 + 0.8, brushes=brushes, pens=[pg.mkPen(None)] * len(alerts))
+        self.bars.setOpts(x0=x0, x1=np.maximum(x1, x0 + 1.0), y0=y0, y1=y0 + 0.8, brushes=brushes)
         self.getPlotItem().getAxis("left").setTicks([[(i + 0.5, rule) for i, rule in enumerate(self.rules)]])
         self.setXRange(timeline.since, timeline.until, padding=0.01)
         self.setYRange(0, max(1, len(self.rules)), padding=0.05)
