@@ -138,11 +138,6 @@ class AlertEngine:
     def node_baseline(self) -> dict[str, int]:
         return dict(self._node_baseline)
 
-    def forget_node_baseline(self, node: str) -> None:
-        """After a node is rebuilt with fewer GPUs on purpose: its current count becomes normal."""
-        self._node_baseline.pop(node, None)
-        self._baseline_for = None
-
     # ------------------------------------------------------------ evaluation
 
     def evaluate(

@@ -323,10 +323,6 @@ class AlertStore:
     def node_baseline(self) -> dict[str, int]:
         return dict(self.conn.execute("SELECT node, max_gpus FROM alert_node_gpus"))
 
-    def forget_node_baseline(self, node: str) -> None:
-        with self._transaction():
-            self.conn.execute("DELETE FROM alert_node_gpus WHERE node = ?", (node,))
-
     # ------------------------------------------------------------ silences and maintenance
 
     def silences(self, *, active_at: float | None = None) -> list[Silence]:

@@ -41,7 +41,6 @@ _CONTRACT_FIELDS = (
     "customer_id", "name", "type", "gpu_model", "gpu_count", "start_ms", "end_ms",
     "price_per_gpu_hour", "status", "equity_terms", "compute_value_credited",
 )
-_CUSTOMER_FIELDS = ("name", "contact", "notes")
 
 
 def _plain(item: Customer | Contract | Allocation) -> dict[str, Any]:
@@ -188,30 +187,6 @@ class AllocationRepository:
             entries.append(("create", "customer", customer.id, None, _plain(customer)))
         return customer
 
-    def update_customer(self, customer_id: int, **changes: Any) -> Customer:
-        unknown = set(changes) - set(_CUSTOMER_FIELDS)
-        if unknown:
-            raise TypeError(f"unknown customer fields: {sorted(unknown)}")
-        with self._writing(f"update customer {customer_id}") as entries:
-            before = self.customer(customer_id)
-            after = replace(before, **changes)
-            if after.name != before.name and self.customer_named(after.name) is not None:
-                raise ValidationError([Problem(f"customer {after.name!r} already exists")])
-            self.conn.execute(
-                "UPDATE customers SET name = ?, contact = ?, notes = ? WHERE id = ?",
-                (after.name, after.contact, after.notes, customer_id),
-            )
-            entries.append(("update", "customer", customer_id, _plain(before), _plain(after)))
-        return after
-
-    def delete_customer(self, customer_id: int) -> None:
-        with self._writing(f"delete customer {customer_id}") as entries:
-            before = self.customer(customer_id)
-            if self.contracts(customer_id):
-                raise ValidationError([Problem(f"customer {before.name!r} still has contracts: delete them first")])
-            self.conn.execute("DELETE FROM customers WHERE id = ?", (customer_id,))
-            entries.append(("delete", "customer", customer_id, _plain(before), None))
-
     def add_contract(
         self,
         customer_id: int,
@@ -277,14 +252,6 @@ class AllocationRepository:
             )
             entries.append(("update", "contract", contract_id, _plain(before), _plain(after)))
         return after
-
-    def delete_contract(self, contract_id: int) -> None:
-        with self._writing(f"delete contract {contract_id}") as entries:
-            before = self.contract(contract_id)
-            if self.allocations(contract_id=contract_id):
-                raise ValidationError([Problem(f"contract {before.name!r} still has allocations: release and delete them first")])
-            self.conn.execute("DELETE FROM contracts WHERE id = ?", (contract_id,))
-            entries.append(("delete", "contract", contract_id, _plain(before), None))
 
     def allocate(
         self,

@@ -54,10 +54,6 @@ class GpuProfile:
     def mem_total_bytes(self) -> int:
         return int(self.mem_total_mib) * MIB
 
-    @property
-    def has_mem_temp(self) -> bool:
-        return not math.isnan(self.idle_mem_temp_c)
-
 
 _TEXT_FIELDS = {"model", "name", "architecture", "form_factor", "vbios_version"}
 _BOOL_FIELDS = {"has_fan", "mig_capable"}

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 
 from gpuops.core.telemetry import THROTTLE_REASON_BITS, FleetSample, decode_throttle_reasons
 from gpuops.core.units import DEFAULT_UNITS, MISSING, DisplayUnits, format_bytes, format_power, format_temperature
@@ -73,15 +72,6 @@ def throttle_lines(mask: float) -> list[str]:
         return ["Clock throttle reasons: not reported by this GPU"]
     names = decode_throttle_reasons(mask)
     return [THROTTLE_WORDS[n] for n in names] or ["Clocks are not held back"]
-
-
-@dataclass(frozen=True)
-class CounterChange:
-    """A counter's value now and how much it grew over the range (None when unknown)."""
-
-    label: str
-    now: float | None
-    change: float | None
 
 
 def counter_text(value: float | None) -> str:
