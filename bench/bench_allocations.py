@@ -56,7 +56,15 @@ def _chunks(layout, frame, level) -> list[tuple[int, bytes]]:
     starts = frame.ts_ms - frame.ts_ms % window
     for t0 in np.unique(starts):
         rows = starts == t0
-        out.append((int(t0), encode_rollup_chunk(type(frame)(frame.ts_ms[rows], frame.count[rows], {k: v[rows] for k, v in frame.columns.items()}, False), layout)))
+        out.append(
+            (
+                int(t0),
+                encode_rollup_chunk(
+                    type(frame)(frame.ts_ms[rows], frame.count[rows], {k: v[rows] for k, v in frame.columns.items()}, False),
+                    layout,
+                ),
+            )
+        )
     return out
 
 
@@ -97,8 +105,12 @@ def _build_history(path: Path) -> None:
     with meta.write_transaction(conn):
         for gpu_id in gpu_ids:
             minute_chunks, hour_chunks, stored = blobs[gpu_id % PATTERNS]
-            conn.executemany("INSERT INTO rollup_1m (gpu_id, t0_ms, n, data) VALUES (?, ?, 0, ?)", [(gpu_id, t0, b) for t0, b in minute_chunks])
-            conn.executemany("INSERT INTO rollup_1h (gpu_id, t0_ms, n, data) VALUES (?, ?, 0, ?)", [(gpu_id, t0, b) for t0, b in hour_chunks])
+            conn.executemany(
+                "INSERT INTO rollup_1m (gpu_id, t0_ms, n, data) VALUES (?, ?, 0, ?)", [(gpu_id, t0, b) for t0, b in minute_chunks]
+            )
+            conn.executemany(
+                "INSERT INTO rollup_1h (gpu_id, t0_ms, n, data) VALUES (?, ?, 0, ?)", [(gpu_id, t0, b) for t0, b in hour_chunks]
+            )
             keep_idle_summaries(conn, layout, MINUTE, {gpu_id: stored})
         end = START_MS + DAYS * DAY_MS
         meta.set_int(conn, layout.levels[1].watermark_key, end)
@@ -185,10 +197,17 @@ def run() -> list[dict]:
             elapsed, cpu = time.perf_counter() - started, time.process_time() - cpu
             allocated = sum(r.usage.allocated_gpu_hours for r in report)
             idle = sum(r.usage.idle_gpu_hours for r in report)
-            rows.append({
-                "measure": f"usage report, {DAYS} days x {N_GPUS} GPUs ({label})", "value": elapsed, "unit": "s", "target": target,
-                "cpu_s": round(cpu, 3), "allocated_gpu_hours": round(allocated, 1), "idle_gpu_hours": round(idle, 1),
-            })
+            rows.append(
+                {
+                    "measure": f"usage report, {DAYS} days x {N_GPUS} GPUs ({label})",
+                    "value": elapsed,
+                    "unit": "s",
+                    "target": target,
+                    "cpu_s": round(cpu, 3),
+                    "allocated_gpu_hours": round(allocated, 1),
+                    "idle_gpu_hours": round(idle, 1),
+                }
+            )
         repo.close()
 
         fresh = Path(tmp) / "import.sqlite"

@@ -99,7 +99,9 @@ def _build_recent64(path: Path) -> dict:
         t0 = WINDOW_START - (4 - window) * minute.window_ms / 1000
         samples = [minute_source.sample_at(t0 + 60 * m) for m in range(360)]
         for gpu, inventory in enumerate(samples[0].gpus):
-            chunk_rows.append((ids[inventory.uuid], round(t0 * 1000), 360, encode_rollup_chunk(_minute_frame(samples, gpu, layout), layout)))
+            chunk_rows.append(
+                (ids[inventory.uuid], round(t0 * 1000), 360, encode_rollup_chunk(_minute_frame(samples, gpu, layout), layout))
+            )
         for s in samples:
             figures = fleet_row(s)
             fleet_rows.append((round(s.ts * 1000), 60, *(v for f in figures for v in (f, f, f))))
@@ -130,7 +132,8 @@ def _build_fleet1000(path: Path) -> None:
     conn.execute("BEGIN IMMEDIATE")
     conn.executemany(f"INSERT INTO fleet_1m ({', '.join(names)}) VALUES ({', '.join('?' * len(names))})", minute_rows)
     conn.executemany(
-        f"INSERT INTO fleet_samples (ts_ms, {', '.join(FLEET_METRICS)}) VALUES ({', '.join('?' * (len(FLEET_METRICS) + 1))})", raw_rows
+        f"INSERT INTO fleet_samples (ts_ms, {', '.join(FLEET_METRICS)}) VALUES ({', '.join('?' * (len(FLEET_METRICS) + 1))})",
+        raw_rows,
     )
     conn.execute("INSERT INTO meta (key, value) VALUES (?, ?)", (layout.levels[1].watermark_key, str(round(WINDOW_START * 1000))))
     conn.execute("COMMIT")
@@ -166,7 +169,12 @@ def _write_fleet(n_gpus: int, directory: Path) -> dict:
                 steps.append(time.perf_counter() - started)
                 if not more:
                     break
-    return {"path": path, "first_ms": writes[0] * 1e3, "writes_ms": [w * 1e3 for w in writes[1:]], "longest_step_ms": max(steps) * 1e3}
+    return {
+        "path": path,
+        "first_ms": writes[0] * 1e3,
+        "writes_ms": [w * 1e3 for w in writes[1:]],
+        "longest_step_ms": max(steps) * 1e3,
+    }
 
 
 def run() -> list[dict]:

@@ -163,24 +163,53 @@ def _live_stalls_ms(db: Path) -> tuple[float, float, float, int]:
 def run() -> list[dict]:
     rows = []
     for name, ms in _regroup_ms().items():
-        rows.append({"measure": f"grid {name}, {GRID_GPUS:,} GPUs (incl. repaint)", "value": ms, "unit": "ms", "target": "<= 50", "runs": REGROUP_RUNS})
+        rows.append(
+            {
+                "measure": f"grid {name}, {GRID_GPUS:,} GPUs (incl. repaint)",
+                "value": ms,
+                "unit": "ms",
+                "target": "<= 50",
+                "runs": REGROUP_RUNS,
+            }
+        )
     with tempfile.TemporaryDirectory(prefix="gpuops-bench-views-") as tmp:
         started = time.perf_counter()
         db = _history_db(Path(tmp))
         built_s = time.perf_counter() - started
         median_ms, worst_ms = _detail_switch_ms(db)
-        rows.append({
-            "measure": "switch detail view to another GPU, 24 h range from the history", "value": median_ms, "unit": "ms",
-            "target": "<= 100", "worst_ms": round(worst_ms, 1), "history": f"{HISTORY_GPUS} GPUs, 24 h, every {HISTORY_STEP_S:g} s",
-            "db_build_s": round(built_s, 1),
-        })
+        rows.append(
+            {
+                "measure": "switch detail view to another GPU, 24 h range from the history",
+                "value": median_ms,
+                "unit": "ms",
+                "target": "<= 100",
+                "worst_ms": round(worst_ms, 1),
+                "history": f"{HISTORY_GPUS} GPUs, 24 h, every {HISTORY_STEP_S:g} s",
+                "db_build_s": round(built_s, 1),
+            }
+        )
         live_db = Path(tmp) / "live.sqlite"
         slot_max, slot_median, stall_max, polls = _live_stalls_ms(live_db)
-    rows.append({"measure": f"sample-handling slot, {GRID_GPUS:,} GPUs at 1 Hz, worst", "value": slot_max, "unit": "ms", "target": "<= 50", "median_ms": round(slot_median, 1), "polls": polls})
-    rows.append({
-        "measure": f"longest GUI event-loop stall, {GRID_GPUS:,} GPUs at 1 Hz, recording history", "value": stall_max, "unit": "ms",
-        "target": "<= 50", "seconds": LIVE_SECONDS, "load_avg_1min": os.getloadavg()[0],
-    })
+    rows.append(
+        {
+            "measure": f"sample-handling slot, {GRID_GPUS:,} GPUs at 1 Hz, worst",
+            "value": slot_max,
+            "unit": "ms",
+            "target": "<= 50",
+            "median_ms": round(slot_median, 1),
+            "polls": polls,
+        }
+    )
+    rows.append(
+        {
+            "measure": f"longest GUI event-loop stall, {GRID_GPUS:,} GPUs at 1 Hz, recording history",
+            "value": stall_max,
+            "unit": "ms",
+            "target": "<= 50",
+            "seconds": LIVE_SECONDS,
+            "load_avg_1min": os.getloadavg()[0],
+        }
+    )
     return rows
 
 

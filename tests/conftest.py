@@ -11,5 +11,7 @@ pytest_plugins = ("tests.fake_nvml.fixtures",)
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
 _HOME = tempfile.mkdtemp(prefix="gpuops-test-home-")
-for _var, _sub in (("XDG_CONFIG_HOME", "config"), ("XDG_DATA_HOME", "data"), ("XDG_CACHE_HOME", "cache"), ("XDG_STATE_HOME", "state")):
+for _var, _sub in (
+    ("XDG_CONFIG_HOME", "config"), ("XDG_DATA_HOME", "data"), ("XDG_CACHE_HOME", "cache"), ("XDG_STATE_HOME", "state"),
+):
     os.environ[_var] = os.path.join(_HOME, _sub)

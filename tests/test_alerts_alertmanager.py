@@ -40,13 +40,17 @@ receivers:
 
 
 def _get_alerts(base: str) -> list[dict]:
-    with urllib.request.urlopen(f"{base}/api/v2/alerts?active=true&silenced=true&inhibited=true&unprocessed=true", timeout=5) as response:
+    with urllib.request.urlopen(
+        f"{base}/api/v2/alerts?active=true&silenced=true&inhibited=true&unprocessed=true", timeout=5
+    ) as response:
         return json.load(response)
 
 
 @pytest.fixture
 def alertmanager(tmp_path: Path) -> Iterator[str]:
-    binary = require_tool(ALERTMANAGER, "alertmanager", install="apt-get install -y prometheus-alertmanager; scripts/dev.sh does it")
+    binary = require_tool(
+        ALERTMANAGER, "alertmanager", install="apt-get install -y prometheus-alertmanager; scripts/dev.sh does it"
+    )
     config = tmp_path / "alertmanager.yml"
     config.write_text(CONFIG)
     port = free_port()

@@ -19,7 +19,9 @@ JSON_KEYS = {"id", "rule", "severity", "state", "gpu_uuid", "node", "started_at"
 
 
 def gpuops(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "gpuops", *args], capture_output=True, text=True, timeout=120, env=dict(os.environ))
+    return subprocess.run(
+        [sys.executable, "-m", "gpuops", *args], capture_output=True, text=True, timeout=120, env=dict(os.environ)
+    )
 
 
 def _history_with_alerts(path: Path) -> None:

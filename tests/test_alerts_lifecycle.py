@@ -87,7 +87,9 @@ def test_a_failed_poll_leaves_gpu_alerts_as_they_were(db_path: Path) -> None:
 def test_a_vanished_gpu_has_its_alerts_resolved_and_the_node_alert_covers_it(db_path: Path) -> None:
     service = open_service(db_path)
     gpus = make_inventory(N)
-    [ecc] = service.process(make_sample(ts=T0, gpus=gpus, values={"ecc_uncorrected_volatile": {15: 1}}), T0).of_kind(ChangeKind.FIRING)
+    [ecc] = service.process(make_sample(ts=T0, gpus=gpus, values={"ecc_uncorrected_volatile": {15: 1}}), T0).of_kind(
+        ChangeKind.FIRING
+    )
     changes = service.process(make_sample(ts=T0 + 5, gpus=gpus[:-1]), T0 + 5)
     [resolved] = changes.of_kind(ChangeKind.RESOLVED)
     assert resolved.id == ecc.id and resolved.ended_at == T0 + 5

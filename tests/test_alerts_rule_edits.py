@@ -61,7 +61,9 @@ def test_save_adds_at_the_end_and_edits_in_place_with_a_new_revision(store: Aler
         (hot("Hot GPU"), None, "name 'Hot GPU' must be lower-case"),
     ],
 )
-def test_save_refuses_with_a_reason_and_changes_nothing(store: AlertStore, rule: Rule, replaces: str | None, message: str) -> None:
+def test_save_refuses_with_a_reason_and_changes_nothing(
+    store: AlertStore, rule: Rule, replaces: str | None, message: str
+) -> None:
     before, revision = store.export_rules(), store.rules_revision()
     with pytest.raises(RuleError, match=message):
         store.save_rule(rule, T0, replaces=replaces)
@@ -107,8 +109,15 @@ def test_the_preview_renders_every_placeholder_of_each_target() -> None:
     shown = preview_rule(gpu)
     assert shown.summary == f"node07/3 NVIDIA H100 80GB HBM3 fra1 {EXAMPLE_CUSTOMER}: 84 vs 82 (limit 87)"
     assert shown.runbook == "XID 48: Double Bit ECC Error"
-    node = rule_from_dict({"name": "n", "severity": "info", "target": "node",
-                           "conditions": [{"signal": "gpus_missing", "op": ">", "value": 0}], "summary": "{node}: {value:.0f} missing"})
+    node = rule_from_dict(
+        {
+            "name": "n",
+            "severity": "info",
+            "target": "node",
+            "conditions": [{"signal": "gpus_missing", "op": ">", "value": 0}],
+            "summary": "{node}: {value:.0f} missing",
+        }
+    )
     assert preview_rule(node).summary == "node07: 1 missing"
     source = rule_from_dict({"name": "s", "severity": "info", "target": "source",
                              "conditions": [{"signal": "source_errors", "op": ">", "value": 0}], "summary": "{errors}"})

@@ -154,6 +154,10 @@ def test_idle_windows_chain_across_summarized_hours():
         np.array([0, 15 * 60_000]), np.array([20 * 60_000, 0]), np.array([0, 0]),
     )
     assert window_usage(b, T0_MS, T0_MS + 2 * HOUR_MS)["idle_gpu_hours"] == pytest.approx(35 / 60)
-    shorter = Buckets(*(getattr(b, f) for f in ("start_ms", "end_ms", "util_avg", "util_min", "util_max", "energy_last_j", "power_avg_w")),
-                      np.array([0, 5 * 60_000]), np.array([20 * 60_000, 0]), np.array([0, 0]))
+    shorter = Buckets(
+        *(getattr(b, f) for f in ("start_ms", "end_ms", "util_avg", "util_min", "util_max", "energy_last_j", "power_avg_w")),
+        np.array([0, 5 * 60_000]),
+        np.array([20 * 60_000, 0]),
+        np.array([0, 0]),
+    )
     assert window_usage(shorter, T0_MS, T0_MS + 2 * HOUR_MS)["idle_gpu_hours"] == 0.0

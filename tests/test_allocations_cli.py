@@ -29,7 +29,9 @@ def db(tmp_path):
 
 
 def test_usage_json_has_one_object_per_customer(db, capsys):
-    code = main(["usage", "--db", str(db), "--since", "2026-01-01T00:00:00Z", "--until", "2026-01-03T00:00:00Z", "--format", "json"])
+    code = main(
+        ["usage", "--db", str(db), "--since", "2026-01-01T00:00:00Z", "--until", "2026-01-03T00:00:00Z", "--format", "json"]
+    )
     assert code == 0
     report = json.loads(capsys.readouterr().out)
     assert [r["customer"] for r in report] == ["Acme", "Beta"]
@@ -42,7 +44,12 @@ def test_usage_json_has_one_object_per_customer(db, capsys):
 
 
 def test_usage_csv_for_one_customer(db, capsys):
-    assert main(["usage", "--db", str(db), "--since", "2026-01-01", "--until", "2026-01-02", "--customer", "Beta", "--format", "csv"]) == 0
+    assert (
+        main(
+            ["usage", "--db", str(db), "--since", "2026-01-01", "--until", "2026-01-02", "--customer", "Beta", "--format", "csv"]
+        )
+        == 0
+    )
     rows = list(csv.DictReader(capsys.readouterr().out.splitlines()))
     assert [(r["customer"], float(r["allocated_gpu_hours"])) for r in rows] == [("Beta", 0.0)]
     assert main(["usage", "--db", str(db), "--since", "1d", "--customer", "Nobody", "--format", "csv"]) == 1

@@ -27,7 +27,9 @@ def db(tmp_path):
     return path
 
 
-def _add(db, *extra: str, customer="Acme", name="train", ctype="reserved", end="2026-02-01T00:00:00Z") -> subprocess.CompletedProcess:
+def _add(
+    db, *extra: str, customer="Acme", name="train", ctype="reserved", end="2026-02-01T00:00:00Z"
+) -> subprocess.CompletedProcess:
     return gpuops(
         "add", "--db", str(db), "--customer", customer, "--name", name, "--type", ctype, "--model", "NVIDIA H100 80GB HBM3",
         "--gpus", "2", "--start", "2026-01-01T00:00:00Z", "--end", end, "--price-per-gpu-hour", "2.5", *extra,

@@ -36,7 +36,9 @@ def repo(tmp_path):
 
 
 def _summaries(repo) -> list[tuple]:
-    return repo.conn.execute("SELECT gpu_id, hour_ms, head_ms, tail_ms, inner_ms FROM idle_hours ORDER BY gpu_id, hour_ms").fetchall()
+    return repo.conn.execute(
+        "SELECT gpu_id, hour_ms, head_ms, tail_ms, inner_ms FROM idle_hours ORDER BY gpu_id, hour_ms"
+    ).fetchall()
 
 
 def test_maintenance_stores_the_idle_summaries_of_hours_crossing_the_threshold(repo):

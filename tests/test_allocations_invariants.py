@@ -155,10 +155,18 @@ def _seed_raw(conn, count=2, start=T0_MS, end=T0_MS + 10 * DAY_MS):
 def test_database_rejects_overlapping_allocation(db_path):
     conn = _raw(db_path)
     _seed_raw(conn)
-    conn.execute("INSERT INTO allocations (contract_id, gpu_uuid, start_ms, end_ms) VALUES (1, 'G', ?, ?)", (T0_MS, T0_MS + DAY_MS))
+    conn.execute(
+        "INSERT INTO allocations (contract_id, gpu_uuid, start_ms, end_ms) VALUES (1, 'G', ?, ?)", (T0_MS, T0_MS + DAY_MS)
+    )
     with pytest.raises(sqlite3.IntegrityError, match="already allocated over an overlapping time"):
-        conn.execute("INSERT INTO allocations (contract_id, gpu_uuid, start_ms, end_ms) VALUES (1, 'G', ?, ?)", (T0_MS + HOUR_MS, T0_MS + 5 * DAY_MS))
-    conn.execute("INSERT INTO allocations (contract_id, gpu_uuid, start_ms, end_ms) VALUES (1, 'G', ?, ?)", (T0_MS + DAY_MS, T0_MS + 2 * DAY_MS))
+        conn.execute(
+            "INSERT INTO allocations (contract_id, gpu_uuid, start_ms, end_ms) VALUES (1, 'G', ?, ?)",
+            (T0_MS + HOUR_MS, T0_MS + 5 * DAY_MS),
+        )
+    conn.execute(
+        "INSERT INTO allocations (contract_id, gpu_uuid, start_ms, end_ms) VALUES (1, 'G', ?, ?)",
+        (T0_MS + DAY_MS, T0_MS + 2 * DAY_MS),
+    )
     with pytest.raises(sqlite3.IntegrityError, match="overlapping"):
         conn.execute("UPDATE allocations SET end_ms = ? WHERE start_ms = ?", (T0_MS + 2 * DAY_MS, T0_MS))
 
@@ -169,7 +177,9 @@ def test_database_rejects_allocation_outside_contract_and_open_end_in_bounded_co
     for start, end in ((T0_MS - 1, T0_MS + DAY_MS), (T0_MS, T0_MS + 11 * DAY_MS), (T0_MS, None)):
         with pytest.raises(sqlite3.IntegrityError, match="outside its contract's dates"):
             conn.execute("INSERT INTO allocations (contract_id, gpu_uuid, start_ms, end_ms) VALUES (1, 'G', ?, ?)", (start, end))
-    conn.execute("INSERT INTO allocations (contract_id, gpu_uuid, start_ms, end_ms) VALUES (1, 'G', ?, ?)", (T0_MS, T0_MS + DAY_MS))
+    conn.execute(
+        "INSERT INTO allocations (contract_id, gpu_uuid, start_ms, end_ms) VALUES (1, 'G', ?, ?)", (T0_MS, T0_MS + DAY_MS)
+    )
     with pytest.raises(sqlite3.IntegrityError, match="outside its dates"):
         conn.execute("UPDATE contracts SET start_ms = ? WHERE id = 1", (T0_MS + HOUR_MS,))
 

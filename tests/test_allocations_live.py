@@ -55,7 +55,11 @@ def _poll(ts: float, busy_util: float = 90.0):
 
 
 def _active(conn) -> dict[str, tuple[str, str]]:
-    return {a.rule: (a.gpu_uuid, a.state.value) for a in AlertStore(conn).active_alerts() if a.rule in ("allocated_idle", "busy_unallocated")}
+    return {
+        a.rule: (a.gpu_uuid, a.state.value)
+        for a in AlertStore(conn).active_alerts()
+        if a.rule in ("allocated_idle", "busy_unallocated")
+    }
 
 
 def test_allocated_idle_and_busy_unallocated_fire_through_the_collector_hook(tmp_path: Path) -> None:

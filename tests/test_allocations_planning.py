@@ -77,7 +77,8 @@ def test_capacity_crunch_is_the_first_start_that_tips_demand_over_supply():
     h100 = plan["H100"]
     assert h100.first_shortfall_ms == T0_MS + 60 * DAY_MS
     days = ((h100.ts_ms - T0_MS) // DAY_MS).tolist()
-    assert list(zip(days, h100.contracted.tolist(), strict=True)) == [(0, 6), (20, 9), (30, 3), (45, 5), (60, 11), (90, 9), (100, 3)]
+    expected = [(0, 6), (20, 9), (30, 3), (45, 5), (60, 11), (90, 9), (100, 3)]
+    assert list(zip(days, h100.contracted.tolist(), strict=True)) == expected
     assert h100.peak == 11 and h100.supply == 10
     assert plan["A100"].first_shortfall_ms == T0_MS  # no A100 in the fleet at all
     assert plan["L40S"].first_shortfall_ms is None and plan["L40S"].peak == 0

@@ -70,7 +70,9 @@ def test_status_with_some_targets_down_exits_0_with_errors_and_1_when_strict(dea
 
 def test_export_snapshot_of_a_dead_fleet_exits_1_and_writes_nothing(dead_target, tmp_path) -> None:
     out = tmp_path / "fleet.json"
-    result = gpuops("export", "--format", "json", "--source", f"scrape:{dead_target}", "--db", str(tmp_path / "h.sqlite"), "-o", str(out))
+    result = gpuops(
+        "export", "--format", "json", "--source", f"scrape:{dead_target}", "--db", str(tmp_path / "h.sqlite"), "-o", str(out)
+    )
     assert result.returncode == 1 and "no GPU found" in result.stderr
     assert list(tmp_path.iterdir()) == []  # neither the file nor a temporary one, nor a history
 

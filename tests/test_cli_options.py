@@ -107,7 +107,9 @@ def test_agent_serves_the_source_and_seed_given_anywhere(position, seeded_uuids)
         line = child.stdout.readline()  # "gpuops agent: serving http://127.0.0.1:PORT/metrics (source demo:8)"
         assert "(source demo:8)" in line, child.stderr.read() if child.poll() is not None else line
         url = line.split("serving ", 1)[1].split(" ", 1)[0]
-        body = urllib.request.urlopen(url if url.endswith("/metrics") else url.rstrip("/") + "/metrics", timeout=30).read().decode()
+        body = (
+            urllib.request.urlopen(url if url.endswith("/metrics") else url.rstrip("/") + "/metrics", timeout=30).read().decode()
+        )
         assert all(f'UUID="{uuid}"' in body for uuid in seeded_uuids)
     finally:
         child.terminate()
@@ -116,7 +118,9 @@ def test_agent_serves_the_source_and_seed_given_anywhere(position, seeded_uuids)
 
 @pytest.mark.parametrize("position", POSITIONS)
 def test_window_launches_on_the_options_given_anywhere(position, tmp_path, topology) -> None:
-    options = ["--source", "demo:8", "--seed", "7", "--topology", str(topology), "--db", str(tmp_path / "w.sqlite"), "--read-only"]
+    options = [
+        "--source", "demo:8", "--seed", "7", "--topology", str(topology), "--db", str(tmp_path / "w.sqlite"), "--read-only",
+    ]
     for command in (["window"], []):  # `gpuops [OPTIONS]` is `gpuops window [OPTIONS]`
         args = parse_args(arrange(position, options, [*command, "--interval", "2"]))
         assert launch_settings(args) == ("demo:8", 2.0, tmp_path / "w.sqlite")

@@ -53,7 +53,9 @@ def writers(book: Path) -> dict[str, list[str]]:
     }
 
 
-WRITERS = ["customers export", "allocations export", "audit export", "usage", "alerts rules export", "export history", "export snapshot"]
+WRITERS = [
+    "customers export", "allocations export", "audit export", "usage", "alerts rules export", "export history", "export snapshot",
+]
 
 
 @pytest.mark.parametrize("name", WRITERS)
@@ -134,7 +136,9 @@ def _strict(text: str):
 
 def test_status_json_is_strict_with_an_exporters_infinities() -> None:
     labels = 'gpu="0",UUID="GPU-aaaa",device="nvidia0",modelName="NVIDIA H100 80GB HBM3",Hostname="alpha"'
-    body = f"DCGM_FI_DEV_GPU_TEMP{{{labels}}} 40\nDCGM_FI_DEV_POWER_USAGE{{{labels}}} -Inf\nDCGM_FI_DEV_SM_CLOCK{{{labels}}} NaN\n"
+    body = (
+        f"DCGM_FI_DEV_GPU_TEMP{{{labels}}} 40\nDCGM_FI_DEV_POWER_USAGE{{{labels}}} -Inf\nDCGM_FI_DEV_SM_CLOCK{{{labels}}} NaN\n"
+    )
     server = LocalServer(static_routes({"/metrics": Answer(body.encode())}))
     try:
         result = gpuops("status", "--source", f"scrape:{server.base}/metrics", "--format", "json")

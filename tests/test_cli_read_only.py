@@ -59,8 +59,10 @@ def writing_actions(book: Path) -> dict[str, list[str]]:
         "alerts rules import": ["alerts", "rules", "import", str(folder / "rules.json")],
         "customers import": ["customers", "import", str(folder / "customers.csv")],
         "allocations import": ["allocations", "import", str(folder / "allocations.csv")],
-        "contracts add": ["contracts", "add", "--customer", "Acme", "--name", "x", "--type", "spot", "--model", "H100", "--gpus", "1",
-                          "--start", "2026-01-01T00:00:00Z", "--end", "", "--price-per-gpu-hour", "1"],
+        "contracts add": [
+            "contracts", "add", "--customer", "Acme", "--name", "x", "--type", "spot", "--model", "H100", "--gpus", "1",
+            "--start", "2026-01-01T00:00:00Z", "--end", "", "--price-per-gpu-hour", "1",
+        ],
         "contracts end": ["contracts", "end", "train", "--customer", "Acme", "--at", "2026-01-20T00:00:00Z"],
         "contracts set-status": ["contracts", "set-status", "train", "--customer", "Acme", "--status", "suspended"],
         "collect": ["collect", "--once", "--source", "demo:8"],

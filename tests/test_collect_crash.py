@@ -49,7 +49,9 @@ def _check_history(path: Path, reported: set[int]) -> None:
             table = reader.table(uuid, T0, times[-1] + 1, metrics=["util_gpu_pct"])
             assert [round(t * 1000) for t in table.ts] == polls  # each poll exactly once, compacted or not
             util = reader.series(uuid, "util_gpu_pct", T0, times[-1] + 1, resolution="1m")
-            assert dict(zip(util.ts.tolist(), util.max.tolist(), strict=True)) == bucket_stats(times, written[:, index], 60, Stat.MAX)
+            assert dict(zip(util.ts.tolist(), util.max.tolist(), strict=True)) == bucket_stats(
+                times, written[:, index], 60, Stat.MAX
+            )
 
 
 def test_a_writer_killed_at_random_moments_loses_nothing_it_reported(tmp_path: Path) -> None:

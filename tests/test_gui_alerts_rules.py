@@ -212,7 +212,9 @@ def test_export_then_import_gives_back_the_same_rules(qtbot, db: Path, open_tab,
     # Tune the set first: a built-in disabled with the Enabled box, a custom copy of another.
     model = tab.rules_model
     lost = model.row_of("gpu_lost")
-    assert model.setData(model.index(lost, ENABLED_COLUMN), Qt.CheckState.Unchecked.value, Qt.ItemDataRole.CheckStateRole) is False
+    assert (
+        model.setData(model.index(lost, ENABLED_COLUMN), Qt.CheckState.Unchecked.value, Qt.ItemDataRole.CheckStateRole) is False
+    )
     qtbot.waitUntil(lambda: not stored_rule(db, "gpu_lost").enabled, timeout=PATIENCE_MS)
     assert tab.select_rule("hw_throttle")
     dialog = tab.open_duplicate_rule()
@@ -228,7 +230,9 @@ def test_export_then_import_gives_back_the_same_rules(qtbot, db: Path, open_tab,
     assert rules_from_text(exported.read_text(encoding="utf-8")) == tuned
 
     # Change the set again, then bring the exported one back.
-    qtbot.waitUntil(lambda: tab.selected_rule() is not None and tab.selected_rule().name == "hw_throttle_copy", timeout=PATIENCE_MS)
+    qtbot.waitUntil(
+        lambda: tab.selected_rule() is not None and tab.selected_rule().name == "hw_throttle_copy", timeout=PATIENCE_MS
+    )
     assert tab.delete_rule_button.isEnabled()
     box = tab.delete_selected_rule()
     box.button(QMessageBox.StandardButton.Yes).click()

@@ -38,7 +38,9 @@ def test_model_groups_switch_and_a_refresh_sends_ranged_signals_only(qtbot) -> N
 
     changed: list[tuple] = []
     resets: list[int] = []
-    model.dataChanged.connect(lambda tl, br, roles: changed.append((tl.parent().isValid(), tl.row(), br.row(), tl.column(), br.column())))
+    model.dataChanged.connect(
+        lambda tl, br, roles: changed.append((tl.parent().isValid(), tl.row(), br.row(), tl.column(), br.column()))
+    )
     model.modelReset.connect(lambda: resets.append(1))
     model.set_alerts(alerts)
     assert changed == [] and resets == []  # nothing new: no signal at all
@@ -71,7 +73,9 @@ def worker_on(qtbot, tmp_path: Path):
     workers = []
 
     def make(clock: Clock) -> AlertWorker:
-        worker = AlertWorker(tmp_path / "history.sqlite", policy=NotificationPolicy(min_interval_s=60), clock=clock, refresh_s=3600)
+        worker = AlertWorker(
+            tmp_path / "history.sqlite", policy=NotificationPolicy(min_interval_s=60), clock=clock, refresh_s=3600
+        )
         workers.append(worker)
         return worker
 

@@ -57,7 +57,9 @@ def open_window(qtbot, history: Path):
     with open_windows(qtbot) as make_window:
         def make(*, read_only: bool = False, source: FakeSource | None = None):
             window = make_window(source or FakeSource(N), history_db=history, read_only=read_only, size=(1400, 900))
-            qtbot.waitUntil(lambda: window.allocations.book is not None and bool(window.allocations.held.customers), timeout=PATIENCE_MS)
+            qtbot.waitUntil(
+                lambda: window.allocations.book is not None and bool(window.allocations.held.customers), timeout=PATIENCE_MS
+            )
             return window
 
         yield make
@@ -97,7 +99,9 @@ def test_the_usage_table_is_computed_on_the_worker_sorted_and_filtered(qtbot, op
     assert [r[0] for r in _rows(tab)] == ["Globex"]
     tab.filter_edit.clear()
     tab.period_combo.setCurrentText("24 h")
-    qtbot.waitUntil(lambda: _money({r[0]: r[6] for r in _rows(tab)}["Acme"]) == pytest.approx(192.0, abs=0.5), timeout=PATIENCE_MS)
+    qtbot.waitUntil(
+        lambda: _money({r[0]: r[6] for r in _rows(tab)}["Acme"]) == pytest.approx(192.0, abs=0.5), timeout=PATIENCE_MS
+    )
     assert [r[0] for r in _rows(tab)] == ["Acme", "Globex", "Initech"], "a refresh keeps the sort"
 
 
@@ -287,7 +291,9 @@ def test_the_console_recording_a_simulated_fleet_seeds_the_demo_book(qtbot, tmp_
     window.show()
     window.start()
     try:
-        qtbot.waitUntil(lambda: window.allocations.book is not None and len(window.allocations.book.customers) == 8, timeout=PATIENCE_MS)
+        qtbot.waitUntil(
+            lambda: window.allocations.book is not None and len(window.allocations.book.customers) == 8, timeout=PATIENCE_MS
+        )
         qtbot.waitUntil(lambda: len(window.allocations.held.customers) > 0, timeout=PATIENCE_MS)
         repo = _book(db)
         try:

@@ -16,7 +16,9 @@ def test_fleet_trends_show_every_poll_taken_in_before_the_tab_was_first_opened(q
     with open_windows(qtbot) as make:
         window = make(FakeSource(8, 4), start=False, interval_s=1.0)
         for k in range(3):
-            window.apply_result(PollResult(make_sample(gpus, ts=1000.0 + k, lost=frozenset({1}) if k == 2 else frozenset()), 0.01))
+            window.apply_result(
+                PollResult(make_sample(gpus, ts=1000.0 + k, lost=frozenset({1}) if k == 2 else frozenset()), 0.01)
+            )
         trends = window.ops.trends
         window.ops.tabs.setCurrentWidget(trends)
         QApplication.processEvents()

@@ -51,7 +51,9 @@ def click(qtbot, grid, position: int, modifier=Qt.KeyboardModifier.NoModifier) -
 def drag(qtbot, viewport, start: QPoint, end: QPoint) -> None:
     """A left-button drag with the button held during the moves (QTest.mouseMove cannot)."""
     def send(kind, pos, button, buttons):
-        event = QMouseEvent(kind, QPointF(pos), QPointF(viewport.mapToGlobal(pos)), button, buttons, Qt.KeyboardModifier.NoModifier)
+        event = QMouseEvent(
+            kind, QPointF(pos), QPointF(viewport.mapToGlobal(pos)), button, buttons, Qt.KeyboardModifier.NoModifier
+        )
         QApplication.sendEvent(viewport, event)
 
     left, none = Qt.MouseButton.LeftButton, Qt.MouseButton.NoButton

@@ -78,7 +78,10 @@ def test_time_range_picker_loads_the_gpus_history(qtbot, make_window, history_db
     stored = ts < poll_times[-1] + 1
     assert ts[stored].tolist() == poll_times
     assert values[stored].tolist() == [util(k, 3) for k in range(N_POLLS)]
-    counters = {detail.counter_table.item(r, 0).text(): detail.counter_table.item(r, 2).text() for r in range(detail.counter_table.rowCount())}
+    counters = {
+        detail.counter_table.item(r, 0).text(): detail.counter_table.item(r, 2).text()
+        for r in range(detail.counter_table.rowCount())
+    }
     assert counters["ECC corrected (lifetime)"] == f"+{N_POLLS - 1}"
     xids = [[detail.xid_table.item(r, c).text() for c in range(4)] for r in range(detail.xid_table.rowCount())]
     assert len(xids) == 1 and xids[0][1] == "79" and "fallen off the bus" in xids[0][2]

@@ -26,7 +26,10 @@ def test_each_finding_grades_and_explains_its_gpu() -> None:
             "remapped_rows_failure": {4: 1},
             "temp_c": {5: 84.0, 6: 88.0},
             "mem_temp_c": {7: 96.0},
-            "throttle_reasons_mask": {8: encode_throttle_reasons(["hw_thermal_slowdown"]), 9: encode_throttle_reasons(["sw_power_cap"])},
+            "throttle_reasons_mask": {
+                8: encode_throttle_reasons(["hw_thermal_slowdown"]),
+                9: encode_throttle_reasons(["sw_power_cap"]),
+            },
         },
     )
     health = HealthModel().assess(sample)
@@ -78,7 +81,9 @@ def test_xid_severity_classes() -> None:
 
 
 def test_unsupported_values_are_not_findings() -> None:
-    sample = make_sample(4, values={"temp_c": {0: np.nan}, "ecc_uncorrected_volatile": {0: np.nan}, "throttle_reasons_mask": {0: np.nan}})
+    sample = make_sample(
+        4, values={"temp_c": {0: np.nan}, "ecc_uncorrected_volatile": {0: np.nan}, "throttle_reasons_mask": {0: np.nan}}
+    )
     assert HealthModel().assess(sample).of(0) == Health.OK
 
 

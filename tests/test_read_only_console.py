@@ -14,7 +14,7 @@ from gpuops.core.allocations.repository import AllocationRepository
 from gpuops.core.store.connection import open_database
 from tests.alerts_support import collect_with_alerts
 from tests.gui_support import OFFSCREEN_PLUGIN_NOTICE, open_windows
-from tests.test_gui_alerts import N, FaultySource
+from tests.test_gui_alerts import FaultySource, N
 
 pytestmark = pytest.mark.qt_log_ignore(OFFSCREEN_PLUGIN_NOTICE)
 
@@ -54,7 +54,9 @@ def test_read_only_console_leaves_the_history_byte_for_byte(qtbot, history: Path
         # marked in the history, the customers worker has read the book, the loader a query.
         qtbot.waitUntil(lambda: window.alerts.tab.title.startswith("Alerts (2 critical"), timeout=PATIENCE_MS)
         qtbot.waitUntil(lambda: "new alerts (critical)" in window.statusBar().currentMessage(), timeout=PATIENCE_MS)
-        qtbot.waitUntil(lambda: window.allocations.book is not None and bool(window.allocations.book.customers), timeout=PATIENCE_MS)
+        qtbot.waitUntil(
+            lambda: window.allocations.book is not None and bool(window.allocations.book.customers), timeout=PATIENCE_MS
+        )
         loader = window.ops.loader
         assert loader is not None
         loader.loaded.connect(lambda resource, result: loaded.append(result) if resource == "probe" else None)

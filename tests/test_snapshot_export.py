@@ -51,15 +51,21 @@ def test_json_has_one_row_per_gpu_with_health_holder_and_alerts(history, tmp_pat
     assert document["allocations_available"] and document["alerts_available"]
     gpus = document["gpus"]
     assert [g["uuid"] for g in gpus] == [g.uuid for g in GPUS]
-    for key in ("node", "name", "serial", "state", "util_gpu_pct", "power_w", "health", "health_reason", "customer", "contract", "alerts"):
+    for key in (
+        "node", "name", "serial", "state", "util_gpu_pct", "power_w", "health", "health_reason", "customer", "contract", "alerts",
+    ):
         assert all(key in g for g in gpus), key
     failing = gpus[FAILING]
     assert failing["health"] == "critical" and "uncorrectable ECC" in failing["health_reason"]
     assert [a["summary"] for a in failing["alerts"]] == [ALERT_SUMMARY]
     assert failing["alerts"][0]["severity"] == "critical"
-    assert {g["uuid"] for g in gpus if g["customer"] == CUSTOMER and g["contract"] == CONTRACT} == {GPUS[i].uuid for i in ALLOCATED}
+    assert {g["uuid"] for g in gpus if g["customer"] == CUSTOMER and g["contract"] == CONTRACT} == {
+        GPUS[i].uuid for i in ALLOCATED
+    }
     healthy = gpus[5]
-    assert healthy["health"] == "ok" and healthy["health_reason"] is None and healthy["alerts"] == [] and healthy["customer"] is None
+    assert (
+        healthy["health"] == "ok" and healthy["health_reason"] is None and healthy["alerts"] == [] and healthy["customer"] is None
+    )
 
 
 def test_csv_has_the_documented_header_and_one_row_per_gpu(history, tmp_path):
@@ -107,7 +113,9 @@ def test_png_of_the_grid_view_is_smaller_than_the_window(tmp_path):
 
 
 def pdf_text(path: Path) -> str:
-    return subprocess.run([require_tool("pdftotext"), "-layout", str(path), "-"], capture_output=True, text=True, check=True).stdout
+    return subprocess.run(
+        [require_tool("pdftotext"), "-layout", str(path), "-"], capture_output=True, text=True, check=True
+    ).stdout
 
 
 def test_pdf_report_opens_with_numbered_pages_and_every_section(history, tmp_path):

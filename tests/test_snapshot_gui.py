@@ -63,7 +63,9 @@ def test_pdf_reads_alerts_from_the_history_and_numbers_its_pages(qtbot, window, 
     window.select_gpu(window.last_sample.uuids[3])
     qtbot.wait(200)  # a few polls of history for the plot
     export(qtbot, exporter, tmp_path / "report.pdf", "pdf")
-    text = subprocess.run([require_tool("pdftotext"), str(tmp_path / "report.pdf"), "-"], capture_output=True, text=True, check=True).stdout
+    text = subprocess.run(
+        [require_tool("pdftotext"), str(tmp_path / "report.pdf"), "-"], capture_output=True, text=True, check=True
+    ).stdout
     assert ALERT_SUMMARY in text
     assert "Page 1 of" in text
     assert window.last_sample.uuids[3] in text, "the GPU on show is plotted"

@@ -57,14 +57,16 @@ def test_csv_has_one_row_per_gpu_per_poll(db: Path, tmp_path: Path) -> None:
 
 def test_json_holds_the_same_rows(db: Path, tmp_path: Path) -> None:
     assert _export(db, tmp_path / "a.csv", "--format", "csv", "--since", "1h", "--metric", "power_w", "--metric", "energy_j") == 0
-    assert _export(db, tmp_path / "a.json", "--format", "json", "--since", "1h", "--metric", "power_w", "--metric", "energy_j") == 0
+    assert (
+        _export(db, tmp_path / "a.json", "--format", "json", "--since", "1h", "--metric", "power_w", "--metric", "energy_j") == 0
+    )
     document = json.loads((tmp_path / "a.json").read_text())
     assert document["format"] == "gpuops-history" and document["resolution"] == "raw"
     assert document["columns"] == ["ts", "uuid", "node", "power_w", "energy_j"]
     with open(tmp_path / "a.csv", newline="") as handle:
         csv_rows = list(csv.DictReader(handle))
     assert len(document["rows"]) == len(csv_rows) == 3 * len(TIMES)
-    for from_json, from_csv in zip(document["rows"], csv_rows):
+    for from_json, from_csv in zip(document["rows"], csv_rows, strict=True):
         assert {k: "" if v is None else str(v) for k, v in from_json.items()} == from_csv
 
 
@@ -101,7 +103,9 @@ def test_an_existing_file_is_kept_unless_forced(db: Path, tmp_path: Path, capsys
         (["--since", "1h", "--gpu", "GPU-nope"], "no GPU GPU-nope"),
     ],
 )
-def test_bad_requests_explain_themselves(db: Path, tmp_path: Path, capsys: pytest.CaptureFixture, args: list[str], message: str) -> None:
+def test_bad_requests_explain_themselves(
+    db: Path, tmp_path: Path, capsys: pytest.CaptureFixture, args: list[str], message: str
+) -> None:
     out = tmp_path / "x.csv"
     assert _export(db, out, "--format", "csv", *args) != 0
     assert message in capsys.readouterr().err

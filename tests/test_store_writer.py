@@ -95,7 +95,9 @@ def test_a_state_seen_before_a_restart_is_remembered(tmp_path: Path) -> None:
         assert [e.kind for e in reader.events(T0, T0 + 2)] == ["gpu_recovered"]
 
 
-def test_a_poll_older_than_the_last_stored_one_is_refused_with_a_warning(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+def test_a_poll_older_than_the_last_stored_one_is_refused_with_a_warning(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
     path = tmp_path / "history.sqlite"
     gpus = make_inventory(3)
     times = [T0 + k for k in range(10)] + [T0 + 3.5, T0 + 9, T0 + 8.5] + [T0 + 10 + k for k in range(5)]

@@ -259,7 +259,10 @@ class RuleDialog(QDialog):
         self.scope_values.setEnabled(rule.scope.kind != "fleet")
         if read_only:
             for widget in self.findChildren(QWidget):
-                if isinstance(widget, (QLineEdit, QComboBox, QCheckBox, QPushButton, QPlainTextEdit)) and widget.parent() is not self.buttons:
+                if (
+                    isinstance(widget, (QLineEdit, QComboBox, QCheckBox, QPushButton, QPlainTextEdit))
+                    and widget.parent() is not self.buttons
+                ):
                     widget.setEnabled(False)
             self.buttons.button(QDialogButtonBox.StandardButton.Ok).hide()
         self._target_changed()

@@ -2,9 +2,10 @@
 the GUI thread only queues requests and hears back frozen snapshots through signals).
 
 The rules are evaluated by whoever records the history (`gpuops collect`, or the console's
-`HistoryRecorder`, both through `core.pipeline`); this worker reads what they stored. The Alerts tab's reads (active alerts, history, a GPU's timeline, the
-rules) and writes (acknowledge, silence, maintenance, notification marks, rule edits, rules files
-imported and exported) happen here too. Which new alerts deserve a desktop notification is
+`HistoryRecorder`, both through `core.pipeline`); this worker reads what they stored. The Alerts
+tab's reads (active alerts, history, a GPU's timeline, the rules) and writes (acknowledge,
+silence, maintenance, notification marks, rule edits, rules files imported and exported) happen
+here too. Which new alerts deserve a desktop notification is
 decided here after every read of the active alerts (`NotificationPolicy`), and marked notified in
 the store before it is shown.
 """

@@ -150,7 +150,9 @@ class AllocateDialog(_GpuDialog):
             self.terms.setText("This customer has no contract: add one with `gpuops customers` first.")
             return
         end = "open-ended" if contract.end_ms is None else format_ms(contract.end_ms)
-        self.terms.setText(f"{format_ms(contract.start_ms)} to {end}, {contract.price_per_gpu_hour:g} per GPU-hour, {contract.status.value}")
+        self.terms.setText(
+            f"{format_ms(contract.start_ms)} to {end}, {contract.price_per_gpu_hour:g} per GPU-hour, {contract.status.value}"
+        )
 
     def _submit(self) -> None:
         contract_id = self.contract_combo.currentData()

@@ -20,7 +20,10 @@ _SHORT_COLOR = QColor(213, 94, 0)
 def shortfall_text(series: CapacitySeries) -> str:
     if series.first_shortfall_ms is None:
         return f"{series.model}: enough ({series.peak} contracted at most, {series.supply} healthy)"
-    return f"{series.model}: short from {format_ms(series.first_shortfall_ms)[:10]} (peak {series.peak} contracted, {series.supply} healthy)"
+    return (
+        f"{series.model}: short from {format_ms(series.first_shortfall_ms)[:10]}"
+        f" (peak {series.peak} contracted, {series.supply} healthy)"
+    )
 
 
 def step_points(ts_ms: np.ndarray, level: np.ndarray, end_ms: int) -> tuple[np.ndarray, np.ndarray]:

@@ -147,7 +147,9 @@ class AllocationConsole(QObject):
         if self.worker is None or self.worker.read_only or self.book is None:
             return
         selected, whole = self._selection()
-        dialog = AllocateDialog(self.book.customers, self.book.contracts, selected, whole, round(time.time() * 1000), self._host.widget)
+        dialog = AllocateDialog(
+            self.book.customers, self.book.contracts, selected, whole, round(time.time() * 1000), self._host.widget
+        )
         dialog.submitted.connect(self._allocate)
         self._open(dialog)
 

@@ -65,8 +65,14 @@ USAGE_COLUMNS = (
     Column("Customer", lambda r: r.customer, lambda r: r.customer, 180),
     Column("Contracted", lambda r: f"{r.contracted:,}", lambda r: r.contracted, 90, True, "GPUs under contracts in force now"),
     Column("Allocated", lambda r: f"{r.allocated:,}", lambda r: r.allocated, 80, True, "GPUs of the fleet held now"),
-    Column("Utilization", lambda r: _num("{:.1f} %")(r.utilization_pct), lambda r: r.utilization_pct, 90, True, "Average over allocated time"),
-    Column("Idle GPU-h", lambda r: f"{r.idle_gpu_hours:,.1f}", lambda r: r.idle_gpu_hours, 90, True, "Allocated GPU-hours idle for 30 min or more"),
+    Column(
+        "Utilization", lambda r: _num("{:.1f} %")(r.utilization_pct), lambda r: r.utilization_pct, 90, True,
+        "Average over allocated time",
+    ),
+    Column(
+        "Idle GPU-h", lambda r: f"{r.idle_gpu_hours:,.1f}", lambda r: r.idle_gpu_hours, 90, True,
+        "Allocated GPU-hours idle for 30 min or more",
+    ),
     Column("Energy kWh", lambda r: f"{r.energy_kwh:,.1f}", lambda r: r.energy_kwh, 90, True),
     Column("Revenue", lambda r: f"{r.revenue:,.2f}", lambda r: r.revenue, 100, True, "Allocated GPU-hours × price"),
 )

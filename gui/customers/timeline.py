@@ -31,7 +31,9 @@ class AllocationTimeline(QWidget):
         self.plot.setMenuEnabled(False)
         self.plot.getViewBox().invertY(True)
         self.plot.setMouseEnabled(x=True, y=False)
-        self.plot.setToolTip("Rows: contracts (pale: the contract's dates; solid: GPUs allocated, labelled with their count). Line: now.")
+        self.plot.setToolTip(
+            "Rows: contracts (pale: the contract's dates; solid: GPUs allocated, labelled with their count). Line: now."
+        )
         self.now_line = pg.InfiniteLine(angle=90, pen=pg.mkPen(QColor(176, 0, 32), width=2))
         self.plot.addItem(self.now_line, ignoreBounds=True)
         self._items: list = []
@@ -79,7 +81,10 @@ class AllocationTimeline(QWidget):
         self.plot.setXRange(now_s - SHOWN_BEFORE_S, now_s + SHOWN_AFTER_S, padding=0)
         self.plot.setYRange(-0.5, max(len(contracts), 1) - 0.5, padding=0.02)
         gpus = sum(groups.values())
-        self.summary.setText(f"{len(contracts)} contracts, {len(data.customers)} customers, {gpus} allocations; {sum(held_now.values())} GPUs held now")
+        self.summary.setText(
+            f"{len(contracts)} contracts, {len(data.customers)} customers, {gpus} allocations;"
+            f" {sum(held_now.values())} GPUs held now"
+        )
 
     def _bar(self, x0: list[float], x1: list[float], y: list[int], height: float, fill: QColor, edge: QColor) -> None:
         bars = pg.BarGraphItem(

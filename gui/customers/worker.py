@@ -173,7 +173,9 @@ class AllocationWorker(StoreWorker["_Session"]):
     def query_audit(self, limit: int = 2000) -> None:
         self._read("audit", limit)
 
-    def allocate(self, contract_id: int, uuids: tuple[str, ...], start_ms: int, end_ms: int | None, *, confirm: bool = False) -> None:
+    def allocate(
+        self, contract_id: int, uuids: tuple[str, ...], start_ms: int, end_ms: int | None, *, confirm: bool = False
+    ) -> None:
         def write(worker: _Session) -> str:
             worker.repo().allocate(
                 contract_id, uuids, start_ms, end_ms, confirm=confirm, unhealthy_gpus=worker.unhealthy()
@@ -274,7 +276,7 @@ class _Session:
         index = self.index()
         uuids = [g.uuid for g in sample.gpus]
         held = index.customer_of(uuids, sample.ts)
-        customers = {u: c for u, c in zip(uuids, held) if c is not None}
+        customers = {u: c for u, c in zip(uuids, held, strict=True) if c is not None}
         found = find_busy_unallocated(sample, np.fromiter((c is not None for c in held), dtype=bool, count=len(held)))
         return fleet_held(sample, customers, found)
 
@@ -319,6 +321,8 @@ def _attempt(action: Callable[[_Session], str], session: _Session) -> ActionResu
     except NeedsConfirmation as exc:
         return ActionResult(False, "Some GPUs are lost or faulty: confirm to allocate them anyway", unhealthy=exc.gpus)
     except ValidationError as exc:
-        return ActionResult(False, f"Nothing was changed: {len(exc.problems)} problem(s)", problems=tuple(str(p) for p in exc.problems))
+        return ActionResult(
+            False, f"Nothing was changed: {len(exc.problems)} problem(s)", problems=tuple(str(p) for p in exc.problems)
+        )
     except (AllocationError, OSError) as exc:
         return ActionResult(False, f"Nothing was changed: {exc}")

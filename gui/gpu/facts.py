@@ -12,7 +12,9 @@ THROTTLE_WORDS: dict[str, str] = {
     "gpu_idle": "Idle: nothing is running, so clocks are lowered (normal)",
     "applications_clocks_setting": "Held at the applications clocks someone set (nvidia-smi -ac)",
     "sw_power_cap": "Power cap: the GPU is at its power limit and software lowers clocks to stay under it",
-    "hw_slowdown": "Hardware slowdown: the GPU cut its clocks to protect itself (too hot or a power problem); check cooling and power",
+    "hw_slowdown": (
+        "Hardware slowdown: the GPU cut its clocks to protect itself (too hot or a power problem); check cooling and power"
+    ),
     "sync_boost": "Sync boost: clocks held to match the other GPUs of its sync group",
     "sw_thermal_slowdown": "Thermal slowdown (software): running hot, clocks lowered to keep the temperature in range",
     "hw_thermal_slowdown": "Thermal slowdown (hardware): too hot, clocks cut hard; check fans, airflow, inlet temperature",
@@ -62,7 +64,10 @@ def inventory_rows(sample: FleetSample, i: int, units: DisplayUnits = DEFAULT_UN
         ("CUDA", _text(gpu.cuda_version)),
         ("VBIOS", _text(gpu.vbios_version)),
         ("MIG mode", _text(gpu.mig_mode)),
-        ("Slowdown / shutdown temperature", f"{format_temperature(gpu.slowdown_temp_c, units)} / {format_temperature(gpu.shutdown_temp_c, units)}"),
+        (
+            "Slowdown / shutdown temperature",
+            f"{format_temperature(gpu.slowdown_temp_c, units)} / {format_temperature(gpu.shutdown_temp_c, units)}",
+        ),
     ]
 
 

@@ -140,14 +140,19 @@ class FleetGrid(QWidget):
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.metric_combo = _combo(
-            {m.key: m.label for m in GRID_METRICS} | {HEALTH_KEY: "Health", CUSTOMER_KEY: "Customer"}, "What the cell colours show"
+            {m.key: m.label for m in GRID_METRICS} | {HEALTH_KEY: "Health", CUSTOMER_KEY: "Customer"},
+            "What the cell colours show",
         )
-        self.palette_combo = _combo({name: name for name in palette.COLOR_MAPS}, "Colour map for values: both are colour-blind safe")
+        self.palette_combo = _combo(
+            {name: name for name in palette.COLOR_MAPS}, "Colour map for values: both are colour-blind safe"
+        )
         self.group_combo = _combo(GROUP_BY, "Group the grid: each group starts a new row under its label")
         self.sort_combo = _combo(
             SORT_BY, "Order of nodes inside each group (sorting by value uses the values when chosen; F5 re-sorts)"
         )
-        self.cells_combo = _combo(CELL_MODES, f"One cell per GPU, one per node, or per node when cells get smaller than {NODE_CELLS_BELOW_PX:g} px")
+        self.cells_combo = _combo(
+            CELL_MODES, f"One cell per GPU, one per node, or per node when cells get smaller than {NODE_CELLS_BELOW_PX:g} px"
+        )
         self.filter_edit = QLineEdit()
         self.filter_edit.setPlaceholderText("Filter: words, or key:value (health:critical site:ams -model:a100)")
         self.filter_edit.setClearButtonEnabled(True)
@@ -159,7 +164,9 @@ class FleetGrid(QWidget):
         self.search_edit = QLineEdit()
         self.search_edit.setPlaceholderText("Find UUID, serial, host, PCI id (Ctrl+F)")
         self.search_edit.setClearButtonEnabled(True)
-        self.search_edit.setToolTip("Enter jumps to the GPU: selects it and zooms the grid to it. host/PCI id narrows to one node.")
+        self.search_edit.setToolTip(
+            "Enter jumps to the GPU: selects it and zooms the grid to it. host/PCI id narrows to one node."
+        )
         self.message = QLabel()
         self.message.setToolTip("What the grid shows, or why a filter or search did not work")
         self.legend = ColorLegend()

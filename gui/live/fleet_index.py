@@ -122,7 +122,9 @@ class FleetIndex:
         if pci:
             on_host = set(keys.get(host, ()))
             return sorted(on_host & set(keys.get(normalize_pci_bus_id(pci), ())))
-        prefixed = [i for i, uuid in enumerate(self.uuids) if uuid.lower().startswith(query) or uuid.lower()[4:].startswith(query)]
+        prefixed = [
+            i for i, uuid in enumerate(self.uuids) if uuid.lower().startswith(query) or uuid.lower()[4:].startswith(query)
+        ]
         return prefixed if len(prefixed) == 1 else []
 
     def matches(self, gpus: tuple[GpuInventory, ...]) -> bool:

@@ -63,7 +63,9 @@ def kind_of(path: Path, chosen_filter: str) -> tuple[Path, str]:
     return path.with_name(f"{path.name}.{kind}"), kind
 
 
-def _in_background(name: str, work: Callable[[], object], bridge: Bridge[_Outcome], then: Callable[[object, object], None]) -> None:
+def _in_background(
+    name: str, work: Callable[[], object], bridge: Bridge[_Outcome], then: Callable[[object, object], None]
+) -> None:
     """Run `work` on a thread of its own; `then(result, error)` runs on the GUI thread after."""
 
     def run() -> None:
@@ -165,7 +167,9 @@ class SnapshotExporter(QObject):
         if db_path is None or not db_path.exists():
             step(HistoryExtras(notes=["allocations and alerts not available: no history database"]), None)
         else:
-            _in_background("gpuops-export-read", lambda: read_history_extras(db_path, sample.uuids, time.time()), self._bridge, step)
+            _in_background(
+                "gpuops-export-read", lambda: read_history_extras(db_path, sample.uuids, time.time()), self._bridge, step
+            )
         return True
 
     def _next(self, step: Callable[[object], None]) -> Callable[[object, object], None]:

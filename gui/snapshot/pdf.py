@@ -100,20 +100,24 @@ class _Report:
 
         self.blocks.append(_Block(h, draw))
 
-    def table(self, columns: Sequence[tuple[str, float]], rows: Sequence[Sequence[str]], colors: Sequence[QColor] | None = None) -> None:
+    def table(
+        self, columns: Sequence[tuple[str, float]], rows: Sequence[Sequence[str]], colors: Sequence[QColor] | None = None
+    ) -> None:
         """Columns are (title, share of the width); long cells are elided."""
         font, bold = _font(8.5), _font(8.5, bold=True)
         row_h = self.metrics(font).height() * 1.5
         pad = 1.2 * _MM
 
-        def cells(values: Sequence[str], cell_font: QFont, fill: QColor | None, ink: QColor) -> Callable[[QPainter, float, float], None]:
+        def cells(
+            values: Sequence[str], cell_font: QFont, fill: QColor | None, ink: QColor
+        ) -> Callable[[QPainter, float, float], None]:
             def draw(painter: QPainter, top: float, width: float) -> None:
                 if fill is not None:
                     painter.fillRect(QRectF(0, top, width, row_h), fill)
                 painter.setFont(cell_font)
                 fm = QFontMetricsF(cell_font, painter.device())
                 x = 0.0
-                for (_, share), value in zip(columns, values):
+                for (_, share), value in zip(columns, values, strict=True):
                     w = share * width
                     painter.setPen(ink)
                     text = fm.elidedText(value, Qt.TextElideMode.ElideRight, w - 2 * pad)
@@ -178,7 +182,7 @@ def _draw_chart(painter: QPainter, rect: QRectF, ts: np.ndarray, values: np.ndar
     pen = QPen(_LINE, 2)
     painter.setPen(pen)
     run: list[QPointF] = []
-    for x, y, ok in zip(xs.tolist(), ys.tolist(), finite.tolist()):
+    for x, y, ok in zip(xs.tolist(), ys.tolist(), finite.tolist(), strict=True):
         if ok:
             run.append(QPointF(x, y))
         elif run:
@@ -255,7 +259,10 @@ def _customers(report: _Report, snapshot: Snapshot) -> None:
         return
     columns = [("Customer", 0.22), ("Contracts", 0.3), ("GPUs", 0.1), ("Busy", 0.1), ("Mean util.", 0.14), ("Power", 0.14)]
     report.table(columns, [
-        [r.customer, ", ".join(r.contracts), f"{r.gpus:,}", f"{r.busy:,}", format_optional(r.util_mean_pct, "{:.1f} %"), format_power(r.power_w)]
+        [
+            r.customer, ", ".join(r.contracts), f"{r.gpus:,}", f"{r.busy:,}", format_optional(r.util_mean_pct, "{:.1f} %"),
+            format_power(r.power_w),
+        ]
         for r in rows
     ])
 
@@ -301,7 +308,14 @@ def snapshot_pdf(snapshot: Snapshot, grid_image: QImage, checkpoint: Callable[[]
     buffer.open(QIODevice.OpenModeFlag.WriteOnly)
     writer = QPdfWriter(buffer)
     writer.setResolution(RESOLUTION_DPI)
-    writer.setPageLayout(QPageLayout(QPageSize(QPageSize.PageSizeId.A4), QPageLayout.Orientation.Portrait, QMarginsF(14, 14, 14, 14), QPageLayout.Unit.Millimeter))
+    writer.setPageLayout(
+        QPageLayout(
+            QPageSize(QPageSize.PageSizeId.A4),
+            QPageLayout.Orientation.Portrait,
+            QMarginsF(14, 14, 14, 14),
+            QPageLayout.Unit.Millimeter,
+        )
+    )
     writer.setTitle(f"gpuops fleet snapshot {utc_time(snapshot.collected_at)}")
     writer.setCreator("gpuops")
     paint = writer.pageLayout().paintRectPixels(RESOLUTION_DPI)
@@ -329,7 +343,9 @@ def snapshot_pdf(snapshot: Snapshot, grid_image: QImage, checkpoint: Callable[[]
             painter.setPen(_MUTED)
             footer = QRectF(0, paint.height() - footer_h * 0.6, paint.width(), footer_h * 0.6)
             painter.drawText(footer, int(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignBottom), f"gpuops snapshot · {utc}")
-            painter.drawText(footer, int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignBottom), f"Page {number} of {len(pages)}")
+            painter.drawText(
+                footer, int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignBottom), f"Page {number} of {len(pages)}"
+            )
     finally:
         painter.end()
     data = QByteArray(buffer.data())

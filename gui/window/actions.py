@@ -48,7 +48,11 @@ def install_window_actions(window: QMainWindow, view: FleetView) -> WindowAction
     exporter = SnapshotExporter(window, view, _history_path)
     style = window.style()
 
-    export = QAction(QIcon.fromTheme("document-save-as", style.standardIcon(QStyle.StandardPixmap.SP_DialogSaveButton)), "&Export snapshot…", window)
+    export = QAction(
+        QIcon.fromTheme("document-save-as", style.standardIcon(QStyle.StandardPixmap.SP_DialogSaveButton)),
+        "&Export snapshot…",
+        window,
+    )
     export.setShortcut(QKeySequence("Ctrl+E"))
     export.setToolTip("Save the fleet as it is now: a picture (PNG), a report (PDF), or a table per GPU (CSV, JSON)")
     export.triggered.connect(exporter.choose_and_export)

@@ -80,7 +80,13 @@ class Operations(QObject):
         self.tabs.addTab(detail, "GPU")
         self.tabs.addTab(self.node_view, "Node")
         self.tabs.addTab(self.trends, "Fleet trends")
-        for i, tip in enumerate(("The selected GPU (Ctrl+1)", "Every GPU of its node side by side (Ctrl+2)", "Fleet utilization, power and GPUs by state (Ctrl+3)")):
+        for i, tip in enumerate(
+            (
+                "The selected GPU (Ctrl+1)",
+                "Every GPU of its node side by side (Ctrl+2)",
+                "Fleet utilization, power and GPUs by state (Ctrl+3)",
+            )
+        ):
             self.tabs.setTabToolTip(i, tip)
         self.history_status = QLabel()
         self.history_db = history_db
@@ -168,7 +174,11 @@ class Operations(QObject):
         a = self.assessment
         if a is None or position >= len(a.stale):
             return {}
-        return {"reason": a.health.reasons[position], "stale": bool(a.stale[position]), "last_fresh_ts": float(a.last_fresh_ts[position])}
+        return {
+            "reason": a.health.reasons[position],
+            "stale": bool(a.stale[position]),
+            "last_fresh_ts": float(a.last_fresh_ts[position]),
+        }
 
     def show_node_of(self, sample: FleetSample, index: FleetIndex, history: FleetHistory, position: int) -> None:
         self.node_view.show_node(sample, index, history, sample.gpus[position].node)
@@ -188,7 +198,9 @@ class Operations(QObject):
         if shown is not None:
             live, index = shown
             a = self.assessment
-            self.grid.show_sample(live, index, **({} if a is None else {"health": a.health, "stale": a.stale, "last_fresh_ts": a.last_fresh_ts}))
+            self.grid.show_sample(
+                live, index, **({} if a is None else {"health": a.health, "stale": a.stale, "last_fresh_ts": a.last_fresh_ts})
+            )
 
     # --- keyboard ---------------------------------------------------------------------------
 
