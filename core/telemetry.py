@@ -191,8 +191,9 @@ def _json_value(name: str, value: float) -> int | float | None:
     return float(value)
 
 
-def _read_only(array: np.ndarray) -> np.ndarray:
-    """`array` itself, made read-only (no copy: the source hands it over with the sample)."""
+def read_only(array: np.ndarray) -> np.ndarray:
+    """`array` itself, made read-only (no copy: whoever built it hands it over), for the frozen
+    objects that cross threads: a sample, a graded poll."""
     array.flags.writeable = False
     return array
 
@@ -228,8 +229,8 @@ class FleetSample:
                 raise ValueError(f"metric {name!r} has shape {column.shape}, expected ({n},)")
         # A sample crosses threads (poller, writer, alerts, allocations, widgets): freezing its
         # arrays makes an accidental in-place write raise instead of corrupting another reader.
-        object.__setattr__(self, "metrics", MappingProxyType({k: _read_only(v) for k, v in self.metrics.items()}))
-        object.__setattr__(self, "state", _read_only(self.state))
+        object.__setattr__(self, "metrics", MappingProxyType({k: read_only(v) for k, v in self.metrics.items()}))
+        object.__setattr__(self, "state", read_only(self.state))
         if self.state.shape != (n,) or len(self.processes) != n:
             raise ValueError("state and processes must have one entry per GPU")
         if self.workloads and len(self.workloads) != n:

@@ -69,3 +69,23 @@ def test_live_poll_consumers_hear_of_a_poll_after_the_window_took_it_in(qtbot):
         window.start()
         qtbot.waitUntil(lambda: len(seen) >= 3, timeout=10_000)
         assert all(seen)
+
+
+def test_every_array_of_a_graded_poll_is_read_only():
+    gpus = make_inventory(8, gpus_per_node=4)
+    graded = PollGrader(1.0).grade(make_sample(gpus, ts=100.0, lost=frozenset({2})))
+    arrays = {
+        **{f"series[{name!r}]": column for name, column in graded.series.items()},
+        "health.level": graded.health.level,
+        "stale": graded.stale,
+        "last_fresh_ts": graded.last_fresh_ts,
+        "index.mem_total_bytes": graded.index.mem_total_bytes,
+        "index.power_limit_w": graded.index.power_limit_w,
+        "index.node_number": graded.index.node_number,
+    }
+    assert "series['mem_used_gib']" in arrays  # computed by the grader, not the sample's own column
+    for name, array in arrays.items():
+        before = array.copy()
+        with pytest.raises(ValueError, match="read-only"):
+            array[0] = array[1]
+        assert np.array_equal(array, before, equal_nan=True), name

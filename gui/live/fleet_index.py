@@ -12,7 +12,7 @@ from functools import cached_property
 
 import numpy as np
 
-from gpuops.core.telemetry import GpuInventory
+from gpuops.core.telemetry import GpuInventory, read_only
 
 
 def natural_key(text: str) -> tuple:
@@ -57,6 +57,8 @@ class FleetIndex:
         node_of = {group.name: n for n, group in enumerate(self.nodes)}
         #: For each GPU, the position of its node in `nodes`.
         self.node_number = np.array([node_of[gpu.node] for gpu in gpus], dtype=np.int32)
+        for column in (self.mem_total_bytes, self.power_limit_w, self.node_number):
+            read_only(column)  # shared by every graded poll of this inventory, on several threads
         self._text_cache: dict[tuple[str, object], tuple[str, ...]] = {}
 
     def __len__(self) -> int:

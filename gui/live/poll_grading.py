@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from gpuops.core.health import FleetHealth, HealthModel
-from gpuops.core.telemetry import FleetSample
+from gpuops.core.telemetry import FleetSample, read_only
 from gpuops.gui.live.fleet_index import FleetIndex
 from gpuops.gui.live.freshness import Freshness
 from gpuops.gui.live.recent_history import sample_series
@@ -26,7 +26,9 @@ from gpuops.gui.window.kpi_strip import FleetKpis, fleet_kpis
 @dataclass(frozen=True)
 class GradedPoll:
     """One poll graded: its inventory index, plotted series, health per GPU, stale mask,
-    last-fresh times (UTC epoch seconds) and the fleet's headline numbers. Never mutated."""
+    last-fresh times (UTC epoch seconds) and the fleet's headline numbers. Never mutated: its
+    arrays are made read-only here, since the window, the alerts and the customers consoles read
+    them on their own threads."""
 
     index: FleetIndex
     series: dict[str, np.ndarray]
@@ -34,6 +36,10 @@ class GradedPoll:
     stale: np.ndarray
     last_fresh_ts: np.ndarray
     kpis: FleetKpis
+
+    def __post_init__(self) -> None:
+        for array in (*self.series.values(), self.health.level, self.stale, self.last_fresh_ts):
+            read_only(array)
 
 
 class PollGrader:
