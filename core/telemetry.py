@@ -142,6 +142,14 @@ _METRIC_TABLE: tuple[tuple[str, bool, bool], ...] = (
     ("remapped_rows_failure", True, True),
     ("pcie_replay_count", True, True),
     ("throttle_reasons_mask", True, False),
+    # Real activity, 0-100 (NVML GPM on Hopper and newer, DCGM profiling fields): the share of SMs
+    # busy, of warp slots in use, of time in tensor pipes, DRAM bandwidth, and of time the graphics
+    # engine had work. util_gpu_pct reads 100 % for one tiny kernel; these do not.
+    ("graphics_active_pct", False, False),
+    ("sm_active_pct", False, False),
+    ("sm_occupancy_pct", False, False),
+    ("tensor_active_pct", False, False),
+    ("dram_active_pct", False, False),
 )
 SAMPLE_METRICS: tuple[str, ...] = tuple(name for name, _, _ in _METRIC_TABLE)
 INTEGER_METRICS: frozenset[str] = frozenset(name for name, whole, _ in _METRIC_TABLE if whole)

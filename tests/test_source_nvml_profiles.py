@@ -88,9 +88,18 @@ _DRIVER_KEYS = (
     "pcie_rx_bytes", "pcie_tx_bytes_s", "pcie_rx_bytes_s", "ecc_corrected_volatile", "ecc_uncorrected_volatile",
     "ecc_corrected_aggregate", "ecc_uncorrected_aggregate", "remapped_rows_correctable",
     "remapped_rows_uncorrectable", "remapped_rows_pending", "remapped_rows_failure", "pcie_replay_count",
-    "clocks_event_reasons", "mig_mode",
+    "clocks_event_reasons", "mig_mode", "gpm_graphics_util", "gpm_sm_util", "gpm_sm_occupancy", "gpm_tensor_util",
+    "gpm_dram_util",
 )
-_SYMBOLS = ("nvmlDeviceGetFieldValues", "nvmlDeviceGetCurrentClocksEventReasons", "nvmlDeviceGetTemperatureThreshold")
+_SYMBOLS = (
+    "nvmlDeviceGetFieldValues", "nvmlDeviceGetCurrentClocksEventReasons", "nvmlDeviceGetTemperatureThreshold",
+    "nvmlGpmSampleGet",
+)
+# Activity keys and the fake's GPM activity (hundredths of a percent) each comes from.
+_GPM = {
+    "graphics_active_pct": "gpm_graphics_util", "sm_active_pct": "gpm_sm_util",
+    "sm_occupancy_pct": "gpm_sm_occupancy", "tensor_active_pct": "gpm_tensor_util", "dram_active_pct": "gpm_dram_util",
+}
 # Status keys read straight from the driver property of the same unit.
 _SAME = {
     "temp_c": "temp_c", "slowdown_temp_c": "slowdown_temp_c", "sm_clock_mhz": "sm_clock_mhz",
@@ -118,7 +127,7 @@ _REASONS = {
     "display_clock_setting": pynvml.nvmlClocksEventReasonDisplayClockSetting,
 }
 # Rates from whole-byte counters read a few ms apart: equal within this relative tolerance.
-_MOVING = {"pcie_tx_bytes_s": 1e-2, "pcie_rx_bytes_s": 1e-2}
+_MOVING = {"pcie_tx_bytes_s": 1e-2, "pcie_rx_bytes_s": 1e-2, **{key: 1e-9 for key in _GPM}}
 
 
 def contract_keys() -> set[str]:
@@ -181,6 +190,10 @@ def expected_gpu(index: int, driver: dict[str, Any], system: dict[str, Any]) -> 
     for direction in ("tx", "rx"):
         counter = values[f"pcie_{direction}_bytes"]
         gpu[f"pcie_{direction}_bytes_s"] = None if counter is None else values[f"pcie_{direction}_bytes_s"]
+    # GPM: Hopper and newer, on a driver that has it (samples a poll apart: status waits for them)
+    gpm = system["symbols"]["nvmlGpmSampleGet"] and values["arch"] >= pynvml.NVML_DEVICE_ARCH_HOPPER
+    for key, source in _GPM.items():
+        gpu[key] = values[source] / 100 if gpm and values[source] is not None else None
     mask = values["clocks_event_reasons"]
     gpu["throttle_reasons"] = [name for name, bit in _REASONS.items() if mask & bit]
     seen: dict[int, tuple[dict[str, Any], int | None]] = {}
@@ -301,3 +314,16 @@ def test_mig_devices_come_back_exactly_and_the_parent_refuses_utilization() -> N
     assert [len(m["processes"]) for m in split] == [1, 1, 0]  # each process in its own GPU instance
     without = [gpu for gpu, driver in zip(gpus, answer["driver"], strict=True) if not driver["migs"]]
     assert all(gpu["mig_devices"] == [] for gpu in without)
+
+
+def test_gpm_activity_is_real_and_differs_from_utilization() -> None:
+    """One-shot status shows GPM activity (two samples 100 ms apart); the SMs busy share is not
+    the "a kernel ran" utilization; boards before Hopper and drivers without GPM say null."""
+    gpus = probe("current")["document"]["gpus"]
+    hopper = [gpu for gpu in gpus if gpu["architecture"] == "Hopper" and gpu["state"] == "ok"]
+    assert hopper and all(gpu["sm_active_pct"] is not None for gpu in hopper)
+    assert all(gpu["sm_active_pct"] < gpu["util_gpu_pct"] for gpu in hopper)
+    ada = [gpu for gpu in gpus if gpu["architecture"] == "Ada Lovelace"]
+    assert ada and all(gpu[key] is None for gpu in ada for key in _GPM)
+    legacy = probe("legacy")["document"]["gpus"]
+    assert all(gpu[key] is None for gpu in legacy for key in _GPM)

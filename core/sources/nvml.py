@@ -8,6 +8,9 @@ has said it does not support. Where the batch is missing from the driver, refuse
 answers a field with NOT_SUPPORTED / INVALID_ARGUMENT, that value is read by its own single call
 instead: the route is found on the first reading and kept for the GPU. Whatever one GPU cannot
 answer is NaN for that GPU alone: a lost GPU is marked lost and re-tried every poll.
+On Hopper and newer, GPM samples taken a poll apart give real activity (SMs busy, occupancy,
+tensor, DRAM, graphics engine); the first poll after open waits until the samples taken at open
+are 100 ms old, so a one-shot `gpuops status` shows it too.
 A MIG-enabled GPU also lists its MIG devices every poll (UUID, instance ids, profile, memory and
 the processes of each GPU instance), at no cost to GPUs without MIG.
 """
@@ -106,6 +109,9 @@ _READERS: dict[str, tuple[tuple[Callable[..., Any], ...], tuple[Any, ...]]] = {
     "pcie_link_gen_max": ((pynvml.nvmlDeviceGetMaxPcieLinkGeneration,), ()),
     "pcie_link_width_max": ((pynvml.nvmlDeviceGetMaxPcieLinkWidth,), ()),
     "max_mig_devices": ((pynvml.nvmlDeviceGetMaxMigDeviceCount,), ()),
+    "gpm_support": ((pynvml.nvmlGpmQueryDeviceSupport,), ()),
+    # every poll on a GPU with GPM: a sample (the sample buffer passed per call)
+    "gpm_sample": ((pynvml.nvmlGpmSampleGet,), ()),
     # on a MIG-enabled GPU, every poll: its MIG devices (slot index passed per call) and their
     # identity (once per MIG device handle) and memory
     "mig_handle": ((pynvml.nvmlDeviceGetMigDeviceHandleByIndex,), ()),
@@ -194,6 +200,41 @@ _ARCHITECTURES = {
 }
 
 
+# GPM metrics (nvmlGpmMetricsGet between two samples) and the metric column each fills, in %.
+_GPM_METRICS: tuple[tuple[int, str], ...] = (
+    (pynvml.NVML_GPM_METRIC_GRAPHICS_UTIL, "graphics_active_pct"),
+    (pynvml.NVML_GPM_METRIC_SM_UTIL, "sm_active_pct"),
+    (pynvml.NVML_GPM_METRIC_SM_OCCUPANCY, "sm_occupancy_pct"),
+    (pynvml.NVML_GPM_METRIC_ANY_TENSOR_UTIL, "tensor_active_pct"),
+    (pynvml.NVML_GPM_METRIC_DRAM_BW_UTIL, "dram_active_pct"),
+)
+# nvml.h: two GPM samples must be more than 100 ms apart (the driver refreshes its counters so often).
+GPM_MIN_INTERVAL_S = 0.1
+
+
+class _Gpm:
+    """A GPU's two GPM sample buffers (allocated once, freed at close) and its metrics request:
+    each poll samples into the buffer not holding the previous sample and asks for the metrics
+    between the two."""
+
+    def __init__(self) -> None:
+        self.samples = [pynvml.nvmlGpmSampleAlloc(), pynvml.nvmlGpmSampleAlloc()]
+        self.current = 0
+        self.previous_valid = False
+        self.request = pynvml.c_nvmlGpmMetricsGet_t()
+        self.request.version = pynvml.NVML_GPM_METRICS_GET_VERSION
+        self.request.numMetrics = len(_GPM_METRICS)
+        for slot, (metric_id, _) in enumerate(_GPM_METRICS):
+            self.request.metrics[slot].metricId = metric_id
+
+    def free(self) -> None:
+        for sample in self.samples:
+            try:
+                pynvml.nvmlGpmSampleFree(sample)
+            except pynvml.NVMLError as exc:
+                log.warning("nvmlGpmSampleFree failed: %s", exc)
+
+
 # A MIG device's name is its GPU's followed by " MIG <profile>", e.g. "NVIDIA H100 80GB HBM3 MIG 3g.40gb".
 _MIG_NAME_SEPARATOR = " MIG "
 
@@ -243,6 +284,7 @@ class _Gpu:
     route_known: bool = False
     pcie_previous: tuple[int, int, int] | None = None  # tx bytes, rx bytes, driver timestamp in µs
     mig_slots: int = 0  # nvmlDeviceGetMaxMigDeviceCount of a MIG-enabled GPU; 0 without MIG
+    gpm: _Gpm | None = None  # on a GPU that supports GPM
     mig_identities: dict[int | None, _MigIdentity] = field(default_factory=dict)  # by handle address
 
 
@@ -290,6 +332,8 @@ class NvmlSource(TelemetrySource):
         self._read_failures = LoggedOnce(log)
         self._process_names: dict[int, str | None] = {}
         self._watcher: XidWatcher | None = None
+        self._gpus: list[_Gpu] = []
+        self._gpm_baseline_at: float | None = None  # monotonic time of the GPM samples taken at open
         self._closed = False
         _init_nvml()
         try:
@@ -316,8 +360,11 @@ class NvmlSource(TelemetrySource):
             try:
                 if self._identify(gpu, index):
                     self._read_fields(gpu, 0, scratch)  # PCIe counter baseline for the first poll's rates
+                    self._read_gpm(gpu, 0, scratch)  # GPM baseline likewise
             except _GpuLost:
                 self._mark_lost(gpu)
+        if any(gpu.gpm is not None and gpu.gpm.previous_valid for gpu in self._gpus):
+            self._gpm_baseline_at = time.monotonic()
         log.info("NVML %s, driver %s: %d GPUs on %s", self._nvml_version, self._driver_version, count, self._node)
 
     # ------------------------------------------------------------------ polling
@@ -325,6 +372,11 @@ class NvmlSource(TelemetrySource):
     def poll(self) -> FleetSample:
         if self._closed:
             raise RuntimeError("poll() on a closed NvmlSource")
+        if self._gpm_baseline_at is not None:
+            # The first poll after open: the GPM baselines must be GPM_MIN_INTERVAL_S old, so
+            # that even a one-shot `gpuops status` shows activity (waits once, at most 100 ms).
+            time.sleep(max(0.0, self._gpm_baseline_at + GPM_MIN_INTERVAL_S - time.monotonic()))
+            self._gpm_baseline_at = None
         started = time.perf_counter()
         ts = time.time()
         n_gpus = len(self._gpus)
@@ -358,12 +410,15 @@ class NvmlSource(TelemetrySource):
                 return GpuState.UNKNOWN, (), ()
             self._read_fields(gpu, i, columns)
             self._read_singles(gpu, i, columns)
+            self._read_gpm(gpu, i, columns)
             gpu_processes, instances = self._read_processes(gpu, previous_names)
             gpu_migs = self._read_migs(gpu, gpu_processes, instances) if gpu.mig_slots else ()
         except _GpuLost:
             for column in columns.values():
                 column[i] = NAN
             self._mark_lost(gpu)
+            if gpu.gpm is not None:
+                gpu.gpm.previous_valid = False  # its counters may have reset: start over when it is back
             return GpuState.LOST, (), ()
         if gpu.lost:
             gpu.lost = False
@@ -454,6 +509,28 @@ class NvmlSource(TelemetrySource):
             columns["pstate"][i] = NAN
         columns["pcie_link_gen_max"][i] = gpu.link_gen_max
         columns["pcie_link_width_max"][i] = gpu.link_width_max
+
+    def _read_gpm(self, gpu: _Gpu, i: int, columns: dict[str, np.ndarray]) -> None:
+        """A GPM sample, and the activity since the previous one (none on the first sample)."""
+        gpm = gpu.gpm
+        if gpm is None:
+            return
+        sample = gpm.samples[gpm.current]
+        if self._call(gpu, "gpm_sample", sample) is None:
+            gpm.previous_valid = False
+            return
+        if gpm.previous_valid:
+            request = gpm.request
+            request.sample1, request.sample2 = gpm.samples[1 - gpm.current], sample
+            try:
+                pynvml.nvmlGpmMetricsGet(request)
+            except pynvml.NVMLError as exc:
+                self._on_error(gpu, "gpm_metrics", exc.value)
+            else:
+                for slot, (_, metric) in enumerate(_GPM_METRICS):
+                    if request.metrics[slot].nvmlReturn == pynvml.NVML_SUCCESS:
+                        columns[metric][i] = request.metrics[slot].value
+        gpm.current, gpm.previous_valid = 1 - gpm.current, True
 
     def _read_processes(
         self, gpu: _Gpu, previous_names: dict[int, str | None]
@@ -611,6 +688,14 @@ class NvmlSource(TelemetrySource):
         )
         if gpu.inventory.mig_mode:
             gpu.mig_slots = self._call(gpu, "max_mig_devices") or 0
+        if gpu.gpm is None:
+            support = self._call(gpu, "gpm_support")
+            if support is not None and support.isSupportedDevice:
+                try:
+                    gpu.gpm = _Gpm()
+                except pynvml.NVMLError as exc:
+                    self._read_failures.log(("gpm", gpu.inventory.uuid), "GPU %s: no GPM activity, sample buffers refused: %s",
+                                      gpu.inventory.uuid, exc)
         gpu.link_gen_max = _number(self._call(gpu, "pcie_link_gen_max"))
         gpu.link_width_max = _number(self._call(gpu, "pcie_link_width_max"))
         gpu.identified = True
@@ -630,6 +715,9 @@ class NvmlSource(TelemetrySource):
         self._shutdown()
 
     def _shutdown(self) -> None:
+        for gpu in self._gpus:
+            if gpu.gpm is not None:
+                gpu.gpm.free()
         try:
             pynvml.nvmlShutdown()
         except pynvml.NVMLError as exc:

@@ -15,7 +15,13 @@
  * symbol is absent and pynvml raises FunctionNotFound, as on a real driver of that age:
  *   -DFAKE_NVML_NO_FIELD_VALUES   no nvmlDeviceGetFieldValues (every value by its single call)
  *   -DFAKE_NVML_LEGACY            no clocks-event API (only ...ClocksThrottleReasons), only the _v2
- *                                 process calls, and field ids >= 185 unknown (INVALID_ARGUMENT)
+ *                                 process calls, field ids >= 185 unknown (INVALID_ARGUMENT), and no
+ *                                 GPM (nvmlGpm*: R520 and newer)
+ *
+ * GPM: Hopper and newer boards support it (nvmlGpmQueryDeviceSupport); each keeps cumulative busy
+ * counters that grow at its configured activity (gpm_* keys, in hundredths of a percent), a
+ * sample snapshots them, and nvmlGpmMetricsGet divides the difference of two samples by the time
+ * between them, as the driver does with its hardware counters.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -56,7 +62,8 @@
     X(ecc_corrected_volatile) X(ecc_uncorrected_volatile) X(ecc_corrected_aggregate)              \
     X(ecc_uncorrected_aggregate) X(remapped_rows_correctable) X(remapped_rows_uncorrectable)      \
     X(remapped_rows_pending) X(remapped_rows_failure) X(pcie_replay_count)                        \
-    X(clocks_event_reasons) X(mig_mode) X(gpu_instance_id) X(compute_instance_id)
+    X(clocks_event_reasons) X(mig_mode) X(gpu_instance_id) X(compute_instance_id)                \
+    X(gpm_graphics_util) X(gpm_sm_util) X(gpm_sm_occupancy) X(gpm_tensor_util) X(gpm_dram_util)
 
 #define FAKE_KEY_ENUM(name) K_##name,
 enum fake_key { FAKE_KEYS(FAKE_KEY_ENUM) K_COUNT };
@@ -84,6 +91,7 @@ struct nvmlDevice_st {
                                     driver may still answer these from what it cached) */
     int fields_refused;       /* nvmlDeviceGetFieldValues fails as a whole (NOT_SUPPORTED) */
     long long counters_us;    /* when the energy and PCIe counters were last advanced */
+    double gpm_busy[5];       /* GPM busy counters (hundredths of a percent x µs), by GPM_KEYS order */
     struct nvmlDevice_st *parent; /* a MIG device's GPU (MIG devices live in g_migs); NULL for a GPU */
     unsigned int n_mig;       /* MIG devices of a MIG-enabled GPU: g_migs[its index][0 .. n_mig) */
 };
@@ -165,10 +173,18 @@ static nvmlReturn_t check_device(nvmlDevice_t device) {
     return device->error;
 }
 
-/* Energy and PCIe byte counters grow with time at the current power draw and PCIe rates. */
+#define FAKE_GPM_METRICS 5
+/* The keys holding each GPM metric's activity (GPM_METRIC_IDS names the metrics in this order). */
+static const enum fake_key GPM_KEYS[FAKE_GPM_METRICS] = {
+    K_gpm_graphics_util, K_gpm_sm_util, K_gpm_sm_occupancy, K_gpm_tensor_util, K_gpm_dram_util};
+
+/* Energy, PCIe byte and GPM busy counters grow with time at the current power draw, PCIe rates
+ * and GPM activity. */
 static long long advance_counters(nvmlDevice_t d) {
     long long now = now_us(CLOCK_REALTIME);
     long long elapsed = now - d->counters_us;
+    for (int m = 0; m < FAKE_GPM_METRICS; m++)
+        if (d->value[GPM_KEYS[m]] != FAKE_UNSUPPORTED) d->gpm_busy[m] += (double)d->value[GPM_KEYS[m]] * (double)elapsed;
     if (d->value[K_power_mw] != FAKE_UNSUPPORTED && d->value[K_energy_mj] != FAKE_UNSUPPORTED)
         d->value[K_energy_mj] += d->value[K_power_mw] * elapsed / 1000000LL;
     if (d->value[K_pcie_tx_bytes] != FAKE_UNSUPPORTED)
@@ -273,6 +289,11 @@ static void make_h100_sxm(nvmlDevice_t d, unsigned int index) {
     v[K_pcie_tx_bytes_s] = 1464843LL * 1024; /* ~1.5 GB/s */
     v[K_pcie_rx_bytes_s] = 3125000LL * 1024; /* 3.2 GB/s */
     v[K_mig_mode] = 0;
+    v[K_gpm_graphics_util] = 9150; /* 91.50 %: kernels run nearly all the time ... */
+    v[K_gpm_sm_util] = 6320;       /* ... but keep only 63 % of the SMs busy */
+    v[K_gpm_sm_occupancy] = 3875;
+    v[K_gpm_tensor_util] = 4100;
+    v[K_gpm_dram_util] = 2730;
     char text[96];
     set_text(d, S_name, "NVIDIA H100 80GB HBM3");
     snprintf(text, sizeof text, "GPU-5d6f1c2a-0000-4e6b-9a1d-%012x", 0xa100u + index);
@@ -320,6 +341,7 @@ static void make_rtx6000_ada(nvmlDevice_t d, unsigned int index) {
     v[K_remapped_rows_failure] = FAKE_UNSUPPORTED;
     v[K_clocks_event_reasons] = nvmlClocksEventReasonGpuIdle;
     v[K_mig_mode] = FAKE_UNSUPPORTED;
+    for (int m = 0; m < FAKE_GPM_METRICS; m++) v[GPM_KEYS[m]] = FAKE_UNSUPPORTED; /* GPM is Hopper+ */
     char text[96];
     set_text(d, S_name, "NVIDIA RTX 6000 Ada Generation");
     snprintf(text, sizeof text, "GPU-8b1e7f40-3c2d-11ee-be56-%012x", 0xada0u + index);
@@ -418,7 +440,8 @@ static void vgpu_guests(void) {
         K_slowdown_temp_c, K_mem_max_temp_c, K_gpu_max_temp_c, K_fan_pct, K_pcie_link_gen,
         K_pcie_link_gen_max, K_pcie_link_width, K_pcie_link_width_max, K_pcie_tx_bytes, K_pcie_rx_bytes,
         K_remapped_rows_correctable, K_remapped_rows_uncorrectable, K_remapped_rows_pending,
-        K_remapped_rows_failure, K_pcie_replay_count, K_mig_mode};
+        K_remapped_rows_failure, K_pcie_replay_count, K_mig_mode, K_gpm_graphics_util, K_gpm_sm_util,
+        K_gpm_sm_occupancy, K_gpm_tensor_util, K_gpm_dram_util};
     g_device_count = 2;
     for (unsigned int i = 0; i < g_device_count; i++) {
         nvmlDevice_t d = &g_devices[i];
@@ -1150,6 +1173,104 @@ nvmlReturn_t DECLDIR nvmlDeviceGetPcieThroughput(nvmlDevice_t device, nvmlPcieUt
     *value = (unsigned int)(device->value[key] / 1024);
     return api_leave(NVML_SUCCESS);
 }
+
+/* ---------------------------------------------------------------- NVML: GPM (Hopper and newer) */
+
+#ifndef FAKE_NVML_LEGACY
+#define FAKE_MAX_SAMPLES 256
+
+struct nvmlGpmSample_st {
+    int in_use;
+    nvmlDevice_t device; /* NULL until nvmlGpmSampleGet fills it */
+    long long ts_us;
+    double busy[FAKE_GPM_METRICS];
+};
+
+static struct nvmlGpmSample_st g_samples[FAKE_MAX_SAMPLES];
+static const unsigned int GPM_METRIC_IDS[FAKE_GPM_METRICS] = {
+    NVML_GPM_METRIC_GRAPHICS_UTIL, NVML_GPM_METRIC_SM_UTIL, NVML_GPM_METRIC_SM_OCCUPANCY,
+    NVML_GPM_METRIC_ANY_TENSOR_UTIL, NVML_GPM_METRIC_DRAM_BW_UTIL};
+
+static int gpm_supported(nvmlDevice_t d) {
+    return d->value[K_arch] >= NVML_DEVICE_ARCH_HOPPER && d->value[K_gpm_sm_util] != FAKE_UNSUPPORTED;
+}
+
+static int valid_sample(nvmlGpmSample_t sample) {
+    return sample >= g_samples && sample < g_samples + FAKE_MAX_SAMPLES && sample->in_use;
+}
+
+nvmlReturn_t DECLDIR nvmlGpmQueryDeviceSupport(nvmlDevice_t device, nvmlGpmSupport_t *gpmSupport) {
+    api_enter();
+    nvmlReturn_t ret = check_device(device);
+    if (ret != NVML_SUCCESS) return api_leave(ret);
+    if (gpmSupport == NULL) return api_leave(NVML_ERROR_INVALID_ARGUMENT);
+    if (gpmSupport->version != NVML_GPM_SUPPORT_VERSION) return api_leave(NVML_ERROR_ARGUMENT_VERSION_MISMATCH);
+    gpmSupport->isSupportedDevice = (unsigned int)gpm_supported(device);
+    return api_leave(NVML_SUCCESS);
+}
+
+nvmlReturn_t DECLDIR nvmlGpmSampleAlloc(nvmlGpmSample_t *gpmSample) {
+    api_enter();
+    if (g_init_count == 0) return api_leave(NVML_ERROR_UNINITIALIZED);
+    if (gpmSample == NULL) return api_leave(NVML_ERROR_INVALID_ARGUMENT);
+    for (int i = 0; i < FAKE_MAX_SAMPLES; i++) {
+        if (!g_samples[i].in_use) {
+            memset(&g_samples[i], 0, sizeof g_samples[i]);
+            g_samples[i].in_use = 1;
+            *gpmSample = &g_samples[i];
+            return api_leave(NVML_SUCCESS);
+        }
+    }
+    return api_leave(NVML_ERROR_MEMORY);
+}
+
+nvmlReturn_t DECLDIR nvmlGpmSampleFree(nvmlGpmSample_t gpmSample) {
+    api_enter();
+    if (g_init_count == 0) return api_leave(NVML_ERROR_UNINITIALIZED);
+    if (!valid_sample(gpmSample)) return api_leave(NVML_ERROR_INVALID_ARGUMENT);
+    gpmSample->in_use = 0;
+    return api_leave(NVML_SUCCESS);
+}
+
+nvmlReturn_t DECLDIR nvmlGpmSampleGet(nvmlDevice_t device, nvmlGpmSample_t gpmSample) {
+    api_enter();
+    nvmlReturn_t ret = check_device(device);
+    if (ret != NVML_SUCCESS) return api_leave(ret);
+    if (!valid_sample(gpmSample)) return api_leave(NVML_ERROR_INVALID_ARGUMENT);
+    if (!gpm_supported(device)) return api_leave(NVML_ERROR_NOT_SUPPORTED);
+    gpmSample->device = device;
+    gpmSample->ts_us = advance_counters(device);
+    memcpy(gpmSample->busy, device->gpm_busy, sizeof gpmSample->busy);
+    return api_leave(NVML_SUCCESS);
+}
+
+/* Each asked metric from the two samples' counter difference; metrics the board does not model
+ * answer NOT_SUPPORTED in their own nvmlReturn. */
+nvmlReturn_t DECLDIR nvmlGpmMetricsGet(nvmlGpmMetricsGet_t *metricsGet) {
+    api_enter();
+    if (g_init_count == 0) return api_leave(NVML_ERROR_UNINITIALIZED);
+    if (metricsGet == NULL) return api_leave(NVML_ERROR_INVALID_ARGUMENT);
+    if (metricsGet->version != NVML_GPM_METRICS_GET_VERSION) return api_leave(NVML_ERROR_ARGUMENT_VERSION_MISMATCH);
+    nvmlGpmSample_t a = metricsGet->sample1, b = metricsGet->sample2;
+    if (!valid_sample(a) || !valid_sample(b) || a->device == NULL || a->device != b->device ||
+        b->ts_us <= a->ts_us || metricsGet->numMetrics > NVML_GPM_METRIC_MAX)
+        return api_leave(NVML_ERROR_INVALID_ARGUMENT);
+    double elapsed = (double)(b->ts_us - a->ts_us);
+    for (unsigned int i = 0; i < metricsGet->numMetrics; i++) {
+        nvmlGpmMetric_t *metric = &metricsGet->metrics[i];
+        metric->nvmlReturn = NVML_ERROR_NOT_SUPPORTED;
+        metric->value = 0.0;
+        metric->metricInfo.shortName = metric->metricInfo.longName = metric->metricInfo.unit = NULL;
+        for (int m = 0; m < FAKE_GPM_METRICS; m++) {
+            if (GPM_METRIC_IDS[m] == metric->metricId) {
+                metric->nvmlReturn = NVML_SUCCESS;
+                metric->value = (b->busy[m] - a->busy[m]) / elapsed / 100.0; /* hundredths -> % */
+            }
+        }
+    }
+    return api_leave(NVML_SUCCESS);
+}
+#endif
 
 /* ---------------------------------------------------------------- NVML: events */
 
