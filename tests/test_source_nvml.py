@@ -475,3 +475,26 @@ def test_an_older_driver_falls_back_to_older_calls(legacy_fake_nvml_library: Pat
     assert ecc["pcie_tx_bytes_s"] == 1464843 * 1024  # no byte-counter fields: nvmlDeviceGetPcieThroughput
     assert ecc["ecc_corrected_aggregate"] == 1234
     assert result.stderr.count("lacks nvmlDeviceGetCurrentClocksEventReasons") == 1, result.stderr
+
+
+# ---------------------------------------------------------------- GPM activity
+
+
+def test_gpm_activity_is_measured_between_consecutive_polls(fake_nvml: FakeNvml, source: NvmlSource) -> None:
+    first = record_of(source.poll(), fake_nvml, SXM_INDEX)  # against the samples taken at open
+    assert first["sm_active_pct"] == pytest.approx(fake_nvml.value(SXM_INDEX, "gpm_sm_util") / 100)
+    fake_nvml.set_value(SXM_INDEX, "gpm_sm_util", 2500)  # the job settles to 25 % of the SMs busy
+    source.poll()  # this interval mixes the old and the new activity
+    time.sleep(0.11)
+    record = record_of(source.poll(), fake_nvml, SXM_INDEX)
+    assert record["sm_active_pct"] == pytest.approx(25.0)
+    assert record["tensor_active_pct"] == pytest.approx(fake_nvml.value(SXM_INDEX, "gpm_tensor_util") / 100)
+    assert record_of(source.poll(), fake_nvml, PCIE_INDEX)["sm_active_pct"] is None  # Ada: no GPM
+
+
+def test_a_gpu_back_from_lost_shows_gpm_activity_from_its_second_poll(fake_nvml: FakeNvml, source: NvmlSource) -> None:
+    fake_nvml.set_lost(LOST_INDEX, False)
+    assert record_of(source.poll(), fake_nvml, LOST_INDEX)["sm_active_pct"] is None  # first sample: nothing to compare
+    time.sleep(0.11)
+    busy = fake_nvml.value(LOST_INDEX, "gpm_sm_util") / 100
+    assert record_of(source.poll(), fake_nvml, LOST_INDEX)["sm_active_pct"] == pytest.approx(busy)
