@@ -60,9 +60,9 @@ def install_window_actions(window: QMainWindow, view: FleetView) -> WindowAction
     pictures = QActionGroup(window)
     picture_window = QAction("Picture of the whole window", window, checkable=True, checked=True)
     picture_grid = QAction("Picture of the fleet grid only", window, checkable=True)
-    for action, view in ((picture_window, "window"), (picture_grid, "grid")):
+    for action, shown in ((picture_window, "window"), (picture_grid, "grid")):
         pictures.addAction(action)
-        action.triggered.connect(lambda _=False, v=view: setattr(exporter, "picture_view", v))
+        action.triggered.connect(lambda _=False, v=shown: setattr(exporter, "picture_view", v))
     picture_2x = QAction("Pictures at high DPI (2×)", window, checkable=True)
     picture_2x.toggled.connect(lambda on: setattr(exporter, "picture_scale", 2.0 if on else 1.0))
 
