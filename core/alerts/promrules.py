@@ -341,7 +341,7 @@ class _Translation:
         """A Go template that queries a per-subject value (a threshold that is the GPU's own)."""
         label = dcgm.LABEL_UUID if self.rule.target == GPU else dcgm.LABEL_HOST
         expr = self._value_of(expr_of, (*self.scope, _SUBJECT)).replace("%", "%%")
-        expr = expr.replace(_SUBJECT, f'{label}="%s"')
+        expr = expr.replace(_SUBJECT, f'{label}="%[1]s"')  # [1]: every use takes the one argument
         return f"{{{{ with printf `{expr}` $labels.{label} | query }}}}{{{{ . | first | value{_printf(spec)} }}}}{{{{ end }}}}"
 
     def _value_of(self, what: str, m: tuple[str, ...]) -> str:
