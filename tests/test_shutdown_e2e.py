@@ -23,7 +23,10 @@ from tests.servers import wait_until
 SIGTERM_LIMIT_S = 2.0
 #: Starting Python and importing gpuops, on a busy 2-core machine, on top of the poll deadline.
 STARTUP_MARGIN_S = 4.0
-LABELS = 'gpu="0",UUID="GPU-5a1e0000-0000-4000-8000-000000000001",device="nvidia0",modelName="NVIDIA H100 80GB HBM3",Hostname="alpha"'
+LABELS = (
+    'gpu="0",UUID="GPU-5a1e0000-0000-4000-8000-000000000001",device="nvidia0",modelName="NVIDIA H100 80GB HBM3",'
+    'Hostname="alpha"'
+)
 
 
 class StuckServer:
@@ -113,7 +116,9 @@ def test_status_ends_at_its_deadline_with_one_clear_line(stuck: StuckServer) -> 
 def test_collect_exits_soon_after_sigterm_while_a_scrape_hangs(stuck: StuckServer, tmp_path: Path) -> None:
     log = tmp_path / "collect.log"
     process = subprocess.Popen(
-        gpuops_command("collect", "--interval", "1", "--source", f"scrape:{stuck.url}/metrics", "--db", str(tmp_path / "h.sqlite")),
+        gpuops_command(
+            "collect", "--interval", "1", "--source", f"scrape:{stuck.url}/metrics", "--db", str(tmp_path / "h.sqlite")
+        ),
         stdout=subprocess.DEVNULL, stderr=log.open("w"),
     )
     try:
