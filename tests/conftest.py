@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import tempfile
 
-pytest_plugins = ("tests.fake_nvml.fixtures",)
+pytest_plugins = ("tests.fake_nvml.fixtures", "tests.cli_support")
 
 # Must precede any Qt import: with no DISPLAY and no platform, Qt aborts the interpreter.
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")

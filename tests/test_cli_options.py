@@ -15,12 +15,10 @@ import pytest
 
 from gpuops.cli import main, parse_args
 from gpuops.commands.window import launch_settings
-from gpuops.core.allocations.model import ContractType
 from gpuops.core.sources.demo import DemoSource
 from gpuops.core.store.paths import default_db_path
-from tests.allocations_support import DAY_MS, T0_MS, make_history, mixed_inventory, open_repo
+from tests.cli_support import GPUS
 
-GPUS = mixed_inventory(2, 2)
 SEED = 5
 POSITIONS = ("before", "after")
 
@@ -46,18 +44,6 @@ def seeded_uuids() -> set[str]:
 def topology(tmp_path: Path) -> Path:
     path = tmp_path / "topology.csv"
     path.write_text("node,site,rack,notes\nams1-r01-n01,hall-z,Z01,\n")
-    return path
-
-
-@pytest.fixture
-def book(tmp_path: Path) -> Path:
-    """A history (not the default one) holding customer Acme with a contract and an allocation."""
-    path = make_history(tmp_path / "book.sqlite", GPUS)
-    repo = open_repo(path)
-    acme = repo.add_customer("Acme")
-    contract = repo.add_contract(acme.id, "train", ContractType.RESERVED, "H100", 1, T0_MS, T0_MS + 30 * DAY_MS, 2.5)
-    repo.allocate(contract.id, [GPUS[0].uuid], T0_MS)
-    repo.close()
     return path
 
 

@@ -15,11 +15,8 @@ from pathlib import Path
 import pytest
 
 from gpuops.cli import main
-from gpuops.core.allocations.model import ContractType
-from tests.allocations_support import DAY_MS, T0_MS, make_history, mixed_inventory, open_repo
+from tests.cli_support import GPUS
 from tests.local_http import Answer, LocalServer, static_routes
-
-GPUS = mixed_inventory(2, 2)
 
 
 def gpuops(*args: str, umask: int | None = None) -> subprocess.CompletedProcess[str]:
@@ -27,17 +24,6 @@ def gpuops(*args: str, umask: int | None = None) -> subprocess.CompletedProcess[
         [sys.executable, "-m", "gpuops", *args], capture_output=True, text=True, timeout=120,
         preexec_fn=None if umask is None else (lambda: os.umask(umask)),
     )
-
-
-@pytest.fixture
-def book(tmp_path: Path) -> Path:
-    path = make_history(tmp_path / "book.sqlite", GPUS)
-    repo = open_repo(path)
-    acme = repo.add_customer("Acme")
-    contract = repo.add_contract(acme.id, "train", ContractType.RESERVED, "H100", 1, T0_MS, T0_MS + 30 * DAY_MS, 2.5)
-    repo.allocate(contract.id, [GPUS[0].uuid], T0_MS)
-    repo.close()
-    return path
 
 
 def writers(book: Path) -> dict[str, list[str]]:
