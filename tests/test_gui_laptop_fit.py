@@ -1,4 +1,5 @@
-"""The console fits a 1366-px laptop screen: nothing in it forces the window wider than 1280 px,
+"""The console fits a 1366×768 laptop screen: nothing in it forces the window wider than 1280 px
+or taller than the screen, the GPU plots keep 80 px each,
 with every view tab present, data shown and a long legend."""
 
 from __future__ import annotations
@@ -49,3 +50,22 @@ def test_a_long_colour_legend_does_not_widen_the_window(window, qtbot):
     assert window.grid.legend.sizeHint().width() > LAPTOP_WIDTH_PX, "the legend is long enough to matter"
     assert window.minimumSizeHint().width() <= LAPTOP_WIDTH_PX
     assert window.width() <= LAPTOP_WIDTH_PX
+
+
+LAPTOP_SCREEN_HEIGHT_PX = 768
+TITLE_BAR_PX = 30  # what a window manager's decoration takes of a 768-px screen
+
+
+def test_the_window_fits_a_laptop_screen_height_with_readable_gpu_plots(window, qtbot):
+    """At 1366×768 everything fits (status bar included) and each GPU plot keeps at least 80 px
+    for its data: the tables under the plots give way first."""
+    window.grid.gpuSelected.emit(window.last_sample.gpus[5].uuid)
+    qtbot.waitUntil(lambda: window.detail.uuid is not None)
+    assert window.minimumSizeHint().height() <= LAPTOP_SCREEN_HEIGHT_PX - TITLE_BAR_PX
+    window.resize(1366, LAPTOP_SCREEN_HEIGHT_PX - TITLE_BAR_PX)
+    qtbot.waitUntil(lambda: window.height() == LAPTOP_SCREEN_HEIGHT_PX - TITLE_BAR_PX)
+    qtbot.wait(50)
+    views = [item.getViewBox() for item in window.detail.plots.ci.items]
+    assert len(views) == 4
+    assert min(view.height() for view in views) >= 80
+    assert window.statusBar().isVisible() and window.statusBar().geometry().bottom() < window.height()

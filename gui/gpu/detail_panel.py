@@ -16,6 +16,7 @@ from collections.abc import Callable, Iterable
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import Qt, QTimer
+from PySide6.QtGui import QColor, QPalette
 from PySide6.QtWidgets import (
     QHeaderView,
     QLabel,
@@ -50,11 +51,29 @@ _LIVE_PEN = pg.mkPen((33, 110, 180), width=1)
 _HISTORY_PEN = pg.mkPen((0, 150, 110), width=1)
 _STALE_PEN = pg.mkPen((160, 160, 160), width=1)
 _PROMPT = "Click a GPU in the grid to see its history and processes."
+#: Each plot keeps this much room for its data, even on a 1366×768 laptop (the processes and
+#: health tabs below give way first); titles sit inside the plots so they cost no height.
+MIN_PLOT_HEIGHT_PX = 80
+PLOT_FRAME_PX = 2  # a plot's own margins around its data
+TIME_AXIS_HEIGHT_PX = 28
+MIN_TABLES_HEIGHT_PX = 64
 #: The resource name of this panel's history requests.
 DETAIL_RESOURCE = "detail"
 #: After a zoom or pan settles this long, the visible range is read again.
 _RELOAD_AFTER_MS = 250
 _XID_HEADERS = ("Time", "XID", "Meaning", "Recommended action")
+
+
+def _inner_title(plot: pg.PlotItem, text: str, palette: QPalette) -> pg.TextItem:
+    """`text` at the top of `plot`'s data area, fixed there whatever the view shows, on a veil of
+    the background so that a curve passing under it does not hide it."""
+    veil = QColor(palette.color(QPalette.ColorRole.Window))
+    veil.setAlpha(190)
+    title = pg.TextItem(text, color=palette.color(QPalette.ColorRole.PlaceholderText), anchor=(0.5, 0.0), fill=veil)
+    view = plot.getViewBox()
+    title.setParentItem(view)
+    view.sigResized.connect(lambda box: title.setPos(box.width() / 2, 0))
+    return title
 
 
 def _table(headers: tuple[str, ...]) -> QTableWidget:
@@ -87,6 +106,7 @@ class DetailPanel(QWidget):
         self.picker = TimeRangePicker()
         self.history_status = QLabel()
         self.history_status.setWordWrap(True)
+        self.history_status.hide()  # shown while it has something to say: its line is plot room
         self.plots = pg.GraphicsLayoutWidget()
         self.plots.setBackground(self.palette().color(self.backgroundRole()))
         self.plots.setToolTip("Live: the last minutes in memory. Other ranges: drag to pan, wheel to zoom; the history reloads.")
@@ -96,7 +116,9 @@ class DetailPanel(QWidget):
             title, unit = _PLOTS[name]
             axis = {"bottom": pg.DateAxisItem()} if row == len(HISTORY_SERIES) - 1 else {}
             plot: pg.PlotItem = self.plots.addPlot(row=row, col=0, axisItems=axis)
-            plot.setTitle(f"{title} ({unit})", size="9pt")
+            _inner_title(plot, f"{title} ({unit})", self.palette())
+            axis_px = TIME_AXIS_HEIGHT_PX if row == len(HISTORY_SERIES) - 1 else 0
+            self.plots.ci.layout.setRowMinimumHeight(row, MIN_PLOT_HEIGHT_PX + PLOT_FRAME_PX + axis_px)
             plot.setDownsampling(auto=True, mode="peak")
             plot.setClipToView(True)
             plot.setMenuEnabled(False)
@@ -111,6 +133,9 @@ class DetailPanel(QWidget):
         for name in HISTORY_SERIES[:-1]:
             self._plot_items[name].setXLink(last)
         self._plot_items["util_gpu_pct"].setYRange(0, 100, padding=0.02)
+        self.plots.ci.setContentsMargins(0, 2, 2, 0)
+        self.plots.ci.layout.setVerticalSpacing(2)
+        self.plots.setMinimumHeight(round(self.plots.ci.effectiveSizeHint(Qt.SizeHint.MinimumSize).height()))
 
         self.process_model = ProcessTableModel()
         self.process_table = QTableView()
@@ -136,6 +161,7 @@ class DetailPanel(QWidget):
         self.tabs.addTab(health, "Health")
         self.tabs.addTab(self.inventory_table, "Inventory")
         self.tabs.setTabToolTip(1, "Health findings, clock throttle reasons, error counters and XID events")
+        self.tabs.setMinimumHeight(MIN_TABLES_HEIGHT_PX)  # its tables scroll; the plots keep their room
 
         top = QWidget()
         top_layout = QVBoxLayout(top)
@@ -377,7 +403,7 @@ class DetailPanel(QWidget):
             curve.setPen((_STALE_PEN if self._stale else _LIVE_PEN) if live else _HISTORY_PEN)
         if live:
             self._history = None
-            self.history_status.setText("")
+            self._say_history("")
             for plot in self._plot_items.values():
                 plot.enableAutoRange(x=True)
             self._redraw_curves()
@@ -387,6 +413,10 @@ class DetailPanel(QWidget):
             for plot in self._plot_items.values():
                 plot.disableAutoRange(axis="x")  # the range is ours: auto-ranging would reload
             self.refresh_history()
+
+    def _say_history(self, text: str) -> None:
+        self.history_status.setText(text)
+        self.history_status.setVisible(bool(text))
 
     def refresh_history(self) -> None:
         """Read the chosen range again (F5)."""
@@ -407,11 +437,11 @@ class DetailPanel(QWidget):
         if self._uuid is None:
             return
         if self._loader is None:
-            self.history_status.setText("History is off (started with --no-history): only Live is available.")
+            self._say_history("History is off (started with --no-history): only Live is available.")
             return
         uuid = self._uuid
         points = max(200, int(self.plots.width()))
-        self.history_status.setText(f"Loading {local_time(start)} – {local_time(end)}…")
+        self._say_history(f"Loading {local_time(start)} – {local_time(end)}…")
         self.history_status.setToolTip(f"{utc_time(start)} – {utc_time(end)}")
         self._loader.request(DETAIL_RESOURCE, lambda reader: gpu_history(reader, uuid, start, end, points))
 
@@ -423,7 +453,7 @@ class DetailPanel(QWidget):
             curve.setData(result.ts[name], result.values[name])
         self._show_x_range(result.start, result.end)
         points = len(result.ts[HISTORY_SERIES[0]])
-        self.history_status.setText(
+        self._say_history(
             f"{local_time(result.start)} – {local_time(result.end)}: {points:,} points ({result.resolution})"
             if points else f"No history for this GPU between {local_time(result.start)} and {local_time(result.end)}"
         )
@@ -432,7 +462,7 @@ class DetailPanel(QWidget):
 
     def _failed(self, resource: str, message: str) -> None:
         if resource == DETAIL_RESOURCE:
-            self.history_status.setText(f"History unavailable: {message}")
+            self._say_history(f"History unavailable: {message}")
 
     def _x_range_changed(self, *_: object) -> None:
         if not self._range.live and not self._ignore_range_change:

@@ -16,7 +16,7 @@ from typing import Protocol
 import numpy as np
 from PySide6.QtCore import Qt, QTimer, Signal, Slot
 from PySide6.QtGui import QCloseEvent
-from PySide6.QtWidgets import QLabel, QMainWindow, QSplitter, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QHBoxLayout, QLabel, QMainWindow, QSplitter, QVBoxLayout, QWidget
 
 from gpuops.core.sources.base import TelemetrySource
 from gpuops.core.telemetry import FleetSample
@@ -111,8 +111,10 @@ class MainWindow(QMainWindow):
         layout = QVBoxLayout(central)
         layout.addWidget(self.simulated_banner)
         layout.addWidget(self.error_banner)
-        layout.addWidget(self.kpi_strip)
-        layout.addWidget(self.ops.replay_bar)
+        figures = QHBoxLayout()  # one row: on a 768-px screen the GPU plots need the height
+        figures.addWidget(self.kpi_strip)
+        figures.addWidget(self.ops.replay_bar, 1)
+        layout.addLayout(figures)
         layout.addWidget(splitter, 1)
         self.setCentralWidget(central)
 
