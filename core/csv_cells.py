@@ -36,7 +36,7 @@ def unescape(cell: str) -> str:
     return cell[1:] if cell.startswith("'") and _ESCAPED.match(cell, 1) else cell
 
 
-def cell(value: Any) -> str | int | float:
+def cell(value: Any) -> str | numbers.Real:
     """One value as a CSV cell: None empty, booleans `true`/`false`, numbers as numbers, text escaped."""
     if value is None:
         return ""

@@ -17,6 +17,7 @@ last health but must be drawn as stale, never as live.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from enum import IntEnum
 
@@ -73,6 +74,11 @@ class FleetHealth:
         return Health(int(self.level[i]))
 
 
+def _temperature_reason(label: str, temp: np.ndarray, limit: np.ndarray, where: str) -> Callable[[int], str]:
+    """The reason of a GPU `where` ("at" or "near") its slowdown temperature, written only for GPUs found."""
+    return lambda i: f"{label} {temp[i]:.0f} °C {where} slowdown ({limit[i]:.0f} °C)"
+
+
 class HealthModel:
     """Grades each sample; remembers recent XID events, which arrive once but matter for a while."""
 
@@ -108,9 +114,10 @@ class HealthModel:
         self._inventory_arrays(sample)
         n = len(sample)
         m = sample.metrics
-        findings: list[tuple[np.ndarray, Health, object]] = []
+        # A reason is its text, or for findings whose text names the GPU's values a function of the position.
+        findings: list[tuple[np.ndarray, Health, str | Callable[[int], str]]] = []
 
-        def add(mask: np.ndarray, level: Health, reason: object) -> None:
+        def add(mask: np.ndarray, level: Health, reason: str | Callable[[int], str]) -> None:
             if mask.any():
                 findings.append((mask, level, reason))
 
@@ -128,16 +135,8 @@ class HealthModel:
                 temp = m[name]
                 over = temp >= limit
                 near = (temp >= limit - self.temp_margin_c) & ~over
-                add(
-                    over,
-                    Health.CRITICAL,
-                    lambda i, t=temp, lim=limit, lb=label: f"{lb} {t[i]:.0f} °C at slowdown ({lim[i]:.0f} °C)",
-                )
-                add(
-                    near,
-                    Health.WARNING,
-                    lambda i, t=temp, lim=limit, lb=label: f"{lb} {t[i]:.0f} °C near slowdown ({lim[i]:.0f} °C)",
-                )
+                add(over, Health.CRITICAL, _temperature_reason(label, temp, limit, "at"))
+                add(near, Health.WARNING, _temperature_reason(label, temp, limit, "near"))
 
             mask_bits = np.nan_to_num(m["throttle_reasons_mask"], nan=0).astype(np.int64)
             for bit_name, words in _THROTTLE_FINDINGS:
@@ -146,22 +145,22 @@ class HealthModel:
         if self._recent_xids:
             positions = {gpu.uuid: i for i, gpu in enumerate(sample.gpus)}
             for uuid, events in self._recent_xids.items():
-                i = positions.get(uuid)
-                if i is None:
+                position = positions.get(uuid)
+                if position is None:
                     continue
                 code = max(events, key=lambda e: (xid_severity(e[1]), e[0]))[1]
-                level = xid_severity(code)
-                if level > Health.OK:
+                xid_level = xid_severity(code)
+                if xid_level > Health.OK:
                     one = np.zeros(n, dtype=bool)
-                    one[i] = True
-                    findings.append((one, level, describe_xid(code).summary))
+                    one[position] = True
+                    findings.append((one, xid_level, describe_xid(code).summary))
 
         level = np.zeros(n, dtype=np.uint8)
         for mask, grade, _ in findings:
             np.maximum(level, np.where(mask, np.uint8(grade), np.uint8(0)), out=level)
 
         reasons = [""] * n
-        for i in np.flatnonzero(level):
+        for i in np.flatnonzero(level).tolist():
             # Worst first, then in the order listed above.
             parts = [(grade, r(i) if callable(r) else r) for mask, grade, r in findings if mask[i]]
             parts.sort(key=lambda p: -p[0])

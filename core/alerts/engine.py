@@ -56,7 +56,7 @@ class _RuleState:
         before = {key: i for i, key in enumerate(previous.keys)} if previous is not None else {}
         for i, key in enumerate(keys):
             j = before.get(key)
-            if j is not None:
+            if j is not None and previous is not None:
                 self.pending_at[i], self.firing[i] = previous.pending_at[j], previous.firing[j]
                 self.last_true[i], self.prev_true[i] = previous.last_true[j], previous.prev_true[j]
                 self.announced[i] = previous.announced[j]

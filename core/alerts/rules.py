@@ -213,7 +213,10 @@ def _condition(raw: Any, target: str, problems: _Problems, label: str) -> Condit
             problems.add(f"{label}: with \"ref\" use \"offset\" (added) and \"scale\" (multiplied), not \"value\"")
             ok = False
         value, scale = _number(raw, "offset", 0.0, problems), _number(raw, "scale", 1.0, problems)
-    return Condition(signal=signal, op=op, value=value, ref=ref, scale=scale) if ok else None
+    if not ok:
+        return None
+    # Both are among the known names here, so strings.
+    return Condition(signal=str(signal), op=str(op), value=value, ref=ref, scale=scale)
 
 
 def _conditions(raw: Any, target: str, problems: _Problems, key: str, *, required: bool) -> tuple[Condition, ...]:

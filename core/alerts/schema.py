@@ -26,10 +26,10 @@ def alerts_schema(db: sqlite_utils.Database) -> None:
     )
     # At most one active episode per rule and subject.
     db.execute("CREATE UNIQUE INDEX idx_alerts_active ON alerts (rule, key) WHERE state IN ('pending', 'firing')")
-    db["alerts"].create_index(["state"])
-    db["alerts"].create_index(["gpu_uuid", "pending_at"])
-    db["alerts"].create_index(["node", "pending_at"])
-    db["alerts"].create_index(["pending_at"])
+    db.table("alerts").create_index(["state"])
+    db.table("alerts").create_index(["gpu_uuid", "pending_at"])
+    db.table("alerts").create_index(["node", "pending_at"])
+    db.table("alerts").create_index(["pending_at"])
     db.create_table(
         "alert_silences",
         {"id": int, "matchers": str, "starts_at": float, "ends_at": float, "author": str, "comment": str,
@@ -37,6 +37,6 @@ def alerts_schema(db: sqlite_utils.Database) -> None:
         pk="id",
         not_null={"matchers", "starts_at", "ends_at", "author"},
     )
-    db["alert_silences"].create_index(["ends_at"])
+    db.table("alert_silences").create_index(["ends_at"])
     db.create_table("alert_maintenance", {"node": str, "since": float, "author": str, "comment": str}, pk="node")
     db.create_table("alert_node_gpus", {"node": str, "max_gpus": int}, pk="node")

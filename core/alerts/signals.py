@@ -79,7 +79,7 @@ class Inventory:
         self.node_names: list[str] = [str(n) for n in names]
         self.node_of_gpu = codes.astype(np.int64)
         self.gpu_count = np.bincount(self.node_of_gpu, minlength=len(self.node_names))
-        self.node_site = [None] * len(self.node_names)
+        self.node_site: list[str | None] = [None] * len(self.node_names)
         for g, code in zip(gpus, self.node_of_gpu, strict=True):
             if self.node_site[code] is None:
                 self.node_site[code] = g.site
@@ -167,6 +167,10 @@ def _throttle_bits(frame: SignalFrame, bits: int) -> np.ndarray:
     return out
 
 
+def _throttle_signal(bits: int) -> Callable[[SignalFrame], np.ndarray]:
+    return lambda f: _throttle_bits(f, bits)
+
+
 def _xid_worst(frame: SignalFrame, which: str) -> np.ndarray:
     """xid_level and xid_code together (both cached), from this poll's events."""
     n = frame.size
@@ -235,8 +239,8 @@ _GPU_COMPUTERS.update(
         "state_lost": lambda f: _flag(f.sample.state == GpuState.LOST),
         "state_unknown": lambda f: _flag(f.sample.state == GpuState.UNKNOWN),
         "mem_used_pct": _mem_used_pct,
-        "throttle_hw": lambda f: _throttle_bits(f, sum(THROTTLE_REASON_BITS[b] for b in HW_THROTTLE_BITS)),
-        **{f"throttle_{name}": (lambda f, bit=bit: _throttle_bits(f, bit)) for name, bit in THROTTLE_REASON_BITS.items()},
+        "throttle_hw": _throttle_signal(sum(THROTTLE_REASON_BITS[b] for b in HW_THROTTLE_BITS)),
+        **{f"throttle_{name}": _throttle_signal(bit) for name, bit in THROTTLE_REASON_BITS.items()},
         "xid_level": lambda f: _xid_worst(f, "xid_level"),
         "xid_code": lambda f: _xid_worst(f, "xid_code"),
         "data_age_s": _data_age,

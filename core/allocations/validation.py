@@ -97,9 +97,9 @@ def _grouped(
     for item in proposed:
         groups[key(item)].append(item)
     touched = set(groups)
-    for item in existing:
-        if key(item) in touched:
-            groups[key(item)].append(item)
+    for known in existing:
+        if key(known) in touched:
+            groups[key(known)].append(known)
     return groups
 
 
@@ -117,7 +117,7 @@ def _overlaps(proposed: list[Proposed], existing: list[Allocation], contracts: M
                     Problem(
                         f"GPU {uuid} would be allocated twice:"
                         f" {_describe(blamed, contracts)} overlaps {_describe(other, contracts)}",
-                        blamed.row,
+                        blamed.row if isinstance(blamed, Proposed) else None,
                     )
                 )
             if holder is None or item.end_or_open_ms > holder.end_or_open_ms:

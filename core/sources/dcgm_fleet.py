@@ -37,6 +37,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from enum import IntEnum
+from typing import cast
 
 import numpy as np
 
@@ -196,9 +197,12 @@ def gather(pairs: Iterable[tuple[SeriesRef, float]]) -> dict[str, GpuReading]:
         reading = readings.get(ref.gpu.uuid)
         if reading is None:
             reading = readings[ref.gpu.uuid] = GpuReading(ref.gpu)
+        # The kind says what `field` and `detail` hold (see SeriesRef): the casts only state that.
         kind = ref.kind
         if kind == SeriesKind.FIELD:
-            name = ref.field.name  # type: ignore[union-attr]
+            field_spec = ref.field
+            assert field_spec is not None  # a FIELD series always names its field
+            name = field_spec.name
             if ref.mig_id is None:
                 reading.values[name] = value
             else:
@@ -209,18 +213,18 @@ def gather(pairs: Iterable[tuple[SeriesRef, float]]) -> dict[str, GpuReading]:
             if ref.workload is not None:
                 reading.workloads[ref.workload] = None
             if ref.detail:
-                reading.info.update(ref.detail)  # type: ignore[call-overload]
+                reading.info.update(cast(dict[str, object], ref.detail))
         elif kind == SeriesKind.PROCESS:
-            pid, process_name = ref.detail  # type: ignore[misc]
+            pid, process_name = cast(tuple[int, str | None], ref.detail)
             used = None if math.isnan(value) else int(value)
             reading.processes.append(ProcessInfo(pid=pid, name=process_name, used_mem_bytes=used))
         elif kind == SeriesKind.XID_COUNT:
-            reading.xid_counts[ref.detail] = value  # type: ignore[index]
+            reading.xid_counts[cast(int, ref.detail)] = value
         elif kind == SeriesKind.STATE:
             if value == 1:
-                reading.state = ref.detail  # type: ignore[assignment]
+                reading.state = cast(GpuState, ref.detail)
         elif kind == SeriesKind.INFO:
-            reading.info.update(ref.detail)  # type: ignore[arg-type]
+            reading.info.update(cast(dict[str, object], ref.detail))
     return readings
 
 
@@ -281,11 +285,11 @@ class FleetBook:
                 stale.update(nodes)
                 errors.append(f"{_nodes_phrase(nodes)} ({result.target}): {result.error}")
                 continue
-            for uuid, reading in result.readings.items():
-                fresh[uuid] = reading
+            for uuid, got in result.readings.items():
+                fresh[uuid] = got
                 self._owner[uuid] = result.target
-                self._target_nodes[result.target].add(reading.labels.node)
-                self._place(reading)
+                self._target_nodes[result.target].add(got.labels.node)
+                self._place(got)
         if self._unordered:
             self._sort_inventory()
         n = len(self._inventory)
@@ -420,10 +424,10 @@ def _fill_columns(placed: list[tuple[int, GpuReading]], metrics: dict[str, np.nd
             entry[1].append(value)
     columns: dict[str, np.ndarray] = {}  # in DCGM's units, NaN where absent or blank
     present: dict[str, np.ndarray] = {}
-    for name, (positions, values) in raw.items():
+    for name, (positions, column_values) in raw.items():
         spec = dcgm.FIELDS_BY_NAME[name]
         column = np.full(n, np.nan)
-        column[positions] = values
+        column[positions] = column_values
         column[dcgm.dcgm_blank_mask(column, spec.kind)] = np.nan
         columns[name] = column
         present[name] = np.zeros(n, dtype=bool)

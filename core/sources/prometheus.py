@@ -287,12 +287,12 @@ class PrometheusSource(TelemetrySource):
         readings_by_instance: dict[str, dict[str, GpuReading]] = {}
         readings: dict[str, GpuReading] = {}
         for uuid, (instance, identity, info, workload_rows) in self._gpus.items():
-            reading = readings[uuid] = GpuReading(identity)
-            reading.info.update(info)
-            readings_by_instance.setdefault(instance, {})[uuid] = reading
+            gpu_reading = readings[uuid] = GpuReading(identity)
+            gpu_reading.info.update(info)
+            readings_by_instance.setdefault(instance, {})[uuid] = gpu_reading
             self._instance_nodes[instance] = identity.node
             for labels in workload_rows:
-                _add_workload(reading, labels, instance, target_pods)
+                _add_workload(gpu_reading, labels, instance, target_pods)
         unknown = 0
         uuid_label, mig_label = dcgm.LABEL_UUID, dcgm.LABEL_MIG_ID
         for spec in dcgm.FIELDS:

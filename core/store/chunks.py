@@ -110,7 +110,8 @@ def encode_matrix(matrix: np.ndarray, *, level: int = 9) -> bytes:
             payloads[j] = planes[i * size : (i + 1) * size]
     modes = bytearray()
     bases: list[int] = []
-    first_rows = (filled[0].tolist(), series[1][0].tolist() if rows >= 2 else None)
+    first_row = filled[0].tolist()
+    second_row = series[1][0].tolist() if rows >= 2 else []  # read only by t == 2 columns, which need 2 rows
     lows_list = low.tolist()
     for j, (t, code, gaps, empty) in enumerate(
         zip(transform.tolist(), width_code.tolist(), has_nan.tolist(), all_nan.tolist(), strict=True)
@@ -119,9 +120,9 @@ def encode_matrix(matrix: np.ndarray, *, level: int = 9) -> bytes:
             modes.append(_ALL_NAN)
             continue
         modes.append(code | (t << 4) | (_HAS_MASK if gaps else 0))
-        bases.append(first_rows[0][j])
+        bases.append(first_row[j])
         if t == 2:
-            bases.append(first_rows[1][j])
+            bases.append(second_row[j])
         bases.append(lows_list[j])
     gappy = np.flatnonzero(has_nan & ~all_nan)
     masks = [np.packbits(nan[:, j]).tobytes() for j in gappy.tolist()]
@@ -136,7 +137,7 @@ def _column_directory(modes: bytes, rows: int) -> tuple[tuple, int]:
     """(mode, index of the first base, payload offset, mask offset or None) of every column (None
     for an all-NaN one), offsets counted from the end of the bases; and the number of bases.
     Cached: chunks of a store share a few layouts, and a report reads thousands of them."""
-    layout = []
+    layout: list[tuple[int, int, int, int | None] | None] = []
     base_at, payload_at = 0, 0
     mask_at = sum(_WIDTHS[m & 7] * max(rows - ((m >> 4) & 3), 0) for m in modes if not m & _ALL_NAN)
     for m in modes:

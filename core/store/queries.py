@@ -93,7 +93,7 @@ def choose_level(span_ms: int, max_points: int, start_ms: int, coverage: Sequenc
     desired = span_ms / max(max_points, 1)
     levels = range(len(bucket_ms))
     fine_enough = [lv for lv in levels if bucket_ms[lv] <= 2 * desired]
-    reaching = [lv for lv in levels if coverage[lv] is not None and coverage[lv] <= start_ms]
+    reaching = [lv for lv in levels if (since := coverage[lv]) is not None and since <= start_ms]
     both = [lv for lv in fine_enough if lv in reaching]
     if both:
         return max(both)
@@ -102,7 +102,7 @@ def choose_level(span_ms: int, max_points: int, start_ms: int, coverage: Sequenc
     known = [lv for lv in levels if coverage[lv] is not None]
     if not known:
         return max(fine_enough)
-    earliest = min(coverage[lv] for lv in known)
+    earliest = min(since for lv in known if (since := coverage[lv]) is not None)
     tied = [lv for lv in known if coverage[lv] == earliest]
     preferred = [lv for lv in tied if lv in fine_enough]
     return max(preferred) if preferred else min(tied)

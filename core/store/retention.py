@@ -123,7 +123,11 @@ class RollupBuilder:
         columns = fleet_rollup_columns(FLEET_METRICS)
         rolled = aggregate(below, columns, self.lvl.bucket_ms)
         names = ["ts_ms", "n", *(f"{m}_{stat.value}" for m, stat in columns)]
-        rows = np.column_stack([rolled.ts_ms, rolled.count, *(rolled.columns[c] for c in columns)]) if len(rolled) else []
+        rows = (
+            np.column_stack([rolled.ts_ms, rolled.count, *(rolled.columns[c] for c in columns)])
+            if len(rolled)
+            else np.empty((0, len(names)))
+        )
         with meta.write_transaction(conn):
             conn.executemany(
                 f"INSERT INTO {self.lvl.fleet_table} ({', '.join(names)}) VALUES ({', '.join('?' * len(names))})",

@@ -29,7 +29,7 @@ def _v1_history(db: sqlite_utils.Database) -> None:
     db.create_table(
         "nodes", {"id": int, "name": str, "first_seen_ms": int, "last_seen_ms": int}, pk="id", not_null={"name"}
     )
-    db["nodes"].create_index(["name"], unique=True)
+    db.table("nodes").create_index(["name"], unique=True)
     db.create_table(
         "gpus",
         {
@@ -44,20 +44,20 @@ def _v1_history(db: sqlite_utils.Database) -> None:
         not_null={"uuid", "node_id"},
         foreign_keys=[("node_id", "nodes", "id")],
     )
-    db["gpus"].create_index(["uuid"], unique=True)
+    db.table("gpus").create_index(["uuid"], unique=True)
     # One row per poll and block of GPUs, until compaction turns them into per-GPU chunks.
     db.create_table("samples_head", {**_FRAME_COLUMNS, "keyframe": int}, pk="id")
-    db["samples_head"].create_index(["block", "ts_ms"], unique=True)
+    db.table("samples_head").create_index(["block", "ts_ms"], unique=True)
     # Whole polls kept after compaction, one per keyframe interval, for replaying the fleet.
     db.create_table("keyframes", _FRAME_COLUMNS, pk="id")
-    db["keyframes"].create_index(["block", "ts_ms"], unique=True)
-    db["keyframes"].create_index(["ts_ms"])
+    db.table("keyframes").create_index(["block", "ts_ms"], unique=True)
+    db.table("keyframes").create_index(["ts_ms"])
     for table in ("samples", "rollup_1m", "rollup_1h"):
         db.create_table(table, _CHUNK_COLUMNS, pk="id", foreign_keys=[("gpu_id", "gpus", "id")])
-        db[table].create_index(["gpu_id", "t0_ms"], unique=True)
-        db[table].create_index(["t0_ms"])
+        db.table(table).create_index(["gpu_id", "t0_ms"], unique=True)
+        db.table(table).create_index(["t0_ms"])
     db.create_table("fleet_samples", {"ts_ms": int, **{m: float for m in _FLEET_METRICS_V1}}, pk="ts_ms")
-    rollup = {"ts_ms": int, "n": int}
+    rollup: dict[str, type] = {"ts_ms": int, "n": int}
     for metric in _FLEET_METRICS_V1:
         rollup.update({f"{metric}_min": float, f"{metric}_avg": float, f"{metric}_max": float})
     db.create_table("fleet_1m", rollup, pk="ts_ms")
@@ -69,8 +69,8 @@ def _v1_history(db: sqlite_utils.Database) -> None:
         not_null={"ts_ms", "kind"},
         foreign_keys=[("gpu_id", "gpus", "id")],
     )
-    db["events"].create_index(["ts_ms"])
-    db["events"].create_index(["gpu_id", "ts_ms"])
+    db.table("events").create_index(["ts_ms"])
+    db.table("events").create_index(["gpu_id", "ts_ms"])
 
 
 MIGRATIONS: tuple[Callable[[sqlite_utils.Database], None], ...] = (_v1_history, alerts_schema, migrate_allocations)

@@ -110,7 +110,9 @@ _INSERT_GPU = (
 _UPDATE_GPU = (
     f"UPDATE gpus SET node_id = ?, gpu_index = ?, {', '.join(f'{name} = ?' for name in DETAIL_FIELDS)} WHERE id = ?"
 )
-_INSERT_FLEET = f"INSERT INTO fleet_samples (ts_ms, {', '.join(FLEET_METRICS)}) VALUES ({', '.join('?' * (len(FLEET_METRICS) + 1))})"
+_INSERT_FLEET = (
+    f"INSERT INTO fleet_samples (ts_ms, {', '.join(FLEET_METRICS)}) VALUES ({', '.join('?' * (len(FLEET_METRICS) + 1))})"
+)
 
 
 class HistoryWriter:
@@ -130,13 +132,14 @@ class HistoryWriter:
         self.path = Path(path)
         self._connect = connect
         self._backlog_limit = backlog_limit_bytes
-        self._lock = WriterLock(self.path)
+        lock = WriterLock(self.path)
+        self._lock: WriterLock | None = lock  # None once closed
         try:
             self._conn: sqlite3.Connection | None
             self._conn, self.layout = connect(self.path)
             self._load_state(self._conn)
         except BaseException:
-            self._lock.release()
+            lock.release()
             raise
         self._maintenance = Maintenance(self.layout, retention or RetentionPolicy())
         self._backlog: deque[_PreparedPoll] = deque()
@@ -247,8 +250,8 @@ class HistoryWriter:
                 poll.events.append((ts_ms, "gpu_recovered", gpu_id, None, None))
         self._states[ids] = state
         for xid in sample.xid_events:
-            gpu_id = self._gpu_ids.get(xid.uuid)
-            poll.events.append((round(xid.ts * 1000), "xid", gpu_id, xid.code, None if gpu_id else xid.uuid))
+            xid_gpu = self._gpu_ids.get(xid.uuid)
+            poll.events.append((round(xid.ts * 1000), "xid", xid_gpu, xid.code, None if xid_gpu else xid.uuid))
         self._track_source_errors(frozenset(sample.errors), ts_ms, poll)
 
     def _track_source_errors(self, errors: frozenset[str], ts_ms: int, poll: _PreparedPoll) -> None:
@@ -379,7 +382,9 @@ class HistoryWriter:
         except (sqlite3.IntegrityError, sqlite3.ProgrammingError, sqlite3.InterfaceError):
             raise
         except sqlite3.DatabaseError as exc:
-            self._failed(self._maintenance_problem, f"background work (compaction, rollups, pruning) on {self.path} failed: {exc}")
+            self._failed(
+                self._maintenance_problem, f"background work (compaction, rollups, pruning) on {self.path} failed: {exc}"
+            )
             self._publish()
             return False
         if self._maintenance_problem.message is not None:
@@ -395,7 +400,9 @@ class HistoryWriter:
         if self._backlog:
             self._flush()
         if self._backlog:
-            log.error("history: %d polls could not be written before closing: %s", len(self._backlog), self._write_problem.message)
+            log.error(
+                "history: %d polls could not be written before closing: %s", len(self._backlog), self._write_problem.message
+            )
         if self._conn is not None:
             self._conn.close()
             self._conn = None

@@ -96,8 +96,13 @@ def run(args: argparse.Namespace) -> int:
     except SourceError as exc:
         pipeline.close()
         raise Failed(str(exc)) from None
+
+    def stop_and_interrupt(*_: object) -> None:
+        stop.set()
+        source.interrupt()
+
     for signum in (signal.SIGTERM, signal.SIGINT):  # now also cut a poll waiting on slow targets short
-        signal.signal(signum, lambda *_: (stop.set(), source.interrupt()))
+        signal.signal(signum, stop_and_interrupt)
     if source.notice:
         log.warning("%s", source.notice)
     if source.simulated:
