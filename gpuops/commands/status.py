@@ -154,13 +154,14 @@ def _watch(source: TelemetrySource, model: HealthModel, filters: Filters, option
     frames follow one another, a blank line apart. A failed poll shows its reason and the loop
     goes on: a watch is for watching a fleet come back too."""
     from gpuops.core.sources.base import SourceError
+    from gpuops.core.timefmt import local_time
 
     terminal = sys.stdout.isatty()
     first = True
     try:
         while True:
             started = time.monotonic()
-            stamp = time.strftime("%Y-%m-%d %H:%M:%S")
+            stamp = local_time(time.time())
             title = f"{source.name}  {stamp}  every {every_s:g} s, Ctrl-C to stop"
             try:
                 sample = source.poll()
