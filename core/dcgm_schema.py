@@ -79,6 +79,11 @@ FB_TOTAL = "DCGM_FI_DEV_FB_TOTAL"
 FB_RESERVED = "DCGM_FI_DEV_FB_RESERVED"
 XID_ERRORS = "DCGM_FI_DEV_XID_ERRORS"
 SLOWDOWN_TEMP = "DCGM_FI_DEV_SLOWDOWN_TEMP"
+PROF_GR_ENGINE_ACTIVE = "DCGM_FI_PROF_GR_ENGINE_ACTIVE"
+PROF_SM_ACTIVE = "DCGM_FI_PROF_SM_ACTIVE"
+PROF_SM_OCCUPANCY = "DCGM_FI_PROF_SM_OCCUPANCY"
+PROF_PIPE_TENSOR_ACTIVE = "DCGM_FI_PROF_PIPE_TENSOR_ACTIVE"
+PROF_DRAM_ACTIVE = "DCGM_FI_PROF_DRAM_ACTIVE"
 
 FIELDS: tuple[DcgmField, ...] = (
     DcgmField("DCGM_FI_DEV_GPU_UTIL", "util_gpu_pct", "gauge", 1.0, "GPU utilization (in %)."),
@@ -147,6 +152,19 @@ FIELDS: tuple[DcgmField, ...] = (
         aliases=("DCGM_FI_DEV_CLOCKS_EVENT_REASONS",),
     ),
     DcgmField(XID_ERRORS, "", "gauge", 1.0, "Value of the last XID error encountered."),
+    # DCGM profiling (DCP) fields: ratios 0-1, shown in % (help texts as dcgm-exporter's lists).
+    DcgmField(PROF_GR_ENGINE_ACTIVE, "graphics_active_pct", "gauge", 100.0, "Ratio of time the graphics engine is active."),
+    DcgmField(
+        PROF_SM_ACTIVE, "sm_active_pct", "gauge", 100.0, "The ratio of cycles an SM has at least 1 warp assigned.",
+    ),
+    DcgmField(PROF_SM_OCCUPANCY, "sm_occupancy_pct", "gauge", 100.0, "The ratio of number of warps resident on an SM."),
+    DcgmField(
+        PROF_PIPE_TENSOR_ACTIVE, "tensor_active_pct", "gauge", 100.0, "Ratio of cycles the tensor (HMMA) pipe is active.",
+    ),
+    DcgmField(
+        PROF_DRAM_ACTIVE, "dram_active_pct", "gauge", 100.0,
+        "Ratio of cycles the device memory interface is active sending or receiving data.",
+    ),
 )
 
 FIELDS_BY_NAME: dict[str, DcgmField] = {
@@ -157,7 +175,10 @@ FIELDS_BY_NAME: dict[str, DcgmField] = {
 # slice of framebuffer). Other fields are device-wide values every instance repeats.
 MIG_ADDITIVE_FIELDS: frozenset[str] = frozenset({FB_USED, FB_FREE, FB_RESERVED, FB_TOTAL})
 # Fields whose MIG-instance values are activity of a slice: the parent gets their mean.
-MIG_MEAN_FIELDS: frozenset[str] = frozenset({"DCGM_FI_DEV_GPU_UTIL", "DCGM_FI_DEV_MEM_COPY_UTIL"})
+MIG_MEAN_FIELDS: frozenset[str] = frozenset({
+    "DCGM_FI_DEV_GPU_UTIL", "DCGM_FI_DEV_MEM_COPY_UTIL", PROF_GR_ENGINE_ACTIVE, PROF_SM_ACTIVE, PROF_SM_OCCUPANCY,
+    PROF_PIPE_TENSOR_ACTIVE, PROF_DRAM_ACTIVE,
+})
 
 # DCGM's "no value" sentinels (dcgm_structs.h). Values at or above INT64_BLANK, within 16 of
 # FP64_BLANK (2**47), or within 16 of INT32_BLANK on a gauge, mean blank / not found / not

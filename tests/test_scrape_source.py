@@ -58,9 +58,9 @@ def test_every_capture_at_once(captures) -> None:
     nodes = {record["node"] for record in gpus.values()}
     assert nodes == {
         "gpu-node-1", "i-030791dc5a37cd257", "ip-10-200-3-41", "424773df46e0", "551bdf382151",
-        "yg-data-k8s-gpu-a30-node-test-test0003.mt",
+        "yg-data-k8s-gpu-a30-node-test-test0003.mt", "ip-11111",
     }
-    assert len(gpus) == 8 + 1 + 1 + 2 + 2  # aicr, kops, rafay, datadog (two UUIDs with known fields), MIG
+    assert len(gpus) == 8 + 1 + 1 + 3 + 2  # aicr, kops, rafay, datadog (GPU-abc: a profiling field only), MIG
     assert all(record["state"] == "ok" for record in gpus.values())
     # The malformed capture is one clear error naming the target and the line; nothing else is lost.
     viettel = captures["k8s-ai-conformance_viettel_nvidia-l40s.prom"]
@@ -107,8 +107,10 @@ def test_datadog_capture_inventory_labels_and_unkeyed_series(captures) -> None:
     sample = source.poll()
     source.close()
     gpus = _by_uuid(sample)
-    # Series without a UUID label cannot be placed; a UUID with only unmodelled fields adds no GPU.
-    assert set(gpus) == {"GPU-20c56d28-0da5-6d26-a36a-e7af1ce2586e", "GPU-9ef1b6d0-3643-5dd7-b823-c0ec20dcf2d5"}
+    # Series without a UUID label cannot be placed; GPU-abc serves only DCGM_FI_PROF_DRAM_ACTIVE and is listed.
+    assert set(gpus) == {
+        "GPU-20c56d28-0da5-6d26-a36a-e7af1ce2586e", "GPU-9ef1b6d0-3643-5dd7-b823-c0ec20dcf2d5", "GPU-abc",
+    }
     t4 = gpus["GPU-9ef1b6d0-3643-5dd7-b823-c0ec20dcf2d5"]
     assert (t4["serial"], t4["vbios_version"], t4["cuda_version"], t4["nvml_version"]) == (
         "1565220008176", "90.04.96.00.02", "12.1", "11.470.182.03",

@@ -174,8 +174,9 @@ class PrometheusSource(TelemetrySource):
     def _inventory_queries(self) -> dict[str, str]:
         """Identity, MIG and pod labels of every GPU: asked every INVENTORY_REFRESH_S, or at once when
         a value comes for a GPU not in the last answer."""
-        # gpuops_gpu_info too: a lost GPU behind an agent has no DCGM value, but it is still there.
-        any_gpu = self._braces(f'__name__=~"DCGM_FI_DEV_.+|{dcgm.GPUOPS_GPU_INFO}"')
+        # gpuops_gpu_info too: a lost GPU behind an agent has no DCGM value, but it is still there;
+        # and profiling fields, which an exporter may serve alone.
+        any_gpu = self._braces(f'__name__=~"DCGM_FI_(DEV|PROF)_.+|{dcgm.GPUOPS_GPU_INFO}"')
         return {
             "inventory": f"group by ({', '.join(_IDENTITY_LABELS + _WORKLOAD_LABELS)}) ({any_gpu})",
             dcgm.GPUOPS_GPU_INFO: (
