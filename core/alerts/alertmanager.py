@@ -29,6 +29,7 @@ from pathlib import Path
 
 from gpuops.core import jsontext
 from gpuops.core.alerts.model import Alert, AlertState
+from gpuops.core.logonce import LastingProblem
 from gpuops.core.sources.http_fetch import FetchError, HttpFetcher
 from gpuops.core.timefmt import iso_utc
 
@@ -162,7 +163,7 @@ class BackgroundForwarder:
     def __init__(self, forwarder: AlertmanagerForwarder, *, db_path: Path | None = None) -> None:
         self.forwarder = forwarder
         self._db_path = db_path
-        self.last_error: str | None = None
+        self._problem = LastingProblem(log, logging.WARNING)
         self._lock = threading.Lock()
         self._wake = threading.Event()
         self._stop = False
@@ -171,6 +172,11 @@ class BackgroundForwarder:
         self._now = 0.0
         self._thread = threading.Thread(target=self._run, name="gpuops-alertmanager", daemon=True)
         self._thread.start()
+
+    @property
+    def last_error(self) -> str | None:
+        """Why the last send failed (None once one succeeds)."""
+        return self._problem.message
 
     def submit(self, active: Iterable[Alert], resolved: Iterable[Alert], now: float) -> None:
         with self._lock:
@@ -231,14 +237,12 @@ class BackgroundForwarder:
                 self._resolved = []
             try:
                 self.forwarder.sync(active, resolved, now)
-                self.last_error = None
+                self._problem.resolve()
             except ForwardError as exc:
                 with self._lock:
                     if self._stop:
                         return
-                if str(exc) != self.last_error:
-                    log.warning("%s", exc)
-                self.last_error = str(exc)
+                self._problem.occur(str(exc))
             saved = self._save_memory(conn, saved)
 
     def close(self, timeout_s: float = CLOSE_WAIT_S) -> None:
