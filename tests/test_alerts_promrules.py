@@ -26,8 +26,8 @@ from prometheus_client.parser import text_string_to_metric_families
 from gpuops.core.alerts.engine import AlertEngine
 from gpuops.core.alerts.model import Alert, AlertState
 from gpuops.core.alerts.persistence import AlertStore
-from gpuops.core.alerts.promrules import DCGM_EXPORTER_DEFAULT_COUNTERS, prometheus_rules
-from gpuops.core.alerts.rules import Rule, rules_to_text
+from gpuops.core.alerts.promrules import DCGM_EXPORTER_DEFAULT_COUNTERS, WORKLOAD_LABELS, prometheus_rules
+from gpuops.core.alerts.rules import Rule, parse_rules, rules_to_text
 from gpuops.core.sources.dcgm_fleet import FleetBook, TargetResult, classify, gather
 from gpuops.core.sources.exposition import ExpositionReader
 from gpuops.core.sources.factory import open_source
@@ -123,15 +123,20 @@ def exposition(series: Series, minute: int) -> str:
 
 
 def engine_alerts(rules: tuple[Rule, ...], series: Series) -> list[dict[tuple[str, str], Alert]]:
-    """What gpuops' engine fires, minute by minute, reading the same series as dcgm-exporter text
-    through the same path the scrape source takes: {(rule, gpu index or "node"): alert}."""
+    """What gpuops' engine fires, minute by minute, reading the same series as dcgm-exporter text."""
+    return engine_firing(rules, [exposition(series, minute) for minute in range(MINUTES)])
+
+
+def engine_firing(rules: tuple[Rule, ...], scrapes: list[str]) -> list[dict[tuple[str, str], Alert]]:
+    """The engine's firing alerts after each scrape (one a minute), read through the same path
+    the scrape source takes: {(rule, gpu index or "node"): alert}."""
     book = FleetBook()
     reader = ExpositionReader(lambda name, labels: classify(name, labels, NODE))
     engine = AlertEngine(rules, poll_interval_s=60.0)
     firing = []
-    for minute in range(MINUTES):
+    for minute, text in enumerate(scrapes):
         now = T0 + 60 * minute
-        readings = gather(reader.read(exposition(series, minute)))
+        readings = gather(reader.read(text))
         sample = book.build([TargetResult("capture", NODE, readings=readings)], ts=now)
         engine.evaluate(sample, now=now)
         firing.append({(a.rule, a.labels.get("gpu_index", "node")): a for a in engine.active if a.state is AlertState.FIRING})
@@ -152,13 +157,15 @@ def promtool_test(tmp_path: Path, rules_file: Path, series: Series, firing: list
     """`promtool test rules` expecting, at every minute and for every exported rule, exactly the
     alerts the engine fires, with the forwarder's labels. Test files are JSON (which is YAML)."""
     labels = {gpu: labels for gpu, (labels, _) in captured_gpus().items()}
-    labels["node"] = {"Hostname": NODE}  # a node rule's alert: the node's labels only
+    # An alert is about the GPU: the workload on it (pod labels) is not part of its labels.
+    alert_labels = {gpu: {k: v for k, v in gpu_labels.items() if k not in WORKLOAD_LABELS} for gpu, gpu_labels in labels.items()}
+    alert_labels["node"] = {"Hostname": NODE}  # a node rule's alert: the node's labels only
     severity = {r.name: r.severity.label for r in stored_rules(tmp_path / "history.sqlite")}
     cases = []
     for minute in range(MINUTES):
         for name in rule_names:
             expected = [
-                {"exp_labels": {**labels[gpu], "severity": severity[name], "node": labels[gpu]["Hostname"]},
+                {"exp_labels": {**alert_labels[gpu], "severity": severity[name], "node": NODE},
                  "exp_annotations": annotations(name, gpu, minute, alert)}
                 for (rule, gpu), alert in sorted(firing[minute].items()) if rule == name
             ]
@@ -336,6 +343,33 @@ def test_node_rules_relative_thresholds_and_literal_braces_read_the_same(history
     assert half.summary == f"{uuid} ({MODEL}): {int(USED_MIB) * 2**20} B used of {total} B, over {total // 2} B"
     assert firing[1]["node_short_of_gpus", "node"].summary == f"{NODE}: 3 GPUs {{literal}} 100%"
     result = promtool_test(tmp_path, out, series, firing, ["node_short_of_gpus", "memory_half_custom"], engine_texts)
+    assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
+
+
+def test_mig_instances_and_pods_fold_into_their_gpu_as_in_gpuops(tmp_path: Path) -> None:
+    """A real MIG capture (two A30s, four and two instances): one alert per GPU, not per instance."""
+    [rule] = parse_rules([{"name": "sm_clock_custom", "severity": "info", "summary": "{node} GPU {gpu_index}: {value:.0f} MHz",
+                           "conditions": [{"signal": "sm_clock_mhz", "op": ">=", "value": 1400}]}])
+    rules_file = tmp_path / "rules.yml"
+    rules_file.write_text(prometheus_rules([rule]).to_yaml(), encoding="utf-8")
+    text = (FIXTURES / "dcgm-exporter-issue-317_a30-mig.prom").read_text(encoding="utf-8")
+    firing = engine_firing((rule,), [text, text])
+    assert sorted(gpu for _, gpu in firing[1]) == ["0", "1"]
+    samples = [sample for family in text_string_to_metric_families(text) for sample in family.samples]
+    assert len({tuple(sorted(s.labels.items())) for s in samples if s.name == "DCGM_FI_DEV_SM_CLOCK"}) == 6
+    expected = []
+    for (_, gpu), alert in sorted(firing[1].items()):
+        [labels] = {tuple((k, v) for k, v in sorted(s.labels.items()) if k not in WORKLOAD_LABELS)
+                    for s in samples if s.labels["gpu"] == gpu}
+        expected.append({"exp_labels": {**dict(labels), "severity": "info", "node": alert.labels["node"]},
+                         "exp_annotations": {"summary": alert.summary}})
+    test = {"rule_files": [str(rules_file)], "evaluation_interval": "1m", "tests": [{
+        "interval": "1m",
+        "input_series": [{"series": selector(s.name, s.labels), "values": f"{s.value!r}x2"} for s in samples],
+        "alert_rule_test": [{"eval_time": "1m", "alertname": "sm_clock_custom", "exp_alerts": expected}],
+    }]}
+    (tmp_path / "test.json").write_text(json.dumps(test), encoding="utf-8")
+    result = promtool("test", "rules", str(tmp_path / "test.json"), cwd=tmp_path)
     assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
 
 

@@ -5,9 +5,10 @@ writes every enabled rule PromQL can express, so the same GPUs fire the same rul
 gpuops or Prometheus watches them. Translation, rule by rule:
 
 * A signal is its DCGM field (core.dcgm_schema.FIELDS) times the field's scale, so thresholds
-  stay in gpuops units (`mem_used_bytes` is DCGM_FI_DEV_FB_USED * 1048576). Memory total falls
-  back to used + free + reserved, as the sources derive it; throttle-reason bits are
-  `floor(mask / bit) % 2` of DCGM_FI_DEV_CLOCK_THROTTLE_REASONS (or its newer name).
+  stay in gpuops units (`mem_used_bytes` is DCGM_FI_DEV_FB_USED * 1048576). MIG instances and
+  pod labels fold into their GPU as the sources fold them, so an alert is about a GPU. Memory
+  total falls back to used + free + reserved, as the sources derive it; throttle-reason bits
+  are `floor(mask / bit) % 2` of DCGM_FI_DEV_CLOCK_THROTTLE_REASONS (or its newer name).
 * A condition is `signal op threshold`, a relative threshold `ref * scale + offset`; several
   conditions are joined with `and`. Series missing in Prometheus never satisfy a condition,
   as NaN never does in the engine.
@@ -55,6 +56,13 @@ XID_WINDOW = "5m"
 _XID_TABLE_END = 1024
 #: Labels the rules themselves put on every alert (the series bring the others).
 RULE_LABELS = ("severity", "node")
+#: Labels of a MIG instance or of the workload on a GPU (dcgm-exporter's, and Prometheus'
+#: exported_* renames of them): folded away, so an alert is about a GPU, as in gpuops, and a
+#: pod starting on a GPU does not restart its `for` timer.
+WORKLOAD_LABELS = (
+    dcgm.LABEL_MIG_ID, dcgm.LABEL_MIG_PROFILE, dcgm.LABEL_POD, dcgm.LABEL_NAMESPACE, dcgm.LABEL_CONTAINER, "pod_uid",
+    "exported_pod", "exported_namespace", "exported_container",
+)
 #: Fields dcgm-exporter serves out of the box (etc/default-counters.csv); a rule reading any
 #: other needs that field enabled in the exporter's counters file (the gpuops agent serves all).
 DCGM_EXPORTER_DEFAULT_COUNTERS: frozenset[str] = frozenset({
@@ -251,14 +259,27 @@ class _Translation:
 
     # -------------------------------------------------------------- expressions
 
-    def _series(self, name: str, matchers: tuple[str, ...]) -> str:
-        """A field's series; a field with another (newer) name reads whichever the exporter has."""
+    def _raw(self, name: str, matchers: tuple[str, ...]) -> str:
+        """A field's series as the exporter serves them; a field with another (newer) name reads
+        whichever the exporter has."""
         spec = dcgm.FIELDS_BY_NAME.get(name)
         names = (name,) if spec is None else (spec.name, *spec.aliases)
         self.metrics.extend(names)
         braces = "{" + ", ".join(matchers) + "}" if matchers else ""
         parts = [n + braces for n in names]
         return parts[0] if len(parts) == 1 else "(" + " or ".join(parts) + ")"
+
+    def _series(self, name: str, matchers: tuple[str, ...]) -> str:
+        """One value per GPU, as the sources make it (core.sources.dcgm_fleet): MIG instances
+        and workload labels folded into their GPU. Framebuffer figures of the instances add up,
+        utilization is their mean (a series of the parent GPU itself wins for both); every
+        other field is device-wide, repeated by each instance."""
+        folded = f"without ({', '.join(WORKLOAD_LABELS)})"
+        if name in dcgm.MIG_ADDITIVE_FIELDS or name in dcgm.MIG_MEAN_FIELDS:
+            how = "sum" if name in dcgm.MIG_ADDITIVE_FIELDS else "avg"
+            parent = self._raw(name, (*matchers, f'{dcgm.LABEL_MIG_ID}=""'))
+            return f"(max {folded} ({parent}) or {how} {folded} ({self._raw(name, matchers)}))"
+        return f"max {folded} ({self._raw(name, matchers)})"
 
     def _mem_total_mib(self, m: tuple[str, ...]) -> str:
         used, free = self._series(dcgm.FB_USED, m), self._series(dcgm.FB_FREE, m)
@@ -275,7 +296,7 @@ class _Translation:
             raise Untranslatable(f"{name}: {_GPUOPS_ONLY[name]}")
         if target == NODE:
             if name == "gpu_count":
-                temp = self._series("DCGM_FI_DEV_GPU_TEMP", m)
+                temp = self._raw("DCGM_FI_DEV_GPU_TEMP", m)
                 return f"count by ({dcgm.LABEL_HOST}) (count by ({dcgm.LABEL_HOST}, {dcgm.LABEL_UUID}) ({temp}))"
             raise Untranslatable(f"{name} has no dcgm-exporter series")
         if name == "slowdown_temp_c":
@@ -333,7 +354,8 @@ class _Translation:
         terms = [f"{last} == {a}" if a == b else f"{last} >= {a} <= {b}" for a, b in _ranges(codes)]
         if float(UNCATALOGUED_SEVERITY) in levels:
             terms.append(f"{last} >= {_XID_TABLE_END}")
-        return f"({' or '.join(terms)}) and changes({last}[{XID_WINDOW}]) > 0"
+        changed = f"max without ({', '.join(WORKLOAD_LABELS)}) (changes({self._raw(dcgm.XID_ERRORS, m)}[{XID_WINDOW}]))"
+        return f"({' or '.join(terms)}) and {changed} > 0"
 
     # -------------------------------------------------------------- texts
 
