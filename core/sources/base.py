@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from types import TracebackType
+from typing import TYPE_CHECKING
 
-from gpuops.core.telemetry import FleetSample
+if TYPE_CHECKING:  # importing it costs numpy: `gpuops --help` and the parsers need only SourceError
+    from gpuops.core.telemetry import FleetSample
 
 
 class SourceError(Exception):

@@ -13,9 +13,7 @@ exit status 1.
 from __future__ import annotations
 
 import argparse
-import configparser
 import os
-import sqlite3
 import sys
 from collections import Counter
 from dataclasses import asdict, dataclass
@@ -71,6 +69,8 @@ def _ini_text(value: str) -> str:
 
 def saved_preferences(path: Path) -> dict[str, str]:
     """{"source": ..., "db_path": ...} as the console saved them; missing keys are absent."""
+    import configparser
+
     parser = configparser.ConfigParser(interpolation=None, strict=False)
     try:
         parser.read(path, encoding="utf-8")
@@ -145,6 +145,8 @@ def _size_text(path: Path) -> str:
 def check_history(path: Path) -> Check:
     """Path, size, integrity (SQLite's quick_check), schema version and the collector lock, all
     read-only: a damaged file is described, never repaired or touched."""
+    import sqlite3
+
     from gpuops.core.store.connection import open_read_only
     from gpuops.core.store.errors import NoHistory, StoreError
     from gpuops.core.store.locking import collector_running

@@ -105,7 +105,14 @@ def _table(document: dict[str, Any], grades: list, options: TableOptions, filter
     return render_table(document["gpus"], grades, document["errors"], options)
 
 
+#: numpy starts one OpenBLAS thread per core when imported, which costs a one-shot status ~40 ms of
+#: CPU (a fifth of the whole run on 2 cores); status does no linear algebra.
+_BLAS_THREADS = {"OPENBLAS_NUM_THREADS": "1"}
+
+
 def run(args: argparse.Namespace) -> int:
+    for name, value in _BLAS_THREADS.items():
+        os.environ.setdefault(name, value)  # before the first numpy import, in the factory below
     from gpuops.core.health import HealthModel
     from gpuops.core.sources.base import SourceError
     from gpuops.core.sources.factory import open_source
