@@ -18,6 +18,7 @@ from gpuops.core.alerts.model import Alert, AlertChanges, AlertState, ChangeKind
 from gpuops.core.alerts.rules import Rule, RuleError, parse_rules, rule_from_dict, rules_from_text, rules_to_text
 from gpuops.core.alerts.silences import Maintenance, Matcher, Silence, SilenceError
 from gpuops.core.allocations.audit import os_user
+from gpuops.core.store import meta
 
 log = logging.getLogger("gpuops.alerts")
 
@@ -41,7 +42,7 @@ class AlertNotFound(LookupError):
 
 
 def _row_to_alert(row: sqlite3.Row | tuple) -> Alert:
-    v = dict(zip(_ALERT_COLUMNS, row))
+    v = dict(zip(_ALERT_COLUMNS, row, strict=True))
     return Alert(
         id=v["id"], rule=v["rule"], key=v["key"], severity=Severity(v["severity"]), state=AlertState(v["state"]),
         labels=json.loads(v["labels"]), summary=v["summary"] or "", runbook=v["runbook"] or "",
@@ -258,9 +259,9 @@ class AlertStore:
         clauses: list[str] = []
         params: list = []
         if states is not None:
-            states = [AlertState(s).value for s in states]
-            clauses.append(f"state IN ({', '.join('?' for _ in states)})")
-            params += states
+            state_values = [AlertState(s).value for s in states]
+            clauses.append(f"state IN ({', '.join('?' for _ in state_values)})")
+            params += state_values
         for column, value in (("node", node), ("gpu_uuid", gpu_uuid), ("rule", rule)):
             if value is not None:
                 clauses.append(f"{column} = ?")
@@ -345,10 +346,11 @@ class AlertStore:
         silence = Silence(0, parsed, starts_at, ends_at, author or os_user(), comment, now)  # validates
         with self._transaction():
             cursor = self.conn.execute(
-                "INSERT INTO alert_silences (matchers, starts_at, ends_at, author, comment, created_at) VALUES (?, ?, ?, ?, ?, ?)",
+                "INSERT INTO alert_silences (matchers, starts_at, ends_at, author, comment, created_at)"
+                " VALUES (?, ?, ?, ?, ?, ?)",
                 (json.dumps([m.to_dict() for m in parsed]), starts_at, ends_at, silence.author, comment, now),
             )
-        return Silence(cursor.lastrowid, parsed, starts_at, ends_at, silence.author, comment, now)
+        return Silence(meta.inserted_id(cursor), parsed, starts_at, ends_at, silence.author, comment, now)
 
     def expire_silence(self, silence_id: int, now: float) -> None:
         with self._transaction():

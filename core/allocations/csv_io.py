@@ -84,8 +84,11 @@ def export_customers(repo: AllocationRepository, path: Path) -> int:
 def import_customers(repo: AllocationRepository, path: Path) -> ImportSummary:
     rows = _read_rows(path, CUSTOMER_COLUMNS)
     known = {c.name: c for c in repo.customers()}
-    problems, seen = [], {}
-    new, updates, unchanged = [], [], 0
+    problems: list[Problem] = []
+    seen: dict[str, int] = {}
+    new: list[Customer] = []
+    updates: list[tuple[Customer, Customer]] = []
+    unchanged = 0
     for number, row in rows:
         name = row["name"]
         if not name:
@@ -173,6 +176,7 @@ def _parse_allocation(number: int, row: Mapping[str, str], problems: list[Proble
     problems.extend(Problem(message, number) for message in found)
     if found:
         return None
+    assert ctype is not None and start is not None and price is not None  # each is set unless a problem was found
     return _Row(number, row["customer"], row["contract"], ctype, row["gpu_uuid"], start, end, price)
 
 
@@ -210,12 +214,12 @@ def import_allocations(
                     )
             contract_of[key] = existing
             continue
-        made = _contract_from_rows(key, rows, gpu_names, problems)
-        if made is None:
+        terms = _contract_from_rows(key, rows, gpu_names, problems)
+        if terms is None:
             continue
         if customer is None:
             customer = new_customers.setdefault(key[0], Customer(-len(new_customers) - 1, key[0]))
-        made = Contract(-len(new_contracts) - 1, customer.id, *made)
+        made = Contract(-len(new_contracts) - 1, customer.id, *terms)
         new_contracts.append(made)
         contract_of[key] = made
 
@@ -234,8 +238,8 @@ def import_allocations(
     if proposed:
         everything = {c.id: c for c in list(contracts.values()) + new_contracts}
         involved = {p.contract_id for p in proposed}
-        existing = [a for a in repo.allocations() if a.contract_id in involved or a.gpu_uuid in {p.gpu_uuid for p in proposed}]
-        problems.extend(check_allocations(proposed, everything, existing, gpu_names))
+        booked = [a for a in repo.allocations() if a.contract_id in involved or a.gpu_uuid in {p.gpu_uuid for p in proposed}]
+        problems.extend(check_allocations(proposed, everything, booked, gpu_names))
     if problems:
         problems.sort(key=lambda p: (p.row or 0))
         raise ValidationError(problems)
@@ -289,7 +293,8 @@ def _contract_from_rows(
     model = models.pop() if models else "UNKNOWN"  # unknown GPUs are reported row by row
     spans = [Allocation(0, 0, r.gpu_uuid, r.start_ms, r.end_ms) for r in rows]
     start = min(r.start_ms for r in rows)
-    end = None if any(r.end_ms is None for r in rows) else max(r.end_ms for r in rows)
+    ends = [r.end_ms for r in rows]
+    end = max(e for e in ends if e is not None) if None not in ends else None
     return (
         key[1], first.type, model, max(1, peak_concurrency(spans)), start, end, first.price, ContractStatus.ACTIVE, None, None,
     )

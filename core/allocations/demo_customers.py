@@ -80,15 +80,16 @@ def seed_demo_customers(repo: AllocationRepository, n_gpus: int, seed: int, now_
     today_ms = int(now_s * 1000) // DAY_MS * DAY_MS
     customers = {name: Customer(-i - 1, name, contact, notes) for i, (name, contact, notes) in enumerate(CUSTOMERS)}
     taken = np.zeros(n_gpus, dtype=bool)
-    contracts, allocations = [], []
+    contracts: list[Contract] = []
+    allocations: list[Proposed] = []
     for k, spec in enumerate(CONTRACTS):
         of_model = layout.model_of_gpu == models.index(spec.model)
         count = max(1, round(spec.share * int(of_model.sum())))
         start = today_ms + spec.start_day * DAY_MS
         end = None if spec.end_day is None else today_ms + spec.end_day * DAY_MS
-        credited = (
-            round(count * (end - start) / 3_600_000 * spec.price, 2) if spec.type is ContractType.COMPUTE_FOR_EQUITY else None
-        )
+        credited: float | None = None
+        if spec.type is ContractType.COMPUTE_FOR_EQUITY and end is not None:  # every demo equity contract has an end
+            credited = round(count * (end - start) / 3_600_000 * spec.price, 2)
         contract = Contract(
             -k - 1, customers[spec.customer].id, spec.name, spec.type, spec.model, count, start, end, spec.price,
             ContractStatus.ACTIVE, spec.equity_terms, credited,

@@ -54,7 +54,9 @@ def book_revision(conn: sqlite3.Connection) -> int:
 class AllocationFollower:
     """A current `AllocationIndex` at the cost of one small read per call (see the module docstring)."""
 
-    def __init__(self, repo: AllocationRepository, *, refresh_s: float = REFRESH_S, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self, repo: AllocationRepository, *, refresh_s: float = REFRESH_S, clock: Callable[[], float] = time.monotonic
+    ) -> None:
         self.repo = repo
         self._refresh_s = refresh_s
         self._clock = clock

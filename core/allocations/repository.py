@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 import sqlite3
 import time
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, replace
 from pathlib import Path
@@ -33,6 +33,7 @@ from gpuops.core.allocations.model import Allocation, Contract, ContractStatus, 
 from gpuops.core.allocations.schema import insert_allocations_in_bulk
 from gpuops.core.allocations.sql_filters import where_clause
 from gpuops.core.allocations.validation import Proposed, check_allocations
+from gpuops.core.store import meta
 from gpuops.core.telemetry import GpuState
 
 log = logging.getLogger("gpuops.allocations")
@@ -183,7 +184,7 @@ class AllocationRepository:
             if self.customer_named(name) is not None:
                 raise ValidationError([Problem(f"customer {name!r} already exists")])
             cursor = self.conn.execute("INSERT INTO customers (name, contact, notes) VALUES (?, ?, ?)", (name, contact, notes))
-            customer = Customer(cursor.lastrowid, name, contact, notes)
+            customer = Customer(meta.inserted_id(cursor), name, contact, notes)
             entries.append(("create", "customer", customer.id, None, _plain(customer)))
         return customer
 
@@ -224,7 +225,7 @@ class AllocationRepository:
             f"INSERT INTO contracts ({', '.join(_CONTRACT_FIELDS)}) VALUES ({', '.join('?' * len(_CONTRACT_FIELDS))})",
             [values[f] for f in _CONTRACT_FIELDS],
         )
-        return cursor.lastrowid
+        return meta.inserted_id(cursor)
 
     def update_contract(self, contract_id: int, **changes: Any) -> Contract:
         """Change a contract's terms; refused if its allocations would no longer fit (dates, count)."""
@@ -305,7 +306,7 @@ class AllocationRepository:
                 "INSERT INTO allocations (contract_id, gpu_uuid, start_ms, end_ms) VALUES (?, ?, ?, ?)",
                 (p.contract_id, p.gpu_uuid, p.start_ms, p.end_ms),
             )
-            made.append(Allocation(cursor.lastrowid, p.contract_id, p.gpu_uuid, p.start_ms, p.end_ms))
+            made.append(Allocation(meta.inserted_id(cursor), p.contract_id, p.gpu_uuid, p.start_ms, p.end_ms))
         return made
 
     def release(self, allocation_ids: Iterable[int], at_ms: int) -> None:
@@ -331,10 +332,10 @@ class AllocationRepository:
         self,
         what: str,
         *,
-        customers: list[Customer] = (),
-        customer_updates: list[tuple[Customer, Customer]] = (),
-        contracts: list[Contract] = (),
-        allocations: list[Proposed] = (),
+        customers: Sequence[Customer] = (),
+        customer_updates: Sequence[tuple[Customer, Customer]] = (),
+        contracts: Sequence[Contract] = (),
+        allocations: Sequence[Proposed] = (),
         confirm: bool = False,
         unhealthy_gpus: Mapping[str, str] | None = None,
         prevalidated: bool = False,
@@ -346,12 +347,13 @@ class AllocationRepository:
         triggers still guard the write)."""
         with self._writing(what) as entries:
             customer_ids: dict[int, int] = {}
-            for c in customers:
+            for customer in customers:
                 cursor = self.conn.execute(
-                    "INSERT INTO customers (name, contact, notes) VALUES (?, ?, ?)", (c.name, c.contact, c.notes)
+                    "INSERT INTO customers (name, contact, notes) VALUES (?, ?, ?)",
+                    (customer.name, customer.contact, customer.notes),
                 )
-                customer_ids[c.id] = cursor.lastrowid
-                entries.append(("create", "customer", cursor.lastrowid, None, _plain(replace(c, id=cursor.lastrowid))))
+                customer_ids[customer.id] = new_id = meta.inserted_id(cursor)
+                entries.append(("create", "customer", new_id, None, _plain(replace(customer, id=new_id))))
             for before, after in customer_updates:
                 self.conn.execute(
                     "UPDATE customers SET contact = ?, notes = ? WHERE id = ?", (after.contact, after.notes, before.id)

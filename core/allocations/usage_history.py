@@ -23,6 +23,7 @@ invisible to the hourly counters' LAST, and is not counted.
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -107,7 +108,8 @@ def idle_summary(minute_start_ms: np.ndarray, idle: np.ndarray, hour_ms: int, wi
     """(head, tail, inner) of one hour from its idle minutes: idle time from the hour's start,
     idle time up to its end, and the total of idle runs of at least `window_ms` touching neither.
     A minute with no bucket is not idle (a gap ends a window, as it does between minute buckets)."""
-    return tuple(int(v) for v in idle_summaries(minute_start_ms, idle, np.array([hour_ms]), window_ms)[0])
+    head, tail, inner = idle_summaries(minute_start_ms, idle, np.array([hour_ms]), window_ms)[0].tolist()
+    return int(head), int(tail), int(inner)
 
 
 def idle_summaries(minute_start_ms: np.ndarray, idle: np.ndarray, hours_ms: np.ndarray, window_ms: int) -> np.ndarray:
@@ -203,7 +205,7 @@ class UsageHistory:
         self.minutes_final_ms = meta.get_int(conn, self.layout.levels[MINUTE].watermark_key)
 
     def buckets(
-        self, uuid: str, start_ms: int, end_ms: int, unavailable: list[tuple[int, int]] = (), cuts: list[int] = ()
+        self, uuid: str, start_ms: int, end_ms: int, unavailable: Sequence[tuple[int, int]] = (), cuts: Sequence[int] = ()
     ) -> Buckets:
         """Buckets covering [start_ms, end_ms) (edge buckets may reach past it), plus the hour
         (or the minutes) just before start_ms when there are some, so the first energy delta is known.

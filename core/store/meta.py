@@ -42,3 +42,12 @@ def write_transaction(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
         if conn.in_transaction:
             conn.execute("ROLLBACK")
         raise
+
+
+def inserted_id(cursor: sqlite3.Cursor) -> int:
+    """The rowid of the row this cursor's INSERT made (sqlite3 leaves lastrowid None only when
+    the cursor inserted nothing)."""
+    rowid = cursor.lastrowid
+    if rowid is None:
+        raise sqlite3.InterfaceError("the statement inserted no row")
+    return rowid
