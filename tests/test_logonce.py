@@ -6,7 +6,11 @@ import logging
 
 import pytest
 
+from gpuops.core.agent.poller import SamplePoller
 from gpuops.core.logonce import LastingProblem, LoggedOnce
+from gpuops.core.sources.base import SourceError
+from tests.agent_helpers import PlaybackSource
+from tests.samples import make_sample
 
 log = logging.getLogger("gpuops.test.logonce")
 
@@ -102,3 +106,14 @@ def test_logged_once_tells_each_key_the_first_time_only(caplog: pytest.LogCaptur
         (logging.WARNING, "no permission to read fan_pct on GPU GPU-1"),
         (logging.WARNING, "no permission to read fan_pct on GPU GPU-2"),
     ]
+
+
+def test_the_agent_logs_a_source_that_stays_down_once_and_its_return(caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.DEBUG, logger="gpuops.agent")
+    down = SourceError("driver not loaded")
+    poller = SamplePoller(PlaybackSource([down] * 20 + [make_sample(2, ts=100.0)]))
+    snapshots = [poller.poll_once() for _ in range(21)]
+    assert [s.error for s in snapshots[:20]] == ["driver not loaded"] * 20 and snapshots[20].error is None
+    lines = [r.getMessage() for r in caplog.records if r.name == "gpuops.agent"]
+    assert lines[0] == "source poll failed: driver not loaded"
+    assert len(lines) == 2 and lines[1].startswith("source poll works again after ")

@@ -16,6 +16,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 
+from gpuops.core.logonce import LastingProblem
 from gpuops.core.sources.base import SourceError, TelemetrySource
 from gpuops.core.telemetry import FleetSample
 
@@ -54,6 +55,7 @@ class SamplePoller:
         self._last_xid: dict[str, int] = {}
         self._snapshot = AgentSnapshot(sample=None)
         self._poll_started: float | None = None  # time.monotonic() of the poll in progress
+        self._source_down = LastingProblem(log, prefix="source poll ")
         self._hung_after_s = max(HUNG_POLL_INTERVALS * interval_s, HUNG_POLL_MIN_S)
         self._thread = threading.Thread(target=self._run, name="gpuops-agent-poll", daemon=True)
 
@@ -98,7 +100,7 @@ class SamplePoller:
         try:
             sample = self._source.poll()
         except SourceError as exc:
-            log.error("source poll failed: %s", exc)
+            self._source_down.occur(f"failed: {exc}")
             snapshot = AgentSnapshot(
                 sample=None,
                 xid_counts=MappingProxyType(dict(self._xid_counts)),
@@ -107,6 +109,7 @@ class SamplePoller:
                 polls=polls,
             )
         else:
+            self._source_down.resolve("works again")
             for event in sample.xid_events:
                 self._xid_counts[(event.uuid, event.code)] += 1
                 self._last_xid[event.uuid] = event.code

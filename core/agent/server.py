@@ -30,6 +30,7 @@ from gpuops import __version__
 from gpuops.core.agent.basic_auth import BasicAuth
 from gpuops.core.agent.exposition import CONTENT_TYPE, RenderedMetrics
 from gpuops.core.agent.http_head import MAX_LINE_BYTES, BadRequest, RequestHead, read_headers, read_request_line
+from gpuops.core.logonce import LastingProblem
 
 log = logging.getLogger("gpuops.agent")
 
@@ -142,7 +143,7 @@ class MetricsServer:
         self._basic_auth = basic_auth
         self._loop = asyncio.new_event_loop()
         self._open: dict[asyncio.Task[None], asyncio.StreamWriter] = {}
-        self._refusing = False
+        self._refusing = LastingProblem(log, logging.WARNING)
         self._thread = threading.Thread(target=self._serve, name="gpuops-agent-http", daemon=True)
 
     @property
@@ -187,12 +188,10 @@ class MetricsServer:
 
     async def _connection(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         if len(self._open) >= MAX_CONNECTIONS:
-            if not self._refusing:
-                log.warning("%d connections open: refusing new ones until some close", MAX_CONNECTIONS)
-                self._refusing = True
+            self._refusing.occur(f"{MAX_CONNECTIONS} connections open: refusing new ones until some close")
             writer.transport.abort()
             return
-        self._refusing = False
+        self._refusing.resolve()
         task = asyncio.current_task()
         assert task is not None
         self._open[task] = writer
