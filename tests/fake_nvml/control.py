@@ -16,7 +16,7 @@ from tests.fake_nvml.build import build_fake_nvml
 
 DEFAULT_BUILD_DIR = Path(__file__).resolve().parent.parent / ".fake-nvml-build"
 
-SCENARIOS = ("default", "eight", "driver-not-loaded", "no-permission", "slow", "vgpu", "mig")
+SCENARIOS = ("default", "eight", "driver-not-loaded", "no-permission", "slow", "vgpu", "mig", "eight-vgpu", "eight-mig")
 
 # The "default" scenario's GPUs, by NVML index (see default_fleet() in fake_nvml.c).
 SXM_INDEX = 0  # H100 SXM: fan NOT_SUPPORTED; runs this process and FOREIGN_PID

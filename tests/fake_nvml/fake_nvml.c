@@ -9,7 +9,8 @@
  * makes every per-device query answer that code, after the handle has been acquired.
  *
  * Scenario at load time: FAKE_NVML_SCENARIO = default | eight | driver-not-loaded | no-permission
- * | slow | vgpu | mig, and FAKE_NVML_LATENCY_MS (milliseconds every call sleeps).
+ * | slow | vgpu | mig | eight-vgpu | eight-mig (eight GPUs of that kind, for benchmarks), and
+ * FAKE_NVML_LATENCY_MS (milliseconds every call sleeps).
  *
  * Driver families are built as separate libraries; what a family lacks is not compiled in, so the
  * symbol is absent and pynvml raises FunctionNotFound, as on a real driver of that age:
@@ -433,8 +434,9 @@ static void eight_full_boards(void) {
 
 /* A vGPU guest (an H100 shared by time-slicing, profile 40C): the hypervisor owns the board, so
  * sensors, power, energy, PCIe, row remaps, thresholds and the serial are NOT_SUPPORTED. GPU 0's
- * driver refuses nvmlDeviceGetFieldValues as a whole, GPU 1's answers NOT_SUPPORTED per field. */
-static void vgpu_guests(void) {
+ * driver refuses nvmlDeviceGetFieldValues as a whole, GPU 1's answers NOT_SUPPORTED per field
+ * (and so on alternately, for `count` guests). */
+static void vgpu_guests(unsigned int count) {
     static const enum fake_key refused[] = {
         K_power_limit_mw, K_power_mw, K_energy_mj, K_temp_c, K_mem_temp_c, K_shutdown_temp_c,
         K_slowdown_temp_c, K_mem_max_temp_c, K_gpu_max_temp_c, K_fan_pct, K_pcie_link_gen,
@@ -442,7 +444,7 @@ static void vgpu_guests(void) {
         K_remapped_rows_correctable, K_remapped_rows_uncorrectable, K_remapped_rows_pending,
         K_remapped_rows_failure, K_pcie_replay_count, K_mig_mode, K_gpm_graphics_util, K_gpm_sm_util,
         K_gpm_sm_occupancy, K_gpm_tensor_util, K_gpm_dram_util};
-    g_device_count = 2;
+    g_device_count = count;
     for (unsigned int i = 0; i < g_device_count; i++) {
         nvmlDevice_t d = &g_devices[i];
         reset_device(d);
@@ -452,33 +454,50 @@ static void vgpu_guests(void) {
         d->value[K_mem_used] = 12LL * GiB;
         set_text(d, S_name, "NVIDIA H100XM-40C");
         set_text(d, S_serial, "");
+        d->fields_refused = i % 2 == 0;
     }
-    g_devices[0].fields_refused = 1;
 }
 
 /* MIG-enabled H100s (GPUs 0 and 1): the parent refuses utilization, its memory use is that of
  * its MIG devices, and its processes carry the GPU instance they run in. GPU 0 is split
  * 3g.40gb + 2g.20gb + 1g.10gb (one MIG slot left empty in between), GPU 1 is one 7g.80gb;
  * GPU 2 is an H100 without MIG. GPU instance ids are those an H100 hands out for these profiles. */
+static void enable_mig(nvmlDevice_t d) {
+    d->value[K_mig_mode] = NVML_DEVICE_MIG_ENABLE;
+    d->value[K_util_gpu] = FAKE_UNSUPPORTED;
+    d->value[K_mem_used] = 0;
+}
+
+static void split_mig(nvmlDevice_t d) {
+    enable_mig(d);
+    add_mig(d, "3g.40gb", 1, 0, 40192LL * 1024 * 1024, 21LL * GiB);
+    add_mig(d, "2g.20gb", 5, 0, 20096LL * 1024 * 1024, 3LL * GiB);
+    add_mig(d, "1g.10gb", 13, 0, 9984LL * 1024 * 1024, 0);
+    add_instance_process(d, 0, (unsigned int)getpid(), 20 * GiB, 1);
+    add_instance_process(d, 0, 4000002, 3 * GiB, 5);
+}
+
 static void mig_fleet(void) {
     g_device_count = 3;
     for (unsigned int i = 0; i < g_device_count; i++) {
         reset_device(&g_devices[i]);
         make_h100_sxm(&g_devices[i], i);
     }
-    for (unsigned int i = 0; i < 2; i++) {
-        g_devices[i].value[K_mig_mode] = NVML_DEVICE_MIG_ENABLE;
-        g_devices[i].value[K_util_gpu] = FAKE_UNSUPPORTED;
-        g_devices[i].value[K_mem_used] = 0;
-    }
-    nvmlDevice_t split = &g_devices[0], whole = &g_devices[1];
-    add_mig(split, "3g.40gb", 1, 0, 40192LL * 1024 * 1024, 21LL * GiB);
-    add_mig(split, "2g.20gb", 5, 0, 20096LL * 1024 * 1024, 3LL * GiB);
-    add_mig(split, "1g.10gb", 13, 0, 9984LL * 1024 * 1024, 0);
-    add_instance_process(split, 0, (unsigned int)getpid(), 20 * GiB, 1);
-    add_instance_process(split, 0, 4000002, 3 * GiB, 5);
+    nvmlDevice_t whole = &g_devices[1];
+    split_mig(&g_devices[0]);
+    enable_mig(whole);
     add_mig(whole, "7g.80gb", 0, 0, 81152LL * 1024 * 1024, 30 * GiB);
     add_instance_process(whole, 0, 4000003, 30 * GiB, 0);
+}
+
+/* Eight H100s, each split 3g.40gb + 2g.20gb + 1g.10gb: the MIG worst case per poll (benchmarks). */
+static void eight_split_gpus(void) {
+    g_device_count = 8;
+    for (unsigned int i = 0; i < g_device_count; i++) {
+        reset_device(&g_devices[i]);
+        make_h100_sxm(&g_devices[i], i);
+        split_mig(&g_devices[i]);
+    }
 }
 
 static void configure(const char *scenario, unsigned int latency_ms) {
@@ -490,8 +509,12 @@ static void configure(const char *scenario, unsigned int latency_ms) {
         eight_full_boards();
         return;
     }
-    if (strcmp(scenario, "vgpu") == 0) {
-        vgpu_guests();
+    if (strcmp(scenario, "vgpu") == 0 || strcmp(scenario, "eight-vgpu") == 0) {
+        vgpu_guests(scenario[0] == 'e' ? 8 : 2);
+        return;
+    }
+    if (strcmp(scenario, "eight-mig") == 0) {
+        eight_split_gpus();
         return;
     }
     if (strcmp(scenario, "mig") == 0) {
@@ -505,7 +528,8 @@ static void configure(const char *scenario, unsigned int latency_ms) {
 }
 
 static int known_scenario(const char *scenario) {
-    static const char *const names[] = {"default", "eight", "driver-not-loaded", "no-permission", "slow", "vgpu", "mig"};
+    static const char *const names[] = {"default", "eight", "driver-not-loaded", "no-permission", "slow", "vgpu", "mig",
+                                        "eight-vgpu", "eight-mig"};
     for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
         if (strcmp(scenario, names[i]) == 0) return 1;
     return 0;
@@ -524,7 +548,7 @@ __attribute__((constructor)) static void fake_nvml_load(void) {
     configure(scenario, latency ? (unsigned int)strtoul(latency, NULL, 10) : 0);
     if (!known_scenario(scenario)) {
         fprintf(stderr, "fake NVML: unknown FAKE_NVML_SCENARIO '%s' (expected default, eight, "
-                        "driver-not-loaded, no-permission, slow, vgpu or mig)\n", scenario);
+                        "driver-not-loaded, no-permission, slow, vgpu, mig, eight-vgpu or eight-mig)\n", scenario);
         g_init_error = NVML_ERROR_UNKNOWN;
     }
 }
