@@ -33,7 +33,7 @@ from gpuops.core.logonce import LastingProblem
 from gpuops.core.store import meta
 from gpuops.core.store.blocks import encode_blocks
 from gpuops.core.store.columns import NAN_CODE, quantize
-from gpuops.core.store.connection import open_database
+from gpuops.core.store.connection import BUSY_TIMEOUT_MS, open_database
 from gpuops.core.store.errors import StoreError, failure_cause
 from gpuops.core.store.fleet import FLEET_METRICS, fleet_row
 from gpuops.core.store.inventory import DETAIL_FIELDS, SELECT_INVENTORY, detail_values, inventory_from_row
@@ -46,6 +46,9 @@ from gpuops.core.telemetry import FleetSample, GpuInventory, GpuState
 log = logging.getLogger("gpuops.store")
 
 DEFAULT_BACKLOG_BYTES = 64 * 2**20
+# While another process holds the write lock (a bulk import, an acknowledgement), a poll waits
+# this long, then in the backlog until the next poll: the poll loop never stalls behind it.
+POLL_BUSY_WAIT_MS = 50
 _NEVER_SEEN = 255
 # Repeat a persisting problem in the log at most this often.
 _REMIND_AFTER_S = 300.0
@@ -144,6 +147,7 @@ class HistoryWriter:
         self._maintenance = Maintenance(self.layout, retention or RetentionPolicy())
         self._backlog: deque[_PreparedPoll] = deque()
         self._backlog_bytes = 0
+        self._busy_since: float | None = None  # monotonic time the write lock was first found taken
         self._write_problem = _problem(logging.ERROR)
         self._clock_problem = _problem(logging.WARNING)
         self._maintenance_problem = _problem(logging.ERROR)
@@ -296,15 +300,17 @@ class HistoryWriter:
         self._flush()
         self._publish()
 
-    def _flush(self) -> None:
+    def _flush(self, busy_wait_ms: int = POLL_BUSY_WAIT_MS) -> None:
         written = 0
         while self._backlog:
             poll = self._backlog[0]
             try:
-                self._commit(poll)
+                self._commit(poll, busy_wait_ms)
             except (sqlite3.IntegrityError, sqlite3.ProgrammingError, sqlite3.InterfaceError):
                 raise
             except (sqlite3.DatabaseError, StoreError) as exc:
+                if busy_wait_ms < BUSY_TIMEOUT_MS and self._briefly_busy(exc):
+                    return  # the polls wait in the backlog for the next try
                 self._failed(
                     self._write_problem,
                     f"cannot write the history {self.path}: {failure_cause(exc, self.path)}",
@@ -312,6 +318,7 @@ class HistoryWriter:
                 )
                 self._trim_backlog()
                 return
+            self._busy_since = None
             self._backlog.popleft()
             self._backlog_bytes -= poll.nbytes
             written += 1
@@ -320,10 +327,21 @@ class HistoryWriter:
                 self._committed_high_water_ms = poll.ts_ms
         self._write_problem.resolve(f"writing resumed ({written} waiting polls written, {self._counts['dropped']} dropped)")
 
-    def _commit(self, poll: _PreparedPoll) -> None:
+    def _briefly_busy(self, exc: Exception) -> bool:
+        """True while another process has held the write lock for less than the usual busy
+        timeout: not a failure yet (after that it is one, logged as such)."""
+        if getattr(exc, "sqlite_errorname", "") not in ("SQLITE_BUSY", "SQLITE_BUSY_SNAPSHOT"):
+            return False
+        now = time.monotonic()
+        if self._busy_since is None:
+            self._busy_since = now
+        return now - self._busy_since < BUSY_TIMEOUT_MS / 1000
+
+    def _commit(self, poll: _PreparedPoll, busy_wait_ms: int) -> None:
         if self._conn is None:
             self._conn, _ = self._connect(self.path)
         conn = self._conn
+        conn.execute(f"PRAGMA busy_timeout = {busy_wait_ms}")
         with meta.write_transaction(conn):
             conn.executemany("INSERT INTO nodes (id, name, first_seen_ms, last_seen_ms) VALUES (?, ?, ?, ?)", poll.new_nodes)
             conn.executemany(_INSERT_GPU, poll.new_gpus)
@@ -378,10 +396,13 @@ class HistoryWriter:
         if self._backlog or self._conn is None:
             return False
         try:
+            self._conn.execute(f"PRAGMA busy_timeout = {POLL_BUSY_WAIT_MS}")
             more = self._maintenance.run(self._conn, self._committed_high_water_ms, time.monotonic() + budget_s)
         except (sqlite3.IntegrityError, sqlite3.ProgrammingError, sqlite3.InterfaceError):
             raise
         except sqlite3.DatabaseError as exc:
+            if getattr(exc, "sqlite_errorname", "").startswith("SQLITE_BUSY"):
+                return True  # another process writes for now: the work waits for the next call
             self._failed(
                 self._maintenance_problem, f"background work (compaction, rollups, pruning) on {self.path} failed: {exc}"
             )
@@ -398,7 +419,7 @@ class HistoryWriter:
         if self._lock is None:
             return
         if self._backlog:
-            self._flush()
+            self._flush(BUSY_TIMEOUT_MS)
         if self._backlog:
             log.error(
                 "history: %d polls could not be written before closing: %s", len(self._backlog), self._write_problem.message
