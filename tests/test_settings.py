@@ -93,7 +93,8 @@ def test_saved_source_interval_and_history_apply_when_the_command_line_has_none(
     assert (source, interval_s) == ("auto", 1.0)
     save_preferences(Preferences(source="demo:4", interval_s=2.5, db_path=str(tmp_path / "h.sqlite")))
     assert launch_settings(parse([])) == ("demo:4", 2.5, tmp_path / "h.sqlite")
-    assert launch_settings(parse(["--source", "demo:2", "--interval", "0.5", "--db", "/x.sqlite"])) == ("demo:2", 0.5, Path("/x.sqlite"))
+    given = parse(["--source", "demo:2", "--interval", "0.5", "--db", "/x.sqlite"])
+    assert launch_settings(given) == ("demo:2", 0.5, Path("/x.sqlite"))
 
 
 def test_settings_dialog_edits_preferences_and_refuses_a_bad_retention(qtbot, user_settings):
@@ -118,7 +119,8 @@ def test_settings_dialog_edits_preferences_and_refuses_a_bad_retention(qtbot, us
     assert dialog.result() == 1
     chosen = dialog.preferences()
     assert chosen == Preferences(
-        source=None, interval_s=2.0, db_path=None, keep_raw="7d", keep_1h="5y", temperature_unit="F", memory_units="decimal", theme="dark"
+        source=None, interval_s=2.0, db_path=None, keep_raw="7d", keep_1h="5y", temperature_unit="F", memory_units="decimal",
+        theme="dark",
     )
     save_preferences(chosen)
     assert load_preferences() == chosen

@@ -86,7 +86,7 @@ class ActiveAlertsModel(QAbstractItemModel):
         old = self._groups
         self._alerts = alerts
         same_shape = [k for k, _ in old] == [k for k, _ in groups] and all(
-            [a.id for a in o] == [a.id for a in n] for (_, o), (_, n) in zip(old, groups)
+            [a.id for a in o] == [a.id for a in n] for (_, o), (_, n) in zip(old, groups, strict=True)
         )
         if not same_shape:
             self.beginResetModel()
@@ -95,7 +95,7 @@ class ActiveAlertsModel(QAbstractItemModel):
             return
         self._groups = groups
         last_column = len(ACTIVE_COLUMNS) - 1
-        changed_groups = [g for g, ((_, o), (_, n)) in enumerate(zip(old, groups)) if o != n]
+        changed_groups = [g for g, ((_, o), (_, n)) in enumerate(zip(old, groups, strict=True)) if o != n]
         if changed_groups:
             self.dataChanged.emit(self.index(0, 0), self.index(len(groups) - 1, last_column))
         for g in changed_groups:

@@ -52,7 +52,9 @@ from gpuops.gui.alerts.worker import ActionResult, AlertSnapshot, AlertWorker, H
 
 TAB_TITLE = "Alerts"
 #: History and timeline ranges: label -> seconds back from now (None: everything).
-RANGES: dict[str, float | None] = {"1 h": 3600.0, "6 h": 6 * 3600.0, "24 h": 86400.0, "7 d": 7 * 86400.0, "30 d": 30 * 86400.0, "All": None}
+RANGES: dict[str, float | None] = {
+    "1 h": 3600.0, "6 h": 6 * 3600.0, "24 h": 86400.0, "7 d": 7 * 86400.0, "30 d": 30 * 86400.0, "All": None,
+}
 DEFAULT_RANGE = "24 h"
 #: Filters typed into the history form are applied this long after the last keystroke.
 FILTER_DELAY_MS = 300
@@ -104,7 +106,10 @@ class AlertTimeline(pg.PlotWidget):
         x0 = np.array([max(a.pending_at, timeline.since) for a in alerts], dtype=np.float64)
         x1 = np.array([min(a.ended_at if a.ended_at is not None else now, timeline.until) for a in alerts], dtype=np.float64)
         y0 = np.array([row[a.rule] + 0.1 for a in alerts], dtype=np.float64)
-        brushes = [pg.mkBrush(SEVERITY_COLORS[a.severity].lighter(140) if a.state is AlertState.PENDING else SEVERITY_COLORS[a.severity]) for a in alerts]
+        brushes = [
+            pg.mkBrush(SEVERITY_COLORS[a.severity].lighter(140) if a.state is AlertState.PENDING else SEVERITY_COLORS[a.severity])
+            for a in alerts
+        ]
         self.bars.setOpts(x0=x0, x1=np.maximum(x1, x0 + 1.0), y0=y0, y1=y0 + 0.8, brushes=brushes)
         self.getPlotItem().getAxis("left").setTicks([[(i + 0.5, rule) for i, rule in enumerate(self.rules)]])
         self.setXRange(timeline.since, timeline.until, padding=0.01)
@@ -209,7 +214,9 @@ class AlertsTab(QWidget):
         self.import_rules_button = QPushButton("Import…")
         self.import_rules_button.setToolTip("Replace every rule with a rules file's (checked first: a bad file changes nothing)")
         self.export_rules_button = QPushButton("Export…")
-        self.export_rules_button.setToolTip("Write every rule to a rules file (JSON), e.g. to review it or copy it to another console")
+        self.export_rules_button.setToolTip(
+            "Write every rule to a rules file (JSON), e.g. to review it or copy it to another console"
+        )
         self.rules_problems = QPlainTextEdit()
         self.rules_problems.setReadOnly(True)
         self.rules_problems.setFixedHeight(self.fontMetrics().lineSpacing() * 6)
@@ -279,7 +286,10 @@ class AlertsTab(QWidget):
 
     def _history_page(self) -> QWidget:
         filters = QHBoxLayout()
-        for widget in (self.state_filter, self.severity_filter, self.node_filter, self.gpu_filter, self.rule_filter, self.range_combo, self.history_status):
+        for widget in (
+            self.state_filter, self.severity_filter, self.node_filter, self.gpu_filter, self.rule_filter, self.range_combo,
+            self.history_status,
+        ):
             filters.addWidget(widget)
         page = QWidget()
         layout = QVBoxLayout(page)
@@ -398,7 +408,9 @@ class AlertsTab(QWidget):
         keep = None if current is None else current.text(0)
         self.silences.clear()
         for s in snapshot.silences:
-            item = QTreeWidgetItem([str(s.id), " ".join(str(m) for m in s.matchers), when(s.starts_at), when(s.ends_at), s.author, s.comment])
+            item = QTreeWidgetItem(
+                [str(s.id), " ".join(str(m) for m in s.matchers), when(s.starts_at), when(s.ends_at), s.author, s.comment]
+            )
             self.silences.addTopLevelItem(item)
             if item.text(0) == keep:
                 self.silences.setCurrentItem(item)

@@ -108,7 +108,13 @@ def _raise_again(window: MainWindow) -> None:
 
 
 def run_app(
-    source_spec: str, seed: int, interval_s: float, *, topology: Path | None = None, new_instance: bool = False, history_db: Path | None = None,
+    source_spec: str,
+    seed: int,
+    interval_s: float,
+    *,
+    topology: Path | None = None,
+    new_instance: bool = False,
+    history_db: Path | None = None,
     read_only: bool = False,
 ) -> int:
     """Open the window on `source_spec` (opened on the worker thread) and run until closed.

@@ -73,7 +73,11 @@ def _retention_texts(settings: QSettings) -> tuple[str, str, str]:
     """The three saved durations, or all three defaults when any of them does not make a policy."""
     texts = tuple(
         _text(settings, key) or default
-        for key, default in (("history/keep_raw", DEFAULT_KEEP_RAW), ("history/keep_1m", DEFAULT_KEEP_1M), ("history/keep_1h", DEFAULT_KEEP_1H))
+        for key, default in (
+            ("history/keep_raw", DEFAULT_KEEP_RAW),
+            ("history/keep_1m", DEFAULT_KEEP_1M),
+            ("history/keep_1h", DEFAULT_KEEP_1H),
+        )
     )
     try:
         retention_policy(*texts)
