@@ -63,7 +63,9 @@ def poll_times(db: Path) -> np.ndarray:
 
 def test_a_20000_row_import_does_not_stop_the_collectors_polls(tmp_path: Path) -> None:
     db = tmp_path / "history.sqlite"
-    subprocess.run(gpuops("collect", "--once", "--source", "demo:8", "--db", str(db)), check=True, capture_output=True, timeout=120)
+    subprocess.run(
+        gpuops("collect", "--once", "--source", "demo:8", "--db", str(db)), check=True, capture_output=True, timeout=120
+    )
     repo = AllocationRepository.open(db, read_only=True)
     names = repo.gpu_names()
     repo.close()
