@@ -22,6 +22,7 @@ from typing import Any, Generic, Protocol, TypeVar
 
 from PySide6.QtCore import QObject, QTimer, Signal, SignalInstance
 
+from gpuops.core.logonce import LastingProblem
 from gpuops.core.store import NoHistory
 from gpuops.gui.workers.bridge import Bridge
 
@@ -76,8 +77,7 @@ class StoreWorker(QObject, Generic[SessionT]):
 
     def __init__(self, parent: QObject | None, *, area: str, log: logging.Logger) -> None:
         super().__init__(parent)
-        self._area = area
-        self._log = log
+        self._unavailable = LastingProblem(log, logging.WARNING, prefix=f"{area}: ")  # once, not every job
         self._jobs = Jobs()
         self._wake = threading.Condition()
         self._generation = 0
@@ -163,10 +163,11 @@ class StoreWorker(QObject, Generic[SessionT]):
                 except NoHistory as exc:
                     self._send("problem", self._problem_line(exc))
                 except self.unavailable_errors as exc:
-                    self._log.warning("%s: %s", self._area, exc)
+                    self._unavailable.occur(str(exc))
                     session.close()  # reopen at the next job
                     self._send("problem", self._problem_line(exc))
                 else:
+                    self._unavailable.resolve("usable again")
                     self._send("problem", "")
         finally:
             session.close()
