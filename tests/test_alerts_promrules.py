@@ -28,6 +28,7 @@ from gpuops.core.alerts.model import Alert, AlertState
 from gpuops.core.alerts.persistence import AlertStore
 from gpuops.core.alerts.promrules import DCGM_EXPORTER_DEFAULT_COUNTERS, WORKLOAD_LABELS, prometheus_rules
 from gpuops.core.alerts.rules import Rule, parse_rules, rules_to_text
+from gpuops.core.dcgm_schema import DCGM_FP64_BLANK, DCGM_INT32_BLANK, DCGM_INT64_BLANK
 from gpuops.core.sources.dcgm_fleet import FleetBook, TargetResult, classify, gather
 from gpuops.core.sources.exposition import ExpositionReader
 from gpuops.core.sources.factory import open_source
@@ -370,6 +371,23 @@ def test_mig_instances_and_pods_fold_into_their_gpu_as_in_gpuops(tmp_path: Path)
     }]}
     (tmp_path / "test.json").write_text(json.dumps(test), encoding="utf-8")
     result = promtool("test", "rules", str(tmp_path / "test.json"), cwd=tmp_path)
+    assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
+
+
+def test_dcgm_blank_values_fire_nothing_in_either(history: Path, tmp_path: Path) -> None:
+    """DCGM's not-supported sentinels (a GPU without ECC, no throttle reasons, no slowdown
+    temperature) are no readings: neither gpuops nor Prometheus may compare them."""
+    out = tmp_path / "gpuops-rules.yml"
+    export(history, out)
+    series = scenario({
+        (ECC, "DCGM_FI_DEV_ECC_DBE_VOL_TOTAL"): [float(DCGM_INT64_BLANK + 2)] * MINUTES,  # not supported
+        (ECC, "DCGM_FI_DEV_CLOCK_THROTTLE_REASONS"): [float(DCGM_INT32_BLANK + 3)] * MINUTES,  # not permissioned
+        (ECC, "DCGM_FI_DEV_SLOWDOWN_TEMP"): [DCGM_FP64_BLANK] * MINUTES,  # blank
+        (HOT, "DCGM_FI_DEV_ECC_DBE_VOL_TOTAL"): [0.0] * 5 + [1.0] * (MINUTES - 5),  # a real one, for contrast
+    })
+    firing = engine_alerts(stored_rules(history), series)
+    assert set(firing[MINUTES - 1]) == {("ecc_uncorrectable", HOT)}
+    result = promtool_test(tmp_path, out, series, firing, exported_names(out), engine_texts)
     assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
 
 

@@ -10,8 +10,8 @@ gpuops or Prometheus watches them. Translation, rule by rule:
   total falls back to used + free + reserved, as the sources derive it; throttle-reason bits
   are `floor(mask / bit) % 2` of DCGM_FI_DEV_CLOCK_THROTTLE_REASONS (or its newer name).
 * A condition is `signal op threshold`, a relative threshold `ref * scale + offset`; several
-  conditions are joined with `and`. Series missing in Prometheus never satisfy a condition,
-  as NaN never does in the engine.
+  conditions are joined with `and`. Series missing in Prometheus, and DCGM's blank sentinels,
+  never satisfy a condition, as NaN never does in the engine.
 * `for_s` and `keep_firing_for_s` become `for:` and `keep_firing_for:`. Prometheus counts
   keep_firing_for from the first evaluation at which the condition is false, the engine from
   the last at which it held, so Prometheus resolves such an alert one evaluation interval
@@ -76,6 +76,13 @@ DCGM_EXPORTER_DEFAULT_COUNTERS: frozenset[str] = frozenset({
     "DCGM_FI_PROF_DRAM_ACTIVE", "DCGM_FI_PROF_PCIE_TX_BYTES", "DCGM_FI_PROF_PCIE_RX_BYTES",
 })
 
+# Readings at or above these are DCGM blanks (core.dcgm_schema.is_dcgm_blank): the 32-bit ones
+# for gauges that never reach 2**31, 2**47 for counters and the PCIe byte rates, which can.
+_GAUGE_BLANK_FLOOR = float(dcgm.DCGM_INT32_BLANK)
+_LARGE_GAUGES = ("pcie_tx_bytes_s", "pcie_rx_bytes_s")
+_BLANK_FLOOR: dict[str, float] = {
+    f.name: dcgm.DCGM_FP64_BLANK for f in dcgm.FIELDS if f.kind == "counter" or f.metric in _LARGE_GAUGES
+}
 _FIELD_OF_METRIC: dict[str, dcgm.DcgmField] = {f.metric: f for f in dcgm.FIELDS if f.metric}
 _THROTTLE_FIELD = _FIELD_OF_METRIC["throttle_reasons_mask"]
 
@@ -269,6 +276,11 @@ class _Translation:
         parts = [n + braces for n in names]
         return parts[0] if len(parts) == 1 else "(" + " or ".join(parts) + ")"
 
+    def _readings(self, name: str, matchers: tuple[str, ...]) -> str:
+        """The field's series without DCGM's blank sentinels (not supported, not found), which the
+        sources read as "no value": a GPU without ECC must not fire `ecc_uncorrectable`."""
+        return f"{self._raw(name, matchers)} < {_number(_BLANK_FLOOR.get(name, _GAUGE_BLANK_FLOOR))}"
+
     def _series(self, name: str, matchers: tuple[str, ...]) -> str:
         """One value per GPU, as the sources make it (core.sources.dcgm_fleet): MIG instances
         and workload labels folded into their GPU. Framebuffer figures of the instances add up,
@@ -277,9 +289,9 @@ class _Translation:
         folded = f"without ({', '.join(WORKLOAD_LABELS)})"
         if name in dcgm.MIG_ADDITIVE_FIELDS or name in dcgm.MIG_MEAN_FIELDS:
             how = "sum" if name in dcgm.MIG_ADDITIVE_FIELDS else "avg"
-            parent = self._raw(name, (*matchers, f'{dcgm.LABEL_MIG_ID}=""'))
-            return f"(max {folded} ({parent}) or {how} {folded} ({self._raw(name, matchers)}))"
-        return f"max {folded} ({self._raw(name, matchers)})"
+            parent = self._readings(name, (*matchers, f'{dcgm.LABEL_MIG_ID}=""'))
+            return f"(max {folded} ({parent}) or {how} {folded} ({self._readings(name, matchers)}))"
+        return f"max {folded} ({self._readings(name, matchers)})"
 
     def _mem_total_mib(self, m: tuple[str, ...]) -> str:
         used, free = self._series(dcgm.FB_USED, m), self._series(dcgm.FB_FREE, m)
