@@ -5,13 +5,29 @@ replay, each export format and both themes."""
 
 from __future__ import annotations
 
+import csv
+import dataclasses
+import json
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
 import pytest
-from PySide6.QtWidgets import QApplication
+from PySide6.QtCore import Qt, QTimer
+from PySide6.QtTest import QTest
+from PySide6.QtWidgets import QApplication, QDialogButtonBox, QMessageBox, QTabWidget, QWidget
 
 from gpuops.core.alerts.model import Alert, AlertState, Severity
-from gpuops.gui.alerts.tab import AlertTimeline
+from gpuops.core.allocations.repository import AllocationRepository
+from gpuops.core.store.writer import HistoryWriter
+from gpuops.core.telemetry import FleetSample
+from gpuops.gui.alerts.tab import DEFAULT_RANGE, RANGES, AlertTimeline
 from gpuops.gui.alerts.worker import Timeline
-from tests.gui_support import OFFSCREEN_PLUGIN_NOTICE, gpu_uuid
+from gpuops.gui.app.settings_store import open_settings
+from gpuops.gui.app.theme import apply_theme
+from gpuops.gui.gpu.time_range import CUSTOM, PRESETS
+from tests.gui_support import OFFSCREEN_PLUGIN_NOTICE, FakeSource, gpu_uuid, make_sample, open_windows
 
 pytestmark = pytest.mark.qt_log_ignore(OFFSCREEN_PLUGIN_NOTICE)
 
@@ -49,3 +65,347 @@ def test_the_timeline_of_a_gpu_without_alerts_is_empty_and_the_next_one_is_drawn
     timeline.grab()
     assert timeline.rules == [] and len(timeline.bars.opts["x0"]) == 0
     QApplication.processEvents()
+
+
+# --- the walk ------------------------------------------------------------------------------------
+
+N_WALK = 512
+GPUS_PER_NODE = 4
+ECC_GPUS = (3, 9)  # critical alerts
+HEALTHY = 0
+NO_ALERTS = 1
+LOST = 20
+STALE_NODE = "node-010"  # GPUs 40..43
+ALLOCATED = range(0, 256)
+PATIENCE_MS = 20_000
+RECORDED_POLLS = 20
+RECORDED_STEP_S = 60.0
+
+
+class WalkSource(FakeSource):
+    """The fake fleet with uncorrectable ECC errors on ECC_GPUS, GPU LOST fallen off the bus,
+    STALE_NODE's readings stale, and temperatures well under any threshold (so which GPUs have
+    alerts is known)."""
+
+    def __init__(self, n_gpus: int) -> None:
+        super().__init__(n_gpus, GPUS_PER_NODE)
+        self.lost = frozenset({LOST})
+
+    def poll(self) -> FleetSample:
+        sample = super().poll()
+        ecc = np.zeros(len(sample))
+        ecc[list(ECC_GPUS)] = 1.0
+        temp = np.where(np.isnan(sample.metrics["temp_c"]), np.nan, 50.0)
+        metrics = {**sample.metrics, "ecc_uncorrected_volatile": ecc, "temp_c": temp}
+        return dataclasses.replace(sample, metrics=metrics, stale_nodes=frozenset({STALE_NODE}))
+
+
+def recorded_history(path: Path, gpus) -> Path:
+    """Twenty minutes of polls before now, and a book: Acme holds the first 256 GPUs but the lost one."""
+    now = time.time()
+    with HistoryWriter(path) as writer:
+        for k in range(RECORDED_POLLS, 0, -1):
+            writer.write(make_sample(gpus, ts=now - k * RECORDED_STEP_S, lost=frozenset({LOST})))
+    repo = AllocationRepository.open(path, user="walker")
+    since = round(now * 1000) - 24 * 3_600_000
+    acme = repo.add_customer("Acme")
+    contract = repo.add_contract(acme.id, "ACME-1", "reserved", "TEST", len(ALLOCATED), since, None, 2.0)
+    repo.allocate(contract.id, [gpus[i].uuid for i in ALLOCATED if i != LOST], since)
+    repo.close()
+    return path
+
+
+class Modal:
+    """Answers the next modal dialog (`exec()`, QFileDialog.getSaveFileName) from inside its own
+    event loop, as a user would: `answer(dialog)` runs once it is the active modal widget."""
+
+    def __init__(self) -> None:
+        self.answered: list[str] = []
+
+    def next(self, answer: Callable[[QWidget], None]) -> None:
+        def look() -> None:
+            dialog = QApplication.activeModalWidget()
+            if dialog is None:
+                QTimer.singleShot(20, look)
+                return
+            self.answered.append(type(dialog).__name__)
+            answer(dialog)
+
+        QTimer.singleShot(0, look)
+
+
+def reject(dialog: QWidget) -> None:
+    dialog.reject()  # type: ignore[attr-defined]
+
+
+def accept(dialog: QWidget) -> None:
+    dialog.accept()  # type: ignore[attr-defined]
+
+
+def ecc_alerts(tab) -> set[int]:
+    return {int(a.gpu_uuid[4:12]) for a in tab.snapshot.active if a.rule == "ecc_uncorrectable" and a.gpu_uuid}
+
+
+def settle(qtbot, ms: int = 50) -> None:
+    qtbot.wait(ms)
+
+
+@pytest.fixture
+def walk_window(qtbot, tmp_path: Path, request):
+    settings = open_settings()
+    source = WalkSource(getattr(request, "param", N_WALK))
+    # Four polls a second at 512 GPUs; at 10,000 one a second, as the console is run there.
+    interval_s = 0.25 if len(source.gpus) <= N_WALK else 1.0
+    history = recorded_history(tmp_path / "history.sqlite", source.gpus)
+    with open_windows(qtbot) as make_window:
+        window = make_window(source, interval_s=interval_s, history_db=history, size=(1400, 900))
+        yield window
+    apply_theme("system")
+    settings.clear()
+    settings.sync()
+
+
+def walk_tabs(qtbot, tabs: QTabWidget, each: Callable[[int], None] | None = None) -> list[str]:
+    seen = []
+    for i in range(tabs.count()):
+        tabs.setCurrentIndex(i)
+        seen.append(tabs.tabText(i))
+        if each is not None:
+            each(i)
+        settle(qtbot, 20)
+    return seen
+
+
+def walk_grid_controls(qtbot, grid) -> None:
+    for combo in (grid.metric_combo, grid.palette_combo, grid.group_combo, grid.sort_combo, grid.cells_combo):
+        first = combo.currentIndex()
+        for i in range(combo.count()):
+            combo.setCurrentIndex(i)
+            settle(qtbot, 10)
+        combo.setCurrentIndex(first)
+    for text in ("health:critical", "lost", "node-010", "customer:Acme", "-site:site-a", "health:", "((", ""):
+        grid.filter_edit.setText(text)
+        settle(qtbot, 10)
+    for text in (gpu_uuid(7), "node-002", "no-such-gpu", ""):
+        grid.search_edit.setText(text)
+        grid.find(text)
+    grid.fit_all()
+    grid.zoom_by(2.0)
+    grid.zoom_by(0.5)
+    grid.move_selection(1, 0)
+    grid.move_selection(0, 1, extend=True)
+    for position in (HEALTHY, LOST, 40):
+        assert grid.tooltip_text(position)
+
+
+def click(qtbot, grid, position: int, modifier: Qt.KeyboardModifier = Qt.KeyboardModifier.NoModifier) -> None:
+    """A click on GPU `position`'s cell, as the user makes it (the grid zooms to it first)."""
+    grid.ensure_visible(position)
+    QApplication.processEvents()
+    QTest.mouseClick(grid.view.viewport(), Qt.MouseButton.LeftButton, modifier, grid.cell_rect(position).center())
+
+
+def select_each_kind(qtbot, window, alerts_tab) -> None:
+    """A healthy GPU, one with no alerts, a lost one, a stale one, a whole node, several GPUs,
+    clicked in the grid; the detail view and the alerts timeline follow each."""
+    grid, uuids = window.grid, window.last_sample.uuids
+    for position in (HEALTHY, NO_ALERTS, LOST, 41, ECC_GPUS[0]):
+        click(qtbot, grid, position)
+        assert window.detail.uuid == uuids[position]
+        qtbot.waitUntil(lambda u=uuids[position]: alerts_tab.timeline_label.text().startswith(u), timeout=PATIENCE_MS)
+        walk_tabs(qtbot, window.detail.tabs)
+    assert "ecc_uncorrectable" in alerts_tab.timeline.rules
+    click(qtbot, grid, NO_ALERTS)
+    qtbot.waitUntil(lambda: alerts_tab.timeline_label.text() == f"{uuids[NO_ALERTS]}: 0 alerts in the range", timeout=PATIENCE_MS)
+    assert alerts_tab.timeline.rules == []
+    node = [i for i, g in enumerate(window.last_sample.gpus) if g.node == "node-002"]
+    click(qtbot, grid, node[0])
+    click(qtbot, grid, node[-1], Qt.KeyboardModifier.ShiftModifier)
+    assert grid.selected_uuids() == frozenset(uuids[i] for i in node)
+    several = (5, LOST, 41, 300)
+    for position in several:
+        click(qtbot, grid, position, Qt.KeyboardModifier.ControlModifier)
+    assert grid.selected_uuids() == frozenset(uuids[i] for i in (*node, *several))
+    window.ops.tabs.setCurrentWidget(window.ops.node_view)
+    settle(qtbot, 20)
+    window.ops.tabs.setCurrentWidget(alerts_tab)
+
+
+def walk_alert_dialogs(qtbot, tab, tmp_path: Path) -> None:
+    """Each dialog of the Alerts tab opened and cancelled; the harmless ones accepted too."""
+    tab.views.setCurrentIndex(0)
+    alert = next(a for a in tab.snapshot.active if a.rule == "ecc_uncorrectable")
+    assert tab.select_alert(alert.id)
+    tab.open_acknowledge().reject()
+    dialog = tab.open_acknowledge()
+    dialog.note_edit.setText("walk: looking at it")
+    dialog.buttons.button(QDialogButtonBox.StandardButton.Ok).click()
+    qtbot.waitUntil(lambda: "acknowledged by" in tab.status.text(), timeout=PATIENCE_MS)
+    tab.open_silence().reject()
+    dialog = tab.open_silence()  # prefilled with the alert's rule and GPU
+    dialog.comment_edit.setText("walk: reseating it")
+    dialog.buttons.button(QDialogButtonBox.StandardButton.Ok).click()
+    tab.views.setCurrentIndex(3)
+    qtbot.waitUntil(lambda: tab.silences.topLevelItemCount() == 1, timeout=PATIENCE_MS)
+    tab.silences.setCurrentItem(tab.silences.topLevelItem(0))
+    tab.expire_button.click()
+    qtbot.waitUntil(lambda: tab.silences.topLevelItemCount() == 0, timeout=PATIENCE_MS)
+
+    tab.views.setCurrentIndex(4)
+    qtbot.waitUntil(lambda: tab.rules_model.rowCount() > 0, timeout=PATIENCE_MS)
+    tab.open_new_rule().reject()
+    assert tab.select_rule("hw_throttle")
+    tab.open_edit_rule().reject()
+    tab.open_duplicate_rule().reject()
+    dialog = tab.open_duplicate_rule()
+    dialog.buttons.button(QDialogButtonBox.StandardButton.Ok).click()
+    qtbot.waitUntil(lambda: getattr(tab.selected_rule(), "name", None) == "hw_throttle_copy", timeout=PATIENCE_MS)
+    tab.toggle_rule_button.click()
+    qtbot.waitUntil(lambda: not tab.selected_rule().enabled, timeout=PATIENCE_MS)
+    tab.delete_selected_rule().reject()
+    box = tab.delete_selected_rule()
+    box.button(QMessageBox.StandardButton.Yes).click()
+    qtbot.waitUntil(lambda: "hw_throttle_copy" not in {r.name for r in tab.rules_model.rules()}, timeout=PATIENCE_MS)
+    tab.open_import_rules().reject()
+    dialog = tab.open_export_rules()
+    dialog.reject()
+    dialog = tab.open_export_rules()
+    with qtbot.waitSignal(tab.worker.actionDone, timeout=PATIENCE_MS):
+        dialog.selectFile(str(tmp_path / "rules.json"))
+        dialog.accept()
+    assert (tmp_path / "rules.json").exists()
+
+
+def walk_customer_dialogs(qtbot, window, modal: Modal) -> None:
+    console = window.allocations
+    uuids = window.last_sample.uuids
+    window.grid.set_selection([uuids[300], uuids[301]], current=uuids[300])
+    for button in (console.tab.allocate_button, console.tab.release_button):
+        assert button.isEnabled()
+        button.click()
+        assert console.dialog is not None
+        console.dialog.reject()
+        settle(qtbot, 10)
+        assert console.dialog is None
+    window.grid.set_selection([uuids[300]], current=uuids[300])
+    console.tab.allocate_button.click()  # Acme's contract has room for one more GPU
+    console.dialog.buttons.button(QDialogButtonBox.StandardButton.Ok).click()
+    qtbot.waitUntil(lambda: console.dialog is None and console.held.customers.get(uuids[300]) == "Acme", timeout=PATIENCE_MS)
+    console.tab.release_button.click()
+    console.dialog.buttons.button(QDialogButtonBox.StandardButton.Ok).click()
+    qtbot.waitUntil(lambda: console.dialog is None and uuids[300] not in console.held.customers, timeout=PATIENCE_MS)
+    modal.next(reject)
+    console.tab.export_button.click()  # a file dialog of its own (getSaveFileName): cancelled
+
+
+def walk_window_dialogs(qtbot, window, modal: Modal, tmp_path: Path) -> None:
+    actions = window.window_actions
+    for action in (actions.settings, actions.about):
+        modal.next(reject)
+        action.trigger()
+    modal.next(accept)  # Settings as they are: OK saves the same preferences
+    actions.settings.trigger()
+    modal.next(accept)
+    actions.about.trigger()
+    modal.next(reject)
+    actions.export.trigger()  # the file dialog, cancelled: nothing written
+
+    def save_as(dialog: QWidget) -> None:
+        dialog.selectFile(str(tmp_path / "from-menu.json"))  # type: ignore[attr-defined]
+        dialog.accept()  # type: ignore[attr-defined]
+
+    modal.next(save_as)
+    with qtbot.waitSignal(actions.exporter.exported, timeout=PATIENCE_MS):
+        actions.export.trigger()
+    assert json.loads((tmp_path / "from-menu.json").read_text())["gpus"]
+    assert modal.answered[-6:] == ["SettingsDialog", "AboutDialog", "SettingsDialog", "AboutDialog", "QFileDialog", "QFileDialog"]
+
+
+def walk_replay(qtbot, window) -> None:
+    bar = window.ops.replay_bar
+    bar.open()
+    qtbot.waitUntil(bar.slider.isVisible, timeout=PATIENCE_MS)
+    first, last = bar._span
+    shown = []
+    for fraction in (0.1, 0.8, 0.3, 1.0, 0.0):
+        before = window.grid._sample
+        bar.show_instant(first + (last - first) * fraction)
+        qtbot.waitUntil(lambda b=before: bar.active and window.grid._sample is not b, timeout=PATIENCE_MS)
+        shown.append(window.grid._sample.ts)
+        window.select_gpu(window.last_sample.uuids[LOST])
+        assert window.grid.tooltip_text(LOST).startswith("Replay: ")
+    assert shown[0] < shown[1] and shown[2] < shown[1], "the slider moves back and forth"
+    bar.slider.setValue(bar.slider.maximum() // 2)  # dragged, as a user would
+    qtbot.waitUntil(lambda: bar.active, timeout=PATIENCE_MS)
+    window.ops.escape()  # Esc leaves replay
+    assert not bar.active
+    qtbot.waitUntil(lambda: window.grid._sample is window.last_sample, timeout=PATIENCE_MS)
+
+
+def walk_exports(qtbot, window, tmp_path: Path) -> None:
+    exporter = window.window_actions.exporter
+    # Pictures of the grid alone too, at 512 GPUs (at 10,000 they only cost time: the same code).
+    for picture in ("window", "grid") if len(window.last_sample) <= N_WALK else ("window",):
+        exporter.picture_view = picture
+        for kind in ("png", "pdf", "csv", "json"):
+            path = tmp_path / f"walk-{picture}.{kind}"
+            with qtbot.waitSignal(exporter.exported, timeout=PATIENCE_MS):
+                assert exporter.export(path, kind)
+            assert path.stat().st_size > 0
+    exporter.picture_view = "window"
+    rows = list(csv.DictReader((tmp_path / "walk-window.csv").open(newline="")))
+    assert len(rows) == len(window.last_sample)
+
+
+@pytest.mark.parametrize("walk_window", [N_WALK, 10_000], indirect=True, ids=["512", "10000"])
+def test_walk_every_view_selection_dialog_replay_export_and_theme(qtbot, walk_window, tmp_path):
+    window = walk_window
+    qtbot.waitUntil(lambda: window.last_sample is not None, timeout=PATIENCE_MS)
+    alerts = window.alerts.tab
+    qtbot.waitUntil(lambda: alerts.snapshot is not None and ecc_alerts(alerts) == set(ECC_GPUS), timeout=PATIENCE_MS)
+    qtbot.waitUntil(lambda: window.allocations.book is not None and bool(window.allocations.held.customers), timeout=PATIENCE_MS)
+    modal = Modal()
+    outer = walk_tabs(qtbot, window.ops.tabs)
+    assert outer[:3] == ["GPU", "Node", "Fleet trends"] and outer[3].startswith("Alerts") and outer[4] == "Customers"
+    window.ops.tabs.setCurrentWidget(alerts)
+    assert walk_tabs(qtbot, alerts.views) == ["Active", "History", "GPU timeline", "Silences", "Rules"]
+    alerts.views.setCurrentIndex(2)  # the timeline follows every selection
+    select_each_kind(qtbot, window, alerts)
+    for group in range(alerts.group_combo.count()):
+        alerts.group_combo.setCurrentIndex(group)
+    alerts.views.setCurrentIndex(1)
+    for label in RANGES:
+        alerts.range_combo.setCurrentText(label)
+    alerts.severity_filter.setCurrentIndex(alerts.severity_filter.count() - 1)
+    alerts.node_filter.setText("node-000")
+    qtbot.waitUntil(lambda: alerts.history_status.text().endswith("alerts"), timeout=PATIENCE_MS)
+    alerts.range_combo.setCurrentText(DEFAULT_RANGE)
+    walk_alert_dialogs(qtbot, alerts, tmp_path)
+
+    window.ops.tabs.setCurrentWidget(window.allocations.tab)
+    customers = window.allocations.tab
+    for period in range(customers.period_combo.count()):
+        customers.period_combo.setCurrentIndex(period)
+    assert walk_tabs(qtbot, customers.views) == ["Usage", "Timeline", "Capacity", "Audit log"]
+    customers.filter_edit.setText("acme")
+    customers.filter_edit.clear()
+    walk_customer_dialogs(qtbot, window, modal)
+
+    window.ops.tabs.setCurrentIndex(0)
+    window.select_gpu(window.last_sample.uuids[HEALTHY])
+    for label in (*PRESETS, CUSTOM, "Live"):
+        window.detail.picker.choose(label)
+        settle(qtbot, 20)
+    walk_tabs(qtbot, window.ops.tabs)
+    walk_grid_controls(qtbot, window.grid)
+    window.ops.refresh()
+    walk_replay(qtbot, window)
+    walk_window_dialogs(qtbot, window, modal, tmp_path)
+    walk_exports(qtbot, window, tmp_path)
+    for theme in ("dark", "light"):
+        apply_theme(theme)
+        settle(qtbot, 50)
+        walk_tabs(qtbot, window.ops.tabs)
+        window.grab()
+    window.grid.clear_selection()
+    qtbot.wait(300)  # a poll or two more, drawn with everything walked through
