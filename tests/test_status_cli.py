@@ -108,6 +108,17 @@ def test_watch_redraws_in_place_until_ctrl_c_and_exits_0() -> None:
         assert "demo:16" in rows[0] and rows[1].startswith("NODE") and len(rows) == 2 + 16
 
 
+def test_watch_cuts_a_frame_to_the_terminal_height_so_redraws_stay_in_place() -> None:
+    term = Terminal(["--source", "demo:64", "-i", "0.2"], _env(LINES="12", COLUMNS="120"))
+    term.read_until(lambda out: out.count(b"Ctrl-C to stop") >= 2)
+    term.process.send_signal(signal.SIGINT)
+    assert term.finish() == 0
+    frame = ANSI.sub("", term.output.decode().split("\x1b[H")[2])
+    lines = frame.splitlines()
+    assert len(lines) == 11 and lines[1].startswith("NODE")
+    assert lines[-1] == f"… {64 + 2 - 10} more lines: narrow with --node, --gpu or --health"
+
+
 def test_watch_piped_prints_frame_after_frame_and_ctrl_c_is_quiet() -> None:
     process = subprocess.Popen([*COMMAND, "--source", "demo:8", "-i", "0.1"], stdout=subprocess.PIPE,
                                stderr=subprocess.PIPE, env=_env())

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import sys
 import time
 from typing import TYPE_CHECKING, Any
@@ -156,6 +157,15 @@ _CLEAR_LINE_END = "\x1b[K"
 _CLEAR_BELOW = "\x1b[J"
 
 
+def _fit_height(frame: str, rows: int) -> str:
+    """`frame` cut to the terminal's height, so that redrawing from the top overwrites all of it."""
+    lines = frame.split("\n")
+    if len(lines) < rows:
+        return frame
+    kept = max(rows - 2, 1)
+    return "\n".join([*lines[:kept], f"… {len(lines) - kept} more lines: narrow with --node, --gpu or --health"])
+
+
 def _watch(source: TelemetrySource, model: HealthModel, filters: Filters, options: TableOptions, every_s: float) -> int:
     """Poll and redraw until Ctrl-C (exit 0). On a terminal each frame overwrites the last; piped,
     frames follow one another, a blank line apart. A failed poll shows its reason and the loop
@@ -180,6 +190,7 @@ def _watch(source: TelemetrySource, model: HealthModel, filters: Filters, option
                 body = f"gpuops: {exc}"
             frame = f"{title}\n{body}"
             if terminal:
+                frame = _fit_height(frame, shutil.get_terminal_size().lines)
                 lead = _HOME_CLEAR if first else _HOME
                 sys.stdout.write(lead + frame.replace("\n", _CLEAR_LINE_END + "\n") + _CLEAR_LINE_END + _CLEAR_BELOW)
             else:
