@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # One entry point for a fresh Debian/Ubuntu machine:
 #   bash scripts/dev.sh run  [gpuops args...]   set up, then launch the console
-#   bash scripts/dev.sh test [pytest args...]   set up, then run the whole test suite
+#   bash scripts/dev.sh test [pytest args...]   set up, lint (scripts/lint.sh), then run the whole test suite
 # Setting up = the system libraries Qt (and the tests) need, a virtualenv in .venv, and
 # gpuops installed into it in editable mode. Each step is skipped when already done.
 set -euo pipefail
@@ -84,6 +84,8 @@ case "$mode" in
         ensure_packages "${qt_base[@]}" "${test_tools[@]}"
         ensure_venv
         cd "$repo"
+        # ruff and mypy first: a finding fails the run before the (much longer) suite starts.
+        GPUOPS_VENV="$venv" bash "$repo/scripts/lint.sh" || die "lint failed: fix the ruff or mypy findings above"
         export QT_QPA_PLATFORM=offscreen
         exec "$venv/bin/python" -m pytest "$@"
         ;;
