@@ -130,10 +130,10 @@ def test_click_selects_the_gpu_and_the_detail_panel_shows_it(qtbot, window):
         for p in processes_of(target)
     ]
     # The history kept for every GPU shows at once: five polls, this GPU's utilization.
-    x, y = window.detail._curves["util_gpu_pct"].getOriginalDataset()
+    x, y = window.detail.plots.curves["util_gpu_pct"].getOriginalDataset()
     assert list(y) == [(target * 37 + shift) % 101 for shift in range(5)]
     show(window, shift=5)
-    x, y = window.detail._curves["util_gpu_pct"].getOriginalDataset()
+    x, y = window.detail.plots.curves["util_gpu_pct"].getOriginalDataset()
     assert len(y) == 6 and y[-1] == (target * 37 + 5) % 101
 
 

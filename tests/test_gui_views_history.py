@@ -74,7 +74,7 @@ def test_time_range_picker_loads_the_gpus_history(qtbot, make_window, history_db
     qtbot.waitUntil(lambda: detail.history is not None, timeout=10_000)
     history = detail.history
     assert history.uuid == GPUS[3].uuid and history.resolution == "raw"
-    ts, values = detail._curves["util_gpu_pct"].getOriginalDataset()
+    ts, values = detail.plots.curves["util_gpu_pct"].getOriginalDataset()
     stored = ts < poll_times[-1] + 1
     assert ts[stored].tolist() == poll_times
     assert values[stored].tolist() == [util(k, 3) for k in range(N_POLLS)]
@@ -89,7 +89,7 @@ def test_time_range_picker_loads_the_gpus_history(qtbot, make_window, history_db
     # Back to Live: the in-memory points again.
     detail.picker.choose("Live")
     assert detail.history is None
-    assert len(detail._curves["util_gpu_pct"].getOriginalDataset()[0]) == 1
+    assert len(detail.plots.curves["util_gpu_pct"].getOriginalDataset()[0]) == 1
 
 
 def test_custom_range_and_zoom_ask_again_and_only_the_newest_answer_is_drawn(qtbot, make_window, history_db, poll_times):
@@ -101,12 +101,12 @@ def test_custom_range_and_zoom_ask_again_and_only_the_newest_answer_is_drawn(qtb
     detail.picker.set_custom(poll_times[30], poll_times[40])  # supersedes the first request
     qtbot.waitUntil(lambda: detail.history is not None, timeout=10_000)
     assert (detail.history.start, detail.history.end) == (poll_times[30], poll_times[40])
-    ts, values = detail._curves["util_gpu_pct"].getOriginalDataset()
+    ts, values = detail.plots.curves["util_gpu_pct"].getOriginalDataset()
     assert ts.tolist() == poll_times[30:40]
     # Zooming the plot reads the visible range again.
-    detail._plot_items["power_w"].setXRange(poll_times[32], poll_times[35], padding=0)
+    detail.plots.plots["power_w"].setXRange(poll_times[32], poll_times[35], padding=0)
     qtbot.waitUntil(lambda: abs(detail.history.start - poll_times[32]) < 1e-3, timeout=10_000)
-    assert detail._curves["util_gpu_pct"].getOriginalDataset()[1].tolist() == [util(k, 1) for k in range(32, 35)]
+    assert detail.plots.curves["util_gpu_pct"].getOriginalDataset()[1].tolist() == [util(k, 1) for k in range(32, 35)]
 
 
 def test_without_history_the_picker_says_only_live_is_available(qtbot, make_window):

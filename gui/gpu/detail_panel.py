@@ -16,7 +16,6 @@ from collections.abc import Callable, Iterable
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import Qt, QTimer
-from PySide6.QtGui import QColor, QPalette
 from PySide6.QtWidgets import (
     QHeaderView,
     QLabel,
@@ -33,6 +32,7 @@ from gpuops.core.telemetry import FleetSample, XidEvent
 from gpuops.core.timefmt import local_time, utc_time
 from gpuops.core.units import DEFAULT_UNITS, DisplayUnits
 from gpuops.core.xid_catalog import describe_xid
+from gpuops.gui.gpu.detail_plots import DetailPlots
 from gpuops.gui.gpu.facts import HEALTH_COUNTERS, counter_text, inventory_rows, throttle_lines
 from gpuops.gui.gpu.history_queries import GpuHistory, gpu_history
 from gpuops.gui.gpu.process_model import ProcessTableModel
@@ -41,21 +41,11 @@ from gpuops.gui.gpu.time_range import TimeRange, TimeRangePicker
 from gpuops.gui.live.recent_history import HISTORY_SERIES, TraceRing
 from gpuops.gui.workers.history_loader import HistoryLoader
 
-_PLOTS: dict[str, tuple[str, str]] = {
-    "util_gpu_pct": ("Utilization", "%"),
-    "mem_used_gib": ("Memory used", "GiB"),
-    "temp_c": ("Temperature", "°C"),
-    "power_w": ("Power", "W"),
-}
 _LIVE_PEN = pg.mkPen((33, 110, 180), width=1)
 _HISTORY_PEN = pg.mkPen((0, 150, 110), width=1)
 _STALE_PEN = pg.mkPen((160, 160, 160), width=1)
 _PROMPT = "Click a GPU in the grid to see its history and processes."
-#: Each plot keeps this much room for its data, even on a 1366×768 laptop (the processes and
-#: health tabs below give way first); titles sit inside the plots so they cost no height.
-MIN_PLOT_HEIGHT_PX = 80
-PLOT_FRAME_PX = 2  # a plot's own margins around its data
-TIME_AXIS_HEIGHT_PX = 28
+#: The processes and health tabs give way to the plots down to this (their tables scroll).
 MIN_TABLES_HEIGHT_PX = 64
 #: The resource name of this panel's history requests.
 DETAIL_RESOURCE = "detail"
@@ -64,16 +54,12 @@ _RELOAD_AFTER_MS = 250
 _XID_HEADERS = ("Time", "XID", "Meaning", "Recommended action")
 
 
-def _inner_title(plot: pg.PlotItem, text: str, palette: QPalette) -> pg.TextItem:
-    """`text` at the top of `plot`'s data area, fixed there whatever the view shows, on a veil of
-    the background so that a curve passing under it does not hide it."""
-    veil = QColor(palette.color(QPalette.ColorRole.Window))
-    veil.setAlpha(190)
-    title = pg.TextItem(text, color=palette.color(QPalette.ColorRole.PlaceholderText), anchor=(0.5, 0.0), fill=veil)
-    view = plot.getViewBox()
-    title.setParentItem(view)
-    view.sigResized.connect(lambda box: title.setPos(box.width() / 2, 0))
-    return title
+def _reported(sample: FleetSample, metric: str, position: int, inventory: float | None) -> float:
+    """This poll's `metric` for the GPU, else what its inventory says (NaN: neither knows)."""
+    value = float(sample.metrics[metric][position])
+    if math.isfinite(value):
+        return value
+    return float(inventory) if inventory else math.nan
 
 
 def _table(headers: tuple[str, ...]) -> QTableWidget:
@@ -107,35 +93,8 @@ class DetailPanel(QWidget):
         self.history_status = QLabel()
         self.history_status.setWordWrap(True)
         self.history_status.hide()  # shown while it has something to say: its line is plot room
-        self.plots = pg.GraphicsLayoutWidget()
-        self.plots.setBackground(self.palette().color(self.backgroundRole()))
+        self.plots = DetailPlots(_LIVE_PEN)
         self.plots.setToolTip("Live: the last minutes in memory. Other ranges: drag to pan, wheel to zoom; the history reloads.")
-        self._curves: dict[str, pg.PlotDataItem] = {}
-        self._plot_items: dict[str, pg.PlotItem] = {}
-        for row, name in enumerate(HISTORY_SERIES):
-            title, unit = _PLOTS[name]
-            axis = {"bottom": pg.DateAxisItem()} if row == len(HISTORY_SERIES) - 1 else {}
-            plot: pg.PlotItem = self.plots.addPlot(row=row, col=0, axisItems=axis)
-            _inner_title(plot, f"{title} ({unit})", self.palette())
-            axis_px = TIME_AXIS_HEIGHT_PX if row == len(HISTORY_SERIES) - 1 else 0
-            self.plots.ci.layout.setRowMinimumHeight(row, MIN_PLOT_HEIGHT_PX + PLOT_FRAME_PX + axis_px)
-            plot.setDownsampling(auto=True, mode="peak")
-            plot.setClipToView(True)
-            plot.setMenuEnabled(False)
-            plot.setMouseEnabled(x=False, y=False)
-            plot.hideButtons()
-            plot.getAxis("left").setWidth(48)
-            if row != len(HISTORY_SERIES) - 1:
-                plot.hideAxis("bottom")
-            self._plot_items[name] = plot
-            self._curves[name] = plot.plot(pen=_LIVE_PEN)
-        last = self._plot_items[HISTORY_SERIES[-1]]
-        for name in HISTORY_SERIES[:-1]:
-            self._plot_items[name].setXLink(last)
-        self._plot_items["util_gpu_pct"].setYRange(0, 100, padding=0.02)
-        self.plots.ci.setContentsMargins(0, 2, 2, 0)
-        self.plots.ci.layout.setVerticalSpacing(2)
-        self.plots.setMinimumHeight(round(self.plots.ci.effectiveSizeHint(Qt.SizeHint.MinimumSize).height()))
 
         self.process_model = ProcessTableModel()
         self.process_table = QTableView()
@@ -199,7 +158,7 @@ class DetailPanel(QWidget):
         self._reload.timeout.connect(self._reload_visible)
         self._ignore_range_change = False
         self.picker.rangeChanged.connect(self.set_range)
-        last.sigXRangeChanged.connect(self._x_range_changed)
+        self.plots.time_plot.sigXRangeChanged.connect(self._x_range_changed)
 
     @property
     def uuid(self) -> str | None:
@@ -271,7 +230,7 @@ class DetailPanel(QWidget):
         for table in (self.inventory_table, self.counter_table, self.xid_table):
             table.setRowCount(0)
         self.health_text.setText("")
-        for curve in self._curves.values():
+        for curve in self.plots.curves.values():
             curve.setData([], [])
 
     def show_poll(
@@ -316,11 +275,11 @@ class DetailPanel(QWidget):
         self.process_model.set_processes(sample.processes[position])
         if self.tabs.currentIndex() != 0 or self.inventory_table.rowCount() == 0:
             self._show_details(sample, position)
-        mem_total = sample.metrics["mem_total_bytes"][position]
-        if not np.isfinite(mem_total) and gpu.mem_total_bytes:
-            mem_total = gpu.mem_total_bytes
-        if np.isfinite(mem_total):
-            self._plot_items["mem_used_gib"].setYRange(0, mem_total / float(1 << 30), padding=0.02)
+        self.plots.set_limits({
+            "mem_used_gib": _reported(sample, "mem_total_bytes", position, gpu.mem_total_bytes) / float(1 << 30),
+            "power_w": _reported(sample, "power_limit_w", position, gpu.power_limit_w),
+            "temp_c": gpu.slowdown_temp_c if gpu.slowdown_temp_c is not None else math.nan,
+        })
 
     def _show_details(self, sample: FleetSample, position: int) -> None:
         """Inventory, health findings and counters, throttle reasons, events."""
@@ -364,14 +323,14 @@ class DetailPanel(QWidget):
 
     def _redraw_curves(self) -> None:
         ts, series = self._ring.window()
-        for name, curve in self._curves.items():
+        for name, curve in self.plots.curves.items():
             curve.setData(ts, series[name])
         self._settle_ranges()
 
     def _settle_ranges(self) -> None:
         """Auto-range now, not while painting: pyqtgraph otherwise re-ranges in the paint and
         so asks for a second paint of every plot, every poll."""
-        for plot in self._plot_items.values():
+        for plot in self.plots.plots.values():
             plot.getViewBox().updateAutoRange()
 
     def set_units(self, units: DisplayUnits) -> None:
@@ -388,7 +347,7 @@ class DetailPanel(QWidget):
             return
         self._stale = stale
         if self._range.live:
-            for curve in self._curves.values():
+            for curve in self.plots.curves.values():
                 curve.setPen(_STALE_PEN if stale else _LIVE_PEN)
         if self._shown is not None:
             self._show_facts(*self._shown)
@@ -397,20 +356,20 @@ class DetailPanel(QWidget):
         """Live, or a range read from the history database."""
         self._range = chosen
         live = chosen.live
-        for plot in self._plot_items.values():
+        for plot in self.plots.plots.values():
             plot.setMouseEnabled(x=not live, y=False)
-        for curve in self._curves.values():
+        for curve in self.plots.curves.values():
             curve.setPen((_STALE_PEN if self._stale else _LIVE_PEN) if live else _HISTORY_PEN)
         if live:
             self._history = None
             self._say_history("")
-            for plot in self._plot_items.values():
+            for plot in self.plots.plots.values():
                 plot.enableAutoRange(x=True)
             self._redraw_curves()
             if self._shown is not None:
                 self._show_details(*self._shown)
         else:
-            for plot in self._plot_items.values():
+            for plot in self.plots.plots.values():
                 plot.disableAutoRange(axis="x")  # the range is ours: auto-ranging would reload
             self.refresh_history()
 
@@ -429,7 +388,7 @@ class DetailPanel(QWidget):
         """Set the plots' time axis without it counting as a zoom by the user."""
         self._ignore_range_change = True
         try:
-            self._plot_items[HISTORY_SERIES[-1]].setXRange(start, end, padding=0)
+            self.plots.time_plot.setXRange(start, end, padding=0)
         finally:
             self._ignore_range_change = False
 
@@ -449,7 +408,7 @@ class DetailPanel(QWidget):
         if resource != DETAIL_RESOURCE or not isinstance(result, GpuHistory) or result.uuid != self._uuid or self._range.live:
             return
         self._history = result
-        for name, curve in self._curves.items():
+        for name, curve in self.plots.curves.items():
             curve.setData(result.ts[name], result.values[name])
         self._show_x_range(result.start, result.end)
         points = len(result.ts[HISTORY_SERIES[0]])
@@ -469,6 +428,6 @@ class DetailPanel(QWidget):
             self._reload.start()
 
     def _reload_visible(self) -> None:
-        (start, end), _ = self._plot_items[HISTORY_SERIES[-1]].viewRange()
+        (start, end), _ = self.plots.time_plot.viewRange()
         if end > start:
             self._request_history(float(start), float(end))
