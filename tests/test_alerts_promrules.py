@@ -45,8 +45,6 @@ MINUTES = 11
 RUNBOOKS = "https://runbooks.example.org/gpu"
 SLOWDOWN_C = 93.0
 HEALTHY, HOT, ECC = "0", "1", "2"
-# The rule set's own hysteresis and XID texts, as Prometheus renders them (see promrules).
-XID_TEXT = "XID 79 ?: ?"
 
 
 def gpuops(*args: str, env: Mapping[str, str] | None = None) -> subprocess.CompletedProcess[str]:
@@ -230,23 +228,23 @@ def test_over_temperature_and_ecc_gpus_fire_the_same_rules_in_prometheus_as_in_g
         (HOT, "DCGM_FI_DEV_GPU_TEMP"): [temp] + [90.0] * (MINUTES - 1),  # within 5 °C of slowdown from minute 1
         (ECC, "DCGM_FI_DEV_ECC_DBE_VOL_TOTAL"): [0.0, 0.0] + [2.0] * (MINUTES - 2),
         (ECC, "DCGM_FI_DEV_XID_ERRORS"): [0.0] * 4 + [79.0] * (MINUTES - 4),  # fell off the bus: critical
+        (HOT, "DCGM_FI_DEV_XID_ERRORS"): [0.0] * 6 + [5000.0] * (MINUTES - 6),  # uncatalogued: warning
     })
     firing = engine_alerts(stored_rules(history), series)
     # gpuops' own verdict first, so that agreement cannot mean "both silent".
     assert set(firing[2]) == {("ecc_uncorrectable", ECC)}
     assert set(firing[3]) == {("ecc_uncorrectable", ECC), ("gpu_temp_near_slowdown", HOT)}  # after for: 2m
-    assert set(firing[MINUTES - 1]) == {("ecc_uncorrectable", ECC), ("gpu_temp_near_slowdown", HOT), ("xid_critical", ECC)}
+    assert set(firing[MINUTES - 1]) == {("ecc_uncorrectable", ECC), ("gpu_temp_near_slowdown", HOT), ("xid_critical", ECC),
+                                        ("xid_warning", HOT)}
     assert not any(gpu == HEALTHY for minute in firing for _, gpu in minute)
     hot = firing[3]["gpu_temp_near_slowdown", HOT]
     assert hot.summary == f"{NODE} GPU 1 ({MODEL}): 90 °C, within 5 °C of its slowdown threshold 93 °C"
-
-    def texts(rule: str, gpu: str, minute: int, alert: Alert) -> dict[str, str]:
-        if rule == "xid_critical":  # the XID catalogue's words are gpuops' own
-            return {"summary": f"{NODE} GPU 2 ({MODEL}): {XID_TEXT}", "description": "Catalogue action: ?",
-                    "runbook_url": f"{RUNBOOKS}/{rule}"}
-        return engine_texts(rule, gpu, minute, alert)
-
-    result = promtool_test(tmp_path, out, series, firing, exported_names(out), texts)
+    xid = firing[MINUTES - 1]["xid_critical", ECC]
+    assert xid.summary == f"{NODE} GPU 2 ({MODEL}): XID 79 GPU has fallen off the bus: RESTART_BM"
+    assert xid.runbook == "Catalogue action: Restart bare metal, system should be restarted"
+    unknown = firing[MINUTES - 1]["xid_warning", HOT]
+    assert unknown.summary == f"{NODE} GPU 1 ({MODEL}): XID 5000 not in NVIDIA's XID catalogue: no action given"
+    result = promtool_test(tmp_path, out, series, firing, exported_names(out), engine_texts)
     assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
 
 

@@ -18,8 +18,8 @@ gpuops or Prometheus watches them. Translation, rule by rule:
   later. Hysteresis (`clear`) keeps a firing alert true while its clear conditions do not all
   hold, through Prometheus' own ALERTS series; with keep_firing_for as well, Prometheus waits
   it out after the clear conditions hold. Later, never earlier.
-* Texts: the catalogue's words for an XID (description, action) are gpuops' own; Prometheus
-  says "?" for them, as the engine does for any placeholder without a value.
+* Texts: the XID catalogue's words (description, action) for the codes an XID rule fires on
+  are written into its templates, looked up by the GPU's last XID.
 * XID rules: for plain dcgm-exporter gpuops treats a change of the last-XID gauge
   (DCGM_FI_DEV_XID_ERRORS) to a code > 0 as one event (core.sources.dcgm_fleet); the rule
   fires on such a change, within XID_WINDOW, to a code whose severity class matches.
@@ -38,7 +38,7 @@ from __future__ import annotations
 import json
 import re
 import string
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 
 from gpuops.core import dcgm_schema as dcgm
@@ -47,6 +47,7 @@ from gpuops.core.alerts.rules import Condition, Rule
 from gpuops.core.alerts.signals import GPU, HW_THROTTLE_BITS, NODE, SOURCE
 from gpuops.core.alerts.xid_severity import UNCATALOGUED_SEVERITY, xid_alert_severity
 from gpuops.core.telemetry import THROTTLE_REASON_BITS
+from gpuops.core.xid_catalog import XidInfo, describe_xid, xid_catalog
 
 GROUP_NAME = "gpuops"
 #: How long after the last-XID gauge changes an XID rule still sees the change: long enough to
@@ -98,6 +99,13 @@ _GPUOPS_ONLY: dict[str, str] = {
     "mem_max_temp_c": "dcgm-exporter serves no HBM maximum operating temperature (no field in its counter lists)",
     "shutdown_temp_c": "gpuops' dcgm-exporter field table has no shutdown temperature",
     "poll_interval_s": "the poll interval is a gpuops setting",
+}
+# The XID placeholders, as the engine fills them (core.alerts.engine.template_values).
+_XID_TEXTS: dict[str, Callable[[XidInfo], str]] = {
+    "xid": lambda info: str(info.code),
+    "xid_description": lambda info: info.description,
+    "xid_action": lambda info: info.immediate_action or "no action given",
+    "xid_action_text": lambda info: info.immediate_action_text or "none given",
 }
 _SCOPE_LABEL = {"node": dcgm.LABEL_HOST, "model": dcgm.LABEL_MODEL}
 _NEGATED = {">": "<=", ">=": "<", "<": ">=", "<=": ">", "==": "!=", "!=": "=="}
@@ -230,6 +238,7 @@ class _Translation:
     def __init__(self, rule: Rule) -> None:
         self.rule = rule
         self.metrics: list[str] = []
+        self.xid_codes: list[int] | None = None  # the codes its xid_level condition accepts
         if rule.target == SOURCE:
             raise Untranslatable("it watches gpuops' own telemetry source (in Prometheus: `up == 0` or absent())")
         self.scope = self._scope_matchers()
@@ -363,6 +372,7 @@ class _Translation:
             raise Untranslatable("its xid_level condition never holds")
         last = self._series(dcgm.XID_ERRORS, m)
         codes = [c for c in range(1, _XID_TABLE_END) if float(xid_alert_severity(c)) in levels]
+        self.xid_codes = codes
         terms = [f"{last} == {a}" if a == b else f"{last} >= {a} <= {b}" for a, b in _ranges(codes)]
         if float(UNCATALOGUED_SEVERITY) in levels:
             terms.append(f"{last} >= {_XID_TABLE_END}")
@@ -371,21 +381,24 @@ class _Translation:
 
     # -------------------------------------------------------------- texts
 
-    def _lookup(self, expr_of: str, spec: str) -> str:
-        """A Go template that queries a per-subject value (a threshold that is the GPU's own)."""
+    def _lookup_expr(self, expr_of: Callable[[tuple[str, ...]], str]) -> str:
+        """A Go template pipeline making the PromQL of a per-subject value (for `query`)."""
         label = dcgm.LABEL_UUID if self.rule.target == GPU else dcgm.LABEL_HOST
-        expr = self._value_of(expr_of, (*self.scope, _SUBJECT)).replace("%", "%%")
+        expr = expr_of((*self.scope, _SUBJECT)).replace("%", "%%")
         expr = expr.replace(_SUBJECT, f'{label}="%[1]s"')  # [1]: every use takes the one argument
-        return f"{{{{ with printf `{expr}` $labels.{label} | query }}}}{{{{ . | first | value{_printf(spec)} }}}}{{{{ end }}}}"
+        return f"printf `{expr}` $labels.{label}"
 
-    def _value_of(self, what: str, m: tuple[str, ...]) -> str:
+    def _lookup(self, what: str, spec: str) -> str:
+        """A Go template that queries the threshold or limit of this GPU (or node)."""
         first = self.rule.conditions[0]
-        if what == "xid":
-            return self._series(dcgm.XID_ERRORS, m)
-        if what == "limit":
-            assert first.ref is not None
-            return self._signal(first.ref, m)
-        return self._threshold(first, m)
+
+        def expr_of(m: tuple[str, ...]) -> str:
+            if what == "limit":
+                assert first.ref is not None
+                return self._signal(first.ref, m)
+            return self._threshold(first, m)
+
+        return f"{{{{ with {self._lookup_expr(expr_of)} | query }}}}{{{{ . | first | value{_printf(spec)} }}}}{{{{ end }}}}"
 
     def _placeholder(self, name: str, spec: str) -> str:
         rule, first = self.rule, self.rule.conditions[0]
@@ -401,18 +414,49 @@ class _Translation:
             return "{{ $value" + _printf(spec) + " }}"
         if name in ("threshold", "limit") and first.ref is None:
             return _format(first.value, spec)
-        if name in ("threshold", "limit") or (name == "xid" and rule.target == GPU):
+        if name in ("threshold", "limit"):
             return self._lookup(name, spec)
-        return "?"  # as the engine renders a placeholder without a value (XID descriptions, ...)
+        if self.xid_codes is not None and name in _XID_TEXTS:
+            return self._xid_text(name)
+        return "?"  # as the engine renders a placeholder without a value
+
+    def _xid_text(self, name: str) -> str:
+        """What the XID catalogue says about the GPU's last XID: one branch per distinct text of
+        the codes the rule fires on, as the engine's template values give them."""
+        if name == "xid":
+            return '{{ printf "%.0f" $xid }}'
+        pick = _XID_TEXTS[name]
+        catalogue = xid_catalog()
+        codes_of: dict[str, list[int]] = {}
+        for code in self.xid_codes or ():
+            if code in catalogue:
+                codes_of.setdefault(pick(catalogue[code]), []).append(code)
+        branches = [f"if eq $xid {' '.join(f'{c}.0' for c in codes)} }}}}{_literal(text)}" for text, codes in codes_of.items()]
+        otherwise = _literal(pick(describe_xid(-1)))
+        if not branches:
+            return otherwise
+        return "{{ " + "{{ else ".join(branches) + "{{ else }}" + otherwise + "{{ end }}"
 
     def _template(self, text: str) -> str:
         """A str.format template of the rule as a Prometheus (Go) template."""
         out: list[str] = []
+        names = set()
         for literal, name, spec, _conversion in string.Formatter().parse(text):
-            out.append(literal.replace("{", '{{ "{" }}'))
+            out.append(_literal(literal))
             if name is not None:
-                out.append(self._placeholder(re.split(r"[.\[]", name, maxsplit=1)[0], spec or ""))
+                base = re.split(r"[.\[]", name, maxsplit=1)[0]
+                names.add(base)
+                out.append(self._placeholder(base, spec or ""))
+        if self.xid_codes is not None and names & set(_XID_TEXTS):
+            # $xid: the GPU's last XID code, for the placeholders above.
+            last = self._lookup_expr(lambda m: self._series(dcgm.XID_ERRORS, m))
+            out.insert(0, f"{{{{ $xid := -1.0 }}}}{{{{ with {last} | query }}}}{{{{ $xid = . | first | value }}}}{{{{ end }}}}")
         return "".join(out)
+
+
+def _literal(text: str) -> str:
+    """Text that a Go template prints as it is ("{{" would start an action)."""
+    return text.replace("{", '{{ "{" }}')
 
 
 def _label_ref(label: str) -> str:
