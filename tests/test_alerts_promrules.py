@@ -276,7 +276,7 @@ def test_custom_rules_are_exported_and_disabled_ones_are_not(history: Path, tmp_
     custom = [
         {"name": "gpu_hot_custom", "severity": "critical", "for_s": 90, "keep_firing_for_s": 300,
          "conditions": [{"signal": "temp_c", "op": ">", "value": 80}], "scope": {"kind": "node", "values": [NODE]},
-         "summary": "{node} GPU {gpu_index}: {value:.1f} °C over {threshold} °C", "runbook": ""},
+         "summary": "{node} GPU {gpu_index}: {value:.1f} °C ({value}) over {threshold} °C", "runbook": ""},
         {"name": "site_only_custom", "severity": "warning", "conditions": [{"signal": "temp_c", "op": ">", "value": 80}],
          "scope": {"kind": "site", "values": ["dc1"]}, "summary": "{node}: hot"},
         {"name": "disabled_custom", "severity": "warning", "enabled": False,
@@ -321,7 +321,7 @@ def test_node_rules_relative_thresholds_and_literal_braces_read_the_same(history
     custom = [
         {"name": "node_short_of_gpus", "target": "node", "severity": "warning", "for_s": 60,
          "conditions": [{"signal": "gpu_count", "op": "<", "value": 4}],
-         "summary": "{node}: {value:.0f} GPUs {{literal}} 100%", "runbook": "Count them: `nvidia-smi -L`."},
+         "summary": "{node}: {value:.0f} GPUs ({value}) {{literal}} 100%", "runbook": "Count them: `nvidia-smi -L`."},
         {"name": "memory_half_custom", "severity": "info",
          "conditions": [{"signal": "mem_used_bytes", "op": ">=", "ref": "mem_total_bytes", "scale": 0.5}],
          "summary": "{gpu} ({model}): {value:.0f} B used of {limit:.0f} B, over {threshold:.0f} B"},
@@ -340,7 +340,7 @@ def test_node_rules_relative_thresholds_and_literal_braces_read_the_same(history
     uuid = captured_gpus()[HOT][0]["UUID"]
     half = firing[3]["memory_half_custom", HOT]
     assert half.summary == f"{uuid} ({MODEL}): {int(USED_MIB) * 2**20} B used of {total} B, over {total // 2} B"
-    assert firing[1]["node_short_of_gpus", "node"].summary == f"{NODE}: 3 GPUs {{literal}} 100%"
+    assert firing[1]["node_short_of_gpus", "node"].summary == f"{NODE}: 3 GPUs (3.0) {{literal}} 100%"
     result = promtool_test(tmp_path, out, series, firing, ["node_short_of_gpus", "memory_half_custom"], engine_texts)
     assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
 

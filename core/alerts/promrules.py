@@ -398,7 +398,7 @@ class _Translation:
                 return self._signal(first.ref, m)
             return self._threshold(first, m)
 
-        return f"{{{{ with {self._lookup_expr(expr_of)} | query }}}}{{{{ . | first | value{_printf(spec)} }}}}{{{{ end }}}}"
+        return f"{{{{ with {self._lookup_expr(expr_of)} | query }}}}{_number_text('. | first | value', spec)}{{{{ end }}}}"
 
     def _placeholder(self, name: str, spec: str) -> str:
         rule, first = self.rule, self.rule.conditions[0]
@@ -411,7 +411,7 @@ class _Translation:
         if name in labels:
             return _label_ref(labels[name])
         if name == "value":
-            return "{{ $value" + _printf(spec) + " }}"
+            return _number_text("$value", spec)
         if name in ("threshold", "limit") and first.ref is None:
             return _format(first.value, spec)
         if name in ("threshold", "limit"):
@@ -463,9 +463,14 @@ def _label_ref(label: str) -> str:
     return "{{ $labels." + label + " }}"
 
 
-def _printf(spec: str) -> str:
-    """` | printf "%.0f"` for a Python float format spec Go's printf reads the same; else nothing."""
-    return f' | printf "%{spec}"' if _PRINTF_SPEC.match(spec) else ""
+def _number_text(pipeline: str, spec: str) -> str:
+    """A Go template printing a number as Python's format(value, spec) does: printf for the specs
+    Go reads the same (".0f", ".1f", "g", ...); without a spec, Go's shortest form plus ".0" for
+    a whole number, as str(float) gives it ("90.0", "85.5")."""
+    if _PRINTF_SPEC.match(spec):
+        return f'{{{{ {pipeline} | printf "%{spec}" }}}}'
+    shortest = f'printf "%v" ({pipeline})'
+    return f'{{{{ {shortest} }}}}{{{{ if not (match "[.eEnN]" ({shortest})) }}}}.0{{{{ end }}}}'
 
 
 def _format(value: float, spec: str) -> str:
