@@ -188,3 +188,23 @@ def test_processes_per_gpu_with_user_and_an_empty_name_in_another_pid_namespace(
     document = _json("--source", "nvml", env=env)
     names = {p["pid"]: p["name"] for p in document["gpus"][0]["processes"]}
     assert names[FOREIGN_PID] is None
+
+
+def _status(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([*COMMAND, *args], capture_output=True, text=True, timeout=60)
+
+
+def test_output_file_and_dash_for_standard_output(tmp_path) -> None:
+    out = tmp_path / "fleet.json"
+    written = _status("--source", "demo:16", "--json", "-o", str(out))
+    assert written.returncode == 0 and written.stdout == ""
+    assert len(json.loads(out.read_text())["gpus"]) == 16 and out.stat().st_mode & 0o777 == 0o600
+    before = out.read_bytes()
+    again = _status("--source", "demo:16", "--json", "-o", str(out))
+    assert again.returncode == 2 and "--force" in again.stderr and out.read_bytes() == before
+    forced = _status("--source", "demo:8", "--json", "-o", str(out), "--force")
+    assert forced.returncode == 0 and len(json.loads(out.read_text())["gpus"]) == 8
+    dash = _status("--source", "demo:8", "-o", "-")
+    assert dash.returncode == 0 and dash.stdout.splitlines()[0].startswith("NODE") and len(dash.stdout.splitlines()) == 9
+    watch = _status("--source", "demo:8", "-i", "-o", str(tmp_path / "w.txt"))
+    assert watch.returncode == 2 and not (tmp_path / "w.txt").exists()

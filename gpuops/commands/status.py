@@ -15,7 +15,7 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from gpuops.commands._options import FLEET, Failed, UsageError, add_command, interval_s
-from gpuops.commands._output import add_format, print_json
+from gpuops.commands._output import STDOUT, add_format, add_output, output_file
 
 if TYPE_CHECKING:
     from gpuops.core.health import HealthModel
@@ -47,6 +47,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "object with --format json. Exits 1 when the source yields no GPU or every target failed.",
     )
     add_format(parser, ("table", "json"), default="table", json_alias=True)
+    add_output(parser, what="the table or the JSON document")
     add_strict(parser)
     parser.add_argument(
         "-i", "--watch", nargs="?", type=interval_s, const=DEFAULT_WATCH_S, default=None, metavar="SECONDS",
@@ -121,13 +122,16 @@ def run(args: argparse.Namespace) -> int:
 
     if args.watch is not None and args.format == "json":
         raise UsageError("--watch redraws the table; for JSON, run `gpuops status --json` each time or record with collect")
+    if args.watch is not None and args.output not in (None, STDOUT):
+        raise UsageError("--watch redraws the terminal; -o FILE takes one poll")
+    to_terminal = args.output in (None, STDOUT) and sys.stdout.isatty()
     filters = _filters(args)
     model = HealthModel()
     try:
         with open_source(args.source, seed=args.seed, topology=args.topology) as source:
             options = TableOptions(
                 wide=args.wide,
-                colour=colour_enabled(is_tty=sys.stdout.isatty(), no_color_flag=args.no_color, environ=os.environ),
+                colour=colour_enabled(is_tty=to_terminal, no_color_flag=args.no_color, environ=os.environ),
                 processes=args.processes,
                 local_processes=source.name == "nvml",
             )
@@ -138,12 +142,16 @@ def run(args: argparse.Namespace) -> int:
     except SourceError as exc:
         raise Failed(str(exc)) from None
     if args.format == "json":
-        print_json(document)
+        from gpuops.core.jsontext import dumps
+
+        text = dumps(document, indent=2) + "\n"
     else:
-        if document.get("notice"):
-            print(document["notice"])
+        lines = [document["notice"]] if document.get("notice") else []
         if len(sample):
-            print(_table(document, grades, options, filters, len(sample)))
+            lines.append(_table(document, grades, options, filters, len(sample)))
+        text = "".join(line + "\n" for line in lines)
+    with output_file(args.output, force=args.force) as tmp:  # the document is the evidence even of a failed poll
+        tmp.write_text(text, encoding="utf-8")
     failure = poll_failure(sample, strict=args.strict)
     if failure is not None:
         sys.stdout.flush()
