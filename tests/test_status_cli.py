@@ -119,6 +119,16 @@ def test_watch_cuts_a_frame_to_the_terminal_height_so_redraws_stay_in_place() ->
     assert lines[-1] == f"… {64 + 2 - 10} more lines: narrow with --node, --gpu or --health"
 
 
+def test_ctrl_c_while_a_slow_driver_opens_is_a_clean_stop_too(fake_nvml_library: Path) -> None:
+    env = subprocess_env(fake_nvml_library, "eight", latency_ms=50, base=_env())  # every NVML call takes 50 ms
+    term = Terminal(["--source", "nvml", "--watch", "1"], env)
+    time.sleep(1.5)  # Python is up and inside nvmlInit / the first GPU reads by now
+    term.process.send_signal(signal.SIGINT)
+    assert term.finish() == 0
+    assert b"Ctrl-C to stop" not in term.output  # stopped before the first frame
+    assert b"Traceback" not in term.output and b"KeyboardInterrupt" not in term.output
+
+
 def test_watch_piped_prints_frame_after_frame_and_ctrl_c_is_quiet() -> None:
     process = subprocess.Popen([*COMMAND, "--source", "demo:8", "-i", "0.1"], stdout=subprocess.PIPE,
                                stderr=subprocess.PIPE, env=_env())

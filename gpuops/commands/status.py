@@ -141,6 +141,10 @@ def run(args: argparse.Namespace) -> int:
             document, grades = _report(source, sample, model, filters)
     except SourceError as exc:
         raise Failed(str(exc)) from None
+    except KeyboardInterrupt:  # a watch stopped while its source was opening or closing: still a clean stop
+        if args.watch is None:
+            raise
+        return 0
     if args.format == "json":
         from gpuops.core.jsontext import dumps
 
