@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterable
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import Qt, QTimer
+from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtWidgets import (
     QHeaderView,
     QLabel,
@@ -28,6 +28,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from gpuops.core.health import FleetHealth, Health
 from gpuops.core.telemetry import FleetSample, XidEvent
 from gpuops.core.timefmt import local_time, utc_time
 from gpuops.core.units import DEFAULT_UNITS, DisplayUnits
@@ -45,6 +46,8 @@ _LIVE_PEN = pg.mkPen((33, 110, 180), width=1)
 _HISTORY_PEN = pg.mkPen((0, 150, 110), width=1)
 _STALE_PEN = pg.mkPen((160, 160, 160), width=1)
 _PROMPT = "Click a GPU in the grid to see its history and processes."
+#: How many GPUs the empty state lists.
+LEAST_HEALTHY_SHOWN = 8
 #: The processes and health tabs give way to the plots down to this (their tables scroll).
 MIN_TABLES_HEIGHT_PX = 64
 #: The resource name of this panel's history requests.
@@ -52,6 +55,24 @@ DETAIL_RESOURCE = "detail"
 #: After a zoom or pan settles this long, the visible range is read again.
 _RELOAD_AFTER_MS = 250
 _XID_HEADERS = ("Time", "XID", "Meaning", "Recommended action")
+
+
+def least_healthy_text(sample: FleetSample, health: FleetHealth, limit: int = LEAST_HEALTHY_SHOWN) -> str:
+    """The `limit` least healthy GPUs of `sample` as rich text with a link (its uuid) for each."""
+    unhealthy = np.flatnonzero(health.level > Health.OK)
+    if not len(unhealthy):
+        return f"All {len(sample):,} GPUs are healthy. Click one in the grid to see its history and processes."
+    worst = sorted(unhealthy.tolist(), key=lambda i: (-int(health.level[i]), sample.gpus[i].node, sample.gpus[i].index))
+    rows = [
+        f"<li><a href='{html.escape(sample.gpus[i].uuid)}'>{html.escape(gpu_location(sample, i))}</a> — "
+        f"{health.of(i).label}: {html.escape(health.reasons[i])}</li>"
+        for i in worst[:limit]
+    ]
+    more = f"<p>… and {len(worst) - limit:,} more: filter the grid with <i>health:warning</i>.</p>" if len(worst) > limit else ""
+    return (
+        f"<p><b>{len(worst):,} of {len(sample):,} GPUs need attention</b> (least healthy first). "
+        f"Choose one, or click any GPU in the grid.</p><ul>{''.join(rows)}</ul>{more}"
+    )
 
 
 def _reported(sample: FleetSample, metric: str, position: int, inventory: float | None) -> float:
@@ -82,7 +103,11 @@ def _fill(table: QTableWidget, rows: list[tuple[str, ...]], tooltips: list[tuple
 
 
 class DetailPanel(QWidget):
-    """Shows one GPU; the owner feeds it history on selection and each new poll after that."""
+    """Shows one GPU; the owner feeds it history on selection and each new poll after that.
+    With no GPU chosen it lists the least healthy GPUs, as links, instead of empty plots."""
+
+    #: A GPU's uuid, chosen from the list of least healthy GPUs.
+    gpuChosen = Signal(str)
 
     def __init__(self, history_capacity: int, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -128,15 +153,22 @@ class DetailPanel(QWidget):
         top_layout.addWidget(self.picker)
         top_layout.addWidget(self.history_status)
         top_layout.addWidget(self.plots, 1)
-        split = QSplitter(Qt.Orientation.Vertical)
-        split.addWidget(top)
-        split.addWidget(self.tabs)
-        split.setStretchFactor(0, 3)
-        split.setStretchFactor(1, 2)
+        self._split = QSplitter(Qt.Orientation.Vertical)
+        self._split.addWidget(top)
+        self._split.addWidget(self.tabs)
+        self._split.setStretchFactor(0, 3)
+        self._split.setStretchFactor(1, 2)
+        self.least_healthy = QLabel("Waiting for the first poll…")
+        self.least_healthy.setTextFormat(Qt.TextFormat.RichText)
+        self.least_healthy.setWordWrap(True)
+        self.least_healthy.setAlignment(Qt.AlignmentFlag.AlignTop | Qt.AlignmentFlag.AlignLeft)
+        self.least_healthy.linkActivated.connect(self.gpuChosen)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(self.header)
-        layout.addWidget(split, 1)
+        layout.addWidget(self._split, 1)
+        layout.addWidget(self.least_healthy, 1)
+        self._split.hide()
 
         self._ring = TraceRing(history_capacity)
         self._uuid: str | None = None
@@ -211,6 +243,8 @@ class DetailPanel(QWidget):
         uuid = sample.gpus[position].uuid
         if uuid != self._uuid:
             self._history = None
+        self.least_healthy.hide()
+        self._split.show()
         self._live_xids = list(self._recent_xids(uuid))
         self._uuid = uuid
         self._ring.load(ts, series)
@@ -226,12 +260,20 @@ class DetailPanel(QWidget):
         self._shown = None
         self._history = None
         self.header.setText(_PROMPT)
+        self._split.hide()
+        self.least_healthy.show()
         self.process_model.set_processes(())
         for table in (self.inventory_table, self.counter_table, self.xid_table):
             table.setRowCount(0)
         self.health_text.setText("")
         for curve in self.plots.curves.values():
             curve.setData([], [])
+
+    def show_least_healthy(self, sample: FleetSample, health: FleetHealth) -> None:
+        """While no GPU is chosen: the worst GPUs of this poll, critical first, each a link."""
+        if self._uuid is not None:
+            return
+        self.least_healthy.setText(least_healthy_text(sample, health))
 
     def show_poll(
         self,

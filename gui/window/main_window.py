@@ -140,7 +140,8 @@ class MainWindow(QMainWindow):
         self.poller.sourceFailed.connect(self.show_problem)
         self.poller.stalled.connect(self.show_problem)
         self.grid.gpuSelected.connect(self.select_gpu)
-        self.window_actions = install_window_actions(self, self)
+        self.detail.gpuChosen.connect(self.select_gpu)
+        self.window_actions = install_window_actions(self, self, history_db)
         self._consoles: list[Stoppable] = []
 
     # --- lifecycle -----------------------------------------------------------------------
@@ -245,6 +246,7 @@ class MainWindow(QMainWindow):
                 sample, graded.index, health=graded.health, stale=graded.stale, last_fresh_ts=graded.last_fresh_ts
             )
         self._show_selected(sample, graded.series)
+        self.detail.show_least_healthy(sample, graded.health)
         self.ops.after_poll(sample, graded.kpis, self._history)
         self._show_poll_status(sample, result.duration_s)
 
