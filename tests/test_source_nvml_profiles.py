@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import functools
 import json
+import os
 import re
 import subprocess
 import sys
@@ -22,6 +23,7 @@ import pynvml
 import pytest
 
 from tests.fake_nvml import DEFAULT_BUILD_DIR, PROFILES, build_fake_nvml, subprocess_env
+from tests.fake_nvml.fixtures import PROFILE_VARIABLE
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -52,10 +54,11 @@ _PROBE = textwrap.dedent(
         fake.set_lost(count, identity_answers=True)
         count += 1
     energy_before = [fake.value(i, "energy_mj") for i in range(count)]
-    out = io.StringIO()
+    out = io.TextIOWrapper(io.BytesIO(), encoding="utf-8")  # status may write text or bytes
     with contextlib.redirect_stdout(out):
         from gpuops.cli import main
         rc = main(["status", "--source", "nvml", "--json"])
+    out.flush()
     def comm(pid):
         try:
             return Path(f"/proc/{pid}/comm").read_text().rstrip("\\n")
@@ -77,7 +80,8 @@ _PROBE = textwrap.dedent(
                 for slot in range(fake.mig_count(i))
             ],
         })
-    json.dump({"rc": rc, "status": out.getvalue(), "driver": driver, "system": system}, sys.stdout)
+    status = out.buffer.getvalue().decode()
+    json.dump({"rc": rc, "status": status, "driver": driver, "system": system}, sys.stdout)
     """
 )
 # The driver properties the status document is built from (names of FAKE_KEYS in fake_nvml.c).
@@ -213,8 +217,12 @@ def expected_gpu(index: int, driver: dict[str, Any], system: dict[str, Any]) -> 
     return gpu
 
 
+# Status keys gpuops derives from the driver's values rather than reads (tests/test_status_cli.py).
+_DERIVED = {"health", "health_reason"}
+
+
 def assert_gpu_matches(actual: dict[str, Any], expected: dict[str, Any], where: str) -> None:
-    for key in contract_keys():
+    for key in contract_keys() - _DERIVED:
         want = expected.get(key)
         if key == "energy_j" and want is not None:
             # Energy grows while the child runs: read between the driver's values before and after.
@@ -223,6 +231,20 @@ def assert_gpu_matches(actual: dict[str, Any], expected: dict[str, Any], where: 
             assert actual[key] == pytest.approx(want, rel=_MOVING[key]), f"{where}: {key}"
         else:
             assert actual[key] == want, f"{where}: {key} is {actual[key]!r}, the driver says {want!r}"
+
+
+@pytest.mark.parametrize("profile", [p for p, (_, scenario) in PROFILES.items() if scenario == "default" and p != "current"])
+def test_every_in_process_nvml_case_passes_on_each_driver_family(profile: str) -> None:
+    """tests/test_source_nvml.py and test_alerts_nvml.py run on "current" in the suite itself; here
+    their in-process cases run again on every other driver family that boots the same fleet (its
+    command-line cases are the status probes above, per profile)."""
+    result = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "tests/test_source_nvml.py",
+         "tests/test_alerts_nvml.py", "-k", "not status and not auto_ and not older_driver"],
+        cwd=REPO, env={**os.environ, PROFILE_VARIABLE: profile}, capture_output=True, text=True, timeout=300,
+    )
+    assert result.returncode == 0, result.stdout[-4000:]
+    assert " passed" in result.stdout and " failed" not in result.stdout
 
 
 def test_every_status_key_equals_the_drivers_value(nvml_profile: tuple[str, Path]) -> None:
@@ -261,7 +283,7 @@ def test_a_driver_without_field_values_reports_what_one_with_them_does() -> None
     with_fields, without = probe("current")["document"]["gpus"], probe("no-field-values")["document"]["gpus"]
     assert len(with_fields) == len(without)
     for index, (a, b) in enumerate(zip(with_fields, without, strict=True)):
-        for key in contract_keys() - {"mem_temp_c"}:
+        for key in contract_keys() - {"mem_temp_c"}:  # health too: same values, same grade
             if key == "energy_j":
                 assert (a[key] is None) == (b[key] is None), index  # counters move between the runs
             elif key in _MOVING and a[key] is not None and b[key] is not None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -10,11 +11,16 @@ import pytest
 from tests.fake_nvml.build import PROFILES, build_fake_nvml
 from tests.fake_nvml.control import DEFAULT_BUILD_DIR, FakeNvml, load_fake_nvml
 
+# The driver family the in-process NVML cases run on: tests/test_source_nvml_profiles.py runs them
+# again in a child pytest per family that boots the "default" fleet.
+PROFILE_VARIABLE = "FAKE_NVML_PROFILE"
+
 
 @pytest.fixture(scope="session")
 def fake_nvml_library() -> Path:
-    """The fake libnvidia-ml.so.1 (built once per source change); its directory goes on LD_LIBRARY_PATH."""
-    return build_fake_nvml(DEFAULT_BUILD_DIR)
+    """The fake libnvidia-ml.so.1 (built once per source change) of driver family $FAKE_NVML_PROFILE
+    (default "current"); its directory goes on LD_LIBRARY_PATH."""
+    return build_fake_nvml(DEFAULT_BUILD_DIR, os.environ.get(PROFILE_VARIABLE, "current"))
 
 
 @pytest.fixture(scope="session")
