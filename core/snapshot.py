@@ -21,7 +21,7 @@ import numpy as np
 
 from gpuops.core import jsontext
 from gpuops.core.alerts.model import Alert
-from gpuops.core.allocations.index import Holder
+from gpuops.core.allocations.index import AllocationIndex, Holder
 from gpuops.core.csv_cells import write_rows
 from gpuops.core.health import FleetHealth, Health, HealthModel
 from gpuops.core.telemetry import SAMPLE_METRICS, FleetSample
@@ -211,6 +211,12 @@ class HistoryExtras:
     notes: list[str] = field(default_factory=list)
 
 
+def holders_at(index: AllocationIndex, uuids: Iterable[str], now: float) -> dict[str, Holder]:
+    """Who holds each of `uuids` at `now` (UTC epoch s); unallocated GPUs are left out."""
+    now_ms = round(now * 1000)
+    return {uuid: h for uuid in uuids if (h := index.holder(uuid, now_ms)) is not None}
+
+
 def read_history_extras(db_path: Path, uuids: Sequence[str], now: float) -> HistoryExtras:
     import sqlite3
 
@@ -227,9 +233,7 @@ def read_history_extras(db_path: Path, uuids: Sequence[str], now: float) -> Hist
         return extras
     try:
         try:
-            index = AllocationRepository(conn, read_only=True).index()
-            now_ms = round(now * 1000)
-            extras.holders = {uuid: h for uuid in uuids if (h := index.holder(uuid, now_ms)) is not None}
+            extras.holders = holders_at(AllocationRepository(conn, read_only=True).index(), uuids, now)
         except sqlite3.DatabaseError as exc:
             extras.notes.append(f"allocations not available: {exc}")
         try:

@@ -1,16 +1,24 @@
 """File → Export snapshot from a live window: pictures at the window's size (and 2x), the PDF
-with alerts read from the history off the GUI thread, cancelling, and confirming replacement."""
+with alerts read from the history off the GUI thread, cancelling, and confirming replacement;
+the console's exports carry the alerts, customers and health its window shows."""
 
 from __future__ import annotations
 
+import csv
+import dataclasses
 import json
 import subprocess
+import time
 
+import numpy as np
 import pytest
 from PySide6.QtCore import QTimer
 
+from gpuops.core.allocations.repository import AllocationRepository
+from gpuops.core.store.writer import HistoryWriter
+from gpuops.core.telemetry import FleetSample
 from gpuops.gui.snapshot.export import PROGRESS_AFTER_MS, SnapshotExporter
-from tests.gui_support import OFFSCREEN_PLUGIN_NOTICE, FakeSource, close_windows, window_factory
+from tests.gui_support import OFFSCREEN_PLUGIN_NOTICE, FakeSource, close_windows, gpu_uuid, make_sample, window_factory
 from tests.snapshot_support import ALERT_SUMMARY, make_snapshot_history
 from tests.test_snapshot_export import image_stats
 from tests.tools import require_tool
@@ -59,7 +67,7 @@ def test_json_from_the_window_has_every_gpu_with_health(qtbot, window, tmp_path)
 
 def test_pdf_reads_alerts_from_the_history_and_numbers_its_pages(qtbot, window, tmp_path):
     history = make_snapshot_history(tmp_path / "history.sqlite")
-    exporter = SnapshotExporter(window, window, lambda: history)
+    exporter = SnapshotExporter(window, window, history)
     window.select_gpu(window.last_sample.uuids[3])
     qtbot.wait(200)  # a few polls of history for the plot
     export(qtbot, exporter, tmp_path / "report.pdf", "pdf")
@@ -99,3 +107,86 @@ def test_existing_file_is_replaced_only_when_confirmed(qtbot, window, tmp_path):
     export(qtbot, exporter, target, "csv")
     assert target.read_text().startswith("uuid,index,node")
     assert [p.name for p in tmp_path.iterdir()] == ["snap.csv"]
+
+
+# --- the console's own history and live state ---------------------------------------------------
+
+N_CONSOLE = 16
+ECC_GPUS = (3, 9)
+ACME_GPUS = (0, 1, 2, 3)
+PATIENCE_MS = 20_000
+
+
+class FaultySource(FakeSource):
+    """The fake fleet with an uncorrectable ECC error on ECC_GPUS (critical alerts)."""
+
+    def poll(self) -> FleetSample:
+        sample = super().poll()
+        ecc = np.zeros(len(sample))
+        ecc[list(ECC_GPUS)] = 1.0
+        return dataclasses.replace(sample, metrics={**sample.metrics, "ecc_uncorrected_volatile": ecc})
+
+
+@pytest.fixture
+def console(qtbot, tmp_path):
+    """A console recording its own history, whose book has Acme holding GPUs 0-3, with
+    critical alerts on GPUs 3 and 9, once it shows them all."""
+    path = tmp_path / "console.sqlite"
+    source = FaultySource(N_CONSOLE)
+    with HistoryWriter(path) as writer:
+        writer.write(make_sample(source.gpus, ts=time.time() - 60))
+    repo = AllocationRepository.open(path, user="tester")
+    since = round(time.time() * 1000) - 3_600_000
+    acme = repo.add_customer("Acme")
+    contract = repo.add_contract(acme.id, "ACME-1", "reserved", "TEST", len(ACME_GPUS), since, None, 2.0)
+    repo.allocate(contract.id, [source.gpus[i].uuid for i in ACME_GPUS], since)
+    repo.close()
+    cleanups: list = []
+    made = window_factory(qtbot, cleanups)(source, interval_s=0.05, history_db=path, size=(900, 640))
+    qtbot.waitUntil(lambda: set(shown_alerts(made)) >= {gpu_uuid(i) for i in ECC_GPUS}, timeout=PATIENCE_MS)
+    qtbot.waitUntil(lambda: len(made.allocations.held.customers) == len(ACME_GPUS), timeout=PATIENCE_MS)
+    yield made
+    close_windows(cleanups)
+
+
+def shown_alerts(window) -> dict[str, set[int]]:
+    """GPU uuid -> ids of the active alerts the Alerts tab shows about it."""
+    found: dict[str, set[int]] = {}
+    snapshot = window.alerts.tab.snapshot
+    for alert in () if snapshot is None else snapshot.active:
+        if alert.gpu_uuid is not None:
+            found.setdefault(alert.gpu_uuid, set()).add(alert.id)
+    return found
+
+
+def test_the_windows_json_carries_the_alerts_customers_and_health_it_shows(qtbot, console, tmp_path):
+    export(qtbot, console.window_actions.exporter, tmp_path / "snap.json", "json")
+    document = json.loads((tmp_path / "snap.json").read_text())
+    assert document["allocations_available"] is True and document["alerts_available"] is True
+    gpus = {g["uuid"]: g for g in document["gpus"]}
+    assert len(gpus) == N_CONSOLE
+    on_screen = shown_alerts(console)
+    for i in ECC_GPUS:
+        assert "ecc_uncorrectable" in {a["rule"] for a in gpus[gpu_uuid(i)]["alerts"]}
+    # Every GPU's alerts are the ones the tab showed (the export takes the tab's own snapshot).
+    assert all(on_screen.get(uuid, set()) <= {a["id"] for a in row["alerts"]} for uuid, row in gpus.items())
+    assert {u: g["customer"] for u, g in gpus.items() if g["customer"]} == console.allocations.held.customers
+    assert {gpus[gpu_uuid(i)]["contract"] for i in ACME_GPUS} == {"ACME-1"}
+    health = console.ops.assessment.health
+    assert [gpus[u]["health"] for u in console.last_sample.uuids] == [health.of(i).label for i in range(N_CONSOLE)]
+
+
+def test_the_windows_csv_and_pdf_carry_the_alerts_and_customers(qtbot, console, tmp_path):
+    exporter = console.window_actions.exporter
+    export(qtbot, exporter, tmp_path / "snap.csv", "csv")
+    rows = {r["uuid"]: r for r in csv.DictReader((tmp_path / "snap.csv").open(newline=""))}
+    for i in ECC_GPUS:
+        assert int(rows[gpu_uuid(i)]["alert_count"]) >= 1 and "ecc_uncorrectable" in rows[gpu_uuid(i)]["alerts"]
+    assert [rows[gpu_uuid(i)]["customer"] for i in range(6)] == ["Acme"] * 4 + ["", ""]
+    assert all(r["alert_count"] != "" for r in rows.values()), "alerts are known for every GPU (0 is not 'not available')"
+    export(qtbot, exporter, tmp_path / "snap.pdf", "pdf")
+    text = subprocess.run(
+        [require_tool("pdftotext"), str(tmp_path / "snap.pdf"), "-"], capture_output=True, text=True, check=True
+    ).stdout
+    assert "not available" not in text, text
+    assert "Acme" in text and "ecc_uncorrectable" in text

@@ -7,15 +7,18 @@ they stop when it closes. `gpuops window` and the tests open this.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from PySide6.QtWidgets import QWidget
 
+from gpuops.core.snapshot import holders_at
 from gpuops.core.sources.base import TelemetrySource
 from gpuops.gui.alerts.console import AlertConsole
 from gpuops.gui.customers.console import AllocationConsole
+from gpuops.gui.snapshot.export import ConsoleState
 from gpuops.gui.window.main_window import APP_TITLE, MainWindow
 
 
@@ -41,3 +44,14 @@ class ConsoleWindow(MainWindow):
         self.allocations = AllocationConsole(host, history_db, read_only=read_only, recorder=recorder)
         self.add_console(self.alerts)
         self.add_console(self.allocations)
+        self.window_actions.exporter.console_state = self.console_state
+
+    def console_state(self) -> ConsoleState:
+        """What File → Export snapshot adds to the sample: the alerts the Alerts tab shows, the
+        holders by the book the Customers tab shows, the health the grid shows."""
+        alerts, book, sample, graded = self.alerts.tab.snapshot, self.allocations.book, self.last_sample, self.ops.assessment
+        return ConsoleState(
+            alerts=None if alerts is None else tuple(alerts.active),
+            holders=None if book is None or sample is None else holders_at(book.index, sample.uuids, time.time()),
+            health=None if graded is None else graded.health,
+        )

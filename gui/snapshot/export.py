@@ -1,7 +1,11 @@
 """File → Export snapshot: the console as it is now, to PNG, PDF, CSV or JSON.
 
-Three steps, so the GUI thread never waits on SQLite or the disk: alerts and allocations are
-read from the history on a worker thread; the picture or report is drawn on the GUI thread
+The export carries what the window shows: the active alerts of the Alerts tab, who holds each
+GPU by the Customers book and the health the grid is coloured by (`ConsoleState`, from the
+composition root). What the console does not know yet is read from its own history database.
+
+Three steps, so the GUI thread never waits on SQLite or the disk: what the console state lacks
+is read from the history on a worker thread; the picture or report is drawn on the GUI thread
 (widgets can only be drawn there), with a progress dialog that appears after 0.5 s and can
 cancel between sections; the file is written on a worker thread through QSaveFile, so a
 cancelled or failed export leaves no file and an existing file is replaced only whole.
@@ -13,13 +17,17 @@ import io
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QIODevice, QObject, QSaveFile, Signal
 from PySide6.QtWidgets import QApplication, QFileDialog, QMessageBox, QProgressDialog, QWidget
 
+from gpuops.core.alerts.model import Alert
+from gpuops.core.allocations.index import Holder
+from gpuops.core.health import FleetHealth
 from gpuops.core.snapshot import (
     DEFAULT_PLOTTED_GPUS,
     GpuPlot,
@@ -52,6 +60,24 @@ PROGRESS_AFTER_MS = 500
 
 #: A background step's outcome on its way to the GUI thread: (what runs next, result, error).
 _Outcome = tuple[Callable[[object, object], None], object, object]
+
+
+@dataclass(frozen=True)
+class ConsoleState:
+    """What the window shows besides the sample: the Alerts tab's active alerts, the holder of
+    each allocated GPU, the health the grid shows. None: the console does not know (yet)."""
+
+    alerts: tuple[Alert, ...] | None = None
+    holders: Mapping[str, Holder] | None = None
+    health: FleetHealth | None = None
+
+
+def with_console_state(read: HistoryExtras, state: ConsoleState) -> HistoryExtras:
+    """The history's extras with the console's own alerts and holders in their place; the
+    history's notes stay only for what neither knows."""
+    holders = read.holders if state.holders is None else dict(state.holders)
+    alerts = read.alerts if state.alerts is None else list(state.alerts)
+    return HistoryExtras(holders, alerts, [] if holders is not None and alerts is not None else read.notes)
 
 
 def kind_of(path: Path, chosen_filter: str) -> tuple[Path, str]:
@@ -95,17 +121,22 @@ def _save_atomically(path: Path, data: bytes, cancelled: threading.Event) -> Non
 
 
 class SnapshotExporter(QObject):
-    """Exports snapshots of one window, which shows `view`. Signals fire in the GUI thread when an export ends."""
+    """Exports snapshots of one window, which shows `view` and records to `history_db` (None:
+    no history). `console_state` says what else the window shows. Signals fire in the GUI
+    thread when an export ends."""
 
     exported = Signal(str)  # the file written
     failed = Signal(str)  # one readable line
     cancelled = Signal()
 
-    def __init__(self, window: QWidget, view: FleetView, db_path: Callable[[], Path | None]) -> None:
+    def __init__(self, window: QWidget, view: FleetView, history_db: Path | None) -> None:
         super().__init__(window)
         self._window = window
         self._view = view
-        self._db_path = db_path
+        self._history_db = history_db
+        #: Set by the composition root; a bare window knows no alerts or customers.
+        self.console_state: Callable[[], ConsoleState] = ConsoleState
+        self._health: FleetHealth | None = None  # of the sample being exported
         self.picture_view = "window"  # or "grid"
         self.picture_scale = 1.0
         self.progress: QProgressDialog | None = None
@@ -162,13 +193,20 @@ class SnapshotExporter(QObject):
         self.progress.canceled.connect(self._cancel.set)
         self.progress.setValue(0)
         sample = self._view.last_sample
-        db_path = self._db_path()
+        state = self.console_state()
+        self._health = state.health if state.health is not None and len(state.health.level) == len(sample) else None
+        db_path = self._history_db
         step = self._next(self._draw)
-        if db_path is None or not db_path.exists():
-            step(HistoryExtras(notes=["allocations and alerts not available: no history database"]), None)
+        if state.alerts is not None and state.holders is not None:
+            step(with_console_state(HistoryExtras(), state), None)
+        elif db_path is None or not db_path.exists():
+            missing = HistoryExtras(notes=["allocations and alerts not available: no history database"])
+            step(with_console_state(missing, state), None)
         else:
+            now = time.time()
             _in_background(
-                "gpuops-export-read", lambda: read_history_extras(db_path, sample.uuids, time.time()), self._bridge, step
+                "gpuops-export-read", lambda: with_console_state(read_history_extras(db_path, sample.uuids, now), state),
+                self._bridge, step,
             )
         return True
 
@@ -218,13 +256,16 @@ class SnapshotExporter(QObject):
         _in_background("gpuops-export-write", lambda: _save_atomically(path, produce(), self._cancel), self._bridge, step)
 
     def snapshot(self, extras: HistoryExtras) -> Snapshot:
-        """The window's current data as a snapshot: the GPU on show and the least healthy are plotted."""
+        """The window's current data as a snapshot, graded as the grid shows it: the GPU on
+        show, then the selected ones, then the least healthy are plotted."""
         view = self._view
         sample = view.last_sample
         assert sample is not None
         info = view.source_info
-        interim = make_snapshot(info.name if info else "unknown", bool(info and info.simulated), sample)
+        interim = make_snapshot(info.name if info else "unknown", bool(info and info.simulated), sample, health=self._health)
+        selected = view.grid.selected_uuids()
         wanted = [uuid for uuid in (view.detail.uuid,) if uuid is not None]
+        wanted += [u for u in sample.uuids if u in selected and u not in wanted]
         wanted += [u for u in default_plotted(interim.health, sample) if u not in wanted]
         plots = []
         for uuid in wanted[:DEFAULT_PLOTTED_GPUS]:

@@ -28,13 +28,6 @@ class WindowActions:
     exporter: SnapshotExporter
 
 
-def _history_path() -> Path:
-    from gpuops.core.store.paths import default_db_path
-
-    saved = load_preferences().db_path
-    return Path(saved) if saved else default_db_path()
-
-
 def apply_display_preferences(view: FleetView, preferences: Preferences) -> None:
     """Units for the window's tooltips and detail panel (the theme is the application's: `gui.app.theme`)."""
     units = preferences.display_units()
@@ -42,10 +35,11 @@ def apply_display_preferences(view: FleetView, preferences: Preferences) -> None
     view.detail.set_units(units)
 
 
-def install_window_actions(window: QMainWindow, view: FleetView) -> WindowActions:
-    """The menus and toolbar of `window`, which shows `view`."""
+def install_window_actions(window: QMainWindow, view: FleetView, history_db: Path | None) -> WindowActions:
+    """The menus and toolbar of `window`, which shows `view` and records to `history_db` (the
+    console's own history, which its snapshots read; None: --no-history)."""
     apply_display_preferences(view, load_preferences())
-    exporter = SnapshotExporter(window, view, _history_path)
+    exporter = SnapshotExporter(window, view, history_db)
     style = window.style()
 
     export = QAction(
