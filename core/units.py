@@ -38,16 +38,21 @@ def _is_missing(value: float | int | None) -> bool:
     return value is None or (isinstance(value, float) and math.isnan(value))
 
 
+def _as_float(value: float | int | None) -> float | None:
+    """`value` as a float, or None when it is missing (None or NaN)."""
+    return None if value is None or _is_missing(value) else float(value)
+
+
 def format_optional(value: float | int | None, spec: str = "{}") -> str:
     return MISSING if _is_missing(value) else spec.format(value)
 
 
 def format_bytes(value: float | int | None, units: DisplayUnits = DEFAULT_UNITS) -> str:
     """79.6 GiB (binary, the default) or 85.5 GB (decimal)."""
-    if _is_missing(value):
+    amount = _as_float(value)
+    if amount is None:
         return MISSING
     step, names = _BYTE_STEPS[units.memory]
-    amount = float(value)  # type: ignore[arg-type]
     for unit in names:
         if abs(amount) < step or unit == names[-1]:
             return f"{amount:.0f} {unit}" if unit == "B" else f"{amount:.1f} {unit}"
@@ -57,9 +62,9 @@ def format_bytes(value: float | int | None, units: DisplayUnits = DEFAULT_UNITS)
 
 def format_temperature(temp_c: float | int | None, units: DisplayUnits = DEFAULT_UNITS) -> str:
     """A temperature measured in °C, shown as 67 °C or 153 °F."""
-    if _is_missing(temp_c):
+    value = _as_float(temp_c)
+    if value is None:
         return MISSING
-    value = float(temp_c)  # type: ignore[arg-type]
     if units.temperature == "F":
         return f"{value * 9 / 5 + 32:.0f} °F"
     return f"{value:.0f} °C"
@@ -67,9 +72,9 @@ def format_temperature(temp_c: float | int | None, units: DisplayUnits = DEFAULT
 
 def format_power(watts: float | int | None) -> str:
     """Watts below 1 kW, kilowatts above: 700 W, 44.8 kW."""
-    if _is_missing(watts):
+    value = _as_float(watts)
+    if value is None:
         return MISSING
-    value = float(watts)  # type: ignore[arg-type]
     return f"{value:.0f} W" if abs(value) < 1000 else f"{value / 1000:.1f} kW"
 
 

@@ -37,7 +37,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from enum import IntEnum
-from typing import cast
+from typing import Any, cast
 
 import numpy as np
 
@@ -330,7 +330,7 @@ class FleetBook:
 
     def _place(self, reading: GpuReading) -> None:
         labels = reading.labels
-        info = reading.info
+        info = cast("dict[str, Any]", reading.info)  # text by inventory field name, mig_mode a bool (info_from_labels)
         slowdown = reading.values.get(dcgm.SLOWDOWN_TEMP)
         slowdown_c = None if slowdown is None or dcgm.is_dcgm_blank(slowdown) else slowdown
         inventory = GpuInventory(
@@ -338,14 +338,14 @@ class FleetBook:
             index=labels.index,
             node=labels.node,
             name=labels.name,
-            serial=info.get("serial"),  # type: ignore[arg-type]
+            serial=info.get("serial"),
             pci_bus_id=labels.pci_bus_id,
             driver_version=labels.driver_version,
-            nvml_version=info.get("nvml_version"),  # type: ignore[arg-type]
-            cuda_version=info.get("cuda_version"),  # type: ignore[arg-type]
-            mig_mode=info.get("mig_mode", True if reading.migs else None),  # type: ignore[arg-type]
-            architecture=info.get("architecture"),  # type: ignore[arg-type]
-            vbios_version=info.get("vbios_version"),  # type: ignore[arg-type]
+            nvml_version=info.get("nvml_version"),
+            cuda_version=info.get("cuda_version"),
+            mig_mode=info.get("mig_mode", True if reading.migs else None),
+            architecture=info.get("architecture"),
+            vbios_version=info.get("vbios_version"),
             slowdown_temp_c=slowdown_c,
         )
         position = self._position.get(labels.uuid)

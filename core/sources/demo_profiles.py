@@ -76,7 +76,7 @@ def _parse_row(row: dict[str, str], line: int) -> GpuProfile:
                 values[spec.name] = float(raw) if raw else math.nan
             except ValueError:
                 raise ValueError(f"{PROFILES_FILE} line {line}: {spec.name} is not a number: {raw!r}") from None
-    return GpuProfile(**values)  # type: ignore[arg-type]
+    return GpuProfile(**values)  # type: ignore[arg-type]  # one value of the right type per field, set above
 
 
 @cache

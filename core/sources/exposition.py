@@ -80,7 +80,7 @@ class ExpositionReader(Generic[Ref]):
             if ref is None:
                 new.append((number, line, series, value))
             elif ref is not _IGNORED:
-                found.append((ref, value))  # type: ignore[arg-type]
+                found.append((ref, value))  # type: ignore[arg-type]  # not the _IGNORED sentinel: a Ref
         if new:
             found.extend(self._understand(new))
         return found
