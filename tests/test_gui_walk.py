@@ -317,29 +317,37 @@ def walk_window_dialogs(qtbot, window, modal: Modal, tmp_path: Path) -> None:
     modal.next(save_as)
     with qtbot.waitSignal(actions.exporter.exported, timeout=PATIENCE_MS):
         actions.export.trigger()
-    assert json.loads((tmp_path / "from-menu.json").read_text())["gpus"]
+    document = json.loads((tmp_path / "from-menu.json").read_text())
+    assert len(document["gpus"]) == len(window.last_sample)
+    assert document["alerts_available"] and document["allocations_available"]
+    rows = {g["uuid"]: g for g in document["gpus"]}
+    uuids = window.last_sample.uuids
+    assert rows[uuids[ECC_GPUS[0]]]["alerts"] and rows[uuids[HEALTHY]]["customer"] == "Acme"
     assert modal.answered[-6:] == ["SettingsDialog", "AboutDialog", "SettingsDialog", "AboutDialog", "QFileDialog", "QFileDialog"]
 
 
 def walk_replay(qtbot, window) -> None:
+    """Replay opened with its button, the slider dragged back and forth (each instant replayed,
+    with a GPU chosen and its tooltip read), then Esc back to live."""
     bar = window.ops.replay_bar
-    bar.open()
+    replayed: list[float] = []
+    bar.replaySample.connect(lambda sample: replayed.append(sample.ts))
+    bar.open_button.click()
     qtbot.waitUntil(bar.slider.isVisible, timeout=PATIENCE_MS)
-    first, last = bar._span
-    shown = []
+    top = bar.slider.maximum()
     for fraction in (0.1, 0.8, 0.3, 1.0, 0.0):
-        before = window.grid._sample
-        bar.show_instant(first + (last - first) * fraction)
-        qtbot.waitUntil(lambda b=before: bar.active and window.grid._sample is not b, timeout=PATIENCE_MS)
-        shown.append(window.grid._sample.ts)
-        window.select_gpu(window.last_sample.uuids[LOST])
+        seen = len(replayed)
+        bar.slider.setValue(round(top * fraction))
+        qtbot.waitUntil(lambda n=seen: len(replayed) > n, timeout=PATIENCE_MS)
+        assert bar.active and bar.label.text().startswith("Replay: ")
+        click(qtbot, window.grid, LOST)
         assert window.grid.tooltip_text(LOST).startswith("Replay: ")
-    assert shown[0] < shown[1] and shown[2] < shown[1], "the slider moves back and forth"
-    bar.slider.setValue(bar.slider.maximum() // 2)  # dragged, as a user would
-    qtbot.waitUntil(lambda: bar.active, timeout=PATIENCE_MS)
-    window.ops.escape()  # Esc leaves replay
+    assert replayed[0] < replayed[1] > replayed[2] < replayed[3] > replayed[4], "the slider moves back and forth"
+    window.activateWindow()
+    qtbot.waitUntil(window.isActiveWindow, timeout=PATIENCE_MS)  # shortcuts go to the active window
+    QTest.keyClick(window.grid.view, Qt.Key.Key_Escape)  # Esc leaves replay
     assert not bar.active
-    qtbot.waitUntil(lambda: window.grid._sample is window.last_sample, timeout=PATIENCE_MS)
+    assert not window.grid.tooltip_text(LOST).startswith("Replay: ")
 
 
 def walk_exports(qtbot, window, tmp_path: Path) -> None:
