@@ -37,7 +37,7 @@ def _tool(name: str, variable: str) -> str | None:
 def _cpu_s(command: list[str], env: dict[str, str]) -> float:
     """CPU seconds (user + system) of one run of `command`, which must exit 0."""
     process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    stderr = process.stderr.read()  # type: ignore[union-attr]
+    stderr = process.stderr.read()  # type: ignore[union-attr]  # stderr=PIPE
     _pid, status, usage = os.wait4(process.pid, 0)
     process.returncode = os.waitstatus_to_exitcode(status)
     if process.returncode != 0:

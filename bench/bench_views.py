@@ -108,7 +108,7 @@ def _detail_switch_ms(db: Path) -> tuple[float, float]:
     window.apply_result(PollResult(source.sample_at(time.time()), 0.0))
     detail = window.detail
     detail.picker.choose("24 h")
-    gpus = window.last_sample.gpus  # type: ignore[union-attr]
+    gpus = window.last_sample.gpus  # type: ignore[union-attr]  # a poll was just applied
     durations = []
     for k in range(DETAIL_SWITCHES + 1):
         uuid = gpus[(k * 7) % len(gpus)].uuid

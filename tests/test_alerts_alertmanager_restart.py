@@ -49,7 +49,7 @@ def uuids_in(base: str) -> set[str]:
     return {a["labels"].get("UUID") for a in _get_alerts(base)}
 
 
-def test_a_restarted_collector_does_not_resend_inside_the_resend_interval(alertmanager: str, tmp_path: Path) -> None:  # noqa: F811
+def test_a_restarted_collector_does_not_resend_inside_the_resend_interval(alertmanager: str, tmp_path: Path) -> None:  # noqa: F811 - the fixture imported above
     path = tmp_path / "history.sqlite"
     open_database(path, create=True)[0].close()
     gpus = make_inventory(N)

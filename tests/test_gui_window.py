@@ -186,7 +186,7 @@ def test_closing_normally_closes_the_source(qtbot, make_window):
 
 def test_a_bug_in_the_source_is_raised_in_the_gui_thread(qtbot, make_window):
     source = FakeSource(8)
-    source.poll = lambda: (_ for _ in ()).throw(ZeroDivisionError("bug in poll"))  # type: ignore[method-assign]
+    source.poll = lambda: (_ for _ in ()).throw(ZeroDivisionError("bug in poll"))  # type: ignore[method-assign]  # a source with a bug
     with qtbot.captureExceptions() as exceptions:
         window = make_window(source)
         qtbot.waitUntil(lambda: bool(exceptions), timeout=5000)

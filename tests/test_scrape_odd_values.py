@@ -104,7 +104,7 @@ def test_power_over_four_times_the_limit_is_null() -> None:
     limit_line = next(line for line in text.splitlines() if line.startswith("DCGM_FI_DEV_POWER_MGMT_LIMIT{"))
     assert limit_line.endswith(" 70.000000")
     labels = limit_line[len("DCGM_FI_DEV_POWER_MGMT_LIMIT"):].rsplit(" ", 1)[0]
-    uuid = re.search(r'UUID="([^"]+)"', labels).group(1)  # type: ignore[union-attr]
+    uuid = re.search(r'UUID="([^"]+)"', labels).group(1)  # type: ignore[union-attr]  # the line names its GPU
     for power, kept in (("280.5", False), ("280", True)):
         sample = poll(text + f"DCGM_FI_DEV_POWER_USAGE{labels} {power}\n")
         gpu = next(r for r in sample.records() if r["uuid"] == uuid)

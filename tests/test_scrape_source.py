@@ -28,7 +28,7 @@ LABELS = 'gpu="{i}",UUID="GPU-{u}",device="nvidia{i}",modelName="NVIDIA H100 80G
 def server():
     answers: dict[str, Answer] = {}
     local = LocalServer(static_routes(answers))
-    local.answers = answers  # type: ignore[attr-defined]
+    local.answers = answers  # type: ignore[attr-defined]  # the tests edit the routes' answers through it
     yield local
     local.stop()
 
@@ -324,7 +324,7 @@ def test_factory_and_environment_options(server, monkeypatch) -> None:
     with open_source(f"scrape:{server.base}") as source:
         assert source.name == f"scrape:{server.base}"
         assert source.poll().records()[0]["temp_c"] == 40.0
-        assert "t0ken" not in repr(source._fetcher.options)  # type: ignore[attr-defined]
+        assert "t0ken" not in repr(source._fetcher.options)  # type: ignore[attr-defined]  # a scrape source has a fetcher
 
 
 def test_workload_model_default_is_empty_for_other_sources() -> None:

@@ -135,7 +135,7 @@ class ActiveAlertsModel(QAbstractItemModel):
         # Group rows carry internal id 0; alert rows carry their group's row + 1.
         return self.createIndex(row, column, 0 if not parent.isValid() else parent.row() + 1)
 
-    def parent(self, index: _Index = QModelIndex()) -> QModelIndex:  # type: ignore[override]
+    def parent(self, index: _Index = QModelIndex()) -> QModelIndex:  # type: ignore[override]  # not QObject.parent()
         if not index.isValid() or index.internalId() == 0:
             return QModelIndex()
         return self.createIndex(index.internalId() - 1, 0, 0)

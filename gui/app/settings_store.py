@@ -71,19 +71,16 @@ def _choice(settings: QSettings, key: str, choices: tuple[str, ...]) -> str:
 
 def _retention_texts(settings: QSettings) -> tuple[str, str, str]:
     """The three saved durations, or all three defaults when any of them does not make a policy."""
-    texts = tuple(
-        _text(settings, key) or default
-        for key, default in (
-            ("history/keep_raw", DEFAULT_KEEP_RAW),
-            ("history/keep_1m", DEFAULT_KEEP_1M),
-            ("history/keep_1h", DEFAULT_KEEP_1H),
-        )
+    texts = (
+        _text(settings, "history/keep_raw") or DEFAULT_KEEP_RAW,
+        _text(settings, "history/keep_1m") or DEFAULT_KEEP_1M,
+        _text(settings, "history/keep_1h") or DEFAULT_KEEP_1H,
     )
     try:
         retention_policy(*texts)
     except (BadTimeSpec, ValueError):
         return DEFAULT_KEEP_RAW, DEFAULT_KEEP_1M, DEFAULT_KEEP_1H
-    return texts  # type: ignore[return-value]
+    return texts
 
 
 def load_preferences(settings: QSettings | None = None) -> Preferences:

@@ -158,7 +158,7 @@ class AllocationConsole(QObject):
             return
         selected, whole = self._selection()
         dialog = ReleaseDialog(selected, whole, round(time.time() * 1000), self._host.widget)
-        dialog.submitted.connect(lambda uuids, at_ms: self.worker.release(uuids, at_ms))  # type: ignore[union-attr]
+        dialog.submitted.connect(lambda uuids, at_ms: self.worker.release(uuids, at_ms))  # type: ignore[union-attr]  # checked above
         self._open(dialog)
 
     def _open(self, dialog: AllocateDialog | ReleaseDialog) -> None:
@@ -171,10 +171,10 @@ class AllocationConsole(QObject):
             self.dialog = None
             self._pending_allocation = None
 
-    def _allocate(self, contract_id: int, uuids: tuple, start_ms: int, end_ms: object) -> None:
+    def _allocate(self, contract_id: int, uuids: tuple, start_ms: int, end_ms: int | None) -> None:
         assert self.worker is not None
         self._pending_allocation = (contract_id, uuids, start_ms, end_ms)
-        self.worker.allocate(contract_id, uuids, start_ms, end_ms)  # type: ignore[arg-type]
+        self.worker.allocate(contract_id, uuids, start_ms, end_ms)
 
     def _action_done(self, result: ActionResult) -> None:
         dialog = self.dialog
@@ -182,7 +182,7 @@ class AllocationConsole(QObject):
             self._host.show_status(result.message, STATUS_MESSAGE_MS)
             if dialog is not None:
                 dialog.accept()
-            self.worker.check_book()  # type: ignore[union-attr]
+            self.worker.check_book()  # type: ignore[union-attr]  # a result comes only from a worker
             return
         if result.unhealthy and self._pending_allocation is not None and dialog is not None:
             box = confirmation_box(result.unhealthy, dialog)
@@ -204,7 +204,7 @@ class AllocationConsole(QObject):
             dialog.show_refusal("Nothing was changed: the lost or faulty GPUs were not confirmed")
             return
         contract_id, uuids, start_ms, end_ms = pending
-        self.worker.allocate(contract_id, uuids, start_ms, end_ms, confirm=True)  # type: ignore[union-attr]
+        self.worker.allocate(contract_id, uuids, start_ms, end_ms, confirm=True)  # type: ignore[union-attr]  # pending only with a worker
 
     def _export_audit(self) -> None:
         if self.worker is None:

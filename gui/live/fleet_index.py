@@ -60,6 +60,7 @@ class FleetIndex:
         for column in (self.mem_total_bytes, self.power_limit_w, self.node_number):
             read_only(column)  # shared by every graded poll of this inventory, on several threads
         self._text_cache: dict[tuple[str, object], tuple[str, ...]] = {}
+        self._array_cache: dict[str, np.ndarray] = {}
 
     def __len__(self) -> int:
         return len(self.uuids)
@@ -89,10 +90,9 @@ class FleetIndex:
 
     def inventory_array(self, field: str) -> np.ndarray:
         """`inventory_text(field)` in lower case as a numpy string array, for vectorised matching."""
-        key = (field, "array")
-        if key not in self._text_cache:
-            self._text_cache[key] = np.array(self.inventory_text(field, lower=True), dtype=str)  # type: ignore[assignment]
-        return self._text_cache[key]  # type: ignore[return-value]
+        if field not in self._array_cache:
+            self._array_cache[field] = np.array(self.inventory_text(field, lower=True), dtype=str)
+        return self._array_cache[field]
 
     @cached_property
     def _search_keys(self) -> dict[str, list[int]]:

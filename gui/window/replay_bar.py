@@ -135,7 +135,8 @@ class ReplayBar(QWidget):
             self.label.setText(f"{local_time(self._span[0])} – {local_time(self._span[1])}")
             self.label.setToolTip(f"{utc_time(self._span[0])} – {utc_time(self._span[1])}")
         elif resource == REPLAY_RESOURCE:
-            t, sample = result  # type: ignore[misc]
+            assert isinstance(result, tuple)
+            t, sample = result
             if sample is None:
                 self.label.setText(f"Nothing recorded near {local_time(t)}")
                 return
