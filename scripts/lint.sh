@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Lint and type-check, as CI does (scripts/dev.sh test runs this before pytest):
-#   ruff on everything, mypy on the Qt-free core and the command line.
+#   ruff on everything, mypy on the Qt-free core and the command line (all of gpuops/).
 # mypy cannot follow setuptools' editable-install finder (core/ installs as gpuops.core), so it
 # reads the package through a throwaway tree of symlinks laid out as the wheel installs it.
 set -euo pipefail
@@ -17,4 +17,4 @@ for entry in "$repo"/gpuops/*; do ln -s "$entry" "$tree/gpuops/"; done
 for folder in core gui resources; do ln -s "$repo/$folder" "$tree/gpuops/$folder"; done
 cd "$tree"
 "$bin/mypy" --config-file "$repo/pyproject.toml" --cache-dir "$repo/.mypy_cache" \
-    -p gpuops.core -p gpuops.commands -m gpuops.cli
+    -p gpuops.core -p gpuops.commands -m gpuops -m gpuops.__main__ -m gpuops.cli
