@@ -29,7 +29,10 @@ COMMAND_MODULES: tuple[str, ...] = (
 DEFAULT_COMMAND = "window"
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(command: str | None = None) -> argparse.ArgumentParser:
+    """The whole command line, or with `command` only that subcommand under the top level: a
+    command line that starts with a command's name needs no other, and importing every command
+    module cost a one-shot `gpuops status` a fifth of its CPU."""
     parser = argparse.ArgumentParser(
         prog="gpuops",
         description="Operations console for a GPU cloud. Without COMMAND, `gpuops [OPTIONS]` is `gpuops window [OPTIONS]`. "
@@ -40,7 +43,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"gpuops {__version__}")
     add_shared(parser, [name for name in SHARED if name != "verbose"])
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    for name in COMMAND_MODULES:
+    for name in COMMAND_MODULES if command is None else (command,):
         importlib.import_module(f"gpuops.commands.{name.replace('-', '_')}").add_parser(subparsers)
     return parser
 
@@ -74,8 +77,9 @@ def _with_default_command(parser: argparse.ArgumentParser, argv: list[str]) -> l
 def parse_args(argv: list[str]) -> argparse.Namespace:
     """The command line as the commands see it: the subcommand (default `window`) and every
     shared option, wherever it was typed; a usage error exits 2."""
-    parser = build_parser()
-    args = parser.parse_args(_with_default_command(parser, argv))
+    command = argv[0] if argv and argv[0] in COMMAND_MODULES else None
+    parser = build_parser(command)
+    args = parser.parse_args(argv if command else _with_default_command(parser, argv))
     try:
         apply_defaults(args)
     except UsageError as exc:
