@@ -80,6 +80,12 @@ class MigDevice:
     mem_used_bytes: int | None
     mem_total_bytes: int | None
     processes: tuple[ProcessInfo, ...] = ()
+    # Its GPU instance's real activity (NVML GPM per GPU instance), as the GPU-level columns.
+    graphics_active_pct: float | None = None
+    sm_active_pct: float | None = None
+    sm_occupancy_pct: float | None = None
+    tensor_active_pct: float | None = None
+    dram_active_pct: float | None = None
 
 
 def _process_records(processes: tuple[ProcessInfo, ...]) -> list[dict[str, Any]]:
@@ -152,6 +158,10 @@ _METRIC_TABLE: tuple[tuple[str, bool, bool], ...] = (
     ("dram_active_pct", False, False),
 )
 SAMPLE_METRICS: tuple[str, ...] = tuple(name for name, _, _ in _METRIC_TABLE)
+# The real-activity columns, which a MIG device carries too.
+ACTIVITY_METRICS: tuple[str, ...] = (
+    "graphics_active_pct", "sm_active_pct", "sm_occupancy_pct", "tensor_active_pct", "dram_active_pct",
+)
 INTEGER_METRICS: frozenset[str] = frozenset(name for name, whole, _ in _METRIC_TABLE if whole)
 COUNTER_METRICS: frozenset[str] = frozenset(name for name, _, counter in _METRIC_TABLE if counter)
 
@@ -310,6 +320,7 @@ class FleetSample:
                 "uuid": m.uuid, "gpu_instance_id": m.gpu_instance_id, "compute_instance_id": m.compute_instance_id,
                 "profile": m.profile, "name": m.name, "mem_used_bytes": m.mem_used_bytes,
                 "mem_total_bytes": m.mem_total_bytes, "processes": _process_records(m.processes),
+                **{name: getattr(m, name) for name in ACTIVITY_METRICS},
             }
             for m in (self.mig_devices[i] if self.mig_devices else ())
         ]

@@ -38,6 +38,7 @@ _PROBE = textwrap.dedent(
     from tests.fake_nvml import load_fake_nvml
 
     KEYS = sys.argv[2].split(",")
+    GPM = [k for k in KEYS if k.startswith("gpm_")]
     fake = load_fake_nvml(Path(sys.argv[1]))
     pynvml.nvmlInit()
     count = pynvml.nvmlDeviceGetCount()
@@ -75,7 +76,7 @@ _PROBE = textwrap.dedent(
             "processes": [[pid, used, instance, comm(pid)] for pid, used, instance in procs],
             "migs": [
                 {"values": {k: fake.mig_value(i, slot, k)
-                            for k in ("mem_total", "mem_used", "gpu_instance_id", "compute_instance_id")},
+                            for k in ("mem_total", "mem_used", "gpu_instance_id", "compute_instance_id", *GPM)},
                  "text": {k: fake.mig_text(i, slot, k) for k in ("name", "uuid", "profile")}}
                 for slot in range(fake.mig_count(i))
             ],
@@ -211,6 +212,7 @@ def expected_gpu(index: int, driver: dict[str, Any], system: dict[str, Any]) -> 
             "compute_instance_id": mig["values"]["compute_instance_id"],
             "mem_used_bytes": mig["values"]["mem_used"], "mem_total_bytes": mig["values"]["mem_total"],
             "processes": [p for p, instance in seen.values() if instance == mig["values"]["gpu_instance_id"]],
+            **{key: mig["values"][source] / 100 if gpm else None for key, source in _GPM.items()},
         }
         for mig in driver["migs"]
     ]
@@ -224,10 +226,24 @@ _DERIVED = {"health", "health_reason"}
 def assert_gpu_matches(actual: dict[str, Any], expected: dict[str, Any], where: str) -> None:
     for key in contract_keys() - _DERIVED:
         want = expected.get(key)
-        if key == "energy_j" and want is not None:
+        if key == "mig_devices":
+            assert len(actual[key]) == len(want), f"{where}: {key}"
+            for slot, (got_mig, want_mig) in enumerate(zip(actual[key], want, strict=True)):
+                assert set(got_mig) == set(want_mig), f"{where}: MIG device {slot} keys"
+                assert_gpu_matches_keys(got_mig, want_mig, f"{where} MIG device {slot}")
+        elif key == "energy_j" and want is not None:
             # Energy grows while the child runs: read between the driver's values before and after.
             assert expected["energy_j_before"] <= actual[key] <= want, f"{where}: {key}"
         elif key in _MOVING and want is not None and actual[key] is not None:
+            assert actual[key] == pytest.approx(want, rel=_MOVING[key]), f"{where}: {key}"
+        else:
+            assert actual[key] == want, f"{where}: {key} is {actual[key]!r}, the driver says {want!r}"
+
+
+def assert_gpu_matches_keys(actual: dict[str, Any], expected: dict[str, Any], where: str) -> None:
+    """A MIG device's entry: activity within float rounding, everything else exactly."""
+    for key, want in expected.items():
+        if key in _GPM and want is not None and actual[key] is not None:
             assert actual[key] == pytest.approx(want, rel=_MOVING[key]), f"{where}: {key}"
         else:
             assert actual[key] == want, f"{where}: {key} is {actual[key]!r}, the driver says {want!r}"
@@ -334,6 +350,8 @@ def test_mig_devices_come_back_exactly_and_the_parent_refuses_utilization() -> N
     split = with_mig[0][0]["mig_devices"]
     assert [(m["profile"], m["gpu_instance_id"]) for m in split] == [("3g.40gb", 1), ("2g.20gb", 5), ("1g.10gb", 13)]
     assert [len(m["processes"]) for m in split] == [1, 1, 0]  # each process in its own GPU instance
+    # each GPU instance its own activity (nvmlGpmMigSampleGet), not the GPU's
+    assert split[0]["sm_active_pct"] > split[1]["sm_active_pct"] > split[2]["sm_active_pct"] == 0.0
     without = [gpu for gpu, driver in zip(gpus, answer["driver"], strict=True) if not driver["migs"]]
     assert all(gpu["mig_devices"] == [] for gpu in without)
 

@@ -112,6 +112,7 @@ _READERS: dict[str, tuple[tuple[Callable[..., Any], ...], tuple[Any, ...]]] = {
     "gpm_support": ((pynvml.nvmlGpmQueryDeviceSupport,), ()),
     # every poll on a GPU with GPM: a sample (the sample buffer passed per call)
     "gpm_sample": ((pynvml.nvmlGpmSampleGet,), ()),
+    "gpm_mig_sample": ((pynvml.nvmlGpmMigSampleGet,), ()),  # GPU instance id, then the buffer
     # on a MIG-enabled GPU, every poll: its MIG devices (slot index passed per call) and their
     # identity (once per MIG device handle) and memory
     "mig_handle": ((pynvml.nvmlDeviceGetMigDeviceHandleByIndex,), ()),
@@ -285,6 +286,7 @@ class _Gpu:
     pcie_previous: tuple[int, int, int] | None = None  # tx bytes, rx bytes, driver timestamp in µs
     mig_slots: int = 0  # nvmlDeviceGetMaxMigDeviceCount of a MIG-enabled GPU; 0 without MIG
     gpm: _Gpm | None = None  # on a GPU that supports GPM
+    mig_gpm: dict[int, _Gpm] = field(default_factory=dict)  # per GPU instance id, on a MIG-enabled one
     mig_identities: dict[int | None, _MigIdentity] = field(default_factory=dict)  # by handle address
 
 
@@ -360,10 +362,12 @@ class NvmlSource(TelemetrySource):
             try:
                 if self._identify(gpu, index):
                     self._read_fields(gpu, 0, scratch)  # PCIe counter baseline for the first poll's rates
-                    self._read_gpm(gpu, 0, scratch)  # GPM baseline likewise
+                    self._read_gpm(gpu, 0, scratch)  # GPM baselines likewise
+                    if gpu.mig_slots:
+                        self._read_migs(gpu, (), {})
             except _GpuLost:
                 self._mark_lost(gpu)
-        if any(gpu.gpm is not None and gpu.gpm.previous_valid for gpu in self._gpus):
+        if any(gpu.gpm is not None for gpu in self._gpus):
             self._gpm_baseline_at = time.monotonic()
         log.info("NVML %s, driver %s: %d GPUs on %s", self._nvml_version, self._driver_version, count, self._node)
 
@@ -417,8 +421,9 @@ class NvmlSource(TelemetrySource):
             for column in columns.values():
                 column[i] = NAN
             self._mark_lost(gpu)
-            if gpu.gpm is not None:
-                gpu.gpm.previous_valid = False  # its counters may have reset: start over when it is back
+            for gpm in (gpu.gpm, *gpu.mig_gpm.values()):
+                if gpm is not None:
+                    gpm.previous_valid = False  # its counters may have reset: start over when it is back
             return GpuState.LOST, (), ()
         if gpu.lost:
             gpu.lost = False
@@ -511,14 +516,18 @@ class NvmlSource(TelemetrySource):
         columns["pcie_link_width_max"][i] = gpu.link_width_max
 
     def _read_gpm(self, gpu: _Gpu, i: int, columns: dict[str, np.ndarray]) -> None:
-        """A GPM sample, and the activity since the previous one (none on the first sample)."""
-        gpm = gpu.gpm
-        if gpm is None:
-            return
+        if gpu.gpm is not None:
+            for metric, value in self._gpm_activity(gpu, gpu.gpm, "gpm_sample").items():
+                columns[metric][i] = value
+
+    def _gpm_activity(self, gpu: _Gpu, gpm: _Gpm, reader: str, *where: Any) -> dict[str, float]:
+        """A GPM sample by `reader` (of the GPU, or of one GPU instance), and the activity since the
+        previous sample, by metric column ({} on the first sample)."""
         sample = gpm.samples[gpm.current]
-        if self._call(gpu, "gpm_sample", sample) is None:
+        if self._call(gpu, reader, *where, sample) is None:
             gpm.previous_valid = False
-            return
+            return {}
+        activity: dict[str, float] = {}
         if gpm.previous_valid:
             request = gpm.request
             request.sample1, request.sample2 = gpm.samples[1 - gpm.current], sample
@@ -529,8 +538,17 @@ class NvmlSource(TelemetrySource):
             else:
                 for slot, (_, metric) in enumerate(_GPM_METRICS):
                     if request.metrics[slot].nvmlReturn == pynvml.NVML_SUCCESS:
-                        columns[metric][i] = request.metrics[slot].value
+                        activity[metric] = request.metrics[slot].value
         gpm.current, gpm.previous_valid = 1 - gpm.current, True
+        return activity
+
+    def _new_gpm(self, gpu: _Gpu) -> _Gpm | None:
+        try:
+            return _Gpm()
+        except pynvml.NVMLError as exc:
+            message = "GPU %s: no GPM activity, sample buffers refused: %s"
+            self._read_failures.log(("gpm", gpu.inventory.uuid), message, gpu.inventory.uuid, exc)
+            return None
 
     def _read_processes(
         self, gpu: _Gpu, previous_names: dict[int, str | None]
@@ -558,6 +576,7 @@ class NvmlSource(TelemetrySource):
         re-split an idle GPU); a handle's identity is read once, its memory every time."""
         devices: list[MigDevice] = []
         identities: dict[int | None, _MigIdentity] = {}
+        kept_gpm: dict[int, _Gpm] = {}
         for slot in range(gpu.mig_slots):
             handle = self._call(gpu, "mig_handle", slot)
             if handle is None:
@@ -568,6 +587,7 @@ class NvmlSource(TelemetrySource):
                 continue
             identities[address] = identity
             memory = self._call_on(gpu, handle, "mig_memory")
+            activity = self._mig_activity(gpu, identity.gpu_instance_id, kept_gpm)
             devices.append(MigDevice(
                 uuid=identity.uuid,
                 gpu_instance_id=identity.gpu_instance_id,
@@ -577,9 +597,23 @@ class NvmlSource(TelemetrySource):
                 mem_used_bytes=None if memory is None else memory.used,
                 mem_total_bytes=None if memory is None else memory.total,
                 processes=tuple(p for p in processes if instances.get(p.pid) == identity.gpu_instance_id),
+                **activity,
             ))
         gpu.mig_identities = identities
+        for gone in gpu.mig_gpm.keys() - kept_gpm.keys():  # a GPU instance destroyed by a re-split
+            gpu.mig_gpm[gone].free()
+        gpu.mig_gpm = kept_gpm
         return tuple(devices)
+
+    def _mig_activity(self, gpu: _Gpu, instance_id: int | None, kept: dict[int, _Gpm]) -> dict[str, float]:
+        """GPM activity of one GPU instance (nvmlGpmMigSampleGet) on a GPU that has GPM."""
+        if gpu.gpm is None or instance_id is None:
+            return {}
+        gpm = gpu.mig_gpm.get(instance_id) or self._new_gpm(gpu)
+        if gpm is None:
+            return {}
+        kept[instance_id] = gpm
+        return self._gpm_activity(gpu, gpm, "gpm_mig_sample", instance_id)
 
     def _mig_identity(self, gpu: _Gpu, handle: Any) -> _MigIdentity | None:
         uuid = self._call_on(gpu, handle, "mig_uuid")
@@ -691,11 +725,7 @@ class NvmlSource(TelemetrySource):
         if gpu.gpm is None:
             support = self._call(gpu, "gpm_support")
             if support is not None and support.isSupportedDevice:
-                try:
-                    gpu.gpm = _Gpm()
-                except pynvml.NVMLError as exc:
-                    self._read_failures.log(("gpm", gpu.inventory.uuid), "GPU %s: no GPM activity, sample buffers refused: %s",
-                                      gpu.inventory.uuid, exc)
+                gpu.gpm = self._new_gpm(gpu)
         gpu.link_gen_max = _number(self._call(gpu, "pcie_link_gen_max"))
         gpu.link_width_max = _number(self._call(gpu, "pcie_link_width_max"))
         gpu.identified = True
@@ -716,8 +746,9 @@ class NvmlSource(TelemetrySource):
 
     def _shutdown(self) -> None:
         for gpu in self._gpus:
-            if gpu.gpm is not None:
-                gpu.gpm.free()
+            for gpm in (gpu.gpm, *gpu.mig_gpm.values()):
+                if gpm is not None:
+                    gpm.free()
         try:
             pynvml.nvmlShutdown()
         except pynvml.NVMLError as exc:

@@ -381,7 +381,7 @@ static void reset_device(nvmlDevice_t d) {
 /* A MIG device of GPU `d` named as the driver names it ("<GPU name> MIG <profile>"), with its GPU
  * and compute instance ids, framebuffer share and use. */
 static void add_mig(nvmlDevice_t d, const char *profile, unsigned int gi, unsigned int ci,
-                    long long mem_total, long long mem_used) {
+                    long long mem_total, long long mem_used, const long long gpm[FAKE_GPM_METRICS]) {
     nvmlDevice_t m = &g_migs[d - g_devices][d->n_mig];
     m->parent = d;
     m->value[K_gpu_instance_id] = gi;
@@ -392,6 +392,8 @@ static void add_mig(nvmlDevice_t d, const char *profile, unsigned int gi, unsign
     snprintf(m->text[S_uuid], sizeof m->text[S_uuid], "MIG-7a3c%04x-55b1-5e0a-8f7d-%012x",
              (unsigned int)(d - g_devices), 0xc0deu + d->n_mig);
     set_text(m, S_profile, profile);
+    for (int k = 0; k < FAKE_GPM_METRICS; k++) m->value[GPM_KEYS[k]] = gpm[k];
+    m->counters_us = now_us(CLOCK_REALTIME);
     d->n_mig++;
     d->value[K_mem_used] += mem_used;
 }
@@ -468,11 +470,16 @@ static void enable_mig(nvmlDevice_t d) {
     d->value[K_mem_used] = 0;
 }
 
+/* GPM activity of a GPU instance (GPM_KEYS order: graphics, SM, occupancy, tensor, DRAM; hundredths of %). */
+static const long long TRAINING[FAKE_GPM_METRICS] = {9800, 7100, 4400, 5200, 3300};
+static const long long INFERENCE[FAKE_GPM_METRICS] = {4000, 1250, 900, 600, 1500};
+static const long long IDLE[FAKE_GPM_METRICS] = {0, 0, 0, 0, 0};
+
 static void split_mig(nvmlDevice_t d) {
     enable_mig(d);
-    add_mig(d, "3g.40gb", 1, 0, 40192LL * 1024 * 1024, 21LL * GiB);
-    add_mig(d, "2g.20gb", 5, 0, 20096LL * 1024 * 1024, 3LL * GiB);
-    add_mig(d, "1g.10gb", 13, 0, 9984LL * 1024 * 1024, 0);
+    add_mig(d, "3g.40gb", 1, 0, 40192LL * 1024 * 1024, 21LL * GiB, TRAINING);
+    add_mig(d, "2g.20gb", 5, 0, 20096LL * 1024 * 1024, 3LL * GiB, INFERENCE);
+    add_mig(d, "1g.10gb", 13, 0, 9984LL * 1024 * 1024, 0, IDLE);
     add_instance_process(d, 0, (unsigned int)getpid(), 20 * GiB, 1);
     add_instance_process(d, 0, 4000002, 3 * GiB, 5);
 }
@@ -486,7 +493,7 @@ static void mig_fleet(void) {
     nvmlDevice_t whole = &g_devices[1];
     split_mig(&g_devices[0]);
     enable_mig(whole);
-    add_mig(whole, "7g.80gb", 0, 0, 81152LL * 1024 * 1024, 30 * GiB);
+    add_mig(whole, "7g.80gb", 0, 0, 81152LL * 1024 * 1024, 30 * GiB, TRAINING);
     add_instance_process(whole, 0, 4000003, 30 * GiB, 0);
 }
 
@@ -1256,16 +1263,38 @@ nvmlReturn_t DECLDIR nvmlGpmSampleFree(nvmlGpmSample_t gpmSample) {
     return api_leave(NVML_SUCCESS);
 }
 
+static void take_sample(nvmlDevice_t counted, nvmlGpmSample_t gpmSample) {
+    gpmSample->device = counted;
+    gpmSample->ts_us = advance_counters(counted);
+    memcpy(gpmSample->busy, counted->gpm_busy, sizeof gpmSample->busy);
+}
+
 nvmlReturn_t DECLDIR nvmlGpmSampleGet(nvmlDevice_t device, nvmlGpmSample_t gpmSample) {
     api_enter();
     nvmlReturn_t ret = check_device(device);
     if (ret != NVML_SUCCESS) return api_leave(ret);
     if (!valid_sample(gpmSample)) return api_leave(NVML_ERROR_INVALID_ARGUMENT);
     if (!gpm_supported(device)) return api_leave(NVML_ERROR_NOT_SUPPORTED);
-    gpmSample->device = device;
-    gpmSample->ts_us = advance_counters(device);
-    memcpy(gpmSample->busy, device->gpm_busy, sizeof gpmSample->busy);
+    take_sample(device, gpmSample);
     return api_leave(NVML_SUCCESS);
+}
+
+/* A sample of one GPU instance of a MIG-enabled GPU: that instance's own counters. */
+nvmlReturn_t DECLDIR nvmlGpmMigSampleGet(nvmlDevice_t device, unsigned int gpuInstanceId, nvmlGpmSample_t gpmSample) {
+    api_enter();
+    nvmlReturn_t ret = check_device(device);
+    if (ret != NVML_SUCCESS) return api_leave(ret);
+    if (!valid_sample(gpmSample)) return api_leave(NVML_ERROR_INVALID_ARGUMENT);
+    if (!gpm_supported(device) || device->value[K_mig_mode] != NVML_DEVICE_MIG_ENABLE)
+        return api_leave(NVML_ERROR_NOT_SUPPORTED);
+    for (unsigned int slot = 0; slot < device->n_mig; slot++) {
+        nvmlDevice_t mig = &g_migs[device - g_devices][slot];
+        if (mig->value[K_gpu_instance_id] == (long long)gpuInstanceId) {
+            take_sample(mig, gpmSample);
+            return api_leave(NVML_SUCCESS);
+        }
+    }
+    return api_leave(NVML_ERROR_INVALID_ARGUMENT); /* no such GPU instance */
 }
 
 /* Each asked metric from the two samples' counter difference; metrics the board does not model
