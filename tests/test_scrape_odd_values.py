@@ -119,6 +119,18 @@ def test_power_over_four_times_the_limit_is_null() -> None:
             ]
 
 
+def test_without_a_reported_limit_power_over_6_kw_is_null() -> None:
+    text = capture(L4)
+    assert "POWER_MGMT_LIMIT" not in text  # dcgm-exporter's default counters carry no limit
+    for power, expected in (("4294967295", None), ("6000", 6000.0)):
+        sample = poll(with_value(text, "DCGM_FI_DEV_POWER_USAGE", power))
+        [gpu] = sample.records()
+        assert gpu["power_w"] == expected
+        assert [line.split(": ", 1)[1] for line in sample.errors] == (
+            ["power 4.29497e+09 W over 6000 W (no limit reported); shown as null"] if expected is None else []
+        )
+
+
 @pytest.mark.parametrize("profile", ["<<<NULL>>>", ""])
 def test_null_and_empty_mig_profiles_are_null(profile) -> None:
     sample = poll(capture(A30_MIG).replace('GPU_I_PROFILE="1g.6gb"', f'GPU_I_PROFILE="{profile}"'))

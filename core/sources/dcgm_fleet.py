@@ -7,8 +7,8 @@ Choices, documented here because the sources share them:
 
 * UUID is the key of a GPU, the Hostname (or lowercase hostname) label its node (the target's
   host when absent). GPUs are listed by node, then index, whatever order the series came in.
-* Values no GPU can have (temperature outside -40..150 °C, power over 4x its limit, utilization
-  outside 0..100 %) become NaN with a line in `errors` and the GPU's state UNKNOWN: a reading
+* Values no GPU can have (temperature outside -40..150 °C, power over 4x its limit or 6 kW when
+  no limit is reported, utilization outside 0..100 %) become NaN with a line in `errors` and the GPU's state UNKNOWN: a reading
   that garbled must not let the GPU look healthy. DCGM_FI_DEV_MEMORY_TEMP 0 is how boards
   without HBM (GDDR: L4, L40S, T4) say "not supported": NaN, without an error line.
 * Units become gpuops units (MiB -> bytes, mJ -> J); DCGM's blank sentinels become NaN.
@@ -449,6 +449,9 @@ def _fill_columns(placed: list[tuple[int, GpuReading]], metrics: dict[str, np.nd
 TEMP_RANGE_C = (-40.0, 150.0)
 UTIL_RANGE_PCT = (0.0, 100.0)
 POWER_LIMIT_FACTOR = 4.0
+#: dcgm-exporter's default counters carry no power limit: then no board may draw over 4 x 1.5 kW
+#: (more than any GPU's limit so far, B200 1 kW).
+POWER_CEILING_W = POWER_LIMIT_FACTOR * 1500.0
 _RANGES: tuple[tuple[str, str, tuple[float, float], str], ...] = (
     ("temp_c", "temperature", TEMP_RANGE_C, "°C"),
     ("mem_temp_c", "memory temperature", TEMP_RANGE_C, "°C"),
@@ -469,7 +472,11 @@ def _drop_impossible(metrics: dict[str, np.ndarray], state: np.ndarray, gpus: li
             for column, words, (low, high), unit in _RANGES
         ]
         power, limit = metrics["power_w"], metrics["power_limit_w"]
-        checks.append(("power_w", "power", f"over {POWER_LIMIT_FACTOR:g}× the limit", power > POWER_LIMIT_FACTOR * limit, "W"))
+        known = ~np.isnan(limit)
+        over_limit = known & (power > POWER_LIMIT_FACTOR * limit)
+        over_ceiling = ~known & (power > POWER_CEILING_W)
+        checks.append(("power_w", "power", f"over {POWER_LIMIT_FACTOR:g}× the limit", over_limit, "W"))
+        checks.append(("power_w", "power", f"over {POWER_CEILING_W:g} W (no limit reported)", over_ceiling, "W"))
     for column, words, why, bad, unit in checks:
         for position in np.flatnonzero(bad):
             gpu, value = gpus[position], metrics[column][position]
