@@ -7,6 +7,7 @@ from __future__ import annotations
 import errno
 import json
 import os
+import pty
 import pwd
 import re
 import select
@@ -34,7 +35,7 @@ class Terminal:
     """The command on a pseudo-terminal: its output as the terminal received it."""
 
     def __init__(self, args: list[str], env: dict[str, str]) -> None:
-        self.master, slave = os.openpty()
+        self.master, slave = pty.openpty()
         self.process = subprocess.Popen([*COMMAND, *args], stdin=slave, stdout=slave, stderr=slave, env=env)
         os.close(slave)
         self.output = b""
