@@ -20,6 +20,7 @@ from pathlib import Path
 import pytest
 
 from tests.fake_nvml.control import FOREIGN_PID, subprocess_env
+from tests.servers import wait_until
 
 ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 COLOUR = re.compile(r"\x1b\[[0-9;]*m")
@@ -123,7 +124,8 @@ def test_watch_cuts_a_frame_to_the_terminal_height_so_redraws_stay_in_place() ->
 def test_ctrl_c_while_a_slow_driver_opens_is_a_clean_stop_too(fake_nvml_library: Path) -> None:
     env = subprocess_env(fake_nvml_library, "eight", latency_ms=50, base=_env())  # every NVML call takes 50 ms
     term = Terminal(["--source", "nvml", "--watch", "1"], env)
-    time.sleep(1.5)  # Python is up and inside nvmlInit / the first GPU reads by now
+    maps = Path(f"/proc/{term.process.pid}/maps")
+    wait_until("the driver to be loaded", lambda: "libnvidia-ml" in maps.read_text(), 60)  # Python is up, NVML opening
     term.process.send_signal(signal.SIGINT)
     assert term.finish() == 0
     assert b"Ctrl-C to stop" not in term.output  # stopped before the first frame
