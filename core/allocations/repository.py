@@ -157,16 +157,21 @@ class AllocationRepository:
 
     # ----- writing -----
 
+    def now_ms(self) -> int:
+        """The repository's clock, as the audit log records it."""
+        return round(self._clock() * 1000)
+
     @contextmanager
-    def _writing(self, what: str) -> Iterator[list]:
-        """One transaction; yields the list of audit entries to record with it."""
+    def writing(self, what: str) -> Iterator[list]:
+        """One transaction; yields the list of audit entries to record with it (the lifecycle's
+        transitions use it too, so every change to the book is refused, logged and audited alike)."""
         if self.read_only:
             raise ReadOnlyError(f"read-only mode: cannot {what}")
         entries: list = []
         self.conn.execute("BEGIN IMMEDIATE")
         try:
             yield entries
-            audit.record_many(self.conn, round(self._clock() * 1000), self.user, entries)
+            audit.record_many(self.conn, self.now_ms(), self.user, entries)
             self.conn.execute("COMMIT")
         except sqlite3.IntegrityError as exc:
             self.conn.execute("ROLLBACK")
@@ -180,7 +185,7 @@ class AllocationRepository:
         name = name.strip()
         if not name:
             raise ValidationError([Problem("a customer needs a name")])
-        with self._writing(f"add customer {name!r}") as entries:
+        with self.writing(f"add customer {name!r}") as entries:
             if self.customer_named(name) is not None:
                 raise ValidationError([Problem(f"customer {name!r} already exists")])
             cursor = self.conn.execute("INSERT INTO customers (name, contact, notes) VALUES (?, ?, ?)", (name, contact, notes))
@@ -203,7 +208,7 @@ class AllocationRepository:
         equity_terms: str | None = None,
         compute_value_credited: float | None = None,
     ) -> Contract:
-        with self._writing(f"add contract {name!r}") as entries:
+        with self.writing(f"add contract {name!r}") as entries:
             self.customer(customer_id)
             draft = Contract(
                 0, customer_id, name.strip(), ContractType(type), gpu_model.strip().upper(), int(gpu_count), int(start_ms),
@@ -232,7 +237,7 @@ class AllocationRepository:
         unknown = set(changes) - set(_CONTRACT_FIELDS) | ({"customer_id"} & set(changes))
         if unknown:
             raise TypeError(f"contract fields that cannot be changed: {sorted(unknown)}")
-        with self._writing(f"update contract {contract_id}") as entries:
+        with self.writing(f"update contract {contract_id}") as entries:
             before = self.contract(contract_id)
             after = replace(before, **changes)
             after = replace(after, type=ContractType(after.type), status=ContractStatus(after.status))
@@ -269,7 +274,7 @@ class AllocationRepository:
         Raises ValidationError listing every problem, or NeedsConfirmation naming the lost or faulty
         GPUs (with why) unless `confirm`; nothing is written in either case."""
         uuids = list(dict.fromkeys(gpu_uuids))
-        with self._writing(f"allocate {len(uuids)} GPU(s) to contract {contract_id}") as entries:
+        with self.writing(f"allocate {len(uuids)} GPU(s) to contract {contract_id}") as entries:
             contract = self.contract(contract_id)
             if end_ms is None:
                 end_ms = contract.end_ms
@@ -313,7 +318,7 @@ class AllocationRepository:
         """End allocations at `at_ms`; one that had not started by then is removed. Releasing an
         allocation that already ended before `at_ms` changes nothing."""
         ids = list(dict.fromkeys(allocation_ids))
-        with self._writing(f"release {len(ids)} allocation(s)") as entries:
+        with self.writing(f"release {len(ids)} allocation(s)") as entries:
             for allocation_id in ids:
                 row = self.conn.execute(
                     "SELECT id, contract_id, gpu_uuid, start_ms, end_ms FROM allocations WHERE id = ?", (allocation_id,)
@@ -345,7 +350,7 @@ class AllocationRepository:
         refer to), customer updates (before, after), and new allocations, all validated first
         (`prevalidated`: the caller already ran `check_allocations` with its own row numbers; the
         triggers still guard the write)."""
-        with self._writing(what) as entries:
+        with self.writing(what) as entries:
             customer_ids: dict[int, int] = {}
             for customer in customers:
                 cursor = self.conn.execute(

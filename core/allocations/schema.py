@@ -192,11 +192,11 @@ def migrate_allocations(db: sqlite_utils.Database) -> None:
     """Customers, contracts, allocations, audit log, and the triggers guarding them."""
     script = _TABLES + _allocation_checks("INSERT") + _allocation_checks("UPDATE") + _CONTRACT_UPDATE
     # executescript would COMMIT the migration's transaction: run statement by statement instead.
-    for statement in _split_statements(script):
+    for statement in split_statements(script):
         db.conn.execute(statement)
 
 
-def _split_statements(script: str) -> list[str]:
+def split_statements(script: str) -> list[str]:
     """Statements of `script`, cut where SQLite itself says one is complete (trigger bodies included)."""
     statements, current = [], ""
     for line in script.splitlines(keepends=True):

@@ -13,6 +13,7 @@ import sqlite_utils
 
 from gpuops.core.alerts.schema import alerts_schema
 from gpuops.core.allocations.schema import migrate_allocations
+from gpuops.core.lifecycle.schema import migrate_lifecycle
 
 _CHUNK_COLUMNS = {"id": int, "gpu_id": int, "t0_ms": int, "n": int, "data": bytes}
 _FRAME_COLUMNS = {"id": int, "block": int, "ts_ms": int, "data": bytes}
@@ -73,6 +74,8 @@ def _v1_history(db: sqlite_utils.Database) -> None:
     db.table("events").create_index(["gpu_id", "ts_ms"])
 
 
-MIGRATIONS: tuple[Callable[[sqlite_utils.Database], None], ...] = (_v1_history, alerts_schema, migrate_allocations)
+MIGRATIONS: tuple[Callable[[sqlite_utils.Database], None], ...] = (
+    _v1_history, alerts_schema, migrate_allocations, migrate_lifecycle,
+)
 
 SCHEMA_VERSION = len(MIGRATIONS)
