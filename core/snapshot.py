@@ -22,8 +22,9 @@ import numpy as np
 from gpuops.core import jsontext
 from gpuops.core.alerts.model import Alert
 from gpuops.core.allocations.index import AllocationIndex, Holder
+from gpuops.core.condition import Condition, conditions, count_conditions
 from gpuops.core.csv_cells import write_rows
-from gpuops.core.health import FleetHealth, Health, HealthModel
+from gpuops.core.health import FleetHealth, HealthModel
 from gpuops.core.telemetry import SAMPLE_METRICS, FleetSample
 from gpuops.core.timefmt import file_stamp
 
@@ -78,6 +79,12 @@ class Snapshot:
     @property
     def collected_at(self) -> float:
         return self.sample.ts
+
+    @property
+    def condition(self) -> np.ndarray:
+        """Each GPU's condition (`core.condition`), the words the console's grid and KPIs use."""
+        stale = np.fromiter((g.node in self.sample.stale_nodes for g in self.sample.gpus), dtype=bool, count=len(self.sample))
+        return conditions(self.health.level, self.sample.state, stale)
 
 
 def make_snapshot(
@@ -137,12 +144,12 @@ def alerts_by_gpu(alerts: Iterable[Alert], sample: FleetSample) -> dict[str, lis
 
 def gpu_rows(snapshot: Snapshot) -> list[dict[str, Any]]:
     """One JSON-ready dict per GPU: the status record plus health, holder and alerts."""
-    sample, health = snapshot.sample, snapshot.health
+    sample, health, condition = snapshot.sample, snapshot.health, snapshot.condition
     per_gpu = None if snapshot.alerts is None else alerts_by_gpu(snapshot.alerts, sample)
     rows = sample.records()
     for i, row in enumerate(rows):
         uuid = row["uuid"]
-        row["health"] = health.of(i).label
+        row["health"] = Condition(int(condition[i])).label
         row["health_reason"] = health.reasons[i] or None
         holder = None if snapshot.holders is None else snapshot.holders.get(uuid)
         row["customer"] = None if holder is None else holder.customer
@@ -318,9 +325,9 @@ def collect_snapshot(
     )
 
 
-def health_counts(health: FleetHealth) -> dict[str, int]:
-    """GPUs per health level, by label."""
-    return {level.label: int(np.count_nonzero(health.level == level)) for level in Health}
+def health_counts(snapshot: Snapshot) -> dict[str, int]:
+    """GPUs per condition, by label (every GPU counted once, as the console's KPI strip does)."""
+    return {condition.label: count for condition, count in count_conditions(snapshot.condition).items()}
 
 
 @dataclass(frozen=True)

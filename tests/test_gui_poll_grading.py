@@ -34,7 +34,7 @@ def test_the_poller_grades_each_poll_on_its_worker_thread(qtbot):
         assert poller.stop(wait_s=5.0)
     assert set(graded_on) == {"gpuops-poller"}
     assert all(isinstance(r.graded, GradedPoll) for r in results)
-    assert results[-1].graded.kpis.total == 12 and results[-1].graded.kpis.ok == 12
+    assert results[-1].graded.kpis.total == 12 and results[-1].graded.kpis.answering == 12
     assert results[-1].graded.index.uuids == tuple(g.uuid for g in results[-1].sample.gpus)
 
 

@@ -13,9 +13,9 @@ from PySide6.QtGui import QMouseEvent
 from PySide6.QtTest import QTest
 from PySide6.QtWidgets import QApplication
 
+from gpuops.core.condition import Condition
 from gpuops.core.telemetry import GpuState
 from gpuops.gui.common import palette
-from gpuops.gui.grid.condition import Condition
 from gpuops.gui.live.poller import PollResult
 from tests import samples
 from tests.gui_support import OFFSCREEN_PLUGIN_NOTICE, cell_rgb, close_windows, window_factory

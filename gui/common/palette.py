@@ -51,8 +51,8 @@ CUSTOMER_RGB: tuple[tuple[int, int, int], ...] = (
     (230, 159, 0), (86, 180, 233), (0, 158, 115), (240, 228, 66), (0, 114, 178), (213, 94, 0), (204, 121, 167),
 )
 OTHER_CUSTOMERS_RGB = (187, 187, 187)
-#: Grid code of each `gui.condition.Condition` (OK, STALE, WARNING, CRITICAL, LOST).
-CONDITION_CODES = np.array([HEALTH_OK, HEALTH_STALE, HEALTH_WARNING, HEALTH_CRITICAL, LOST], dtype=np.uint8)
+#: Grid code of each `core.condition.Condition` (OK, STALE, UNKNOWN, WARNING, CRITICAL, LOST).
+CONDITION_CODES = np.array([HEALTH_OK, HEALTH_STALE, NO_DATA, HEALTH_WARNING, HEALTH_CRITICAL, LOST], dtype=np.uint8)
 
 COLOR_MAP_NAME = "viridis"
 #: Value maps offered to people: perceptually uniform and colour-blind safe.
@@ -97,7 +97,7 @@ def build_lut(all_stale: bool = False, cmap_name: str = COLOR_MAP_NAME) -> np.nd
 
 
 def encode_conditions(condition: np.ndarray) -> np.ndarray:
-    """Grid codes for `gui.condition.Condition` values."""
+    """Grid codes for `core.condition.Condition` values."""
     return CONDITION_CODES[condition]
 
 

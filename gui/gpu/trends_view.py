@@ -96,7 +96,7 @@ class TrendsView(QWidget):
         row = {
             "util_gpu_mean_pct": kpis.util_mean_pct,
             "power_total_kw": None if kpis.power_total_w is None else kpis.power_total_w / 1000,
-            "n_ok": kpis.ok, "n_lost": kpis.lost, "n_unknown": kpis.unknown,
+            "n_ok": kpis.answering, "n_lost": kpis.lost, "n_unknown": kpis.unknown,
         }
         for name, value in row.items():
             self._values[name][k] = np.nan if value is None else value

@@ -9,8 +9,9 @@ All of it is numpy over per-GPU codes, so regrouping 10,000 GPUs costs a few mil
 
 Filter text is a list of words, all of which must match: `key:value` compares one field
 (`health:critical`, `site:ams`, `model:h100`, `customer:acme`; the same key twice means either
-value), a bare word matches any of node, model, site, rack, UUID, serial or customer, and a
-leading `-` negates. Unknown keys raise `FilterError` with the keys that exist.
+value), a bare word matches any of node, model, site, rack, UUID, serial or customer (and a
+condition's name: `lost`, `critical`, `stale`, ... find those GPUs), and a leading `-` negates.
+Unknown keys raise `FilterError` with the keys that exist.
 """
 
 from __future__ import annotations
@@ -20,8 +21,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from gpuops.core.condition import Condition
 from gpuops.core.telemetry import GpuState
-from gpuops.gui.grid.condition import Condition
 from gpuops.gui.live.fleet_index import FleetIndex, natural_key
 
 #: Group-by choices: key -> label.
@@ -97,6 +98,10 @@ class Arrangement:
         return self.order[self.starts[k] : self.starts[k + 1]]
 
 
+#: Bare words that also match a condition.
+_CONDITION_WORDS: dict[str, Condition] = {c.label: c for c in Condition if c is not Condition.OK}
+
+
 def _values(index: FleetIndex, field: str, facts: FleetFacts) -> Sequence[str]:
     """One field of every GPU as text, for grouping and sorting."""
     if field in _TEXT_FIELDS:
@@ -162,6 +167,8 @@ def filter_mask(index: FleetIndex, facts: FleetFacts, text: str) -> np.ndarray:
                 anywhere = np.zeros(len(index), dtype=bool)
                 for column in columns:
                     anywhere |= _contains(column, w)
+                if w in _CONDITION_WORDS:  # "lost" finds the lost GPUs, as health:lost does
+                    anywhere |= facts.condition == _CONDITION_WORDS[w]
                 match &= anywhere
         shown &= ~match if negate else match
     return shown

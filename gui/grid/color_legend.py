@@ -49,6 +49,7 @@ class ColorLegend(QWidget):
                 ("warning", QColor(*rgb[palette.HEALTH_WARNING])),
                 ("critical", QColor(*rgb[palette.HEALTH_CRITICAL])),
                 ("stale", QColor(*rgb[palette.HEALTH_STALE])),
+                ("unknown", QColor(*palette.NO_DATA_RGB)),
                 ("lost", QColor(*palette.LOST_RGB)),
             )
         else:

@@ -33,6 +33,7 @@ from PySide6.QtWidgets import (
 )
 
 from gpuops.core.alerts.model import Severity
+from gpuops.core.condition import Condition, conditions
 from gpuops.core.health import FleetHealth
 from gpuops.core.telemetry import FleetSample, GpuState
 from gpuops.core.units import DEFAULT_UNITS, DisplayUnits
@@ -41,7 +42,6 @@ from gpuops.gui.gpu.text import gpu_tooltip
 from gpuops.gui.grid.alert_marks import AlertMarks
 from gpuops.gui.grid.arrangement import GROUP_BY, SORT_BY, FilterError, FleetFacts, GridSettings, arrange
 from gpuops.gui.grid.color_legend import ColorLegend
-from gpuops.gui.grid.condition import Condition, conditions
 from gpuops.gui.grid.customer_colors import CUSTOMER_KEY, encode_customers, legend_swatches
 from gpuops.gui.grid.layout import GridLayout
 from gpuops.gui.grid.metrics import GRID_METRICS, GridMetric, grid_metric

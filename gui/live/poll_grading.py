@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from gpuops.core.condition import conditions
 from gpuops.core.health import FleetHealth, HealthModel
 from gpuops.core.telemetry import FleetSample, read_only
 from gpuops.gui.live.fleet_index import FleetIndex
@@ -65,5 +66,5 @@ class PollGrader:
                 health=health,
                 stale=stale,
                 last_fresh_ts=self._freshness.last_fresh_ts.copy(),  # the grader keeps updating its own
-                kpis=fleet_kpis(sample),
+                kpis=fleet_kpis(sample, conditions(health.level, sample.state, stale)),
             )

@@ -19,7 +19,7 @@ from PySide6.QtCore import QBuffer, QByteArray, QIODevice, QMarginsF, QPointF, Q
 from PySide6.QtGui import QColor, QFont, QFontMetricsF, QImage, QPageLayout, QPageSize, QPainter, QPdfWriter, QPen, QPolygonF
 
 from gpuops.core.alerts.model import Severity
-from gpuops.core.health import Health
+from gpuops.core.condition import Condition
 from gpuops.core.snapshot import PLOT_SERIES, GpuPlot, Snapshot, customers_now, health_counts
 from gpuops.core.timefmt import local_time, utc_time
 from gpuops.core.units import format_optional, format_power
@@ -32,6 +32,9 @@ _MUTED = QColor(110, 110, 110)
 _RULE = QColor(200, 200, 200)
 _HEADER_FILL = QColor(235, 238, 242)
 _LINE = QColor(33, 110, 180)
+#: The conditions counted in the header, in the KPI strip's order.
+_CONDITION_ORDER = tuple(c.label for c in (Condition.OK, Condition.WARNING, Condition.CRITICAL, Condition.LOST,
+                                             Condition.STALE, Condition.UNKNOWN))
 _SEVERITY_INK = {Severity.CRITICAL: QColor(170, 0, 60), Severity.WARNING: QColor(150, 90, 0), Severity.INFO: _INK}
 
 
@@ -196,8 +199,8 @@ def _draw_chart(painter: QPainter, rect: QRectF, ts: np.ndarray, values: np.ndar
 
 def _header(report: _Report, snapshot: Snapshot) -> None:
     local, utc = local_time(snapshot.collected_at, with_zone=True), utc_time(snapshot.collected_at)
-    kpis = fleet_kpis(snapshot.sample)
-    health = health_counts(snapshot.health)
+    kpis = fleet_kpis(snapshot.sample, snapshot.condition)
+    health = health_counts(snapshot)
     report.text("gpuops fleet snapshot", _font(18, bold=True))
     report.space(2)
     report.text(f"Taken {local}  ·  {utc}", _font(10))
@@ -207,10 +210,7 @@ def _header(report: _Report, snapshot: Snapshot) -> None:
     held = "not available" if snapshot.holders is None else f"{len(snapshot.holders):,}"
     figures = [
         ("GPUs", f"{kpis.total:,}"),
-        ("answering", f"{kpis.ok:,}"),
-        ("lost", f"{kpis.lost:,}"),
-        ("unknown state", f"{kpis.unknown:,}"),
-        ("health ok / warning / critical", f"{health['ok']:,} / {health['warning']:,} / {health['critical']:,}"),
+        (" / ".join(_CONDITION_ORDER), " / ".join(f"{health[label]:,}" for label in _CONDITION_ORDER)),
         ("mean utilization", format_optional(kpis.util_mean_pct, "{:.1f} %")),
         ("total power", format_power(kpis.power_total_w)),
         ("allocated", held),
@@ -273,13 +273,14 @@ def _plots(report: _Report, snapshot: Snapshot) -> None:
         report.text("No history to plot (no recorded history for these GPUs).", _font(10), _MUTED)
         return
     positions = {gpu.uuid: i for i, gpu in enumerate(snapshot.sample.gpus)}
+    condition = snapshot.condition
     for plot in snapshot.plots:
         i = positions.get(plot.uuid)
         if i is None:
             continue
         gpu = snapshot.sample.gpus[i]
-        health = snapshot.health.of(i)
-        status = health.label + (f": {snapshot.health.reasons[i]}" if health > Health.OK else "")
+        reason = snapshot.health.reasons[i]
+        status = Condition(int(condition[i])).label + (f": {reason}" if reason else "")
         report.space(3)
         report.text(f"{gpu.node} · GPU {gpu.index} · {gpu.name}", _font(10, bold=True))
         report.text(f"{gpu.uuid} · health {status}", _font(8.5), _MUTED)

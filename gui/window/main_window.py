@@ -141,6 +141,7 @@ class MainWindow(QMainWindow):
         self.poller.stalled.connect(self.show_problem)
         self.grid.gpuSelected.connect(self.select_gpu)
         self.detail.gpuChosen.connect(self.select_gpu)
+        self.kpi_strip.filterRequested.connect(self._filter_from_kpi)
         self.window_actions = install_window_actions(self, self, history_db)
         self._consoles: list[Stoppable] = []
 
@@ -301,6 +302,11 @@ class MainWindow(QMainWindow):
         self.grid.set_stale(stale)
         self.kpi_strip.set_stale(stale)
         self.detail.set_stale(stale)
+
+    @Slot(str)
+    def _filter_from_kpi(self, text: str) -> None:
+        """A KPI count clicked: show those GPUs; the same count again shows every GPU."""
+        self.grid.set_filter("" if self.grid.filter_edit.text().strip() == text else text)
 
     @Slot(str)
     def select_gpu(self, uuid: str) -> None:
