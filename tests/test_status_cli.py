@@ -137,7 +137,9 @@ def test_watch_piped_prints_frame_after_frame_and_ctrl_c_is_quiet() -> None:
                                stderr=subprocess.PIPE, env=_env())
     seen = b""
     while seen.count(b"Ctrl-C to stop") < 2:
-        seen += process.stdout.readline()  # type: ignore[union-attr]  # stdout=PIPE
+        line = process.stdout.readline()  # type: ignore[union-attr]  # stdout=PIPE
+        assert line, f"the watch ended early: {process.stderr.read()!r}"  # type: ignore[union-attr]  # stderr=PIPE
+        seen += line
     process.send_signal(signal.SIGINT)
     out, err = process.communicate(timeout=30)
     assert process.returncode == 0 and b"Traceback" not in err
