@@ -88,10 +88,12 @@ PROF_DRAM_ACTIVE = "DCGM_FI_PROF_DRAM_ACTIVE"
 FIELDS: tuple[DcgmField, ...] = (
     DcgmField("DCGM_FI_DEV_GPU_UTIL", "util_gpu_pct", "gauge", 1.0, "GPU utilization (in %)."),
     DcgmField("DCGM_FI_DEV_MEM_COPY_UTIL", "util_mem_pct", "gauge", 1.0, "Memory utilization (in %)."),
+    DcgmField("DCGM_FI_DEV_ENC_UTIL", "enc_util_pct", "gauge", 1.0, "Encoder utilization (in %)."),
+    DcgmField("DCGM_FI_DEV_DEC_UTIL", "dec_util_pct", "gauge", 1.0, "Decoder utilization (in %)."),
     DcgmField(FB_USED, "mem_used_bytes", "gauge", MIB, "Framebuffer memory used (in MiB)."),
     DcgmField(FB_FREE, "", "gauge", MIB, "Framebuffer memory free (in MiB)."),
     DcgmField(FB_TOTAL, "mem_total_bytes", "gauge", MIB, "Framebuffer memory total (in MiB)."),
-    DcgmField(FB_RESERVED, "", "gauge", MIB, "Framebuffer memory reserved (in MiB)."),
+    DcgmField(FB_RESERVED, "mem_reserved_bytes", "gauge", MIB, "Framebuffer memory reserved (in MiB)."),
     DcgmField("DCGM_FI_DEV_GPU_TEMP", "temp_c", "gauge", 1.0, "GPU temperature (in C)."),
     DcgmField("DCGM_FI_DEV_MEMORY_TEMP", "mem_temp_c", "gauge", 1.0, "Memory temperature (in C)."),
     DcgmField(SLOWDOWN_TEMP, "", "gauge", 1.0, "Slowdown temperature threshold (in C)."),

@@ -156,6 +156,11 @@ _METRIC_TABLE: tuple[tuple[str, bool, bool], ...] = (
     ("sm_occupancy_pct", False, False),
     ("tensor_active_pct", False, False),
     ("dram_active_pct", False, False),
+    # Video engines (NVENC/NVDEC, NULL on boards without one) and the framebuffer the driver
+    # reserves for itself (neither used nor free).
+    ("enc_util_pct", False, False),
+    ("dec_util_pct", False, False),
+    ("mem_reserved_bytes", True, False),
 )
 SAMPLE_METRICS: tuple[str, ...] = tuple(name for name, _, _ in _METRIC_TABLE)
 # The real-activity columns, which a MIG device carries too.

@@ -129,3 +129,33 @@ def test_the_agent_serves_activity_under_the_dcgm_names_as_ratios(served) -> Non
     }
     captured = {labels["__name__"]: value for labels, value in _samples(L4) if labels["__name__"] in ACTIVITY}
     assert served_back == pytest.approx(captured)
+
+
+VIDEO_AND_RESERVED = {
+    "DCGM_FI_DEV_ENC_UTIL": ("enc_util_pct", 1.0), "DCGM_FI_DEV_DEC_UTIL": ("dec_util_pct", 1.0),
+    dcgm.FB_RESERVED: ("mem_reserved_bytes", dcgm.MIB),
+}
+
+
+@pytest.mark.parametrize("capture", [L4, T4], ids=lambda p: p.stem)
+def test_video_engines_and_reserved_framebuffer_are_read_and_served_back(served, capture: Path) -> None:
+    """dcgm-exporter's default set has encoder/decoder utilization and FB reserved: read in their units,
+    served back under the same names by the agent."""
+    captured = {(labels["__name__"], labels["UUID"]): value for labels, value in _samples(capture)
+                if labels["__name__"] in VIDEO_AND_RESERVED}
+    assert len(captured) == 3
+    with ScrapeSource([served("capture", capture.read_bytes())]) as source:
+        sample = source.poll()
+    records = {r["uuid"]: r for r in sample.records()}
+    for (name, uuid), value in captured.items():
+        key, scale = VIDEO_AND_RESERVED[name]
+        assert records[uuid][key] == pytest.approx(value * scale), (name, uuid)
+    text = snapshot_exposition(AgentSnapshot(sample=sample)).decode()
+    served_back = {(s.name, s.labels["UUID"]): s.value for family in text_string_to_metric_families(text)
+                   for s in family.samples if s.name in VIDEO_AND_RESERVED}
+    assert served_back == pytest.approx(captured)
+    # and FB_FREE stays what the exporter said: total = used + free + reserved
+    free = {labels["UUID"]: v for labels, v in _samples(capture) if labels["__name__"] == dcgm.FB_FREE}
+    free_back = {s.labels["UUID"]: s.value for family in text_string_to_metric_families(text)
+                 for s in family.samples if s.name == dcgm.FB_FREE}
+    assert free_back == pytest.approx(free)

@@ -94,7 +94,7 @@ _DRIVER_KEYS = (
     "ecc_corrected_aggregate", "ecc_uncorrected_aggregate", "remapped_rows_correctable",
     "remapped_rows_uncorrectable", "remapped_rows_pending", "remapped_rows_failure", "pcie_replay_count",
     "clocks_event_reasons", "mig_mode", "gpm_graphics_util", "gpm_sm_util", "gpm_sm_occupancy", "gpm_tensor_util",
-    "gpm_dram_util",
+    "gpm_dram_util", "enc_util", "dec_util", "mem_reserved",
 )
 _SYMBOLS = (
     "nvmlDeviceGetFieldValues", "nvmlDeviceGetCurrentClocksEventReasons", "nvmlDeviceGetTemperatureThreshold",
@@ -111,7 +111,8 @@ _SAME = {
     "mem_clock_mhz": "mem_clock_mhz", "fan_pct": "fan_pct", "pstate": "pstate", "pcie_link_gen": "pcie_link_gen",
     "pcie_link_gen_max": "pcie_link_gen_max", "pcie_link_width": "pcie_link_width",
     "pcie_link_width_max": "pcie_link_width_max", "mem_used_bytes": "mem_used", "mem_total_bytes": "mem_total",
-    "throttle_reasons_mask": "clocks_event_reasons",
+    "throttle_reasons_mask": "clocks_event_reasons", "enc_util_pct": "enc_util", "dec_util_pct": "dec_util",
+    "mem_reserved_bytes": "mem_reserved",
     **{k: k for k in _DRIVER_KEYS if k.startswith(("ecc_", "remapped_rows_", "pcie_replay"))},
 }
 _MILLI = {"power_w": "power_mw", "power_limit_w": "power_limit_mw", "energy_j": "energy_mj"}

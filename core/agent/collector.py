@@ -54,15 +54,14 @@ def _field_values(sample: FleetSample, field: dcgm.DcgmField, last_xid: dict[str
             total = float(metrics["mem_total_bytes"][i])
             if math.isnan(total) and gpu.mem_total_bytes is not None:
                 total = float(gpu.mem_total_bytes)
-            value = total - float(metrics["mem_used_bytes"][i])
+            reserved = float(metrics["mem_reserved_bytes"][i])  # DCGM: total = used + free + reserved
+            value = total - float(metrics["mem_used_bytes"][i]) - (0.0 if math.isnan(reserved) else reserved)
         elif field.name == dcgm.XID_ERRORS:
             if sample.gpu_state(i) == GpuState.LOST:
                 continue
             value = float(last_xid.get(gpu.uuid, 0))
-        elif field.name == dcgm.SLOWDOWN_TEMP:
+        else:  # SLOWDOWN_TEMP
             value = math.nan if gpu.slowdown_temp_c is None else gpu.slowdown_temp_c
-        else:  # FB_RESERVED: NVML's model has no reserved figure; it is folded into used/free
-            continue
         if not math.isnan(value):
             yield i, value / field.scale
 

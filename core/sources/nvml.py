@@ -124,6 +124,8 @@ _READERS: dict[str, tuple[tuple[Callable[..., Any], ...], tuple[Any, ...]]] = {
     # every poll
     "memory": ((pynvml.nvmlDeviceGetMemoryInfo,), (pynvml.nvmlMemory_v2,)),
     "utilization": ((pynvml.nvmlDeviceGetUtilizationRates,), ()),
+    "enc_util_pct": ((pynvml.nvmlDeviceGetEncoderUtilization,), ()),  # [%, sampling period µs]
+    "dec_util_pct": ((pynvml.nvmlDeviceGetDecoderUtilization,), ()),
     "compute_processes": (
         (pynvml.nvmlDeviceGetComputeRunningProcesses_v3, pynvml.nvmlDeviceGetComputeRunningProcesses_v2), ()
     ),
@@ -508,6 +510,11 @@ class NvmlSource(TelemetrySource):
         if memory is not None:
             columns["mem_used_bytes"][i] = memory.used
             columns["mem_total_bytes"][i] = memory.total
+            columns["mem_reserved_bytes"][i] = memory.reserved
+        for reader in ("enc_util_pct", "dec_util_pct"):
+            engine = self._call(gpu, reader)
+            if engine is not None:
+                columns[reader][i] = engine[0]
         for reader in _COLUMN_READERS:
             columns[reader][i] = _number(self._call(gpu, reader))
         if columns["pstate"][i] == pynvml.NVML_PSTATE_UNKNOWN:

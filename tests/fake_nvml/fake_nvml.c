@@ -64,7 +64,8 @@
     X(ecc_uncorrected_aggregate) X(remapped_rows_correctable) X(remapped_rows_uncorrectable)      \
     X(remapped_rows_pending) X(remapped_rows_failure) X(pcie_replay_count)                        \
     X(clocks_event_reasons) X(mig_mode) X(gpu_instance_id) X(compute_instance_id)                \
-    X(gpm_graphics_util) X(gpm_sm_util) X(gpm_sm_occupancy) X(gpm_tensor_util) X(gpm_dram_util)
+    X(gpm_graphics_util) X(gpm_sm_util) X(gpm_sm_occupancy) X(gpm_tensor_util) X(gpm_dram_util) \
+    X(enc_util) X(dec_util)
 
 #define FAKE_KEY_ENUM(name) K_##name,
 enum fake_key { FAKE_KEYS(FAKE_KEY_ENUM) K_COUNT };
@@ -295,6 +296,8 @@ static void make_h100_sxm(nvmlDevice_t d, unsigned int index) {
     v[K_gpm_sm_occupancy] = 3875;
     v[K_gpm_tensor_util] = 4100;
     v[K_gpm_dram_util] = 2730;
+    v[K_enc_util] = FAKE_UNSUPPORTED; /* H100: NVDEC engines, no NVENC */
+    v[K_dec_util] = 12;
     char text[96];
     set_text(d, S_name, "NVIDIA H100 80GB HBM3");
     snprintf(text, sizeof text, "GPU-5d6f1c2a-0000-4e6b-9a1d-%012x", 0xa100u + index);
@@ -343,6 +346,8 @@ static void make_rtx6000_ada(nvmlDevice_t d, unsigned int index) {
     v[K_clocks_event_reasons] = nvmlClocksEventReasonGpuIdle;
     v[K_mig_mode] = FAKE_UNSUPPORTED;
     for (int m = 0; m < FAKE_GPM_METRICS; m++) v[GPM_KEYS[m]] = FAKE_UNSUPPORTED; /* GPM is Hopper+ */
+    v[K_enc_util] = 23; /* a workstation card encoding video */
+    v[K_dec_util] = 5;
     char text[96];
     set_text(d, S_name, "NVIDIA RTX 6000 Ada Generation");
     snprintf(text, sizeof text, "GPU-8b1e7f40-3c2d-11ee-be56-%012x", 0xada0u + index);
@@ -362,6 +367,7 @@ static void make_full_field_board(nvmlDevice_t d, unsigned int index) {
     v[K_mem_total] = 102641958912LL; /* 97887 MiB */
     v[K_power_limit_mw] = 600000;
     v[K_fan_pct] = 35;
+    v[K_enc_util] = 17;
     v[K_clocks_event_reasons] = nvmlClocksEventReasonSwPowerCap;
     char text[96];
     set_text(d, S_name, "NVIDIA RTX PRO 6000 Blackwell Workstation Edition");
@@ -466,7 +472,8 @@ static void vgpu_guests(unsigned int count) {
  * GPU 2 is an H100 without MIG. GPU instance ids are those an H100 hands out for these profiles. */
 static void enable_mig(nvmlDevice_t d) {
     d->value[K_mig_mode] = NVML_DEVICE_MIG_ENABLE;
-    d->value[K_util_gpu] = FAKE_UNSUPPORTED;
+    d->value[K_util_gpu] = FAKE_UNSUPPORTED; /* the parent refuses utilization, video engines too */
+    d->value[K_dec_util] = FAKE_UNSUPPORTED;
     d->value[K_mem_used] = 0;
 }
 
@@ -1005,6 +1012,26 @@ nvmlReturn_t DECLDIR nvmlDeviceGetUtilizationRates(nvmlDevice_t device, nvmlUtil
     utilization->gpu = (unsigned int)device->value[K_util_gpu];
     utilization->memory = (unsigned int)device->value[K_util_mem];
     return api_leave(NVML_SUCCESS);
+}
+
+static nvmlReturn_t read_engine(nvmlDevice_t device, enum fake_key key, unsigned int *utilization,
+                                unsigned int *samplingPeriodUs) {
+    nvmlReturn_t ret = read_uint(device, key, utilization);
+    if (ret == NVML_SUCCESS && samplingPeriodUs == NULL) return NVML_ERROR_INVALID_ARGUMENT;
+    if (ret == NVML_SUCCESS) *samplingPeriodUs = 167000; /* the driver's video-engine sampling period */
+    return ret;
+}
+
+nvmlReturn_t DECLDIR nvmlDeviceGetEncoderUtilization(nvmlDevice_t device, unsigned int *utilization,
+                                                     unsigned int *samplingPeriodUs) {
+    api_enter();
+    return api_leave(read_engine(device, K_enc_util, utilization, samplingPeriodUs));
+}
+
+nvmlReturn_t DECLDIR nvmlDeviceGetDecoderUtilization(nvmlDevice_t device, unsigned int *utilization,
+                                                     unsigned int *samplingPeriodUs) {
+    api_enter();
+    return api_leave(read_engine(device, K_dec_util, utilization, samplingPeriodUs));
 }
 
 nvmlReturn_t DECLDIR nvmlDeviceGetClockInfo(nvmlDevice_t device, nvmlClockType_t type, unsigned int *clock) {
