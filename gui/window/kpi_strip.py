@@ -111,7 +111,8 @@ class KpiStrip(QWidget):
         super().__init__(parent)
         self.tiles: dict[str, _Tile] = {"total": _Tile("GPUs", "GPUs the source knows")}
         for condition, meaning in _CONDITION_TILES:
-            tile = _Tile(condition.label.capitalize(), f"{meaning}. Click to show only these in the grid.", clickable=True)
+            title = "OK" if condition is Condition.OK else condition.label.capitalize()
+            tile = _Tile(title, f"{meaning}. Click to show only these in the grid.", clickable=True)
             tile.clicked.connect(lambda condition=condition: self.filterRequested.emit(f"health:{condition.label}"))
             self.tiles[condition.label] = tile
         self.tiles["util"] = _Tile("Fleet utilization", "Mean GPU utilization over the GPUs that answer")
