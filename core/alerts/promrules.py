@@ -402,14 +402,16 @@ class _Translation:
 
     def _placeholder(self, name: str, spec: str) -> str:
         rule, first = self.rule, self.rule.conditions[0]
-        labels = {"node": dcgm.LABEL_HOST, "gpu": dcgm.LABEL_UUID, "gpu_index": dcgm.LABEL_GPU,
-                  "model": dcgm.LABEL_MODEL, "site": "site", "customer": "customer"}
+        labels = {"node": dcgm.LABEL_HOST, "gpu": dcgm.LABEL_UUID, "gpu_index": dcgm.LABEL_GPU, "model": dcgm.LABEL_MODEL}
         if name == "rule":
             return rule.name
         if name == "severity":
             return rule.severity.label
         if name in labels:
             return _label_ref(labels[name])
+        if name in ("site", "customer"):  # labels a relabelling may add; else what the engine says
+            missing = "(no customer)" if name == "customer" and rule.target == GPU else "?"
+            return f"{{{{ with $labels.{name} }}}}{{{{ . }}}}{{{{ else }}}}{missing}{{{{ end }}}}"
         if name == "value":
             return _number_text("$value", spec)
         if name in ("threshold", "limit") and first.ref is None:
