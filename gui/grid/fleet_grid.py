@@ -40,7 +40,7 @@ from gpuops.core.units import DEFAULT_UNITS, DisplayUnits
 from gpuops.gui.common import palette
 from gpuops.gui.gpu.text import gpu_tooltip
 from gpuops.gui.grid.alert_marks import AlertMarks
-from gpuops.gui.grid.arrangement import GROUP_BY, SORT_BY, FilterError, FleetFacts, GridSettings, arrange
+from gpuops.gui.grid.arrangement import GROUP_BY, SORT_BY, Arrangement, FilterError, FleetFacts, GridSettings, arrange
 from gpuops.gui.grid.color_legend import ColorLegend
 from gpuops.gui.grid.customer_colors import CUSTOMER_KEY, encode_customers, legend_swatches
 from gpuops.gui.grid.layout import GridLayout
@@ -224,6 +224,7 @@ class FleetGrid(QWidget):
         self._node_cells = False
         self._index: FleetIndex | None = None
         self._layout: GridLayout | None = None
+        self._fit_size = (1, 1)  # cells the view spans zoomed out (see _room_for)
         self._pixels = np.zeros((1, 1), dtype=np.uint8)
         self._sample: FleetSample | None = None
         self._health: FleetHealth | None = None
@@ -505,19 +506,30 @@ class FleetGrid(QWidget):
             self._pixels.fill(palette.GAP)
         self._lost_positions = np.zeros(0, dtype=np.int64)
         self._lost_markers.setPath(QPainterPath())
-        self._viewbox.setLimits(
-            xMin=-0.5, xMax=layout.width + 0.5, yMin=-0.5, yMax=layout.height + 0.5, minXRange=2, minYRange=1
-        )
+        self._fit_size = self._room_for(layout, arrangement)
+        width, height = self._fit_size
+        self._viewbox.setLimits(xMin=-0.5, xMax=width + 0.5, yMin=-0.5, yMax=height + 0.5, minXRange=2, minYRange=1)
         if fit:
             self.fit_all()
         self._label_rows(layout)
         self._place_selection()
         self.alert_marks.place(layout, self._index)
 
+    def _room_for(self, layout: GridLayout, arrangement: Arrangement) -> tuple[int, int]:
+        """The cells the view spans when zoomed out: the layout's own, or under a filter those
+        of the whole fleet, so that the GPUs found keep their usual cell size, from the top-left,
+        instead of a few giant cells."""
+        if self._index is None or len(arrangement.order) == len(self._index):
+            return layout.width, layout.height
+        unfiltered = arrange(self._index, self._facts(), GridSettings(self._settings.group_by, self._settings.sort_by))
+        whole = GridLayout(self._index, arrangement=unfiltered)
+        return max(layout.width, whole.width), max(layout.height, whole.height)
+
     def fit_all(self) -> None:
-        """Zoom out to the whole fleet."""
+        """Zoom out to the whole fleet (or, under a filter, to where the whole fleet would be)."""
         if self._layout is not None:
-            self._viewbox.setRange(QRectF(0, 0, self._layout.width, self._layout.height), padding=0)
+            width, height = self._fit_size
+            self._viewbox.setRange(QRectF(0, 0, width, height), padding=0)
 
     def _label_rows(self, layout: GridLayout) -> None:
         """Node names (or group names, when grouped) on the left axis; for tall grids every few
