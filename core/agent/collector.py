@@ -8,6 +8,10 @@ code, as there. One deliberate difference: a value the GPU does not support (NaN
 sample) is left out rather than sent as one of DCGM's 9.22e18 sentinels, so `sum()` and
 `avg()` over a fleet stay meaningful.
 
+A MIG-enabled GPU's framebuffer and activity fields are served per MIG device, labelled GPU_I_ID
+and GPU_I_PROFILE as dcgm-exporter labels them (its other fields stay GPU-wide), so sums over a
+GPU's series count each slice once.
+
 Extras under `gpuops_`: per-process GPU memory, an XID counter (every event, repeats
 included), GPU state as a state set, static inventory as an info gauge, and source health.
 """
@@ -22,9 +26,14 @@ from prometheus_client.metrics_core import GaugeMetricFamily, Metric, StateSetMe
 from gpuops.core import dcgm_schema as dcgm
 from gpuops.core.agent.exposition import render
 from gpuops.core.agent.poller import AgentSnapshot
-from gpuops.core.telemetry import FleetSample, GpuInventory, GpuState
+from gpuops.core.telemetry import ACTIVITY_METRICS, FleetSample, GpuInventory, GpuState, MigDevice
 
 _STATE_LABELS = {state: state.label for state in GpuState}
+# Fields a MIG-enabled GPU serves per MIG device: each device's share of the framebuffer and its
+# GPU instance's activity. FB_TOTAL stays GPU-wide: the slices do not cover the whole framebuffer.
+_PER_MIG_DEVICE: frozenset[str] = frozenset(
+    {dcgm.FB_USED, dcgm.FB_FREE} | {field.name for field in dcgm.FIELDS if field.metric in ACTIVITY_METRICS}
+)
 
 
 def gpu_label_values(gpu: GpuInventory) -> list[str]:
@@ -79,10 +88,19 @@ def fleet_metrics(snapshot: AgentSnapshot) -> Iterator[Metric]:
     labels = [gpu_label_values(gpu) for gpu in sample.gpus]
     label_sets = [dict(zip(dcgm.GPU_LABELS, values, strict=True)) for values in labels]
     last_xid = dict(snapshot.last_xid)
+    split = [i for i in range(len(sample)) if sample.mig_devices and sample.mig_devices[i]]
     for field in dcgm.FIELDS:
         family = Metric(field.name, field.help, field.kind)
+        per_device = field.name in _PER_MIG_DEVICE
         for i, value in _field_values(sample, field, last_xid):
-            family.add_sample(field.name, label_sets[i], value)
+            if not (per_device and i in split):
+                family.add_sample(field.name, label_sets[i], value)
+        if per_device:
+            for i in split:
+                for device in sample.mig_devices[i]:
+                    value = _mig_field_value(device, field)
+                    if not math.isnan(value):
+                        family.add_sample(field.name, {**label_sets[i], **_mig_labels(device)}, value)
         yield family
     yield from _extras(snapshot, sample, labels)
 
@@ -127,6 +145,25 @@ def _extras(snapshot: AgentSnapshot, sample: FleetSample, labels: list[list[str]
     yield info
     yield processes
     yield xids
+
+
+def _mig_labels(device: MigDevice) -> dict[str, str]:
+    instance = "" if device.gpu_instance_id is None else str(device.gpu_instance_id)
+    return {dcgm.LABEL_MIG_ID: instance, dcgm.LABEL_MIG_PROFILE: device.profile or dcgm.MIG_PROFILE_NULL}
+
+
+def _mig_field_value(device: MigDevice, field: dcgm.DcgmField) -> float:
+    """A per-MIG-device field in DCGM's unit; NaN when the device does not say."""
+    used = math.nan if device.mem_used_bytes is None else float(device.mem_used_bytes)
+    total = math.nan if device.mem_total_bytes is None else float(device.mem_total_bytes)
+    if field.name == dcgm.FB_USED:
+        value = used
+    elif field.name == dcgm.FB_FREE:
+        value = total - used
+    else:
+        activity = getattr(device, field.metric)
+        value = math.nan if activity is None else activity
+    return value / field.scale
 
 
 def _info_values(gpu: GpuInventory) -> list[str]:
