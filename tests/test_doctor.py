@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from gpuops.core.store.schema import SCHEMA_VERSION
 from tests.fake_nvml.control import subprocess_env
 from tests.local_http import Answer, LocalServer, static_routes
 from tests.servers import free_port, stop, wait_until
@@ -85,7 +86,7 @@ def test_fake_driver_healthy_with_a_good_history_menu_entry_and_text_output(home
     assert checks["gpus"]["status"] == "ok" and checks["gpus"]["detail"] == f"8 GPUs (8× {status['name']})"
     history = checks["history"]
     assert history["status"] == "ok" and history["detail"].startswith(f"{db}: ")
-    assert "schema 3 (this gpuops: 3)" in history["detail"] and history["detail"].endswith("no collector running, integrity ok")
+    assert f"schema {SCHEMA_VERSION} (this gpuops: {SCHEMA_VERSION})" in history["detail"] and history["detail"].endswith("no collector running, integrity ok")
     assert checks["source"]["status"] == "ok" and checks["source"]["detail"] == "nvml (--source) answers: 8 GPUs"
     assert checks["desktop"]["status"] == "ok"
     assert code == 0
