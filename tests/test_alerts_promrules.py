@@ -279,6 +279,12 @@ def test_custom_rules_are_exported_and_disabled_ones_are_not(history: Path, tmp_
          "summary": "{node} GPU {gpu_index}: {value:.1f} °C ({value}) over {threshold} °C", "runbook": ""},
         {"name": "site_only_custom", "severity": "warning", "conditions": [{"signal": "temp_c", "op": ">", "value": 80}],
          "scope": {"kind": "site", "values": ["dc1"]}, "summary": "{node}: hot"},
+        {"name": "model_scoped_custom", "severity": "warning", "conditions": [{"signal": "temp_c", "op": ">", "value": 80}],
+         "scope": {"kind": "model", "values": [MODEL, "NVIDIA A100 (test)"]}, "summary": "{model}: hot"},
+        {"name": "other_model_custom", "severity": "warning", "conditions": [{"signal": "temp_c", "op": ">", "value": 80}],
+         "scope": {"kind": "model", "values": ["NVIDIA L40S"]}, "summary": "{model}: hot"},
+        {"name": "node_by_model_custom", "target": "node", "severity": "info", "summary": "{node}",
+         "conditions": [{"signal": "gpu_count", "op": "<", "value": 8}], "scope": {"kind": "model", "values": [MODEL]}},
         {"name": "disabled_custom", "severity": "warning", "enabled": False,
          "conditions": [{"signal": "temp_c", "op": ">", "value": 10}], "summary": "{node}: warm"},
     ]
@@ -299,10 +305,13 @@ def test_custom_rules_are_exported_and_disabled_ones_are_not(history: Path, tmp_
     assert "disabled_custom" not in result.stderr and "ecc_uncorrectable" not in result.stderr  # not "skipped": off
     assert "# Not exported, disabled in gpuops: disabled_custom, ecc_uncorrectable" in out.read_text(encoding="utf-8")
     assert any(line.startswith("  site_only_custom: its site scope") for line in result.stderr.splitlines())
+    assert any(line.startswith("  node_by_model_custom: a node rule scoped by model") for line in result.stderr.splitlines())
 
     series = scenario({(HOT, "DCGM_FI_DEV_GPU_TEMP"): [30.0, 85.5, 85.5, 85.5, 85.5, 85.5, 70.0, 70.0, 70.0, 70.0, 70.0],
                        (ECC, "DCGM_FI_DEV_ECC_DBE_VOL_TOTAL"): [0.0] + [3.0] * (MINUTES - 1)})
     firing = engine_alerts(stored_rules(history), series)
+    assert [("model_scoped_custom", HOT) in minute for minute in firing] == [False] + [True] * 5 + [False] * 5
+    assert not any(rule == "other_model_custom" for minute in firing for rule, _ in minute)
     custom_firing = [("gpu_hot_custom", HOT) in minute for minute in firing]
     # for 90 s at one-minute polls: firing at minute 3; keep_firing_for 5 min after the last hot minute (5).
     assert custom_firing == [False, False, False, True, True, True, True, True, True, True, False]
@@ -310,7 +319,8 @@ def test_custom_rules_are_exported_and_disabled_ones_are_not(history: Path, tmp_
     # Prometheus counts keep_firing_for from the first evaluation the condition is false (minute
     # 6), gpuops from the last it held (5): Prometheus resolves one evaluation later.
     in_prometheus = [*firing[:-1], {**firing[-1], ("gpu_hot_custom", HOT): firing[-2]["gpu_hot_custom", HOT]}]
-    result = promtool_test(tmp_path, out, series, in_prometheus, ["gpu_hot_custom"], engine_texts)
+    result = promtool_test(tmp_path, out, series, in_prometheus, ["gpu_hot_custom", "model_scoped_custom", "other_model_custom"],
+                           engine_texts)
     assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
 
 

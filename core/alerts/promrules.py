@@ -270,6 +270,8 @@ class _Translation:
         if label is None:
             what = "sites come from gpuops' topology file" if scope.kind == "site" else "customers come from gpuops' allocations"
             raise Untranslatable(f"its {scope.kind} scope: {what}, which Prometheus series do not carry")
+        if self.rule.target == NODE and scope.kind == "model":
+            raise Untranslatable("a node rule scoped by model counts every GPU of a node that has one; series filter GPUs")
         pattern = "|".join(_REGEX_SPECIAL.sub(r"\\\1", v) for v in scope.values)
         return (f"{label}=~{_string(pattern)}",)
 
