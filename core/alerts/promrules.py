@@ -9,6 +9,8 @@ gpuops or Prometheus watches them. Translation, rule by rule:
   pod labels fold into their GPU as the sources fold them, so an alert is about a GPU. Memory
   total falls back to used + free + reserved, as the sources derive it; throttle-reason bits
   are `floor(mask / bit) % 2` of DCGM_FI_DEV_CLOCK_THROTTLE_REASONS (or its newer name).
+* Node rules can read `gpu_count`: the GPUs of the node that have series. A GPU that fell off
+  the bus leaves that count at once; gpuops keeps it (as lost) until the node is rebuilt.
 * A condition is `signal op threshold`, a relative threshold `ref * scale + offset`; several
   conditions are joined with `and`. Series missing in Prometheus, and DCGM's blank sentinels,
   never satisfy a condition, as NaN never does in the engine.
