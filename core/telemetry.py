@@ -70,9 +70,10 @@ class ProcessInfo:
 @dataclass(frozen=True, slots=True)
 class MigDevice:
     """A MIG device of a GPU: a unit of its own, with its own UUID, framebuffer share and the
-    processes of its GPU instance. `profile` is the slice's size as NVIDIA names it, e.g. `3g.40gb`."""
+    processes of its GPU instance. `profile` is the slice's size as NVIDIA names it, e.g. `3g.40gb`.
+    An exporter (`scrape:`, `prometheus:`) names the instance but not its MIG UUID: None there."""
 
-    uuid: str
+    uuid: str | None
     gpu_instance_id: int | None
     compute_instance_id: int | None
     profile: str | None

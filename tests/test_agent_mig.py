@@ -62,6 +62,8 @@ def test_scrape_reads_the_agents_mig_devices_back(mig_sample: FleetSample) -> No
         record = records[gpu.uuid]
         instances = [(w["mig_instance_id"], w["mig_profile"], w["mem_used_bytes"]) for w in record["workloads"]]
         assert instances == sorted((d.gpu_instance_id, d.profile, d.mem_used_bytes) for d in devices)
+        back = [(m["gpu_instance_id"], m["profile"], m["mem_used_bytes"]) for m in record["mig_devices"]]
+        assert back == sorted((d.gpu_instance_id, d.profile, d.mem_used_bytes) for d in devices)
         assert record["mem_used_bytes"] == sum(d.mem_used_bytes or 0 for d in devices)
         assert record["mem_total_bytes"] == mig_sample.record(i)["mem_total_bytes"]  # the GPU's, not the slices' sum
         assert record["sm_active_pct"] == pytest.approx(sum(d.sm_active_pct or 0 for d in devices) / len(devices))

@@ -42,7 +42,16 @@ from typing import Any, cast
 import numpy as np
 
 from gpuops.core import dcgm_schema as dcgm
-from gpuops.core.telemetry import FleetSample, GpuInventory, GpuState, ProcessInfo, Workload, XidEvent, empty_metrics
+from gpuops.core.telemetry import (
+    FleetSample,
+    GpuInventory,
+    GpuState,
+    MigDevice,
+    ProcessInfo,
+    Workload,
+    XidEvent,
+    empty_metrics,
+)
 
 _STATE_BY_LABEL = {state.label: state for state in GpuState}
 # Bound on events made from one counter jump, so a garbage value cannot flood memory.
@@ -244,6 +253,24 @@ def _converted(spec: dcgm.DcgmField, value: float) -> float:
     return value * spec.scale
 
 
+def _mig_used_bytes(used_mib: float | None) -> int | None:
+    """A MIG instance's FB_USED (MiB) in bytes, None when absent or blank."""
+    used_bytes = None if used_mib is None else _converted(dcgm.FIELDS_BY_NAME[dcgm.FB_USED], used_mib)
+    return None if used_bytes is None or math.isnan(used_bytes) else int(used_bytes)
+
+
+def _mig_devices(reading: GpuReading) -> tuple[MigDevice, ...]:
+    """The MIG instances an exporter's GPU_I_ID / GPU_I_PROFILE series name, with their memory used;
+    dcgm-exporter names no MIG UUID, compute instance or per-instance total, so those are None."""
+    return tuple(
+        MigDevice(
+            uuid=None, gpu_instance_id=mig_id if mig_id >= 0 else None, compute_instance_id=None,
+            profile=profile, name=None, mem_used_bytes=_mig_used_bytes(used), mem_total_bytes=None,
+        )
+        for mig_id, (profile, used) in sorted(reading.migs.items())
+    )
+
+
 def _mig_aggregate(name: str, values: list[float]) -> float:
     clean = [v for v in values if not math.isnan(v) and not dcgm.is_dcgm_blank(v, dcgm.FIELDS_BY_NAME[name].kind)]
     if not clean:
@@ -297,6 +324,7 @@ class FleetBook:
         state = np.full(n, GpuState.UNKNOWN, dtype=np.uint8)
         processes: list[tuple[ProcessInfo, ...]] = [()] * n
         workloads: list[tuple[Workload, ...]] = [()] * n
+        mig_devices: list[tuple[MigDevice, ...]] = [()] * n
         vanished: dict[str, list[str]] = defaultdict(list)
         placed: list[tuple[int, GpuReading]] = []
         for uuid, position in self._position.items():
@@ -310,6 +338,7 @@ class FleetBook:
             state[position] = reading.state if reading.state is not None else GpuState.OK
             processes[position] = tuple(reading.processes)
             workloads[position] = self._workloads(reading)
+            mig_devices[position] = _mig_devices(reading)
         _fill_columns(placed, metrics, n)
         errors.extend(_drop_impossible(metrics, state, self._inventory))
         for node, uuids in sorted(vanished.items()):
@@ -326,6 +355,7 @@ class FleetBook:
             errors=tuple(errors),
             stale_nodes=frozenset(stale),
             workloads=tuple(workloads) if any(workloads) else (),
+            mig_devices=tuple(mig_devices) if any(mig_devices) else (),
         )
 
     def _place(self, reading: GpuReading) -> None:
@@ -370,8 +400,7 @@ class FleetBook:
         on_instances = {w.mig_instance_id for w in pods if w.mig_instance_id is not None}
         instances = []
         for mig_id, (profile, used) in sorted(reading.migs.items()):
-            used_bytes = None if used is None else _converted(dcgm.FIELDS_BY_NAME[dcgm.FB_USED], used)
-            used_int = None if used_bytes is None or math.isnan(used_bytes) else int(used_bytes)
+            used_int = _mig_used_bytes(used)
             if mig_id in on_instances:
                 pods = [replace(w, mem_used_bytes=used_int) if w.mig_instance_id == mig_id else w for w in pods]
             else:
