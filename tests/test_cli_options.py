@@ -147,7 +147,7 @@ def test_history_export_reads_the_database_given_anywhere(position, book, tmp_pa
     [
         (["--source", "demo:8", "customers", "export"], "--source"),
         (["customers", "export", "--seed", "3"], "--seed"),
-        (["--db", "x.sqlite", "status"], "--db"),
+        (["--db", "x.sqlite", "install-desktop"], "--db"),
         (["--topology", "t.csv", "alerts"], "--topology"),
         (["--read-only", "install-desktop"], "--read-only"),
         (["--interval", "2", "status"], "--interval"),

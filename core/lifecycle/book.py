@@ -14,6 +14,7 @@ import sqlite3
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from gpuops.core.allocations.errors import Problem, ValidationError
@@ -287,3 +288,36 @@ def _problems(
         elif expected_ms <= now_ms:
             problems.append(Problem(f"the expected return {format_ms(expected_ms)} is not in the future"))
     return problems
+
+
+def recorded_view(path: Path) -> LifecycleView:
+    """The states recorded in the history at `path`, read without writing anything; nothing recorded
+    (everything in production) when there is no history there. Raises StoreError for an unusable one."""
+    from gpuops.core.store.connection import open_read_only
+    from gpuops.core.store.errors import NoHistory
+
+    try:
+        conn, _layout = open_read_only(path)
+    except NoHistory:
+        return LifecycleView({}, {})
+    try:
+        return read_view(conn)
+    finally:
+        conn.close()
+
+
+def with_lifecycle(records: list[dict[str, Any]], path: Path) -> str | None:
+    """Give each GPU record (with `uuid` and `node`) its `lifecycle` from the history at `path`, as
+    `gpuops status --json` does; when that history cannot be read, `lifecycle` is None and the
+    problem is returned."""
+    from gpuops.core.store.errors import StoreError
+
+    try:
+        view = recorded_view(path)
+    except StoreError as exc:
+        for record in records:
+            record["lifecycle"] = None
+        return f"lifecycle unknown: {exc}"
+    for record in records:
+        record["lifecycle"] = view.gpu_state(record["uuid"], record["node"]).value
+    return None

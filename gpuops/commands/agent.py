@@ -5,19 +5,26 @@ from __future__ import annotations
 import argparse
 import signal
 import threading
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING
 
-from gpuops.commands._options import FLEET, Failed, UsageError, add_command, interval_s
+from gpuops.commands._options import BOOK, FLEET, Failed, UsageError, add_command, interval_s
+
+if TYPE_CHECKING:
+    from gpuops.core.lifecycle.states import State
 
 _DEFAULT_LISTEN = "127.0.0.1:9400"  # kept in step with core.agent.server.DEFAULT_LISTEN (tested)
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser = add_command(
-        subparsers, "agent", takes=(*FLEET, "read_only"), source_default="nvml",
+        subparsers, "agent", takes=(*FLEET, *BOOK), source_default="nvml",
         help="serve this node's GPUs as Prometheus metrics (dcgm-exporter compatible)",
         description=(
             "Poll the GPUs in the background and serve them at /metrics with dcgm-exporter's metric "
-            "names and labels, plus gpuops_ extras. Listens on 127.0.0.1 unless told otherwise."
+            "names and labels, plus gpuops_ extras (gpuops_node_lifecycle from the history at --db, if there is one). "
+            "Listens on 127.0.0.1 unless told otherwise."
         ),
     )
     parser.add_argument(
@@ -54,7 +61,9 @@ def run(args: argparse.Namespace) -> int:
     except (ListenAddressError, BasicAuthFileError, ValueError, SourceError) as exc:
         raise Failed(str(exc)) from None
     try:
-        agent = Agent(source, listen, interval_s=args.interval, tls=tls, basic_auth=auth)
+        agent = Agent(
+            source, listen, interval_s=args.interval, tls=tls, basic_auth=auth, lifecycle=_lifecycle(args.db),
+        )
     except OSError as exc:
         raise Failed(f"cannot listen on {args.listen}: {exc.strerror or exc}") from None
     stop = threading.Event()
@@ -67,3 +76,13 @@ def run(args: argparse.Namespace) -> int:
     finally:
         agent.stop()
     return 0
+
+
+def _lifecycle(db: Path | None) -> Callable[[], Mapping[str, State] | None] | None:
+    """The node states from the history at --db, or at the default path when one is there; None
+    (every node in production, nothing recorded) on a node without a history."""
+    from gpuops.core.lifecycle.metrics import LifecycleFollower
+    from gpuops.core.store.paths import default_db_path
+
+    path = db or default_db_path()
+    return LifecycleFollower(path).states if db is not None or path.exists() else None

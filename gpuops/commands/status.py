@@ -12,9 +12,10 @@ import os
 import shutil
 import sys
 import time
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from gpuops.commands._options import FLEET, Failed, UsageError, add_command, interval_s
+from gpuops.commands._options import BOOK, FLEET, Failed, UsageError, add_command, interval_s
 from gpuops.commands._output import STDOUT, add_format, add_output, output_file
 
 if TYPE_CHECKING:
@@ -41,7 +42,7 @@ def _health_list(text: str) -> str:
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser = add_command(
-        subparsers, "status", takes=(*FLEET, "read_only"), source_default="auto",
+        subparsers, "status", takes=(*FLEET, *BOOK), source_default="auto",
         help="poll every GPU once and print the result",
         description="Poll every GPU once and print a table that fits 100 columns (--wide: every column), or one JSON "
         "object with --format json. Exits 1 when the source yields no GPU or every target failed.",
@@ -99,6 +100,24 @@ def _report(source: TelemetrySource, sample: FleetSample, model: HealthModel, fi
     return document, [grades[i] for i in keep]
 
 
+def _add_lifecycle(document: dict[str, Any], db: Path | None) -> None:
+    """Each GPU's `lifecycle` from the book (production when nothing is recorded); an unreadable
+    history is one more entry in `errors`, not a failed status."""
+    from gpuops.core.lifecycle.states import DEFAULT_STATE
+    from gpuops.core.store.paths import default_db_path
+
+    path = db or default_db_path()
+    if not path.exists():  # no book: skip importing it, as most one-shot checks on a node have none
+        for record in document["gpus"]:
+            record["lifecycle"] = DEFAULT_STATE.value
+        return
+    from gpuops.core.lifecycle.book import with_lifecycle
+
+    problem = with_lifecycle(document["gpus"], path)
+    if problem:
+        document["errors"].append(problem)
+
+
 def _table(document: dict[str, Any], grades: list, options: TableOptions, filters: Filters, total: int) -> str:
     from gpuops.core.status_table import render_table
 
@@ -139,6 +158,7 @@ def run(args: argparse.Namespace) -> int:
                 return _watch(source, model, filters, options, args.watch)
             sample = source.poll()
             document, grades = _report(source, sample, model, filters)
+            _add_lifecycle(document, args.db)
     except SourceError as exc:
         raise Failed(str(exc)) from None
     except KeyboardInterrupt:  # a watch stopped while its source was opening or closing: still a clean stop
