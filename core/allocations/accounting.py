@@ -21,6 +21,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, fields
+from typing import Protocol
 
 import numpy as np
 
@@ -37,6 +38,14 @@ from gpuops.core.allocations.usage_history import (
 
 HOUR_MS = 3_600_000
 J_PER_KWH = 3.6e6
+
+
+class GpuHistory(Protocol):
+    """Where the GPUs' readings come from: the local history (UsageHistory) or Prometheus."""
+
+    def unavailable_intervals(self, start_ms: int, end_ms: int) -> dict[str, list[tuple[int, int]]]: ...
+
+    def buckets_of(self, requests: dict[str, Request]) -> dict[str, Buckets]: ...
 
 
 @dataclass(frozen=True)
@@ -93,10 +102,13 @@ class CustomerUsage:
 
 
 def usage_report(
-    repo: AllocationRepository, start_ms: int, end_ms: int, *, customer: str | None = None, search: str | None = None
+    repo: AllocationRepository, start_ms: int, end_ms: int, *, customer: str | None = None, search: str | None = None,
+    history: GpuHistory | None = None,
 ) -> list[CustomerUsage]:
     """Usage of every customer over [start_ms, end_ms), by customer name: only the one named
-    `customer`, or those whose name contains `search` (any case), when given."""
+    `customer`, or those whose name contains `search` (any case), when given. The GPUs' readings
+    come from `history` (default: the book's own database; `gpuops usage --history prometheus:`
+    passes core.sources.prometheus_history's)."""
     customers = repo.customers()
     if customer is not None:
         customers = [c for c in customers if c.name == customer]
@@ -105,7 +117,7 @@ def usage_report(
     wanted = {c.id for c in customers}
     contracts = {c.id: c for c in repo.contracts() if c.customer_id in wanted}
     allocations = [a for a in repo.allocations(start_ms=start_ms, end_ms=end_ms) if a.contract_id in contracts]
-    per_contract = contract_usage(repo, allocations, contracts, start_ms, end_ms)
+    per_contract = contract_usage(repo, allocations, contracts, start_ms, end_ms, history)
     report = []
     for c in customers:
         rows = tuple((k, per_contract.get(k.id, Usage())) for k in contracts.values() if k.customer_id == c.id)
@@ -114,10 +126,12 @@ def usage_report(
 
 
 def contract_usage(
-    repo: AllocationRepository, allocations: Iterable[Allocation], contracts: dict[int, Contract], start_ms: int, end_ms: int
+    repo: AllocationRepository, allocations: Iterable[Allocation], contracts: dict[int, Contract], start_ms: int, end_ms: int,
+    history: GpuHistory | None = None,
 ) -> dict[int, Usage]:
     """Usage per contract id of `allocations` clipped to [start_ms, end_ms)."""
-    history = UsageHistory(repo.conn, idle_threshold_pct=IDLE_THRESHOLD_PCT, idle_window_ms=IDLE_WINDOW_MS)
+    if history is None:
+        history = UsageHistory(repo.conn, idle_threshold_pct=IDLE_THRESHOLD_PCT, idle_window_ms=IDLE_WINDOW_MS)
     unavailable = history.unavailable_intervals(start_ms, end_ms)
     by_gpu: dict[str, list[tuple[int, int, int]]] = defaultdict(list)
     for a in allocations:

@@ -140,6 +140,9 @@ class PrometheusSource(TelemetrySource):
         self._instance_nodes: dict[str, str] = {}
         self._gpus: dict[str, tuple[str, GpuLabels, dict[str, object], list[dict[str, str]]]] = {}
         self._inventory_at: float | None = None
+        #: None: every poll reads the fleet now; a time: as Prometheus had it then (history replay).
+        self.evaluation_time: float | None = None
+        self._inventory_time: float | None = None
         try:
             self._query(f"up{self._braces()}")  # reachable, authorized, and the selector parses
         except SourceError:
@@ -155,7 +158,10 @@ class PrometheusSource(TelemetrySource):
         return "{" + ",".join(parts) + "}" if parts else ""
 
     def _query(self, promql: str) -> list[dict[str, Any]]:
-        url = f"{self.spec.base_url}/api/v1/query?{urlencode({'query': promql})}"
+        params = {"query": promql}
+        if self.evaluation_time is not None:
+            params["time"] = f"{self.evaluation_time:.3f}"
+        url = f"{self.spec.base_url}/api/v1/query?{urlencode(params)}"
         try:
             body = self._fetcher.get(url)
         except FetchError as exc:
@@ -210,7 +216,11 @@ class PrometheusSource(TelemetrySource):
 
     def _poll(self) -> FleetSample:
         started = time.monotonic()
-        stale_inventory = self._inventory_at is None or started - self._inventory_at >= INVENTORY_REFRESH_S
+        # At a past time the inventory of that time is asked, once per instant.
+        stale_inventory = (
+            self._inventory_at is None or started - self._inventory_at >= INVENTORY_REFRESH_S
+            or self.evaluation_time != self._inventory_time
+        )
         queries = self._queries()
         if stale_inventory:
             queries.update(self._inventory_queries())
@@ -223,7 +233,8 @@ class PrometheusSource(TelemetrySource):
             self._take_inventory(inventory, started)
             errors += more_errors
             results, _ = self._results(answers)
-        sample = self._book.build(results, ts=time.time(), poll_duration_s=time.monotonic() - started)
+        at = time.time() if self.evaluation_time is None else self.evaluation_time
+        sample = self._book.build(results, ts=at, poll_duration_s=time.monotonic() - started)
         if errors:
             sample = replace(sample, errors=sample.errors + tuple(errors))
         return sample
@@ -272,6 +283,7 @@ class PrometheusSource(TelemetrySource):
                 entry[2].update(info_from_labels(row["metric"]))
         self._gpus = gpus
         self._inventory_at = at
+        self._inventory_time = self.evaluation_time
 
     def _results(self, answers: dict[str, list[dict[str, Any]]]) -> tuple[list[TargetResult], int]:
         """Per scrape target (instance): its GPUs' readings, or why it has none; and how many

@@ -24,7 +24,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from typing import TextIO
+from typing import Protocol, TextIO
 
 import numpy as np
 
@@ -32,7 +32,8 @@ from gpuops.core import jsontext
 from gpuops.core.csv_cells import write_rows
 from gpuops.core.store.columns import STATS_OF_KIND
 from gpuops.core.store.errors import StoreError
-from gpuops.core.store.queries import RESOLUTIONS, HistoryReader
+from gpuops.core.store.layout import StoreLayout
+from gpuops.core.store.queries import RESOLUTIONS, GpuRecord, HistoryTable
 from gpuops.core.telemetry import SAMPLE_METRICS
 from gpuops.core.timefmt import iso_utc
 
@@ -40,6 +41,20 @@ EXPORT_FORMAT = "gpuops-history"
 EXPORT_VERSION = 1
 # One GPU is read this much time at a time, so a long export never holds a long range in memory.
 _SLICE_S = 6 * 3600.0
+
+
+class HistoryRows(Protocol):
+    """What an export reads: a HistoryReader, or core.sources.prometheus_history's PeriodView."""
+
+    @property
+    def path(self) -> object: ...
+
+    @property
+    def layout(self) -> StoreLayout: ...
+
+    def gpus(self) -> list[GpuRecord]: ...
+
+    def table(self, gpu_uuid: str, start: float, end: float, resolution: str, metrics: Sequence[str]) -> HistoryTable: ...
 
 
 @dataclass(frozen=True)
@@ -58,7 +73,7 @@ def _decimals(resolution: float) -> int:
 class _Table:
     """The columns of one export and how each value is written."""
 
-    def __init__(self, reader: HistoryReader, request: ExportRequest) -> None:
+    def __init__(self, reader: HistoryRows, request: ExportRequest) -> None:
         if request.resolution not in RESOLUTIONS:
             raise StoreError(f"unknown resolution {request.resolution!r}: expected one of {', '.join(RESOLUTIONS)}")
         metrics = list(request.metrics or SAMPLE_METRICS)
@@ -83,7 +98,7 @@ def _cells(values: np.ndarray, decimals: int) -> list[int | float | None]:
     return [None if math.isnan(v) else round(v, decimals) for v in values.tolist()]
 
 
-def _rows(reader: HistoryReader, request: ExportRequest, table: _Table) -> Iterator[list]:
+def _rows(reader: HistoryRows, request: ExportRequest, table: _Table) -> Iterator[list]:
     records = reader.gpus()
     if request.gpus is not None:
         known = {r.uuid for r in records}
@@ -104,13 +119,13 @@ def _rows(reader: HistoryReader, request: ExportRequest, table: _Table) -> Itera
             start = end
 
 
-def write_csv(reader: HistoryReader, request: ExportRequest, out: TextIO) -> int:
+def write_csv(reader: HistoryRows, request: ExportRequest, out: TextIO) -> int:
     """Write the CSV document; returns the number of data rows."""
     table = _Table(reader, request)
     return write_rows(out, table.header, _rows(reader, request, table))
 
 
-def write_json(reader: HistoryReader, request: ExportRequest, out: TextIO) -> int:
+def write_json(reader: HistoryRows, request: ExportRequest, out: TextIO) -> int:
     """Write the JSON document; returns the number of rows."""
     table = _Table(reader, request)
     head = {

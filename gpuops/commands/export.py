@@ -36,6 +36,14 @@ def _history_table(kind: str) -> Callable[[argparse.Namespace, object], str]:
         from gpuops.core.store.export import ExportRequest, write_csv, write_json
         from gpuops.core.store.queries import HistoryReader
 
+        if args.prometheus is not None:
+            from gpuops.core.sources.prometheus_history import PrometheusHistory
+
+            with PrometheusHistory.from_spec(args.prometheus) as history:
+                view = history.period(args.start, args.end)
+                request = ExportRequest(view.start, args.end, args.resolution, args.gpu, args.metric)
+                rows = (write_csv if kind == "csv" else write_json)(view, request, out)
+            return f"{rows} rows from {history.path}"
         with HistoryReader(args.db_path, read_only=True) as reader:
             # From the oldest stored data at the earliest: `--since 99999999d` must not walk
             # through millennia of empty time.
@@ -167,6 +175,12 @@ def run(args: argparse.Namespace) -> int:
     if history:
         args.start, args.end = period(args.since, args.until, time.time())
         args.db_path = args.db or default_db_path()
+        # History from Prometheus with --source prometheus:URL; any other source records nothing
+        # to export, so the local history stays the one read, as before.
+        prometheus = args.source is not None and args.source.startswith("prometheus:")
+        if prometheus and args.db is not None:
+            raise UsageError("--db and --source prometheus: are two histories; give one")
+        args.prometheus = args.source if prometheus else None
     export_format = formats[args.format]
     try:
         with output_file(output, force=args.force) as tmp:

@@ -1,0 +1,469 @@
+"""History read from Prometheus (or Thanos/Mimir behind its API) instead of the local database.
+
+The same spec, credentials and TLS options as the `prometheus:` source (PrometheusSpec), the same
+HTTP client with its deadlines, and dcgm-exporter's metric names and scales (core.dcgm_schema).
+What it answers, shaped like the local history's answers so that exports, usage and plots take
+either:
+
+- `table(uuid, start, end, resolution, metrics)`: one GPU's rows over [start, end). Raw rows are
+  the samples Prometheus stored (a range selector, exact values at their scrape times); 1m/1h
+  rows are `query_range` at that step with `*_over_time` over each bucket, so a bucket without a
+  sample is no row and a gap stays a gap (never Prometheus' 5-minute look-back fill). A bitmask's
+  OR has no PromQL: it is taken from the raw samples of its buckets.
+- `series(uuid, metric, start, end, max_points)`: one GPU's metric in at most `max_points`
+  points (`query_range` with step = span / max_points, at least MIN_STEP_S).
+- `fleet_at(t)`: the fleet at a past instant, the `prometheus:` source's poll evaluated at `t`.
+- `usage_history()`: per-minute buckets and lost/faulty intervals for `gpuops usage`.
+
+MIG instances fold into their GPU as in the live source: framebuffer fields add up, activity
+fields average, the rest is the device's own value (max over instances, which repeat it). DCGM's
+blank sentinels are no reading (None), as everywhere.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlencode
+
+import numpy as np
+
+from gpuops.core import dcgm_schema as dcgm
+from gpuops.core.allocations.usage_history import XID_FAULTY_MS, Buckets, Request, _merge
+from gpuops.core.health import Health, xid_severity
+from gpuops.core.sources.base import SourceError
+from gpuops.core.sources.dcgm_fleet import gpu_labels
+from gpuops.core.sources.http_fetch import FetchError, HttpFetcher
+from gpuops.core.sources.prometheus import PrometheusSource, PrometheusSpec, _api_error
+from gpuops.core.store.columns import Kind, Stat
+from gpuops.core.store.layout import StoreLayout
+from gpuops.core.store.queries import RESOLUTIONS, GpuRecord, HistoryTable, Series
+from gpuops.core.telemetry import SAMPLE_METRICS, FleetSample
+
+#: Prometheus refuses a query_range of more than 11,000 points per series; we stay far under.
+MAX_POINTS = 2000
+#: Plot buckets are never shorter than this: a shorter step than the scrape interval would show
+#: buckets without a sample as gaps that are not there.
+MIN_STEP_S = 60.0
+#: GPUs per usage query (each answers up to MAX_POINTS points of ~10 columns per GPU).
+USAGE_GPUS_PER_QUERY = 16
+MINUTE_MS = 60_000
+STEP_OF_RESOLUTION = {"1m": 60.0, "1h": 3600.0}
+_COLUMN = "gpuops_column"
+_FIELD_OF_METRIC: dict[str, dcgm.DcgmField] = {f.metric: f for f in dcgm.FIELDS if f.metric}
+_FIELD_SLOWDOWN = dcgm.FIELDS_BY_NAME[dcgm.SLOWDOWN_TEMP]
+_OVER_TIME = {Stat.MIN: "min_over_time", Stat.AVG: "avg_over_time", Stat.MAX: "max_over_time", Stat.LAST: "last_over_time"}
+_IDENTITY = (dcgm.LABEL_UUID, dcgm.LABEL_HOST, dcgm.LABEL_HOST_LOWER, dcgm.LABEL_GPU, dcgm.LABEL_MODEL, "instance")
+# Series every GPU has, whichever exporter serves it: they say which GPUs the history holds.
+_PRESENCE = ("DCGM_FI_DEV_GPU_UTIL", dcgm.FB_USED, "DCGM_FI_DEV_GPU_TEMP", dcgm.GPUOPS_GPU_INFO)
+
+
+def _quote(value: str) -> str:
+    return json.dumps(value)
+
+
+def _seconds(value: float) -> str:
+    """A PromQL duration in whole milliseconds."""
+    return f"{max(1, round(value * 1000))}ms"
+
+
+def _fold(field: dcgm.DcgmField) -> str:
+    """How the MIG instances' values of `field` make the GPU's."""
+    if field.name in dcgm.MIG_ADDITIVE_FIELDS:
+        return "sum"
+    return "avg" if field.name in dcgm.MIG_MEAN_FIELDS else "max"
+
+
+def _names(field: dcgm.DcgmField) -> str:
+    return "|".join((field.name, *field.aliases))
+
+
+class PrometheusHistory:
+    """Reads history from one Prometheus; the module docstring says what. Thread-safe for one
+    caller at a time per instance (the GUI's history loader owns one on its worker)."""
+
+    def __init__(self, spec: PrometheusSpec) -> None:
+        self.spec = spec
+        self.path = f"prometheus:{spec.base_url}"  # what errors name, like the database path
+        self.layout = StoreLayout()
+        self._fetcher = HttpFetcher(spec.http, timeout_s=spec.timeout_s)
+        self._source: PrometheusSource | None = None
+
+    @classmethod
+    def from_spec(cls, spec: str, environ: Mapping[str, str] | None = None) -> PrometheusHistory:
+        return cls(PrometheusSpec.parse(spec, environ))
+
+    def close(self) -> None:
+        self._fetcher.close()
+        if self._source is not None:
+            self._source.close()
+
+    def __enter__(self) -> PrometheusHistory:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    # -- the API ---------------------------------------------------------------------------------
+
+    def _api(self, endpoint: str, params: dict[str, str], result_type: str) -> list[dict[str, Any]]:
+        """POST one query (a long PromQL expression does not fit a URL); its result list."""
+        url = f"{self.spec.base_url}/api/v1/{endpoint}"
+        try:
+            body = self._fetcher.post(url, urlencode(params).encode(), "application/x-www-form-urlencoded")
+        except FetchError as exc:
+            raise SourceError(f"Prometheus at {self.spec.base_url}: {_api_error(exc)}") from None
+        try:
+            document = json.loads(body)
+            if document.get("status") != "success":
+                raise ValueError(document.get("error") or "status is not success")
+            data = document["data"]
+            if data.get("resultType") != result_type:
+                raise ValueError(f"expected a {result_type}, got {data.get('resultType')!r}")
+            return data["result"]
+        except (ValueError, KeyError, TypeError, AttributeError) as exc:
+            query = params["query"][:200]
+            raise SourceError(f"Prometheus at {self.spec.base_url}: unexpected answer to {query!r}: {exc}") from None
+
+    def instant(self, promql: str, at: float, result_type: str = "vector") -> list[dict[str, Any]]:
+        return self._api("query", {"query": promql, "time": f"{at:.3f}"}, result_type)
+
+    def range(self, promql: str, start: float, end: float, step_s: float) -> list[dict[str, Any]]:
+        """query_range at `step_s`; refuses a request of more than MAX_POINTS points per series."""
+        points = math.floor((end - start) / step_s + 1e-9) + 1
+        if points > MAX_POINTS:
+            raise ValueError(f"{points} points per series over the asked range; at most {MAX_POINTS}")
+        return self._api(
+            "query_range", {"query": promql, "start": f"{start:.3f}", "end": f"{end:.3f}", "step": f"{step_s:.3f}"}, "matrix"
+        )
+
+    def selector(self, *matchers: str) -> str:
+        return "{" + ",".join(m for m in (self.spec.selector, *matchers) if m) + "}"
+
+    # -- which GPUs ------------------------------------------------------------------------------
+
+    def gpus(self, start: float, end: float) -> list[GpuRecord]:
+        """GPUs with samples in [start, end), by node and index, with when they were first and last
+        seen (to the subquery step, span / 1000 but at least a minute)."""
+        step = max(MIN_STEP_S, (end - start) / 1000)
+        present = "group by (" + ", ".join(_IDENTITY) + ") (" + self.selector(f'__name__=~"{"|".join(_PRESENCE)}"') + ")"
+        seen: dict[str, dict[str, Any]] = {}
+        for which in ("min", "max"):
+            promql = f"{which}_over_time(timestamp({present})[{_seconds(end - start)}:{_seconds(step)}])"
+            for row in self.instant(promql, end - 0.001):
+                labels = row["metric"]
+                uuid = labels.get(dcgm.LABEL_UUID)
+                if not uuid:
+                    continue
+                entry = seen.setdefault(uuid, {"labels": labels})
+                value = float(row["value"][1])
+                entry[which] = min(value, entry.get(which, value)) if which == "min" else max(value, entry.get(which, value))
+        records = []
+        for uuid, entry in seen.items():
+            labels = gpu_labels(entry["labels"], entry["labels"].get("instance", "").rsplit(":", 1)[0] or "unknown")
+            # The subquery sees a GPU only at its steps: its first samples may come up to a step earlier.
+            first = max(start, entry["min"] - step - 300.0)
+            records.append((labels.node, labels.index, GpuRecord(uuid, labels.node, labels.name, first, entry["max"])))
+        return [record for _, _, record in sorted(records, key=lambda r: (r[0], r[1], r[2].uuid))]
+
+    def period(self, start: float, end: float) -> PeriodView:
+        """The history over [start, end) as core.store.export reads a HistoryReader: its GPUs,
+        and `start` moved up to the oldest sample (`--since 999d` walks no empty years)."""
+        records = self.gpus(start, end)
+        first = min((r.first_seen for r in records if r.first_seen is not None), default=end)
+        return PeriodView(self, max(start, min(first, end)), records)
+
+    # -- one GPU's rows --------------------------------------------------------------------------
+
+    def table(
+        self, uuid: str, start: float, end: float, resolution: str = "raw", metrics: Sequence[str] = SAMPLE_METRICS
+    ) -> HistoryTable:
+        """Rows of one GPU over [start, end) at `resolution` (module docstring), columns named as
+        the local history's `HistoryReader.table`."""
+        if resolution not in RESOLUTIONS:
+            raise ValueError(f"unknown resolution {resolution!r}: expected one of {', '.join(RESOLUTIONS)}")
+        unknown = [m for m in metrics if m not in _FIELD_OF_METRIC]
+        if unknown:
+            raise ValueError(f"no dcgm-exporter field for {', '.join(unknown)}")
+        if resolution == "raw":
+            return self._raw_table(uuid, start, end, metrics)
+        return self._rollup_table(uuid, start, end, STEP_OF_RESOLUTION[resolution], metrics)
+
+    def _raw_samples(self, uuid: str, start: float, end: float, fields: Iterable[dcgm.DcgmField]) -> dict[str, list]:
+        """Stored samples in [start, end) of one GPU, per DCGM name: [(ts, values)] per series."""
+        names = "|".join(_names(f) for f in fields)
+        promql = self.selector(f'__name__=~"{names}"', f"{dcgm.LABEL_UUID}={_quote(uuid)}") + f"[{_seconds(end - start)}]"
+        by_name: dict[str, list] = {}
+        for row in self.instant(promql, end - 0.001, "matrix"):
+            field = dcgm.FIELDS_BY_NAME.get(row["metric"].get("__name__", ""))
+            if field is None or not row["values"]:
+                continue
+            points = np.array(row["values"], dtype=object)
+            by_name.setdefault(field.name, []).append((points[:, 0].astype(np.float64), points[:, 1].astype(np.float64)))
+        return by_name
+
+    def _raw_table(self, uuid: str, start: float, end: float, metrics: Sequence[str]) -> HistoryTable:
+        fields = [_FIELD_OF_METRIC[m] for m in metrics]
+        by_name = self._raw_samples(uuid, start, end, fields)
+        stamps = [ts for parts in by_name.values() for ts, _ in parts]
+        ts = np.unique(np.concatenate(stamps)) if stamps else np.empty(0)
+        columns = {}
+        for field in fields:
+            columns[field.metric] = _fold_at(ts, by_name.get(field.name, []), field)
+        return HistoryTable(ts, columns)
+
+    def _rollup_table(self, uuid: str, start: float, end: float, step: float, metrics: Sequence[str]) -> HistoryTable:
+        wanted: list[tuple[str, dcgm.DcgmField, Stat]] = []
+        bitmasks = []
+        for metric in metrics:
+            field, kind = _FIELD_OF_METRIC[metric], self.layout.spec(metric).kind
+            if kind is Kind.BITMASK:
+                bitmasks.append(field)
+            stats = {Kind.GAUGE: (Stat.MIN, Stat.AVG, Stat.MAX), Kind.COUNTER: (Stat.LAST,), Kind.BITMASK: ()}[kind]
+            wanted.extend((f"{metric}_{stat.value}", field, stat) for stat in stats)
+        uuid_matcher = f"{dcgm.LABEL_UUID}={_quote(uuid)}"
+        expressions = {column: (field, _OVER_TIME[stat]) for column, field, stat in wanted}
+        buckets, found = self._bucketed(expressions, start, end, step, uuid_matcher, by=())
+        columns = {column: found.get(("", column), np.full(len(buckets), np.nan)) for column, _, _ in wanted}
+        for field in bitmasks:
+            columns[f"{field.metric}_{Stat.OR.value}"] = self._bitmask_or(uuid, field, buckets, start, end, step)
+        metric_columns = [f"{m}_{s.value}" for m in metrics for s in _stats(self.layout.spec(m).kind)]
+        ordered = {name: columns[name] for name in metric_columns}
+        has_row = np.zeros(len(buckets), dtype=bool)
+        for values in ordered.values():
+            has_row |= ~np.isnan(values)
+        return HistoryTable(buckets[has_row], {name: values[has_row] for name, values in ordered.items()})
+
+    def _bucketed(
+        self, expressions: Mapping[str, tuple[dcgm.DcgmField, str]], start: float, end: float, step: float, matcher: str,
+        by: Sequence[str],
+    ) -> tuple[np.ndarray, dict[tuple[str, str], np.ndarray]]:
+        """Each expression `(field, fn)` as fn(field[step]) per bucket of `step` aligned on multiples
+        of it, over [start, end); folded per `by` (and MIG instance first); in MAX_POINTS windows.
+        Returns the bucket starts and, per (joined `by` label values, column), its values (NaN: none)."""
+        buckets = _bucket_starts(start, end, step)
+        out: dict[tuple[str, str], np.ndarray] = {}
+        group = ", ".join(by)
+        parts = []
+        for column, (field, fn) in expressions.items():
+            inner = f"{fn}({self.selector(f'__name__=~{_quote(_names(field))}', matcher)}[{_seconds(step)}])"
+            per_instance = f"max by ({', '.join((*by, dcgm.LABEL_MIG_ID))}) ({inner})"
+            parts.append(f'label_replace({_fold(field)} by ({group}) ({per_instance}), "{_COLUMN}", "{column}", "", "")')
+        promql = " or ".join(parts)
+        fields = {column: field for column, (field, _) in expressions.items()}
+        for row in self._bucket_rows(promql, buckets, step):
+            labels = row["metric"]
+            of = fields.get(labels.get(_COLUMN, ""))
+            if of is None:
+                continue
+            key = ("\x1f".join(labels.get(name, "") for name in by), labels[_COLUMN])
+            values = out.setdefault(key, np.full(len(buckets), np.nan))
+            at, raw = _bucket_points(row, buckets, step)
+            values[at] = np.where(dcgm.dcgm_blank_mask(raw, of.kind), np.nan, raw * of.scale)
+        return buckets, out
+
+    def _bucket_rows(self, promql: str, buckets: np.ndarray, step: float) -> Iterator[dict[str, Any]]:
+        """`promql` evaluated at the end of each bucket (1 ms before the next one starts, so a
+        `fn(x[step])` sees exactly [bucket start, bucket end)), in windows of MAX_POINTS buckets."""
+        for at in range(0, len(buckets), MAX_POINTS):
+            window = buckets[at:at + MAX_POINTS]
+            yield from self.range(promql, float(window[0]) + step - 0.001, float(window[-1]) + step - 0.001, step)
+
+    def _bitmask_or(self, uuid: str, field: dcgm.DcgmField, buckets: np.ndarray, start: float, end: float, step: float):
+        values = np.full(len(buckets), np.nan)
+        if not len(buckets):
+            return values
+        for ts, raw in self._raw_samples(uuid, float(buckets[0]), end, [field]).get(field.name, []):
+            ok = ~dcgm.dcgm_blank_mask(raw, field.kind) & (ts >= start)
+            at = np.floor((ts[ok] - buckets[0]) / step).astype(np.int64)
+            bits = raw[ok].astype(np.int64)
+            combined = np.zeros(len(buckets), dtype=np.int64)
+            np.bitwise_or.at(combined, at, bits)
+            seen = np.zeros(len(buckets), dtype=bool)
+            seen[at] = True
+            values = np.where(seen, np.where(np.isnan(values), 0, values).astype(np.int64) | combined, values)
+        return values.astype(np.float64)
+
+    def series(self, uuid: str, metric: str, start: float, end: float, max_points: int = MAX_POINTS) -> Series:
+        """`metric` of one GPU over [start, end) in at most `max_points` buckets (each its min, avg
+        and max; a counter's last value; a bitmask's highest reading), without a bucket for time
+        with no sample."""
+        if not 1 <= max_points <= MAX_POINTS:
+            raise ValueError(f"max_points must be between 1 and {MAX_POINTS}")
+        field = _FIELD_OF_METRIC[metric]
+        step = max(MIN_STEP_S, math.ceil((end - start) / max_points))
+        kind = self.layout.spec(metric).kind
+        fns = {"min": "min_over_time", "avg": "avg_over_time", "max": "max_over_time"}
+        if kind is not Kind.GAUGE:
+            fns = dict.fromkeys(fns, "last_over_time" if kind is Kind.COUNTER else "max_over_time")
+        buckets, found = self._bucketed(
+            {name: (field, fn) for name, fn in fns.items()}, start, end, step, f"{dcgm.LABEL_UUID}={_quote(uuid)}", by=(),
+        )
+        empty = np.full(len(buckets), np.nan)
+        low, mean, high = (found.get(("", name), empty) for name in fns)
+        keep = ~np.isnan(mean)
+        return Series(buckets[keep], low[keep], mean[keep], high[keep], f"{step:g}s")
+
+    # -- the fleet at an instant -----------------------------------------------------------------
+
+    def fleet_at(self, t: float) -> FleetSample:
+        """The fleet as Prometheus had it at `t`: the `prometheus:` source's poll evaluated then
+        (values up to Prometheus' look-back, 5 minutes by default, before it)."""
+        if self._source is None:
+            self._source = PrometheusSource(self.spec)
+        self._source.evaluation_time = t
+        return self._source.poll()
+
+    def usage_history(self) -> PrometheusUsageHistory:
+        return PrometheusUsageHistory(self)
+
+
+class PeriodView:
+    """PrometheusHistory.period's answer: `gpus()`, `table()`, `layout` and `path` like HistoryReader's."""
+
+    def __init__(self, history: PrometheusHistory, start: float, records: list[GpuRecord]) -> None:
+        self.history = history
+        self.start = start
+        self.path = history.path
+        self.layout = history.layout
+        self._records = records
+
+    def gpus(self) -> list[GpuRecord]:
+        return list(self._records)
+
+    def table(
+        self, uuid: str, start: float, end: float, resolution: str = "raw", metrics: Sequence[str] = SAMPLE_METRICS
+    ) -> HistoryTable:
+        return self.history.table(uuid, start, end, resolution, metrics)
+
+
+def _stats(kind: Kind) -> tuple[Stat, ...]:
+    from gpuops.core.store.columns import STATS_OF_KIND
+
+    return STATS_OF_KIND[kind]
+
+
+def _fold_at(ts: np.ndarray, parts: list[tuple[np.ndarray, np.ndarray]], field: dcgm.DcgmField) -> np.ndarray:
+    """One column at `ts` from the raw samples of a field's series (one per MIG instance or
+    duplicate scrape), folded like the live source does; NaN where none has a sample."""
+    if not parts:
+        return np.full(len(ts), np.nan)
+    grid = np.full((len(parts), len(ts)), np.nan)
+    for row, (stamps, raw) in enumerate(parts):
+        grid[row, np.searchsorted(ts, stamps)] = np.where(dcgm.dcgm_blank_mask(raw, field.kind), np.nan, raw * field.scale)
+    present = ~np.isnan(grid).all(axis=0)
+    out = np.full(len(ts), np.nan)
+    if present.any():
+        block, fold = grid[:, present], _fold(field)
+        out[present] = np.nansum(block, 0) if fold == "sum" else np.nanmean(block, 0) if fold == "avg" else np.nanmax(block, 0)
+    return out
+
+
+@dataclass(frozen=True)
+class _UsageColumn:
+    field: dcgm.DcgmField
+    fn: str
+
+
+_USAGE_COLUMNS: dict[str, _UsageColumn] = {
+    "util_avg": _UsageColumn(_FIELD_OF_METRIC["util_gpu_pct"], "avg_over_time"),
+    "util_min": _UsageColumn(_FIELD_OF_METRIC["util_gpu_pct"], "min_over_time"),
+    "util_max": _UsageColumn(_FIELD_OF_METRIC["util_gpu_pct"], "max_over_time"),
+    "energy_last": _UsageColumn(_FIELD_OF_METRIC["energy_j"], "last_over_time"),
+    "power_avg": _UsageColumn(_FIELD_OF_METRIC["power_w"], "avg_over_time"),
+    "ecc_last": _UsageColumn(_FIELD_OF_METRIC["ecc_uncorrected_volatile"], "last_over_time"),
+    "remap_failure_last": _UsageColumn(_FIELD_OF_METRIC["remapped_rows_failure"], "last_over_time"),
+    "temp_max": _UsageColumn(_FIELD_OF_METRIC["temp_c"], "max_over_time"),
+    "slowdown": _UsageColumn(_FIELD_SLOWDOWN, "max_over_time"),
+}
+
+
+class PrometheusUsageHistory:
+    """What `gpuops usage` needs of a GPU's history (as core.allocations.usage_history.UsageHistory
+    answers from the local database), from Prometheus by the minute: utilization, energy counter,
+    power, and faulty minutes (uncorrectable ECC errors or a row remap failure above 0, the
+    temperature at or over the GPU's own DCGM slowdown threshold); lost while gpuops_gpu_state
+    says lost, faulty for an hour after a critical XID counted in gpuops_xid_errors_total.
+    A minute with no sample is no bucket, so it counts as unused, exactly like the local history."""
+
+    def __init__(self, history: PrometheusHistory) -> None:
+        self.history = history
+
+    def buckets_of(self, requests: dict[str, Request]) -> dict[str, Buckets]:
+        spans: dict[tuple[int, int], list[str]] = {}
+        for uuid, r in requests.items():
+            # From the minute before: its energy counter is the baseline of the first delta.
+            spans.setdefault((r.start_ms - r.start_ms % MINUTE_MS - MINUTE_MS, r.end_ms), []).append(uuid)
+        out = {}
+        expressions = {name: (c.field, c.fn) for name, c in _USAGE_COLUMNS.items()}
+        for (start_ms, end_ms), uuids in spans.items():
+            for at in range(0, len(uuids), USAGE_GPUS_PER_QUERY):
+                batch = uuids[at:at + USAGE_GPUS_PER_QUERY]
+                matcher = f'{dcgm.LABEL_UUID}=~{_quote("|".join(_regex_literal(u) for u in batch))}'
+                if end_ms <= start_ms:
+                    out.update({uuid: _minute_buckets(np.empty(0), {}) for uuid in batch})
+                    continue
+                buckets, found = self.history._bucketed(
+                    expressions, start_ms / 1000, end_ms / 1000, 60.0, matcher, by=(dcgm.LABEL_UUID,)
+                )
+                for uuid in batch:
+                    columns = {name: found[(uuid, name)] for name in _USAGE_COLUMNS if (uuid, name) in found}
+                    out[uuid] = _minute_buckets(buckets, columns)
+        return out
+
+    def unavailable_intervals(self, start_ms: int, end_ms: int) -> dict[str, list[tuple[int, int]]]:
+        """Per GPU UUID, merged [from, to) intervals in which it was lost or faulty (class doc)."""
+        h = self.history
+        start, end = start_ms / 1000, end_ms / 1000
+        spans: dict[str, list[tuple[int, int]]] = {}
+        state = h.selector(f"__name__={_quote(dcgm.GPUOPS_GPU_STATE)}", f"{dcgm.GPUOPS_GPU_STATE}={_quote('lost')}")
+        lost = f"max by ({dcgm.LABEL_UUID}) (max_over_time({state}[1m])) == 1"
+        xid_selector = h.selector(f"__name__={_quote(dcgm.GPUOPS_XID_ERRORS_TOTAL)}")
+        xid = f"max by ({dcgm.LABEL_UUID}, {dcgm.LABEL_XID}) (changes({xid_selector}[1m])) > 0"
+        buckets = _bucket_starts(start, end, 60.0)
+        for promql, hold_ms in ((lost, MINUTE_MS), (xid, XID_FAULTY_MS)):
+            for row in h._bucket_rows(promql, buckets, 60.0):
+                code = row["metric"].get(dcgm.LABEL_XID)
+                if code is not None and (not code.isdigit() or xid_severity(int(code)) is not Health.CRITICAL):
+                    continue
+                at, _ = _bucket_points(row, buckets, 60.0)
+                for bucket in np.rint(buckets[at] * 1000).astype(np.int64).tolist():
+                    spans.setdefault(row["metric"].get(dcgm.LABEL_UUID, ""), []).append((bucket, bucket + hold_ms))
+        return {
+            uuid: [(max(lo, start_ms), min(hi, end_ms)) for lo, hi in _merge(items) if hi > start_ms and lo < end_ms]
+            for uuid, items in spans.items()
+        }
+
+
+def _bucket_starts(start: float, end: float, step: float) -> np.ndarray:
+    """Starts of the buckets of `step` seconds, aligned on its multiples, that meet [start, end)."""
+    return np.arange(math.floor(start / step) * step, end, step)
+
+
+def _bucket_points(row: Mapping[str, Any], buckets: np.ndarray, step: float) -> tuple[np.ndarray, np.ndarray]:
+    """(bucket positions, raw values) of one query_range series evaluated at bucket ends."""
+    points = np.array(row["values"], dtype=object)
+    at = np.rint((points[:, 0].astype(np.float64) + 0.001 - step - buckets[0]) / step).astype(np.int64)
+    return at, points[:, 1].astype(np.float64)
+
+
+def _regex_literal(text: str) -> str:
+    return "".join("\\" + ch if ch in r".^$*+?()[]{}|\\" else ch for ch in text)
+
+
+def _minute_buckets(starts_s: np.ndarray, columns: dict[str, np.ndarray]) -> Buckets:
+    n = len(starts_s)
+    nan = np.full(n, np.nan)
+    c = {name: columns.get(name, nan) for name in _USAGE_COLUMNS}
+    keep = ~np.isnan(np.vstack(list(c.values()))).all(axis=0) if n else np.zeros(0, dtype=bool)
+    with np.errstate(invalid="ignore"):
+        faulty = (c["ecc_last"] > 0) | (c["remap_failure_last"] > 0) | (c["temp_max"] >= c["slowdown"])
+    start_ms = np.rint(starts_s[keep] * 1000).astype(np.int64)
+    none = np.full(len(start_ms), -1, dtype=np.int64)
+    return Buckets(
+        start_ms, start_ms + MINUTE_MS, c["util_avg"][keep], c["util_min"][keep], c["util_max"][keep],
+        c["energy_last"][keep], c["power_avg"][keep], none, none, none, faulty[keep],
+    )
