@@ -520,3 +520,17 @@ def test_a_gpu_back_from_lost_shows_gpm_activity_from_its_second_poll(fake_nvml:
     busy = fake_nvml.value(LOST_INDEX, "gpm_sm_util") / 100
     expected = pytest.approx(busy) if fake_nvml.has("nvmlGpmSampleGet") else None
     assert record_of(source.poll(), fake_nvml, LOST_INDEX)["sm_active_pct"] == expected
+
+
+def test_a_function_this_driver_lacks_is_logged_once_however_many_polls(
+    fake_nvml: FakeNvml, caplog: pytest.LogCaptureFixture
+) -> None:
+    with caplog.at_level(logging.WARNING, logger="gpuops.nvml"), NvmlSource(node="node-a") as source:
+        for _ in range(4):
+            sample = source.poll()
+    lacks = [r.getMessage() for r in caplog.records if "this NVIDIA driver lacks" in r.getMessage()]
+    assert len(lacks) == len(set(lacks)), lacks
+    missing = {m.split("lacks ", 1)[1].split(":", 1)[0] for m in lacks}
+    assert all(not fake_nvml.has(symbol) for symbol in missing)
+    assert ("nvmlDeviceGetFieldValues" in missing) == (not fake_nvml.has("nvmlDeviceGetFieldValues"))
+    assert [sample.gpu_state(i) for i in range(len(sample))] == [GpuState.OK, GpuState.OK, GpuState.LOST, GpuState.OK]

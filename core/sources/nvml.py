@@ -11,8 +11,8 @@ answer is NaN for that GPU alone: a lost GPU is marked lost and re-tried every p
 On Hopper and newer, GPM samples taken a poll apart give real activity (SMs busy, occupancy,
 tensor, DRAM, graphics engine); the first poll after open waits until the samples taken at open
 are 100 ms old, so a one-shot `gpuops status` shows it too.
-A MIG-enabled GPU also lists its MIG devices every poll (UUID, instance ids, profile, memory and
-the processes of each GPU instance), at no cost to GPUs without MIG.
+A MIG-enabled GPU also lists its MIG devices every poll (UUID, instance ids, profile, memory, the
+processes and GPM activity of each GPU instance), at no cost to GPUs without MIG.
 """
 
 from __future__ import annotations
