@@ -81,3 +81,17 @@ def test_an_xid_event_fires_an_alert_naming_the_catalogue_action(fake_nvml: Fake
     assert ("xid_critical", alert.key) in firing(engine)
     engine.evaluate(source.poll(), sample.ts + rule.keep_firing_for_s)
     assert ("xid_critical", alert.key) not in firing(engine)
+
+
+def test_the_issue_gpu_at_93_c_with_two_uncorrectable_errors_alerts_on_every_driver_family(
+    fake_nvml: FakeNvml, source: NvmlSource
+) -> None:
+    """Issue 13's report: a driver without nvmlDeviceGetFieldValues raised neither alert. This runs on
+    every driver family (tests/test_source_nvml_profiles.py reruns it per profile)."""
+    engine = AlertEngine(builtin_rules(), poll_interval_s=1.0)
+    hot = fake_nvml.uuid(SXM_INDEX)
+    fake_nvml.set_value(SXM_INDEX, "temp_c", 93)  # slowdown threshold 89 °C
+    fake_nvml.set_value(SXM_INDEX, "ecc_uncorrected_volatile", 2)
+    sample = source.poll()
+    engine.evaluate(sample, sample.ts)
+    assert {("gpu_temp_at_slowdown", hot), ("ecc_uncorrectable", hot)} <= firing(engine)
