@@ -57,6 +57,13 @@ HEALTH_KEY = "health"
 CELL_MODES: dict[str, str] = {"auto": "Auto", "gpu": "Per GPU", "node": "Per node"}
 #: In auto mode, node blocks are drawn when a GPU cell is narrower than this many pixels.
 NODE_CELLS_BELOW_PX = 4.0
+#: Lost and critical GPUs keep a mark at least this many pixels wide when zoomed out...
+MIN_URGENT_MARK_PX = 9
+#: ... shown while cells are smaller than this (above it, the cell's own marks are plain to see).
+URGENT_MARKS_BELOW_PX = 14.0
+_LOST_MARK_BRUSH = pg.mkBrush(palette.LOST_RGB)
+_CRITICAL_MARK_BRUSH = pg.mkBrush(palette.HEALTH_RGB[palette.HEALTH_CRITICAL])
+_URGENT_MARK_PEN = pg.mkPen((30, 30, 30), width=1)
 #: Jumping to a GPU zooms so that about this many node blocks fit across.
 _JUMP_BLOCKS = 6
 
@@ -204,6 +211,13 @@ class FleetGrid(QWidget):
         self._selected_cells = self._selection_paths()
         self._selection = self._selection_outline()
         self.alert_marks = AlertMarks(self.image)
+        #: Lost and critical GPUs, drawn at least MIN_URGENT_MARK_PX wide whatever the zoom, so
+        #: that a zoomed-out 10,000-GPU grid never hides them in 2-px cells.
+        self.urgent_marks = pg.ScatterPlotItem(pxMode=True, size=MIN_URGENT_MARK_PX, hoverable=False)
+        self.urgent_marks.setZValue(20)
+        plot.addItem(self.urgent_marks, ignoreBounds=True)
+        self._urgent_key: tuple[bytes, bytes] | None = None
+        self._urgent_layout: GridLayout | None = None
 
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
@@ -579,6 +593,7 @@ class FleetGrid(QWidget):
         self.image.setImage(self._pixels, autoLevels=False, levels=(0, 255))
         lost = np.flatnonzero(state == GpuState.LOST)
         self._mark_lost(np.zeros(0, dtype=np.int64) if self._node_cells else lost[layout.col[lost] >= 0])
+        self._mark_urgent(layout)
         if self._hovered is not None and QToolTip.isVisible():
             QToolTip.showText(self._tooltip_anchor, self.tooltip_text(self._hovered), self.view)
 
@@ -635,6 +650,26 @@ class FleetGrid(QWidget):
                 path.lineTo(col + 1 - _MARKER_INSET, row + y1)
         self._lost_markers.setPath(path)
 
+    def _mark_urgent(self, layout: GridLayout) -> None:
+        """Place the lost / critical marks (rebuilt only when those GPUs or the layout change)."""
+        urgent = np.flatnonzero((self._condition == Condition.LOST) | (self._condition == Condition.CRITICAL))
+        urgent = urgent[layout.col[urgent] >= 0]
+        key = (urgent.tobytes(), self._condition[urgent].tobytes())
+        if key != self._urgent_key or layout is not self._urgent_layout:
+            self._urgent_key, self._urgent_layout = key, layout
+            lost = self._condition[urgent] == Condition.LOST
+            self.urgent_marks.setData(
+                x=layout.col[urgent] + 0.5, y=layout.row[urgent] + 0.5,
+                symbol=np.where(lost, "x", "t1").tolist(),
+                brush=[_LOST_MARK_BRUSH if is_lost else _CRITICAL_MARK_BRUSH for is_lost in lost.tolist()],
+                pen=_URGENT_MARK_PEN,
+            )
+        self._show_urgent_marks()
+
+    def _show_urgent_marks(self) -> None:
+        """Only while cells are too small for the cell's own X and alert triangle to be seen."""
+        self.urgent_marks.setVisible(self.cell_size_px() < URGENT_MARKS_BELOW_PX)
+
     # --- zoom -------------------------------------------------------------------------------
 
     def cell_size_px(self) -> float:
@@ -644,6 +679,7 @@ class FleetGrid(QWidget):
 
     def _range_changed(self, *_: object) -> None:
         self._update_cell_mode()
+        self._show_urgent_marks()
 
     def _update_cell_mode(self) -> None:
         node_cells = self._cells_mode == "node" or (self._cells_mode == "auto" and self.cell_size_px() < NODE_CELLS_BELOW_PX)
