@@ -821,7 +821,10 @@ class FleetGrid(QWidget):
     def select(self, uuid: str | None) -> None:
         """Make the GPU with this UUID the only selected one (None clears the selection)."""
         position = None if uuid is None or self._index is None else self._index.position(uuid)
-        self._set_selection(set() if position is None else {uuid}, position, anchor=position)  # type: ignore[arg-type]
+        if uuid is None or position is None:
+            self._set_selection(set(), None, anchor=None)
+        else:
+            self._set_selection({uuid}, position, anchor=position)
 
     def set_selection(self, uuids: Iterable[str], current: str | None = None) -> None:
         """Select these GPUs (unknown UUIDs are ignored); `current` is outlined."""
