@@ -17,7 +17,7 @@ from PySide6.QtCore import QTimer
 from gpuops.core.allocations.repository import AllocationRepository
 from gpuops.core.store.writer import HistoryWriter
 from gpuops.core.telemetry import FleetSample
-from gpuops.gui.snapshot.export import PROGRESS_AFTER_MS, SnapshotExporter
+from gpuops.gui.snapshot.export import PROGRESS_AFTER_MS, ConsoleState, SnapshotExporter
 from tests.gui_support import OFFSCREEN_PLUGIN_NOTICE, FakeSource, close_windows, gpu_uuid, make_sample, window_factory
 from tests.snapshot_support import ALERT_SUMMARY, make_snapshot_history
 from tests.test_snapshot_export import image_stats
@@ -190,3 +190,21 @@ def test_the_windows_csv_and_pdf_carry_the_alerts_and_customers(qtbot, console, 
     ).stdout
     assert "not available" not in text, text
     assert "Acme" in text and "ecc_uncorrectable" in text
+
+
+def test_before_its_tabs_answer_the_console_reads_its_own_history(qtbot, console, tmp_path):
+    exporter = console.window_actions.exporter
+    exporter.console_state = ConsoleState  # as at start-up: neither tab has read the history yet
+    export(qtbot, exporter, tmp_path / "early.json", "json")
+    document = json.loads((tmp_path / "early.json").read_text())
+    assert document["allocations_available"] is True and document["alerts_available"] is True
+    gpus = {g["uuid"]: g for g in document["gpus"]}
+    assert [gpus[gpu_uuid(i)]["customer"] for i in range(6)] == ["Acme"] * 4 + [None, None]
+    assert all("ecc_uncorrectable" in {a["rule"] for a in gpus[gpu_uuid(i)]["alerts"]} for i in ECC_GPUS)
+
+
+def test_without_history_the_export_says_alerts_and_allocations_are_not_available(qtbot, window, tmp_path):
+    export(qtbot, window.window_actions.exporter, tmp_path / "none.json", "json")
+    document = json.loads((tmp_path / "none.json").read_text())
+    assert document["allocations_available"] is False and document["alerts_available"] is False
+    assert all(g["alerts"] is None and g["customer"] is None for g in document["gpus"])
