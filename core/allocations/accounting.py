@@ -12,8 +12,8 @@ For each allocation clipped to the period:
   lost from `gpu_lost` to `gpu_recovered`, faulty for an hour after a critical XID, and faulty in
   every bucket of its history holding uncorrectable ECC errors or a row remap failure (until the
   counter reads 0 again) or a GPU temperature at or over its slowdown threshold, by the minute
-  where the minutes are kept (rule in core/allocations/usage_history.py); time both lost and
-  faulty counts once.
+  where the minutes are kept (rule in core/allocations/usage_history.py), and in repair or RMA by
+  its lifecycle (core/lifecycle); time that is several of these counts once.
 """
 
 from __future__ import annotations
@@ -35,6 +35,8 @@ from gpuops.core.allocations.usage_history import (
     UsageHistory,
     unavailable_spans,
 )
+from gpuops.core.lifecycle.book import state_intervals
+from gpuops.core.lifecycle.states import UNAVAILABLE
 
 HOUR_MS = 3_600_000
 J_PER_KWH = 3.6e6
@@ -133,6 +135,9 @@ def contract_usage(
     if history is None:
         history = UsageHistory(repo.conn, idle_threshold_pct=IDLE_THRESHOLD_PCT, idle_window_ms=IDLE_WINDOW_MS)
     unavailable = history.unavailable_intervals(start_ms, end_ms)
+    # Repair and RMA are in the book, whichever history the readings come from.
+    for uuid, spans in state_intervals(repo.conn, start_ms, end_ms, UNAVAILABLE).items():
+        unavailable[uuid] = [*unavailable.get(uuid, ()), *spans]
     by_gpu: dict[str, list[tuple[int, int, int]]] = defaultdict(list)
     for a in allocations:
         lo, hi = max(a.start_ms, start_ms), min(a.end_or_open_ms, end_ms)

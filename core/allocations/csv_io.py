@@ -181,10 +181,12 @@ def _parse_allocation(number: int, row: Mapping[str, str], problems: list[Proble
 
 
 def import_allocations(
-    repo: AllocationRepository, path: Path, *, confirm: bool = False, unhealthy_gpus: Mapping[str, str] | None = None
+    repo: AllocationRepository, path: Path, *, confirm: bool = False, unhealthy_gpus: Mapping[str, str] | None = None,
+    lifecycle_override: str | None = None,
 ) -> ImportSummary:
-    """Import the file or change nothing: raises ValidationError with every problem (by row), or
-    NeedsConfirmation if it allocates lost or faulty GPUs and `confirm` is False."""
+    """Import the file or change nothing: raises ValidationError with every problem (by row),
+    NotInProduction if it allocates GPUs outside production without a `lifecycle_override` reason,
+    or NeedsConfirmation if it allocates lost or faulty GPUs and `confirm` is False."""
     problems: list[Problem] = []
     parsed = [r for number, row in _read_rows(path, ALLOCATION_COLUMNS) if (r := _parse_allocation(number, row, problems))]
     customers = {c.name: c for c in repo.customers()}
@@ -252,6 +254,7 @@ def import_allocations(
             confirm=confirm,
             unhealthy_gpus=unhealthy_gpus,
             prevalidated=True,
+            lifecycle_override=lifecycle_override,
         )
     return ImportSummary(
         added=len(proposed), unchanged=unchanged, customers_created=len(new_customers), contracts_created=len(new_contracts)

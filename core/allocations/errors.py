@@ -47,3 +47,27 @@ class NeedsConfirmation(AllocationError):
         self.gpus = tuple(gpus)
         listed = ", ".join(f"{g.uuid} ({g.reason})" for g in gpus)
         super().__init__(f"{len(gpus)} GPU(s) are lost or faulty: {listed}; confirm to allocate them anyway")
+
+
+@dataclass(frozen=True, slots=True)
+class OutsideProduction:
+    """A GPU asked for that is not in production: its lifecycle state and why it is there."""
+
+    uuid: str
+    state: str
+    why: str
+    row: int | None = None
+
+    def __str__(self) -> str:
+        where = "" if self.row is None else f"row {self.row}: "
+        return f"{where}{self.uuid} ({self.state}: {self.why})"
+
+
+class NotInProduction(AllocationError):
+    """Some GPUs asked for are outside production (draining, in repair, ...): only an override with
+    a reason, recorded in the audit log, allocates them."""
+
+    def __init__(self, gpus: list[OutsideProduction]) -> None:
+        self.gpus = tuple(gpus)
+        listed = ", ".join(str(g) for g in gpus[:5]) + (f" (and {len(gpus) - 5} more)" if len(gpus) > 5 else "")
+        super().__init__(f"{len(gpus)} GPU(s) are not in production: {listed}; allocating them needs an override reason")

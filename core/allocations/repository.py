@@ -23,6 +23,8 @@ from gpuops.core.allocations import audit
 from gpuops.core.allocations.errors import (
     AllocationError,
     NeedsConfirmation,
+    NotInProduction,
+    OutsideProduction,
     Problem,
     ReadOnlyError,
     UnhealthyGpu,
@@ -33,6 +35,8 @@ from gpuops.core.allocations.model import Allocation, Contract, ContractStatus, 
 from gpuops.core.allocations.schema import insert_allocations_in_bulk
 from gpuops.core.allocations.sql_filters import where_clause
 from gpuops.core.allocations.validation import Proposed, check_allocations
+from gpuops.core.lifecycle.book import gpu_nodes, read_view
+from gpuops.core.lifecycle.states import State
 from gpuops.core.store import meta
 from gpuops.core.telemetry import GpuState
 
@@ -268,11 +272,14 @@ class AllocationRepository:
         *,
         confirm: bool = False,
         unhealthy_gpus: Mapping[str, str] | None = None,
+        lifecycle_override: str | None = None,
     ) -> list[Allocation]:
         """Allocate GPUs to a contract from `start_ms` to `end_ms` (None: until the contract ends).
 
-        Raises ValidationError listing every problem, or NeedsConfirmation naming the lost or faulty
-        GPUs (with why) unless `confirm`; nothing is written in either case."""
+        Raises ValidationError listing every problem, NotInProduction naming the GPUs outside
+        production unless `lifecycle_override` gives a reason (kept in the audit log), or
+        NeedsConfirmation naming the lost or faulty GPUs (with why) unless `confirm`; nothing is
+        written in any of these cases."""
         uuids = list(dict.fromkeys(gpu_uuids))
         with self.writing(f"allocate {len(uuids)} GPU(s) to contract {contract_id}") as entries:
             contract = self.contract(contract_id)
@@ -280,10 +287,11 @@ class AllocationRepository:
                 end_ms = contract.end_ms
             proposed = [Proposed(contract_id, uuid, int(start_ms), None if end_ms is None else int(end_ms)) for uuid in uuids]
             self._check(proposed, {contract_id: contract})
+            overridden = self._lifecycle_check(proposed, lifecycle_override)
             if not confirm:
                 self._confirm_health(uuids, unhealthy_gpus)
             made = self._insert_allocations(proposed)
-            entries.extend(("create", "allocation", a.id, None, _plain(a)) for a in made)
+            entries.extend(("create", "allocation", a.id, None, _with_override(_plain(a), overridden)) for a in made)
         return made
 
     def _check(self, proposed: list[Proposed], contracts: Mapping[int, Contract]) -> None:
@@ -292,6 +300,23 @@ class AllocationRepository:
             a for cid in contracts for a in self.allocations(contract_id=cid) if a.gpu_uuid not in uuids
         ]
         _raise_if(check_allocations(proposed, contracts, existing, self.gpu_names()))
+
+    def _lifecycle_check(self, proposed: Sequence[Proposed], override: str | None) -> dict[str, dict[str, str]]:
+        """The GPUs of `proposed` outside production, with what the audit log records of their
+        override (state, reason); raises NotInProduction when there are some and no reason."""
+        view = read_view(self.conn)
+        if not view.nodes and not view.overrides:
+            return {}
+        nodes = gpu_nodes(self.conn)
+        outside: dict[str, OutsideProduction] = {}
+        for p in proposed:
+            record = view.deciding(p.gpu_uuid, nodes[p.gpu_uuid]) if p.gpu_uuid in nodes else None
+            if record is not None and record.state is not State.PRODUCTION and p.gpu_uuid not in outside:
+                outside[p.gpu_uuid] = OutsideProduction(p.gpu_uuid, record.state.value, record.reason, p.row)
+        reason = (override or "").strip()
+        if outside and not reason:
+            raise NotInProduction(list(outside.values()))
+        return {uuid: {"state": g.state, "reason": reason} for uuid, g in outside.items()}
 
     def _allocations_of(self, uuids: set[str]) -> list[Allocation]:
         if len(uuids) > 200:
@@ -344,12 +369,14 @@ class AllocationRepository:
         confirm: bool = False,
         unhealthy_gpus: Mapping[str, str] | None = None,
         prevalidated: bool = False,
+        lifecycle_override: str | None = None,
     ) -> None:
         """Write an import in one transaction: new customers and contracts (their ids are
         placeholders, negative, that `contracts[].customer_id` and `allocations[].contract_id` may
         refer to), customer updates (before, after), and new allocations, all validated first
         (`prevalidated`: the caller already ran `check_allocations` with its own row numbers; the
-        triggers still guard the write)."""
+        triggers still guard the write). GPUs outside production need `lifecycle_override`, as in
+        `allocate`."""
         with self.writing(what) as entries:
             customer_ids: dict[int, int] = {}
             for customer in customers:
@@ -377,14 +404,22 @@ class AllocationRepository:
                 if not prevalidated:
                     involved = {c.id: c for c in self.contracts() if c.id in {p.contract_id for p in proposed}}
                     self._check(proposed, involved)
+                overridden = self._lifecycle_check(proposed, lifecycle_override)
                 if not confirm:
                     self._confirm_health([p.gpu_uuid for p in proposed], unhealthy_gpus)
                 ids = insert_allocations_in_bulk(self.conn, [(p.contract_id, p.gpu_uuid, p.start_ms, p.end_ms) for p in proposed])
                 entries.extend(
-                    ("create", "allocation", i, None, {"id": i, "contract_id": p.contract_id, "gpu_uuid": p.gpu_uuid,
-                                                       "start_ms": p.start_ms, "end_ms": p.end_ms})
+                    ("create", "allocation", i, None, _with_override(
+                        {"id": i, "contract_id": p.contract_id, "gpu_uuid": p.gpu_uuid, "start_ms": p.start_ms,
+                         "end_ms": p.end_ms}, overridden))
                     for i, p in zip(ids, proposed, strict=True)
                 )
+
+
+def _with_override(after: dict[str, Any], overridden: Mapping[str, dict[str, str]]) -> dict[str, Any]:
+    """An allocation's audit record, with the lifecycle override it was made under (if any)."""
+    override = overridden.get(after["gpu_uuid"])
+    return after if override is None else {**after, "lifecycle_override": override}
 
 
 def contract_problems(c: Contract) -> list[Problem]:

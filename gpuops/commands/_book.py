@@ -36,7 +36,7 @@ def add_file_actions(parser: argparse.ArgumentParser, what: str, *, imports: boo
 def run_on_book(args: argparse.Namespace, action: Callable[[AllocationRepository], int], *, writes: bool) -> int:
     """Open the repository and run `action(repo)`; returns the exit code. Problems found in input
     are listed one per line (exit 1); an unusable database is one line (exit 1)."""
-    from gpuops.core.allocations.errors import AllocationError, NeedsConfirmation, ValidationError
+    from gpuops.core.allocations.errors import AllocationError, NeedsConfirmation, NotInProduction, ValidationError
     from gpuops.core.allocations.repository import AllocationRepository
     from gpuops.core.store.errors import StoreError
     from gpuops.core.store.paths import default_db_path
@@ -59,6 +59,9 @@ def run_on_book(args: argparse.Namespace, action: Callable[[AllocationRepository
         return 1
     except NeedsConfirmation as exc:
         print(f"gpuops: nothing was changed: {exc} (pass --allow-unhealthy)", file=sys.stderr)
+        return 1
+    except NotInProduction as exc:
+        print(f"gpuops: nothing was changed: {exc} (pass --lifecycle-override REASON)", file=sys.stderr)
         return 1
     except (AllocationError, StoreError) as exc:
         print(f"gpuops: {exc}", file=sys.stderr)

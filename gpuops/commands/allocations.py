@@ -17,6 +17,10 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     )
     actions = add_file_actions(parser, "allocations", imports=True)
     actions.choices["import"].add_argument("--allow-unhealthy", action="store_true", help="allocate lost or faulty GPUs too")
+    actions.choices["import"].add_argument(
+        "--lifecycle-override", default=None, metavar="REASON",
+        help="allocate GPUs outside production too (draining, repair, ...); the reason goes in the audit log",
+    )
     parser.set_defaults(run=run)
 
 
@@ -27,7 +31,7 @@ def run(args: argparse.Namespace) -> int:
         return export_from_book(args, "allocation(s)", export_allocations)
 
     def do_import(repo) -> int:
-        s = import_allocations(repo, args.file, confirm=args.allow_unhealthy)
+        s = import_allocations(repo, args.file, confirm=args.allow_unhealthy, lifecycle_override=args.lifecycle_override)
         print(
             f"{s.added} allocation(s) added ({s.unchanged} already stored); "
             f"{s.customers_created} customer(s) and {s.contracts_created} contract(s) created"

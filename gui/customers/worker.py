@@ -31,7 +31,7 @@ from PySide6.QtCore import QObject, Signal
 from gpuops.core.allocations.accounting import CustomerUsage, usage_report
 from gpuops.core.allocations.audit import AuditEntry, export_audit_csv
 from gpuops.core.allocations.busy import BusyUnallocated, find_busy_unallocated
-from gpuops.core.allocations.capacity import HOLDING, CapacitySeries, capacity_plan, healthy_supply, stored_supply
+from gpuops.core.allocations.capacity import HOLDING, CapacitySeries, book_supply, capacity_plan
 from gpuops.core.allocations.confirmation import unhealthy_gpus
 from gpuops.core.allocations.errors import AllocationError, NeedsConfirmation, Problem, UnhealthyGpu, ValidationError
 from gpuops.core.allocations.index import AllocationIndex
@@ -305,9 +305,10 @@ def _read(session: _Session, kind: str, argument: Any, now_ms: int) -> object:
     if kind == "timeline":
         return TimelineData(tuple(repo.customers()), tuple(repo.contracts()), tuple(repo.allocations()), now_ms)
     if kind == "capacity":
-        supply = stored_supply(repo.conn) if session.sample is None else healthy_supply(session.sample, session.health)
+        supply, returning = book_supply(repo.conn, session.sample, session.health)
         start, end = now_ms - CAPACITY_PAST_MS, now_ms + CAPACITY_AHEAD_MS
-        return CapacityResult(tuple(capacity_plan(repo.contracts(), supply, start, end)), start, end, now_ms)
+        plan = capacity_plan(repo.contracts(), supply, start, end, returning=returning)
+        return CapacityResult(tuple(plan), start, end, now_ms)
     if kind == "audit":
         entries: tuple[AuditEntry, ...] = tuple(repo.audit_log(limit=argument))
         return entries
