@@ -274,6 +274,8 @@ def walk_alert_dialogs(qtbot, tab, tmp_path: Path) -> None:
     tab.open_new_rule().reject()
     assert tab.select_rule("hw_throttle")
     tab.open_edit_rule().reject()
+    with qtbot.waitSignal(tab.worker.actionDone, timeout=PATIENCE_MS):
+        tab.open_edit_rule().buttons.button(QDialogButtonBox.StandardButton.Ok).click()  # saved as it was
     tab.open_duplicate_rule().reject()
     dialog = tab.open_duplicate_rule()
     dialog.buttons.button(QDialogButtonBox.StandardButton.Ok).click()
@@ -308,9 +310,14 @@ def walk_alert_dialogs(qtbot, tab, tmp_path: Path) -> None:
         dialog.selectFile(str(tmp_path / "rules.json"))
         dialog.accept()
     assert (tmp_path / "rules.json").exists()
+    dialog = tab.open_import_rules()
+    with qtbot.waitSignal(tab.worker.actionDone, timeout=PATIENCE_MS) as imported:
+        dialog.selectFile(str(tmp_path / "rules.json"))  # the rules just exported: nothing changes
+        dialog.accept()
+    assert imported.args[0].ok, imported.args[0].message
 
 
-def walk_customer_dialogs(qtbot, window, modal: Modal) -> None:
+def walk_customer_dialogs(qtbot, window, modal: Modal, tmp_path: Path) -> None:
     console = window.allocations
     uuids = window.last_sample.uuids
     window.grid.set_selection([uuids[300], uuids[301]], current=uuids[300])
@@ -329,8 +336,25 @@ def walk_customer_dialogs(qtbot, window, modal: Modal) -> None:
     console.tab.release_button.click()
     console.dialog.buttons.button(QDialogButtonBox.StandardButton.Ok).click()
     qtbot.waitUntil(lambda: console.dialog is None and uuids[300] not in console.held.customers, timeout=PATIENCE_MS)
+    window.grid.set_selection([uuids[LOST]], current=uuids[LOST])
+    console.tab.allocate_button.click()
+    console.dialog.buttons.button(QDialogButtonBox.StandardButton.Ok).click()
+    qtbot.waitUntil(lambda: console.confirmation is not None, timeout=PATIENCE_MS)  # a lost GPU: confirm?
+    console.confirmation.button(QMessageBox.StandardButton.No).click()
+    assert "Nothing was changed" in console.dialog.problem_text
+    console.dialog.reject()
+
     modal.next(reject)
     console.tab.export_button.click()  # a file dialog of its own (getSaveFileName): cancelled
+
+    def save_audit(dialog: QWidget) -> None:
+        dialog.selectFile(str(audit))  # type: ignore[attr-defined]
+        dialog.accept()  # type: ignore[attr-defined]
+
+    audit = tmp_path / "audit.csv"
+    modal.next(save_audit)
+    console.tab.export_button.click()
+    qtbot.waitUntil(audit.exists, timeout=PATIENCE_MS)
 
 
 def walk_window_dialogs(qtbot, window, modal: Modal, tmp_path: Path) -> None:
@@ -359,6 +383,10 @@ def walk_window_dialogs(qtbot, window, modal: Modal, tmp_path: Path) -> None:
     uuids = window.last_sample.uuids
     assert rows[uuids[ECC_GPUS[0]]]["alerts"] and rows[uuids[HEALTHY]]["customer"] == "Acme"
     assert modal.answered[-6:] == ["SettingsDialog", "AboutDialog", "SettingsDialog", "AboutDialog", "QFileDialog", "QFileDialog"]
+    modal.next(reject)  # "Replace file?" No: the file stays as it is
+    before = (tmp_path / "from-menu.json").read_bytes()
+    assert not actions.exporter.export(tmp_path / "from-menu.json", "json")
+    assert modal.answered[-1] == "QMessageBox" and (tmp_path / "from-menu.json").read_bytes() == before
 
 
 def walk_replay(qtbot, window) -> None:
@@ -442,7 +470,7 @@ def test_walk_every_view_selection_dialog_replay_export_and_theme(qtbot, walk_wi
     assert walk_tabs(qtbot, customers.views) == ["Usage", "Timeline", "Capacity", "Audit log"]
     customers.filter_edit.setText("acme")
     customers.filter_edit.clear()
-    walk_customer_dialogs(qtbot, window, modal)
+    walk_customer_dialogs(qtbot, window, modal, tmp_path)
 
     window.ops.tabs.setCurrentIndex(0)
     window.select_gpu(window.last_sample.uuids[HEALTHY])
