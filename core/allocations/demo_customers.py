@@ -5,7 +5,9 @@ Deterministic: the same fleet size, seed and day give the same book. Dates are r
 start of the UTC day of `now`, so the demo always looks current. Training GPUs go to the big
 reservations (busy), idle GPUs to an on-demand lab and a smaller reservation (visible waste), and
 some busy GPUs are left unallocated. A reservation starting in 75 days pushes H100 demand past
-the fleet.
+the fleet. The lifecycle shows its states too: a node draining with a customer still on it, one in
+burn-in and one in RMA (after a repair), both unallocated and expected back (as fleets of a few
+nodes allow: the RMA needs a third node, the burn-in a second).
 """
 
 from __future__ import annotations
@@ -17,6 +19,8 @@ import numpy as np
 from gpuops.core.allocations.model import Contract, ContractStatus, ContractType, Customer
 from gpuops.core.allocations.repository import AllocationRepository
 from gpuops.core.allocations.validation import Proposed
+from gpuops.core.lifecycle.book import LifecycleBook
+from gpuops.core.lifecycle.states import State
 from gpuops.core.sources.demo_fleet import MODEL_SHARES, Role, build_fleet
 
 DAY_MS = 86_400_000
@@ -109,4 +113,45 @@ def seed_demo_customers(repo: AllocationRepository, n_gpus: int, seed: int, now_
     repo.apply_batch(
         "seed the demo customers", customers=list(customers.values()), contracts=contracts, allocations=allocations, confirm=True
     )
+    # Stamped at the demo's own now, as its dates are (a replayed or test fleet is not at the wall clock).
+    at_now = AllocationRepository(repo.conn, read_only=repo.read_only, user=repo.user, clock=lambda: now_s)
+    spare = layout.model_of_gpu != models.index(CRUNCH_MODEL)
+    seed_demo_lifecycle(at_now, [g.node for g in layout.gpus], taken, spare, today_ms)
     return True
+
+
+#: (state, reason, ticket, days until expected back) of the demo's nodes out of production, by the steps that lead there.
+DEMO_LIFECYCLE: dict[str, tuple[tuple[State, str, str | None, int | None], ...]] = {
+    "draining": ((State.DRAINING, "fan tray alarm: let the running reservation finish, then swap the tray", "INC-20417",
+                  None),),
+    "burn_in": ((State.BURN_IN, "new node: 48 h NCCL all-reduce and HPL burn-in before production", "CHG-3391", 3),),
+    "rma": (
+        (State.REPAIR, "XID 79 twice in 24 h: GPU fell off the bus", "INC-20388", None),
+        (State.RMA, "vendor replaces the baseboard", "NV-RMA-0042187", 21),
+    ),
+}
+
+
+#: The model whose shortage the demo shows (a contract starting in 75 days): nodes of other models
+#: leave production first, so the crunch stays the contract's doing.
+CRUNCH_MODEL = "H100"
+
+
+def seed_demo_lifecycle(
+    repo: AllocationRepository, node_of_gpu: list[str], allocated: np.ndarray, spare: np.ndarray, today_ms: int
+) -> None:
+    """Put the demo's nodes in their states: draining where a customer holds a GPU (the last such
+    node), burn-in and RMA on the last nodes nobody holds; nodes with a `spare` GPU (not of the
+    crunch model) first."""
+    spare_nodes = {node for node, is_spare in zip(node_of_gpu, spare, strict=True) if is_spare}
+    nodes = sorted(dict.fromkeys(node_of_gpu), key=lambda n: n in spare_nodes)  # stable: spare ones last
+    held = {node for node, taken in zip(node_of_gpu, allocated, strict=True) if taken}
+    busy = [n for n in nodes if n in held]
+    free = [n for n in reversed(nodes) if n not in held]
+    chosen = {"draining": busy[-1:], "burn_in": free[1:2], "rma": free[:1]}
+    book = LifecycleBook(repo)
+    for what, steps in DEMO_LIFECYCLE.items():
+        for node in chosen[what]:
+            for state, reason, ticket, back_days in steps:
+                expected = None if back_days is None else today_ms + back_days * DAY_MS
+                book.transition(node, state, reason, ticket=ticket, expected_ms=expected)
