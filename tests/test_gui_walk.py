@@ -161,7 +161,7 @@ def walk_window(qtbot, tmp_path: Path, request):
     history = recorded_history(tmp_path / "history.sqlite", source.gpus)
     with open_windows(qtbot) as make_window:
         window = make_window(source, interval_s=interval_s, history_db=history, size=(1400, 900))
-        yield window
+        yield window, source
     apply_theme("system")
     settings.clear()
     settings.sync()
@@ -210,6 +210,12 @@ def walk_grid_controls(qtbot, grid) -> None:
     grid.fit_all()
     grid.zoom_by(2.0)
     grid.zoom_by(0.5)
+    grid.zoom_by(0.05)  # far out: node cells and the urgent marks
+    settle(qtbot, 20)
+    grid.fit_all()
+    grid.cells_combo.setCurrentIndex(grid.cells_combo.findData("node"))
+    click(qtbot, grid, 9)  # a node cell
+    grid.cells_combo.setCurrentIndex(grid.cells_combo.findData("auto"))
     grid.move_selection(1, 0)
     grid.move_selection(0, 1, extend=True)
     for position in (HEALTHY, LOST, 40):
@@ -435,12 +441,25 @@ def walk_exports(qtbot, window, tmp_path: Path) -> None:
     assert len(rows) == len(window.last_sample)
 
 
+def walk_source_failure(qtbot, window, source: WalkSource, tmp_path: Path) -> None:
+    """The source fails: the banner says so and the last data stays, greyed; the window is
+    still driven (a GPU chosen, a tab changed, an export) until the source answers again."""
+    source.fail_with = "walk: the source is down"
+    qtbot.waitUntil(lambda: window.error_banner.isVisible() and window.stale, timeout=PATIENCE_MS)
+    click(qtbot, window.grid, ECC_GPUS[1])
+    window.ops.tabs.setCurrentIndex(1)
+    with qtbot.waitSignal(window.window_actions.exporter.exported, timeout=PATIENCE_MS):
+        assert window.window_actions.exporter.export(tmp_path / "while-down.csv", "csv")
+    source.fail_with = None
+    qtbot.waitUntil(lambda: not window.error_banner.isVisible() and not window.stale, timeout=PATIENCE_MS)
+
+
 AT_10000 = pytest.param(10_000, marks=pytest.mark.slow, id="10000")
 
 
 @pytest.mark.parametrize("walk_window", [pytest.param(N_WALK, id="512"), AT_10000], indirect=True)
 def test_walk_every_view_selection_dialog_replay_export_and_theme(qtbot, walk_window, tmp_path, caplog):
-    window = walk_window
+    window, source = walk_window
     qtbot.waitUntil(lambda: window.last_sample is not None, timeout=PATIENCE_MS)
     alerts = window.alerts.tab
     qtbot.waitUntil(lambda: alerts.snapshot is not None and ecc_alerts(alerts) == set(ECC_GPUS), timeout=PATIENCE_MS)
@@ -491,6 +510,7 @@ def test_walk_every_view_selection_dialog_replay_export_and_theme(qtbot, walk_wi
     walk_replay(qtbot, window)
     walk_window_dialogs(qtbot, window, modal, tmp_path)
     walk_exports(qtbot, window, tmp_path)
+    walk_source_failure(qtbot, window, source, tmp_path)
     for theme in ("dark", "light"):
         apply_theme(theme)
         settle(qtbot, 50)
