@@ -28,8 +28,9 @@ from tests.fake_nvml.fixtures import PROFILE_VARIABLE
 REPO = Path(__file__).resolve().parents[1]
 
 # The child: status first (the fake boots its profile's scenario from the environment), then the
-# driver's own state. A scenario without a lost GPU gets one more board, lost but still answering
-# its identity from the driver's cache, so every profile shows how a lost GPU is keyed.
+# driver's own state. Every scenario gets one more board, a Blackwell whose thresholds come only as
+# T.Limit fields; one without a lost GPU gets another, lost but still answering its identity from
+# the driver's cache, so every profile shows how a lost GPU is keyed.
 _PROBE = textwrap.dedent(
     """
     import contextlib, io, json, os, socket, sys
@@ -48,8 +49,11 @@ _PROBE = textwrap.dedent(
         "cuda": pynvml.nvmlSystemGetCudaDriverVersion(),
         "node": socket.gethostname(),
         "symbols": {s: fake.has(s) for s in sys.argv[3].split(",")},
+        "first_unknown_field": fake.first_unknown_field(),
     }
     pynvml.nvmlShutdown()
+    fake.set_device_count(count + 1)
+    count += 1
     if not any(fake.device_error(i) == pynvml.NVML_ERROR_GPU_IS_LOST for i in range(count)):
         fake.set_device_count(count + 1)
         fake.set_lost(count, identity_answers=True)
@@ -94,11 +98,11 @@ _DRIVER_KEYS = (
     "ecc_corrected_aggregate", "ecc_uncorrected_aggregate", "remapped_rows_correctable",
     "remapped_rows_uncorrectable", "remapped_rows_pending", "remapped_rows_failure", "pcie_replay_count",
     "clocks_event_reasons", "mig_mode", "gpm_graphics_util", "gpm_sm_util", "gpm_sm_occupancy", "gpm_tensor_util",
-    "gpm_dram_util", "enc_util", "dec_util", "mem_reserved",
+    "gpm_dram_util", "enc_util", "dec_util", "mem_reserved", "thresholds_by_tlimit", "gpu_max_temp_c",
 )
 _SYMBOLS = (
     "nvmlDeviceGetFieldValues", "nvmlDeviceGetCurrentClocksEventReasons", "nvmlDeviceGetTemperatureThreshold",
-    "nvmlGpmSampleGet",
+    "nvmlGpmSampleGet", "nvmlDeviceGetMarginTemperature",
 )
 # Activity keys and the fake's GPM activity (hundredths of a percent) each comes from.
 _GPM = {
@@ -107,7 +111,7 @@ _GPM = {
 }
 # Status keys read straight from the driver property of the same unit.
 _SAME = {
-    "temp_c": "temp_c", "slowdown_temp_c": "slowdown_temp_c", "sm_clock_mhz": "sm_clock_mhz",
+    "temp_c": "temp_c", "sm_clock_mhz": "sm_clock_mhz",
     "mem_clock_mhz": "mem_clock_mhz", "fan_pct": "fan_pct", "pstate": "pstate", "pcie_link_gen": "pcie_link_gen",
     "pcie_link_gen_max": "pcie_link_gen_max", "pcie_link_width": "pcie_link_width",
     "pcie_link_width_max": "pcie_link_width_max", "mem_used_bytes": "mem_used", "mem_total_bytes": "mem_total",
@@ -166,6 +170,20 @@ def _milli(value: int | None) -> float | None:
     return None if value is None else value / 1000
 
 
+def threshold_route(values: dict[str, Any], system: dict[str, Any]) -> bool:
+    """Whether the driver offers a GPU's thresholds: by nvmlDeviceGetTemperatureThreshold, or on a
+    board where that call refuses by the T.Limit fields (the field batch, a driver that knows field
+    194, and the margin call, to turn T.Limit degrees into °C)."""
+    if not values["thresholds_by_tlimit"]:
+        return True
+    symbols = system["symbols"]
+    return (
+        symbols["nvmlDeviceGetFieldValues"] and symbols["nvmlDeviceGetMarginTemperature"]
+        and pynvml.NVML_FI_DEV_TEMPERATURE_SLOWDOWN_TLIMIT < system["first_unknown_field"]
+        and values["temp_c"] is not None and values["gpu_max_temp_c"] is not None
+    )
+
+
 def expected_gpu(index: int, driver: dict[str, Any], system: dict[str, Any]) -> dict[str, Any]:
     """The status object of one GPU as the driver's own state dictates it."""
     values, text = driver["values"], driver["text"]
@@ -188,6 +206,7 @@ def expected_gpu(index: int, driver: dict[str, Any], system: dict[str, Any]) -> 
         gpu[key] = values[source]
     for key, source in _MILLI.items():
         gpu[key] = _milli(values[source])
+    gpu["slowdown_temp_c"] = values["slowdown_temp_c"] if threshold_route(values, system) else None
     gpu["energy_j_before"] = _milli(driver["energy_mj_before"])
     gpu["mem_temp_c"] = values["mem_temp_c"] if system["symbols"]["nvmlDeviceGetFieldValues"] else None
     refused = values["util_gpu"] is None  # nvmlDeviceGetUtilizationRates refuses as a whole
@@ -296,11 +315,17 @@ def test_a_lost_gpu_is_keyed_by_its_uuid_with_name_and_bus_id(nvml_profile: tupl
 
 
 def test_a_driver_without_field_values_reports_what_one_with_them_does() -> None:
-    """Same GPUs, same values; only the HBM temperature has no route but the field batch in NVML."""
-    with_fields, without = probe("current")["document"]["gpus"], probe("no-field-values")["document"]["gpus"]
+    """Same GPUs, same values; only what NVML offers as field values alone has no route: the HBM
+    temperature, and the thresholds of a board that refuses nvmlDeviceGetTemperatureThreshold."""
+    current, older = probe("current"), probe("no-field-values")
+    with_fields, without = current["document"]["gpus"], older["document"]["gpus"]
     assert len(with_fields) == len(without)
     for index, (a, b) in enumerate(zip(with_fields, without, strict=True)):
-        for key in contract_keys() - {"mem_temp_c"}:  # health too: same values, same grade
+        only_fields = {"mem_temp_c"}
+        if current["driver"][index]["values"]["thresholds_by_tlimit"]:
+            only_fields |= {"slowdown_temp_c", "health", "health_reason"}  # the grade reads the threshold
+            assert a["slowdown_temp_c"] is not None and b["slowdown_temp_c"] is None
+        for key in contract_keys() - only_fields:  # health too: same values, same grade
             if key == "energy_j":
                 assert (a[key] is None) == (b[key] is None), index  # counters move between the runs
             elif key in _MOVING and a[key] is not None and b[key] is not None:
@@ -316,9 +341,10 @@ def test_a_driver_without_field_values_reports_what_one_with_them_does() -> None
 
 def test_vgpu_guest_refusals_are_null_never_zero() -> None:
     answer = probe("vgpu")
-    for gpu, driver in zip(answer["document"]["gpus"], answer["driver"], strict=True):
-        if gpu["state"] == "lost":
-            continue
+    guests = [(gpu, driver) for gpu, driver in zip(answer["document"]["gpus"], answer["driver"], strict=True)
+              if driver["text"]["name"].endswith("-40C")]  # named for their vGPU profile
+    assert len(guests) == 2
+    for gpu, driver in guests:
         assert gpu["state"] == "ok"
         for key in ("temp_c", "power_w", "power_limit_w", "energy_j", "fan_pct", "pcie_link_gen",
                     "pcie_tx_bytes_s", "remapped_rows_pending", "pcie_replay_count", "slowdown_temp_c", "serial"):
@@ -327,15 +353,23 @@ def test_vgpu_guest_refusals_are_null_never_zero() -> None:
         assert gpu["ecc_uncorrected_volatile"] == driver["values"]["ecc_uncorrected_volatile"]
 
 
-def test_thresholds_come_from_their_own_call_on_every_family(nvml_profile: tuple[str, Path]) -> None:
-    """nvmlDeviceGetTemperatureThreshold is the only absolute route: the field ids 193-196 are T.Limit
-    margins, not degrees, so a driver without field values loses no threshold."""
+def test_thresholds_by_whichever_route_the_driver_offers(nvml_profile: tuple[str, Path]) -> None:
+    """nvmlDeviceGetTemperatureThreshold where it answers; on the Blackwell board, which refuses it
+    (superseded on Ada and later), the T.Limit fields give the same °C; a driver with neither route
+    (no field values, or too old to know fields 193-196) leaves that board's threshold null."""
     profile, _ = nvml_profile
     answer = probe(profile)
-    assert answer["system"]["symbols"]["nvmlDeviceGetTemperatureThreshold"]
+    by_field = 0
     for gpu, driver in zip(answer["document"]["gpus"], answer["driver"], strict=True):
-        if gpu["state"] == "ok":
-            assert gpu["slowdown_temp_c"] == driver["values"]["slowdown_temp_c"]
+        if gpu["state"] != "ok":
+            continue
+        values = driver["values"]
+        if threshold_route(values, answer["system"]):
+            assert gpu["slowdown_temp_c"] == values["slowdown_temp_c"], gpu["name"]
+            by_field += bool(values["thresholds_by_tlimit"])
+        else:
+            assert gpu["slowdown_temp_c"] is None, gpu["name"]
+    assert by_field == (1 if profile in ("current", "vgpu", "mig") else 0)
 
 
 def test_mig_devices_come_back_exactly_and_the_parent_refuses_utilization() -> None:

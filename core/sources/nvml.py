@@ -106,6 +106,7 @@ _READERS: dict[str, tuple[tuple[Callable[..., Any], ...], tuple[Any, ...]]] = {
     "slowdown_temp": ((pynvml.nvmlDeviceGetTemperatureThreshold,), (pynvml.NVML_TEMPERATURE_THRESHOLD_SLOWDOWN,)),
     "shutdown_temp": ((pynvml.nvmlDeviceGetTemperatureThreshold,), (pynvml.NVML_TEMPERATURE_THRESHOLD_SHUTDOWN,)),
     "mem_max_temp": ((pynvml.nvmlDeviceGetTemperatureThreshold,), (pynvml.NVML_TEMPERATURE_THRESHOLD_MEM_MAX,)),
+    "margin_temp": ((pynvml.nvmlDeviceGetMarginTemperature,), ()),
     "pcie_link_gen_max": ((pynvml.nvmlDeviceGetMaxPcieLinkGeneration,), ()),
     "pcie_link_width_max": ((pynvml.nvmlDeviceGetMaxPcieLinkWidth,), ()),
     "max_mig_devices": ((pynvml.nvmlDeviceGetMaxMigDeviceCount,), ()),
@@ -188,6 +189,13 @@ _SINGLE_ROUTES: dict[str, tuple[str, int | None, float]] = {
     _PCIE_TX: ("pcie_tx_kb_s", None, 1024.0),  # KB/s over the driver's last 20 ms
     _PCIE_RX: ("pcie_rx_kb_s", None, 1024.0),
 }
+
+# Thresholds: the nvmlDeviceGetTemperatureThreshold reader, and the T.Limit field superseding it.
+_THRESHOLDS: tuple[tuple[str, int], ...] = (
+    ("slowdown_temp", pynvml.NVML_FI_DEV_TEMPERATURE_SLOWDOWN_TLIMIT),
+    ("shutdown_temp", pynvml.NVML_FI_DEV_TEMPERATURE_SHUTDOWN_TLIMIT),
+    ("mem_max_temp", pynvml.NVML_FI_DEV_TEMPERATURE_MEM_MAX_TLIMIT),
+)
 
 _ARCHITECTURES = {
     pynvml.NVML_DEVICE_ARCH_KEPLER: "Kepler",
@@ -716,6 +724,7 @@ class NvmlSource(TelemetrySource):
         memory = self._call(gpu, "memory")
         mig = self._call(gpu, "mig_mode")
         power_limit_mw = self._call(gpu, "enforced_power_limit")
+        slowdown, shutdown, mem_max = self._thresholds(gpu)
         gpu.inventory = replace(
             identity,
             mem_total_bytes=None if memory is None else memory.total,
@@ -723,9 +732,9 @@ class NvmlSource(TelemetrySource):
             mig_mode=None if mig is None else mig[0] == pynvml.NVML_DEVICE_MIG_ENABLE,
             architecture=_ARCHITECTURES.get(self._call(gpu, "architecture")),
             vbios_version=self._call(gpu, "vbios"),
-            slowdown_temp_c=self._call(gpu, "slowdown_temp"),
-            shutdown_temp_c=self._call(gpu, "shutdown_temp"),
-            mem_max_temp_c=self._call(gpu, "mem_max_temp"),
+            slowdown_temp_c=slowdown,
+            shutdown_temp_c=shutdown,
+            mem_max_temp_c=mem_max,
         )
         if gpu.inventory.mig_mode:
             gpu.mig_slots = self._call(gpu, "max_mig_devices") or 0
@@ -739,6 +748,30 @@ class NvmlSource(TelemetrySource):
         if self._watcher is not None:
             self._watcher.watch(gpu.handle, uuid)
         return True
+
+    def _thresholds(self, gpu: _Gpu) -> list[float | None]:
+        """Slowdown, shutdown and memory-max temperatures in °C: by nvmlDeviceGetTemperatureThreshold,
+        or where that call refuses (nvml.h: superseded on Ada and later) by the T.Limit fields."""
+        values: list[float | None] = [self._call(gpu, reader) for reader, _ in _THRESHOLDS]
+        if None in values:
+            by_field = self._tlimit_thresholds(gpu)
+            values = [value if value is not None else by_field[j] for j, value in enumerate(values)]
+        return values
+
+    def _tlimit_thresholds(self, gpu: _Gpu) -> list[float | None]:
+        """The thresholds from the NVML_FI_DEV_TEMPERATURE_*_TLIMIT fields, which count degrees below
+        T.Limit: absolute = temperature + margin to T.Limit (nvmlDeviceGetMarginTemperature) - field."""
+        nothing: list[float | None] = [None] * len(_THRESHOLDS)
+        answers = self._call(gpu, "field_values", [(field_id, 0) for _, field_id in _THRESHOLDS])
+        if answers is None or all(a.nvmlReturn != pynvml.NVML_SUCCESS for a in answers):
+            return nothing
+        margin, temp = self._call(gpu, "margin_temp"), self._call(gpu, "temp_c")
+        if margin is None or temp is None:
+            return nothing
+        return [
+            temp + margin - getattr(a.value, _VALUE_MEMBER[a.valueType]) if a.nvmlReturn == pynvml.NVML_SUCCESS else None
+            for a in answers
+        ]
 
     # ------------------------------------------------------------------ closing
 

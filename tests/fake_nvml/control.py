@@ -54,6 +54,7 @@ _SIGNATURES: dict[str, tuple[object, list[object]]] = {
     "fake_nvml_call_count": (_c.c_ulonglong, []),
     "fake_nvml_wait_count": (_c.c_ulonglong, []),
     "fake_nvml_init_count": (_c.c_uint, []),
+    "fake_nvml_first_unknown_field": (_c.c_uint, []),
 }
 _UNSUPPORTED = -1
 
@@ -189,6 +190,10 @@ class FakeNvml:
 
     def wait_count(self) -> int:
         return int(self._lib.fake_nvml_wait_count())
+
+    def first_unknown_field(self) -> int:
+        """The lowest field id this driver build does not know (answers INVALID_ARGUMENT for)."""
+        return int(self._lib.fake_nvml_first_unknown_field())
 
     def init_count(self) -> int:
         """nvmlInit calls not yet balanced by nvmlShutdown."""

@@ -19,6 +19,13 @@
  *                                 process calls, field ids >= 185 unknown (INVALID_ARGUMENT), and no
  *                                 GPM (nvmlGpm*: R520 and newer)
  *
+ * Thresholds: a board with thresholds_by_tlimit = 1 (the Blackwell full-field board) answers
+ * NOT_SUPPORTED to nvmlDeviceGetTemperatureThreshold for shutdown / slowdown / memory max / GPU max,
+ * which nvml.h says the NVML_FI_DEV_TEMPERATURE_*_TLIMIT fields supersede on Ada and later. Those
+ * fields are in the T.Limit scale (degrees below T.Limit, the GPU max operating temperature:
+ * an H100 shows slowdown -2 and shutdown -5), and nvmlDeviceGetMarginTemperature is the current
+ * distance to T.Limit, so an absolute threshold is temperature + margin - field.
+ *
  * GPM: Hopper and newer boards support it (nvmlGpmQueryDeviceSupport); each keeps cumulative busy
  * counters that grow at its configured activity (gpm_* keys, in hundredths of a percent), a
  * sample snapshots them, and nvmlGpmMetricsGet divides the difference of two samples by the time
@@ -65,7 +72,7 @@
     X(remapped_rows_pending) X(remapped_rows_failure) X(pcie_replay_count)                        \
     X(clocks_event_reasons) X(mig_mode) X(gpu_instance_id) X(compute_instance_id)                \
     X(gpm_graphics_util) X(gpm_sm_util) X(gpm_sm_occupancy) X(gpm_tensor_util) X(gpm_dram_util) \
-    X(enc_util) X(dec_util)
+    X(enc_util) X(dec_util) X(thresholds_by_tlimit)
 
 #define FAKE_KEY_ENUM(name) K_##name,
 enum fake_key { FAKE_KEYS(FAKE_KEY_ENUM) K_COUNT };
@@ -368,6 +375,7 @@ static void make_full_field_board(nvmlDevice_t d, unsigned int index) {
     v[K_power_limit_mw] = 600000;
     v[K_fan_pct] = 35;
     v[K_enc_util] = 17;
+    v[K_thresholds_by_tlimit] = 1;
     v[K_clocks_event_reasons] = nvmlClocksEventReasonSwPowerCap;
     char text[96];
     set_text(d, S_name, "NVIDIA RTX PRO 6000 Blackwell Workstation Edition");
@@ -764,6 +772,11 @@ unsigned long long fake_nvml_wait_count(void) {
     return __atomic_load_n(&g_waits, __ATOMIC_RELAXED);
 }
 
+/* The first field id this driver build answers INVALID_ARGUMENT for (older drivers know fewer). */
+unsigned int fake_nvml_first_unknown_field(void) {
+    return FAKE_FIRST_UNKNOWN_FIELD;
+}
+
 unsigned int fake_nvml_init_count(void) {
     pthread_mutex_lock(&g_lock);
     unsigned int count = g_init_count;
@@ -961,6 +974,10 @@ nvmlReturn_t DECLDIR nvmlDeviceGetArchitecture(nvmlDevice_t device, nvmlDeviceAr
 nvmlReturn_t DECLDIR nvmlDeviceGetTemperatureThreshold(nvmlDevice_t device, nvmlTemperatureThresholds_t thresholdType,
                                                        unsigned int *temp) {
     api_enter();
+    if (valid_device(device) && device->value[K_thresholds_by_tlimit] == 1 && thresholdType <= NVML_TEMPERATURE_THRESHOLD_GPU_MAX) {
+        nvmlReturn_t ret = check_device(device);
+        return api_leave(ret != NVML_SUCCESS ? ret : NVML_ERROR_NOT_SUPPORTED); /* superseded by the T.Limit fields */
+    }
     switch (thresholdType) {
     case NVML_TEMPERATURE_THRESHOLD_SHUTDOWN: return api_leave(read_uint(device, K_shutdown_temp_c, temp));
     case NVML_TEMPERATURE_THRESHOLD_SLOWDOWN: return api_leave(read_uint(device, K_slowdown_temp_c, temp));
@@ -1109,7 +1126,38 @@ nvmlReturn_t DECLDIR FAKE_PROCESS_CALL(GetGraphics)(nvmlDevice_t device, unsigne
 
 /* ---------------------------------------------------------------- NVML: field values */
 
+#ifndef FAKE_NVML_LEGACY
+/* Distance of the GPU temperature to T.Limit (the GPU max operating temperature), in °C. */
+nvmlReturn_t DECLDIR nvmlDeviceGetMarginTemperature(nvmlDevice_t device, nvmlMarginTemperature_t *marginTempInfo) {
+    api_enter();
+    nvmlReturn_t ret = check_device(device);
+    if (ret != NVML_SUCCESS) return api_leave(ret);
+    if (marginTempInfo == NULL) return api_leave(NVML_ERROR_INVALID_ARGUMENT);
+    if (marginTempInfo->version != nvmlMarginTemperature_v1) return api_leave(NVML_ERROR_ARGUMENT_VERSION_MISMATCH);
+    const long long *v = device->value;
+    if (v[K_gpu_max_temp_c] == FAKE_UNSUPPORTED || v[K_temp_c] == FAKE_UNSUPPORTED)
+        return api_leave(NVML_ERROR_NOT_SUPPORTED);
+    marginTempInfo->marginTemperature = (int)(v[K_gpu_max_temp_c] - v[K_temp_c]);
+    return api_leave(NVML_SUCCESS);
+}
+#endif
+
 #ifndef FAKE_NVML_NO_FIELD_VALUES
+/* A threshold in the T.Limit scale: degrees below T.Limit (negative above it). */
+static int tlimit_field(unsigned int field_id, nvmlDevice_t device, long long *value) {
+    enum fake_key key;
+    switch (field_id) {
+    case NVML_FI_DEV_TEMPERATURE_SHUTDOWN_TLIMIT: key = K_shutdown_temp_c; break;
+    case NVML_FI_DEV_TEMPERATURE_SLOWDOWN_TLIMIT: key = K_slowdown_temp_c; break;
+    case NVML_FI_DEV_TEMPERATURE_MEM_MAX_TLIMIT: key = K_mem_max_temp_c; break;
+    case NVML_FI_DEV_TEMPERATURE_GPU_MAX_TLIMIT: key = K_gpu_max_temp_c; break;
+    default: return 0;
+    }
+    long long limit = device->value[K_gpu_max_temp_c], threshold = device->value[key];
+    *value = limit == FAKE_UNSUPPORTED || threshold == FAKE_UNSUPPORTED ? FAKE_UNSUPPORTED : limit - threshold;
+    return 1;
+}
+
 /* Which property a field id reads, and the value type the driver reports it in. */
 static int field_source(unsigned int field_id, enum fake_key *key, nvmlValueType_t *type) {
     switch (field_id) {
@@ -1145,12 +1193,17 @@ nvmlReturn_t DECLDIR nvmlDeviceGetFieldValues(nvmlDevice_t device, int valuesCou
         nvmlFieldValue_t *fv = &values[i];
         enum fake_key key;
         nvmlValueType_t type;
+        long long tlimit;
         fv->timestamp = now;
         fv->latencyUsec = 0;
         if (device->error != NVML_SUCCESS) {
             fv->nvmlReturn = device->error;
         } else if (fv->fieldId >= FAKE_FIRST_UNKNOWN_FIELD) {
             fv->nvmlReturn = NVML_ERROR_INVALID_ARGUMENT; /* a field id this driver does not know */
+        } else if (tlimit_field(fv->fieldId, device, &tlimit)) {
+            fv->nvmlReturn = tlimit == FAKE_UNSUPPORTED ? NVML_ERROR_NOT_SUPPORTED : NVML_SUCCESS;
+            fv->valueType = NVML_VALUE_TYPE_SIGNED_INT;
+            fv->value.siVal = (int)tlimit;
         } else if (!field_source(fv->fieldId, &key, &type) || device->value[key] == FAKE_UNSUPPORTED) {
             fv->nvmlReturn = NVML_ERROR_NOT_SUPPORTED;
         } else {
