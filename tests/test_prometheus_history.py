@@ -237,3 +237,37 @@ def test_an_unreachable_prometheus_or_a_bad_spec_fails_with_a_clear_line(tmp_pat
     assert bad.returncode == 2 and "prometheus:" in bad.stderr
     with pytest.raises(SourceError, match="password"):
         PrometheusHistory.from_spec("prometheus:http://127.0.0.1:9090?password=x")
+
+
+def test_tls_and_basic_auth_as_for_the_prometheus_source(tmp_path: Path) -> None:
+    import warnings
+
+    from tests.agent_helpers import self_signed_certificate
+
+    with warnings.catch_warnings():  # bcrypt for Prometheus' web config: crypt is deprecated, but here until 3.13
+        warnings.simplefilter("ignore", DeprecationWarning)
+        import crypt
+
+    cert, key = self_signed_certificate(tmp_path)
+    password = tmp_path / "password"
+    password.write_text("s3cret\n")
+    web = tmp_path / "web.yml"
+    web.write_text(
+        f"tls_server_config:\n  cert_file: {cert}\n  key_file: {key}\n"
+        f"basic_auth_users:\n  alice: {json.dumps(crypt.crypt('s3cret', crypt.mksalt(crypt.METHOD_BLOWFISH)))}\n"
+    )
+    labels = {"UUID": A, "gpu": "0", "Hostname": "node-a", "instance": "node-a:9400"}
+    written = [Written("DCGM_FI_DEV_GPU_UTIL", labels, [(START + 15 * k, float(k)) for k in range(8)])]
+    with backfilled_prometheus(tmp_path, written, web_config=web, scheme="https") as base:
+        out = tmp_path / "out.csv"
+        ok = export(f"{base}?ca_file={cert}&username=alice&password_file={password}", out, "--format", "csv",
+                    "--metric", "util_gpu_pct")
+        assert ok.returncode == 0, ok.stderr
+        assert [row["util_gpu_pct"] for row in csv.DictReader(out.open(newline=""))] == [str(k) for k in range(8)]
+        untrusted = export(f"{base}?username=alice&password_file={password}", tmp_path / "x.csv", "--format", "csv")
+        assert untrusted.returncode == 1 and "certificate" in untrusted.stderr.lower()
+        wrong = tmp_path / "wrong"
+        wrong.write_text("guess")
+        refused = export(f"{base}?ca_file={cert}&username=alice&password_file={wrong}", tmp_path / "y.csv", "--format", "csv")
+        assert refused.returncode == 1 and "401" in refused.stderr
+        assert not (tmp_path / "x.csv").exists() and not (tmp_path / "y.csv").exists()

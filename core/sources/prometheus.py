@@ -129,6 +129,9 @@ class PrometheusSpec:
 
 class PrometheusSource(TelemetrySource):
     simulated = False
+    #: The series whose labels make the inventory: every DCGM field, for an exporter that serves
+    #: some only (profiling alone, say). The history's past instants ask fewer (prometheus_history).
+    inventory_names = f"DCGM_FI_(DEV|PROF)_.+|{dcgm.GPUOPS_GPU_INFO}"
 
     def __init__(self, spec: PrometheusSpec) -> None:
         self.spec = spec
@@ -182,7 +185,7 @@ class PrometheusSource(TelemetrySource):
         a value comes for a GPU not in the last answer."""
         # gpuops_gpu_info too: a lost GPU behind an agent has no DCGM value, but it is still there;
         # and profiling fields, which an exporter may serve alone.
-        any_gpu = self._braces(f'__name__=~"DCGM_FI_(DEV|PROF)_.+|{dcgm.GPUOPS_GPU_INFO}"')
+        any_gpu = self._braces(f'__name__=~"{self.inventory_names}"')
         return {
             "inventory": f"group by ({', '.join(_IDENTITY_LABELS + _WORKLOAD_LABELS)}) ({any_gpu})",
             dcgm.GPUOPS_GPU_INFO: (
@@ -216,11 +219,12 @@ class PrometheusSource(TelemetrySource):
 
     def _poll(self) -> FleetSample:
         started = time.monotonic()
-        # At a past time the inventory of that time is asked, once per instant.
-        stale_inventory = (
-            self._inventory_at is None or started - self._inventory_at >= INVENTORY_REFRESH_S
-            or self.evaluation_time != self._inventory_time
-        )
+        # At a past time the inventory is as old as it may be in a live poll, but in evaluated time.
+        if self.evaluation_time is None or self._inventory_time is None:
+            stale_inventory = self._inventory_at is None or started - self._inventory_at >= INVENTORY_REFRESH_S
+        else:
+            stale_inventory = abs(self.evaluation_time - self._inventory_time) >= INVENTORY_REFRESH_S
+        stale_inventory = stale_inventory or (self.evaluation_time is None) != (self._inventory_time is None)
         queries = self._queries()
         if stale_inventory:
             queries.update(self._inventory_queries())
