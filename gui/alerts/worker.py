@@ -221,7 +221,7 @@ class AlertWorker(StoreWorker["_Session"]):
     # --- the worker thread ----------------------------------------------------------------
 
     def _open_session(self) -> _Session:
-        return _Session(self.db_path, self.read_only)
+        return _Session(self.db_path, self.read_only, self.watch)
 
     def _problem_line(self, exc: Exception) -> str:
         if isinstance(exc, NoHistory):
@@ -234,8 +234,9 @@ class AlertWorker(StoreWorker["_Session"]):
         changed = bool(jobs.writes)
         for action, reread in jobs.writes:
             self._send("action", _attempt(action, store, now))
-            jobs.reads.setdefault(reread, Read(reread, self._generation))
-        if changed and "refresh" not in jobs.reads:
+            if not jobs.stopping:  # the window is closing: nobody is left to read for
+                jobs.reads.setdefault(reread, Read(reread, self._generation))
+        if changed and not jobs.stopping and "refresh" not in jobs.reads:
             jobs.reads["refresh"] = Read("refresh", self._generation)
         for read in jobs.reads.values():
             self._send(read.kind, self._answer(store, read, now), read.generation)
@@ -271,9 +272,10 @@ class _Session:
     """The worker's connection, opened on first use (the history may not exist yet), again after a
     failure, and (`read_only`) again once a writer starts on a history that was at rest."""
 
-    def __init__(self, db_path: Path, read_only: bool) -> None:
+    def __init__(self, db_path: Path, read_only: bool, watch: Callable[[sqlite3.Connection], None]) -> None:
         self._db_path = db_path
         self._read_only = read_only
+        self._watch = watch  # lets the worker abandon a read when it stops
         self._store: AlertStore | None = None
 
     def store(self) -> AlertStore:
@@ -284,6 +286,7 @@ class _Session:
                 conn, _layout = open_read_only(self._db_path)
             else:
                 conn, _layout = open_database(self._db_path, create=False)
+            self._watch(conn)
             self._store = AlertStore(conn, read_only=self._read_only)
         return self._store
 

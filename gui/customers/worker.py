@@ -208,7 +208,7 @@ class AllocationWorker(StoreWorker["_Session"]):
     # --- the worker thread ----------------------------------------------------------------
 
     def _open_session(self) -> _Session:
-        return _Session(self.db_path, self.read_only)
+        return _Session(self.db_path, self.read_only, self.watch)
 
     def _problem_line(self, exc: Exception) -> str:
         if isinstance(exc, NoHistory):
@@ -220,6 +220,8 @@ class AllocationWorker(StoreWorker["_Session"]):
             session.sample, session.health, _hold = jobs.poll
         for action in jobs.writes:
             self._send("action", _attempt(action, session))
+        if jobs.stopping:
+            return  # the window is closing: nobody is left to show the book to
         book = session.book(force=bool(jobs.writes) or "book" in jobs.reads)
         if book is not None:
             self._send("book", book, self._latest.get("book", 0))
@@ -235,9 +237,10 @@ class _Session:
     """The worker's repository, opened on first use (the history may not exist yet) and again
     after a failure; the last poll it saw, for health and supply."""
 
-    def __init__(self, db_path: Path, read_only: bool) -> None:
+    def __init__(self, db_path: Path, read_only: bool, watch: Callable[[sqlite3.Connection], None]) -> None:
         self._db_path = db_path
         self._read_only = read_only
+        self._watch = watch  # lets the worker abandon a read when it stops
         self._repo: AllocationRepository | None = None
         self._follower: AllocationFollower | None = None
         self._shown_revision: tuple[int, int] | None = None
@@ -252,6 +255,7 @@ class _Session:
                 conn, _layout = open_read_only(self._db_path)
             else:
                 conn, _layout = open_database(self._db_path, create=False)
+            self._watch(conn)
             self._repo = AllocationRepository(conn, read_only=self._read_only)
             self._follower = AllocationFollower(self._repo)
         return self._repo

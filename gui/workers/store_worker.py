@@ -5,7 +5,9 @@ signals, so a locked or slow database never freezes the window. What waits for t
 - the latest poll (a newer one replaces one still waiting: only the fleet now matters);
 - reads, coalesced per kind: asking again replaces a request still waiting, and an answer older
   than the newest request of its kind is dropped on the GUI thread;
-- writes, in order, never dropped; `stop` finishes the ones queued before the thread ends.
+- writes, in order, never dropped; `stop` finishes the ones queued before the thread ends,
+  and abandons a read under way (its SQLite statements are aborted through a progress handler
+  the session installs with `watch`), so quitting never waits for a long usage report.
 The session (the area's connection) is opened lazily on the thread, and closed after a database
 error so that the next job opens it again; the error reaches the GUI as the `problem` signal,
 sent only when the problem changes ("" once the area can be read again).
@@ -14,6 +16,7 @@ sent only when the problem changes ("" once the area can be read again).
 from __future__ import annotations
 
 import logging
+import sqlite3
 import threading
 from collections import deque
 from collections.abc import Callable, Mapping
@@ -34,6 +37,9 @@ class Session(Protocol):
 
 
 SessionT = TypeVar("SessionT", bound=Session)
+
+#: SQLite virtual-machine steps between two looks at whether `stop` wants a read abandoned.
+_PROGRESS_STEPS = 10_000
 
 
 @dataclass(frozen=True)
@@ -83,6 +89,8 @@ class StoreWorker(QObject, Generic[SessionT]):
         self._generation = 0
         self._latest: dict[str, int] = {}
         self._problem = ""
+        self._stopping = threading.Event()
+        self._writing = False  # the thread is running writes: never abort them
         self._signals: Mapping[str, SignalInstance] = {}
         self._bridge: Bridge[_Answer] = Bridge(self._on_answer)
         self._thread = threading.Thread(target=self._work, name=f"gpuops-{area}", daemon=True)
@@ -103,10 +111,20 @@ class StoreWorker(QObject, Generic[SessionT]):
     def stop(self, wait_s: float = 2.0) -> bool:
         """Finish the writes already queued, then end the thread (waiting up to `wait_s`)."""
         self._timer.stop()
+        self._stopping.set()
         with self._wake:
             self._jobs.stopping = True
             self._wake.notify()
         return self.join(wait_s)
+
+    def watch(self, conn: sqlite3.Connection) -> None:
+        """Let `stop` abort `conn`'s statements while the thread only reads (sessions call this
+        on every connection they open)."""
+        conn.set_progress_handler(self._abandon_reads, _PROGRESS_STEPS)
+
+    def _abandon_reads(self) -> int:
+        """SQLite's progress handler: non-zero aborts the statement ("interrupted")."""
+        return 1 if self._stopping.is_set() and not self._writing else 0
 
     def join(self, timeout_s: float) -> bool:
         self._thread.join(timeout_s)
@@ -158,17 +176,23 @@ class StoreWorker(QObject, Generic[SessionT]):
                     if self._jobs.stopping and not self._jobs.writes:
                         return
                     jobs, self._jobs = self._jobs, Jobs(stopping=self._jobs.stopping)
+                if jobs.stopping:  # only the writes still matter
+                    jobs.poll, jobs.reads = None, {}
+                self._writing = bool(jobs.writes)
                 try:
                     self._run(session, jobs)
                 except NoHistory as exc:
                     self._send("problem", self._problem_line(exc))
                 except self.unavailable_errors as exc:
-                    self._unavailable.occur(str(exc))
                     session.close()  # reopen at the next job
-                    self._send("problem", self._problem_line(exc))
+                    if not (self._stopping.is_set() and not self._writing):  # not just an abandoned read
+                        self._unavailable.occur(str(exc))
+                        self._send("problem", self._problem_line(exc))
                 else:
                     self._unavailable.resolve("usable again")
                     self._send("problem", "")
+                finally:
+                    self._writing = False
         finally:
             session.close()
 
