@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 from PySide6.QtCore import QPoint, Qt, QTimer
 from PySide6.QtTest import QTest
-from PySide6.QtWidgets import QApplication, QDialog, QDialogButtonBox, QMessageBox, QTabWidget, QWidget
+from PySide6.QtWidgets import QApplication, QDialog, QDialogButtonBox, QFileDialog, QMessageBox, QTabWidget, QWidget
 
 from gpuops.core.alerts.model import Alert, AlertState, Severity
 from gpuops.core.allocations.repository import AllocationRepository
@@ -137,11 +137,13 @@ class Modal:
 
 
 def reject(dialog: QWidget) -> None:
-    dialog.reject()  # type: ignore[attr-defined]
+    assert isinstance(dialog, QDialog)
+    dialog.reject()
 
 
 def accept(dialog: QWidget) -> None:
-    dialog.accept()  # type: ignore[attr-defined]
+    assert isinstance(dialog, QDialog)
+    dialog.accept()
 
 
 def ecc_alerts(tab) -> set[int]:
@@ -354,8 +356,9 @@ def walk_customer_dialogs(qtbot, window, modal: Modal, tmp_path: Path) -> None:
     console.tab.export_button.click()  # a file dialog of its own (getSaveFileName): cancelled
 
     def save_audit(dialog: QWidget) -> None:
-        dialog.selectFile(str(audit))  # type: ignore[attr-defined]
-        dialog.accept()  # type: ignore[attr-defined]
+        assert isinstance(dialog, QFileDialog)
+        dialog.selectFile(str(audit))
+        dialog.accept()
 
     audit = tmp_path / "audit.csv"
     modal.next(save_audit)
@@ -376,8 +379,9 @@ def walk_window_dialogs(qtbot, window, modal: Modal, tmp_path: Path) -> None:
     actions.export.trigger()  # the file dialog, cancelled: nothing written
 
     def save_as(dialog: QWidget) -> None:
-        dialog.selectFile(str(tmp_path / "from-menu.json"))  # type: ignore[attr-defined]
-        dialog.accept()  # type: ignore[attr-defined]
+        assert isinstance(dialog, QFileDialog)
+        dialog.selectFile(str(tmp_path / "from-menu.json"))
+        dialog.accept()
 
     modal.next(save_as)
     with qtbot.waitSignal(actions.exporter.exported, timeout=PATIENCE_MS):
