@@ -24,7 +24,7 @@ from gpuops.commands._options import EXIT_FAILED, EXIT_OK, EXIT_USAGE, SHARED, F
 
 COMMAND_MODULES: tuple[str, ...] = (
     "window", "status", "install-desktop", "agent", "collect", "export", "alerts", "customers", "contracts", "allocations",
-    "usage", "audit", "doctor", "nodes",
+    "usage", "audit", "doctor", "nodes", "rma",
 )
 DEFAULT_COMMAND = "window"
 

@@ -305,6 +305,21 @@ def _paginate(blocks: list[_Block], page_height: float) -> list[list[tuple[_Bloc
 
 def snapshot_pdf(snapshot: Snapshot, grid_image: QImage, checkpoint: Callable[[], None] = lambda: None) -> bytes:
     """The report as PDF bytes. `grid_image` is the fleet grid as drawn on screen."""
+    utc = utc_time(snapshot.collected_at)
+
+    def build(report: _Report) -> None:
+        for section in (_header, lambda r, s: (r.heading("Fleet grid"), r.image(grid_image)), _alerts, _customers, _plots):
+            checkpoint()
+            section(report, snapshot)
+
+    return write_pdf(f"gpuops fleet snapshot {utc}", f"gpuops snapshot · {utc}", build, checkpoint)
+
+
+def write_pdf(
+    title: str, footer: str, build: Callable[[_Report], None], checkpoint: Callable[[], None] = lambda: None
+) -> bytes:
+    """An A4 document of the blocks `build` adds to a report, paginated, each page with `footer`
+    and "Page i of n", as PDF bytes (the snapshot report's and the RMA report's layout)."""
     buffer = QBuffer()
     buffer.open(QIODevice.OpenModeFlag.WriteOnly)
     writer = QPdfWriter(buffer)
@@ -317,15 +332,12 @@ def snapshot_pdf(snapshot: Snapshot, grid_image: QImage, checkpoint: Callable[[]
             QPageLayout.Unit.Millimeter,
         )
     )
-    writer.setTitle(f"gpuops fleet snapshot {utc_time(snapshot.collected_at)}")
+    writer.setTitle(title)
     writer.setCreator("gpuops")
     paint = writer.pageLayout().paintRectPixels(RESOLUTION_DPI)
     footer_h = 8 * _MM
     report = _Report(writer, paint.width())
-
-    for section in (_header, lambda r, s: (r.heading("Fleet grid"), r.image(grid_image)), _alerts, _customers, _plots):
-        checkpoint()
-        section(report, snapshot)
+    build(report)
     pages = _paginate(report.blocks, paint.height() - footer_h)
 
     painter = QPainter()
@@ -333,7 +345,6 @@ def snapshot_pdf(snapshot: Snapshot, grid_image: QImage, checkpoint: Callable[[]
         raise OSError("cannot start the PDF document")
     try:
         footer_font = _font(8)
-        utc = utc_time(snapshot.collected_at)
         for number, page in enumerate(pages, start=1):
             checkpoint()
             if number > 1:
@@ -342,14 +353,13 @@ def snapshot_pdf(snapshot: Snapshot, grid_image: QImage, checkpoint: Callable[[]
                 block.draw(painter, y, paint.width())
             painter.setFont(footer_font)
             painter.setPen(_MUTED)
-            footer = QRectF(0, paint.height() - footer_h * 0.6, paint.width(), footer_h * 0.6)
-            painter.drawText(footer, int(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignBottom), f"gpuops snapshot · {utc}")
+            footer_rect = QRectF(0, paint.height() - footer_h * 0.6, paint.width(), footer_h * 0.6)
+            painter.drawText(footer_rect, int(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignBottom), footer)
             painter.drawText(
-                footer, int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignBottom), f"Page {number} of {len(pages)}"
+                footer_rect, int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignBottom), f"Page {number} of {len(pages)}"
             )
     finally:
         painter.end()
     data = QByteArray(buffer.data())
     buffer.close()
     return bytes(data.data())
-

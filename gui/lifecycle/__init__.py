@@ -1,0 +1,1 @@
+"""Lifecycle views: the RMA report drawn as a PDF."""
