@@ -271,3 +271,70 @@ def test_tls_and_basic_auth_as_for_the_prometheus_source(tmp_path: Path) -> None
         refused = export(f"{base}?ca_file={cert}&username=alice&password_file={wrong}", tmp_path / "y.csv", "--format", "csv")
         assert refused.returncode == 1 and "401" in refused.stderr
         assert not (tmp_path / "x.csv").exists() and not (tmp_path / "y.csv").exists()
+
+
+# ------------------------------------------------------------------ the console's history loader on Prometheus
+
+LOADED_MS = 30_000
+
+
+def loader_answer(qtbot, loader, resource: str, query) -> tuple[str, object]:
+    """Request `query` for `resource` and wait for the loader's signal: ("loaded" | "failed", payload)."""
+    answers: list[tuple[str, object]] = []
+    loader.loaded.connect(lambda r, payload: answers.append(("loaded", payload)) if r == resource else None)
+    loader.failed.connect(lambda r, message: answers.append(("failed", message)) if r == resource else None)
+    loader.request(resource, query)
+    qtbot.waitUntil(lambda: bool(answers), timeout=LOADED_MS)
+    return answers[0]
+
+
+def test_gpu_plots_trends_and_replay_span_read_prometheus_through_the_loader(qtbot, prometheus: str, tmp_path: Path) -> None:
+    from gpuops.core.sources.prometheus import PrometheusSpec
+    from gpuops.gui.gpu.history_queries import fleet_trends, gpu_history
+    from gpuops.gui.workers.history_loader import HistoryLoader
+
+    loader = HistoryLoader(tmp_path / "no-history.db", prometheus=PrometheusSpec.parse(f"prometheus:{prometheus}"))
+    try:
+        kind, detail = loader_answer(qtbot, loader, "detail", lambda reader: gpu_history(reader, B, START, END, 120))
+        assert kind == "loaded", detail
+        util = detail.values["util_gpu_pct"]
+        ts = detail.ts["util_gpu_pct"]
+        assert 0 < len(ts) <= 120 and float(ts[1] - ts[0]) == 60.0
+        assert not [t for t in ts if GAP[0] <= t < GAP[1]]  # the gap is no points, not a line across it
+        for t, mean in zip(ts, util, strict=True):
+            values = [util_of(1, s) for s in stamps() if t <= s < t + 60 and present(1, s)]
+            assert mean == pytest.approx(sum(values) / len(values))
+        memory = detail.values["mem_used_gib"]
+        assert memory[0] == pytest.approx((1000 + int(ts[0] - BEFORE) // 60) / 1024)
+        assert detail.resolution == "Prometheus, 60s buckets"
+
+        kind, trends = loader_answer(qtbot, loader, "trends", lambda reader: fleet_trends(reader, START, END, 120))
+        assert kind == "loaded", trends
+        at = list(trends.ts).index(LOST[0] + 60)
+        assert trends.values["n_lost"][at] == 1 and trends.values["n_ok"][at] == 2
+        minute = [s for s in stamps() if LOST[0] + 60 <= s < LOST[0] + 120]
+        means = [sum(util_of(g, s) for s in minute) / len(minute) for g in (0, 1)] + [30.0]
+        assert trends.values["util_gpu_mean_pct"][at] == pytest.approx(sum(means) / 3)
+
+        kind, span = loader_answer(qtbot, loader, "span", lambda reader: reader.time_range())
+        assert kind == "loaded", span
+        first, last = span
+        assert BEFORE - 3600 <= first <= BEFORE + 3600 and last >= END
+    finally:
+        loader.stop()
+
+
+def test_a_failing_prometheus_answers_the_plot_with_why(qtbot, tmp_path: Path) -> None:
+    from gpuops.core.sources.prometheus import PrometheusSpec
+    from gpuops.gui.gpu.history_queries import gpu_history
+    from gpuops.gui.workers.history_loader import HistoryLoader
+    from tests.servers import free_port
+
+    spec = PrometheusSpec.parse(f"prometheus:http://127.0.0.1:{free_port()}?timeout=2")
+    loader = HistoryLoader(tmp_path / "no-history.db", prometheus=spec)
+    try:
+        kind, message = loader_answer(qtbot, loader, "detail", lambda reader: gpu_history(reader, A, START, END))
+        assert kind == "failed"
+        assert str(message).startswith("Prometheus at http://127.0.0.1:") and "refused" in str(message).lower()
+    finally:
+        loader.stop()

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import json
 import math
+import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -39,8 +40,9 @@ from gpuops.core.sources.dcgm_fleet import gpu_labels
 from gpuops.core.sources.http_fetch import FetchError, HttpFetcher
 from gpuops.core.sources.prometheus import PrometheusSource, PrometheusSpec, _api_error
 from gpuops.core.store.columns import Kind, Stat
+from gpuops.core.store.fleet import FLEET_METRICS
 from gpuops.core.store.layout import StoreLayout
-from gpuops.core.store.queries import RESOLUTIONS, GpuRecord, HistoryTable, Series
+from gpuops.core.store.queries import RESOLUTIONS, GpuRecord, HistoryEvent, HistoryTable, Series
 from gpuops.core.telemetry import SAMPLE_METRICS, FleetSample
 
 #: Prometheus refuses a query_range of more than 11,000 points per series; we stay far under.
@@ -51,6 +53,8 @@ MIN_STEP_S = 60.0
 #: GPUs per usage query (each answers up to MAX_POINTS points of ~10 columns per GPU).
 USAGE_GPUS_PER_QUERY = 16
 MINUTE_MS = 60_000
+#: How far back the console offers Prometheus' history (replay span, the oldest plotted range).
+HISTORY_SPAN_S = 30 * 86_400.0
 STEP_OF_RESOLUTION = {"1m": 60.0, "1h": 3600.0}
 _COLUMN = "gpuops_column"
 _FIELD_OF_METRIC: dict[str, dcgm.DcgmField] = {f.metric: f for f in dcgm.FIELDS if f.metric}
@@ -59,6 +63,7 @@ _OVER_TIME = {Stat.MIN: "min_over_time", Stat.AVG: "avg_over_time", Stat.MAX: "m
 _IDENTITY = (dcgm.LABEL_UUID, dcgm.LABEL_HOST, dcgm.LABEL_HOST_LOWER, dcgm.LABEL_GPU, dcgm.LABEL_MODEL, "instance")
 # Series every GPU has, whichever exporter serves it: they say which GPUs the history holds.
 _PRESENCE = ("DCGM_FI_DEV_GPU_UTIL", dcgm.FB_USED, "DCGM_FI_DEV_GPU_TEMP", dcgm.GPUOPS_GPU_INFO)
+_PRESENCE_NAMES = "|".join(_PRESENCE)
 
 
 def _quote(value: str) -> str:
@@ -143,13 +148,19 @@ class PrometheusHistory:
     def selector(self, *matchers: str) -> str:
         return "{" + ",".join(m for m in (self.spec.selector, *matchers) if m) + "}"
 
+    def over_time(self, fn: str, names: Sequence[str], step: float, *matchers: str) -> str:
+        """fn(name{matchers}[step]) of each name, joined by `or`: a function drops the metric name,
+        so one selector of several names would give one GPU twice the same labels."""
+        parts = [f"{fn}({self.selector(f'__name__={_quote(name)}', *matchers)}[{_seconds(step)}])" for name in names]
+        return parts[0] if len(parts) == 1 else "(" + " or ".join(parts) + ")"
+
     # -- which GPUs ------------------------------------------------------------------------------
 
     def gpus(self, start: float, end: float) -> list[GpuRecord]:
         """GPUs with samples in [start, end), by node and index, with when they were first and last
         seen (to the subquery step, span / 1000 but at least a minute)."""
         step = max(MIN_STEP_S, (end - start) / 1000)
-        present = "group by (" + ", ".join(_IDENTITY) + ") (" + self.selector(f'__name__=~"{"|".join(_PRESENCE)}"') + ")"
+        present = "group by (" + ", ".join(_IDENTITY) + ") (" + self.selector(f"__name__=~{_quote(_PRESENCE_NAMES)}") + ")"
         seen: dict[str, dict[str, Any]] = {}
         for which in ("min", "max"):
             promql = f"{which}_over_time(timestamp({present})[{_seconds(end - start)}:{_seconds(step)}])"
@@ -249,7 +260,7 @@ class PrometheusHistory:
         group = ", ".join(by)
         parts = []
         for column, (field, fn) in expressions.items():
-            inner = f"{fn}({self.selector(f'__name__=~{_quote(_names(field))}', matcher)}[{_seconds(step)}])"
+            inner = self.over_time(fn, (field.name, *field.aliases), step, matcher)
             per_instance = f"max by ({', '.join((*by, dcgm.LABEL_MIG_ID))}) ({inner})"
             parts.append(f'label_replace({_fold(field)} by ({group}) ({per_instance}), "{_COLUMN}", "{column}", "", "")')
         promql = " or ".join(parts)
@@ -307,15 +318,86 @@ class PrometheusHistory:
         keep = ~np.isnan(mean)
         return Series(buckets[keep], low[keep], mean[keep], high[keep], f"{step:g}s")
 
+    # -- the fleet over time -----------------------------------------------------------------------
+
+    def fleet_series(
+        self, start: float, end: float, max_points: int = 1000, metrics: Sequence[str] = FLEET_METRICS,
+    ) -> dict[str, Series]:
+        """Fleet figures over [start, end) as HistoryReader.fleet_series names them, in at most
+        `max_points` buckets, aggregated by Prometheus: GPUs with a sample in the bucket, those
+        gpuops_gpu_state says lost or unknown in it (ok: the others), means, totals and the hottest."""
+        unknown = sorted(set(metrics) - set(FLEET_METRICS))
+        if unknown:
+            raise ValueError(f"unknown fleet metric(s) {', '.join(unknown)}")
+        step = max(MIN_STEP_S, math.ceil((end - start) / max(1, min(max_points, MAX_POINTS))))
+
+        def gpus(names: Sequence[str], when: str = "", *matchers: str) -> str:
+            return f"count(max by ({dcgm.LABEL_UUID}) ({self.over_time('max_over_time', names, step, *matchers)}){when})"
+
+        def state(label: str) -> str:
+            return gpus((dcgm.GPUOPS_GPU_STATE,), " == 1", f"{dcgm.GPUOPS_GPU_STATE}={_quote(label)}")
+
+        def over(metric: str, fleet_fn: str) -> str:
+            field = _FIELD_OF_METRIC[metric]
+            inner = f"{self.over_time('avg_over_time', (field.name, *field.aliases), step)} < {dcgm.DCGM_INT32_BLANK}"
+            per_gpu = f"{_fold(field)} by ({dcgm.LABEL_UUID}) (max by ({dcgm.LABEL_UUID}, {dcgm.LABEL_MIG_ID}) ({inner}))"
+            return f"{fleet_fn}({per_gpu}) * {field.scale!r}"
+
+        expressions = {
+            "n_gpus": gpus(_PRESENCE),
+            "n_lost": state("lost"),
+            "n_unknown": state("unknown"),
+            "util_gpu_mean_pct": over("util_gpu_pct", "avg"),
+            "util_mem_mean_pct": over("util_mem_pct", "avg"),
+            "power_total_w": over("power_w", "sum"),
+            "mem_used_total_bytes": over("mem_used_bytes", "sum"),
+            "mem_total_total_bytes": over("mem_total_bytes", "sum"),
+            "temp_max_c": over("temp_c", "max"),
+        }
+        promql = " or ".join(f'label_replace({e}, "{_COLUMN}", "{name}", "", "")' for name, e in expressions.items())
+        buckets = _bucket_starts(start, end, step)
+        found = {name: np.full(len(buckets), np.nan) for name in FLEET_METRICS}
+        for row in self._bucket_rows(promql, buckets, step):
+            at, values = _bucket_points(row, buckets, step)
+            found[row["metric"][_COLUMN]][at] = values
+        has_gpus = ~np.isnan(found["n_gpus"])
+        for name in ("n_lost", "n_unknown"):  # count() of nothing is no point, not 0
+            found[name] = np.where(has_gpus & np.isnan(found[name]), 0.0, found[name])
+        found["n_ok"] = found["n_gpus"] - found["n_lost"] - found["n_unknown"]
+        ts = buckets[has_gpus]
+        return {m: Series(ts, found[m][has_gpus], found[m][has_gpus], found[m][has_gpus], f"{step:g}s") for m in metrics}
+
+    def time_range(self) -> tuple[float, float] | None:
+        """(oldest, newest) time with any GPU sample within HISTORY_SPAN_S of now, to the hour for
+        the oldest; None when Prometheus has none."""
+        now = time.time()
+        count = f"count({self.selector(f'__name__=~{_quote(_PRESENCE_NAMES)}')})"
+        span = f"[{_seconds(HISTORY_SPAN_S)}:{_seconds(3600)}]"
+        first = self.instant(f"min_over_time(timestamp({count}){span})", now)
+        if not first:
+            return None
+        if self.instant(count, now):
+            return float(first[0]["value"][1]), now
+        last = self.instant(f"max_over_time(timestamp({count}){span})", now)
+        return float(first[0]["value"][1]), float(last[0]["value"][1])
+
+    def events(
+        self, start: float, end: float, gpu_uuid: str | None = None, kinds: Iterable[str] | None = None,
+    ) -> list[HistoryEvent]:
+        """Prometheus keeps no event log (XIDs, losses and recoveries are what this console saw
+        live): none, as HistoryReader.events answers for a span without events."""
+        return []
+
     # -- the fleet at an instant -----------------------------------------------------------------
 
-    def fleet_at(self, t: float) -> FleetSample:
+    def fleet_at(self, t: float) -> FleetSample | None:
         """The fleet as Prometheus had it at `t`: the `prometheus:` source's poll evaluated then
-        (values up to Prometheus' look-back, 5 minutes by default, before it)."""
+        (values up to Prometheus' look-back, 5 minutes by default, before it); None if it had no GPU."""
         if self._source is None:
             self._source = _PastSource(self.spec)
         self._source.evaluation_time = t
-        return self._source.poll()
+        sample = self._source.poll()
+        return sample if len(sample) else None
 
     def usage_history(self) -> PrometheusUsageHistory:
         return PrometheusUsageHistory(self)

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from gpuops.core.sources.prometheus_history import PrometheusHistory
 from gpuops.core.store import HistoryReader
 from gpuops.core.store.queries import HistoryEvent
 from gpuops.gui.gpu.facts import HEALTH_COUNTERS
@@ -54,7 +55,9 @@ def _first_last(values: np.ndarray) -> tuple[float | None, float | None]:
 _COUNTER_EDGE_S = 600.0
 
 
-def _counter_edges(reader: HistoryReader, uuid: str, start: float, end: float) -> dict[str, tuple[float | None, float | None]]:
+def _counter_edges(
+    reader: HistoryReader | PrometheusHistory, uuid: str, start: float, end: float
+) -> dict[str, tuple[float | None, float | None]]:
     """Each health counter's first and last recorded value in [start, end) (the span that has
     data). Raw polls near the two ends give exact values; where raw data has aged out, the
     rollups stand in."""
@@ -74,7 +77,11 @@ def _counter_edges(reader: HistoryReader, uuid: str, start: float, end: float) -
     return edges
 
 
-def gpu_history(reader: HistoryReader, uuid: str, start: float, end: float, max_points: int = 1000) -> GpuHistory:
+def gpu_history(
+    reader: HistoryReader | PrometheusHistory, uuid: str, start: float, end: float, max_points: int = 1000
+) -> GpuHistory:
+    if isinstance(reader, PrometheusHistory):
+        return _gpu_history_from_prometheus(reader, uuid, start, end, max_points)
     # The first series picks the resolution (coverage-aware, about max_points points); the others
     # are read together at that resolution, decoding each stored chunk once instead of per series.
     names = list(PLOTTED)
@@ -96,6 +103,23 @@ def gpu_history(reader: HistoryReader, uuid: str, start: float, end: float, max_
     return GpuHistory(uuid, start, end, ts, values, counters, events, resolution)
 
 
+def _gpu_history_from_prometheus(
+    reader: PrometheusHistory, uuid: str, start: float, end: float, max_points: int
+) -> GpuHistory:
+    """Each plotted series in about `max_points` buckets (Prometheus aggregates them, so every
+    series is asked on its own); no bucket where Prometheus has no sample, so gaps stay gaps."""
+    ts, values = {}, {}
+    step = ""
+    for name, (metric, scale) in PLOTTED.items():
+        series = reader.series(uuid, metric, start, end, max_points)
+        ts[name], values[name], step = series.ts, series.avg * scale, series.resolution
+    plotted_ts = ts[next(iter(PLOTTED))]
+    data_start = max(start, float(plotted_ts[0])) if len(plotted_ts) else start
+    data_end = min(end, float(plotted_ts[-1]) + 1.0) if len(plotted_ts) else end
+    counters = _counter_edges(reader, uuid, data_start, data_end)
+    return GpuHistory(uuid, start, end, ts, values, counters, (), f"Prometheus, {step} buckets")
+
+
 @dataclass(frozen=True)
 class FleetTrends:
     start: float
@@ -105,7 +129,7 @@ class FleetTrends:
     resolution: str
 
 
-def fleet_trends(reader: HistoryReader, start: float, end: float, max_points: int = 1000) -> FleetTrends:
+def fleet_trends(reader: HistoryReader | PrometheusHistory, start: float, end: float, max_points: int = 1000) -> FleetTrends:
     metrics = sorted({metric for metric, _ in TRENDS.values()})
     series = reader.fleet_series(start, end, max_points, metrics=metrics)
     any_series = series[metrics[0]]

@@ -1,7 +1,10 @@
 """Reading the history database off the GUI thread, one job per resource.
 
 A view asks for data with `request(resource, query)`, where `query(reader)` runs on the loader's
-worker thread against a `HistoryReader` it opened there. Each resource ("detail", "trends",
+worker thread against a `HistoryReader` it opened there, or, when the console reads a
+`prometheus:` source and is given its spec, a `PrometheusHistory` (core.sources.prometheus_history)
+answering the same questions from Prometheus: a slow or failing Prometheus only delays or fails
+that worker's answer, which then says why the plot is empty. Each resource ("detail", "trends",
 "replay", ...) has at most one pending job: asking again replaces the pending one, and a result
 that arrives after a newer request for the same resource is dropped, so zooming and panning never
 show an old range over a newer one. Results and failures come back as signals in the GUI thread.
@@ -18,12 +21,16 @@ from typing import Any
 
 from PySide6.QtCore import QObject, Signal
 
+from gpuops.core.sources.base import SourceError
+from gpuops.core.sources.prometheus import PrometheusSpec
+from gpuops.core.sources.prometheus_history import PrometheusHistory
 from gpuops.core.store import HistoryReader, NoHistory, StoreError
 from gpuops.gui.workers.bridge import Bridge
 
 log = logging.getLogger("gpuops.gui.history")
 
-Query = Callable[[HistoryReader], Any]
+Reader = HistoryReader | PrometheusHistory
+Query = Callable[[Any], Any]
 
 
 @dataclass(frozen=True)
@@ -42,10 +49,14 @@ class HistoryLoader(QObject):
     #: (resource, one readable line) when the history cannot be read.
     failed = Signal(str, str)
 
-    def __init__(self, db_path: Path, parent: QObject | None = None, *, read_only: bool = False) -> None:
+    def __init__(
+        self, db_path: Path, parent: QObject | None = None, *, read_only: bool = False,
+        prometheus: PrometheusSpec | None = None,
+    ) -> None:
         super().__init__(parent)
         self.db_path = Path(db_path)
         self.read_only = read_only
+        self.prometheus = prometheus
         self._pending: dict[str, tuple[int, Query]] = {}
         self._latest: dict[str, int] = {}
         self._generation = 0
@@ -76,7 +87,7 @@ class HistoryLoader(QObject):
         return not self._thread.is_alive()
 
     def _work(self) -> None:
-        reader: HistoryReader | None = None
+        reader: Reader | None = None
         try:
             while True:
                 with self._wake:
@@ -88,11 +99,11 @@ class HistoryLoader(QObject):
                     generation, query = self._pending.pop(resource)
                 try:
                     if reader is None:
-                        reader = HistoryReader(self.db_path, read_only=self.read_only)
+                        reader = self._open()
                     done = _Done(resource, generation, True, query(reader))
                 except NoHistory:
                     done = _Done(resource, generation, False, f"no history yet at {self.db_path}")
-                except StoreError as exc:
+                except (StoreError, SourceError) as exc:
                     done = _Done(resource, generation, False, str(exc))
                 except Exception as exc:  # a bug in a query: reported, and logged with its traceback
                     log.exception("history query for %s failed", resource)
@@ -103,6 +114,11 @@ class HistoryLoader(QObject):
         finally:
             if reader is not None:
                 reader.close()
+
+    def _open(self) -> Reader:
+        if self.prometheus is not None:
+            return PrometheusHistory(self.prometheus)
+        return HistoryReader(self.db_path, read_only=self.read_only)
 
     def _on_done(self, done: _Done) -> None:
         if self._latest.get(done.resource) != done.generation:
