@@ -7,8 +7,8 @@ composition root). What the console does not know yet is read from its own histo
 Three steps, so the GUI thread never waits on SQLite or the disk: what the console state lacks
 is read from the history on a worker thread; the picture or report is drawn on the GUI thread
 (widgets can only be drawn there), with a progress dialog that appears after 0.5 s and can
-cancel between sections; the file is written on a worker thread through QSaveFile, so a
-cancelled or failed export leaves no file and an existing file is replaced only whole.
+cancel between sections; the file is written on a worker thread through the one atomic
+writer (`core.files`), so a cancelled or failed export leaves no file and an existing file is replaced only whole.
 """
 
 from __future__ import annotations
@@ -22,11 +22,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from PySide6.QtCore import QIODevice, QObject, QSaveFile, Signal
+from PySide6.QtCore import QObject, Signal
 from PySide6.QtWidgets import QApplication, QFileDialog, QMessageBox, QProgressDialog, QWidget
 
 from gpuops.core.alerts.model import Alert
 from gpuops.core.allocations.index import Holder
+from gpuops.core.files import OutputRefused, atomic_write
 from gpuops.core.health import FleetHealth
 from gpuops.core.snapshot import (
     DEFAULT_PLOTTED_GPUS,
@@ -105,19 +106,16 @@ def _in_background(
 
 
 def _save_atomically(path: Path, data: bytes, cancelled: threading.Event) -> None:
-    """Write `data` to a temporary file next to `path` and rename it over `path` at the end."""
-    target = QSaveFile(str(path))
-    if not target.open(QIODevice.OpenModeFlag.WriteOnly):
-        raise OSError(target.errorString())
-    if target.write(data) != len(data) or cancelled.is_set():
-        error = target.errorString()
-        target.cancelWriting()
-        target.commit()  # discards the temporary file
-        if cancelled.is_set():
-            raise ExportCancelled()
-        raise OSError(error)
-    if not target.commit():
-        raise OSError(target.errorString())
+    """Write `data` over `path` (the user confirmed a replacement) through the one atomic writer:
+    a temporary file beside it, renamed into place only if the export was not cancelled
+    meanwhile. No Qt object is made here: this runs on a worker thread."""
+    try:
+        with atomic_write(path, force=True) as temporary:
+            temporary.write_bytes(data)
+            if cancelled.is_set():
+                raise ExportCancelled()
+    except OutputRefused as exc:
+        raise OSError(str(exc)) from None
 
 
 class SnapshotExporter(QObject):
