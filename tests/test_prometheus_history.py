@@ -338,3 +338,55 @@ def test_a_failing_prometheus_answers_the_plot_with_why(qtbot, tmp_path: Path) -
         assert str(message).startswith("Prometheus at http://127.0.0.1:") and "refused" in str(message).lower()
     finally:
         loader.stop()
+
+
+def test_the_gpu_detail_plots_show_prometheus_history_or_say_why_they_are_empty(qtbot, prometheus: str, tmp_path: Path) -> None:
+    from gpuops.core.sources.prometheus import PrometheusSpec
+    from gpuops.gui.gpu.detail_panel import DetailPanel
+    from gpuops.gui.gpu.time_range import TimeRange
+    from gpuops.gui.workers.history_loader import HistoryLoader
+    from tests.servers import free_port
+
+    with PrometheusHistory.from_spec(f"prometheus:{prometheus}") as history:
+        sample = history.fleet_at(START + 600)
+    assert sample is not None
+    position = [g.uuid for g in sample.gpus].index(B)
+    for spec, works in ((f"prometheus:{prometheus}", True), (f"prometheus:http://127.0.0.1:{free_port()}?timeout=2", False)):
+        panel = DetailPanel(100)
+        qtbot.addWidget(panel)
+        loader = HistoryLoader(tmp_path / "no-history.db", prometheus=PrometheusSpec.parse(spec))
+        try:
+            panel.set_loader(loader)
+            panel.show_gpu(sample, position, np.empty(0), {})
+            panel.set_range(TimeRange("Custom", start=START, end=END))
+            if works:
+                qtbot.waitUntil(lambda shown=panel: shown.history is not None, timeout=LOADED_MS)
+                ts, _ = panel.plots.curves["util_gpu_pct"].getData()
+                assert len(ts) == len(panel.history.ts["util_gpu_pct"]) > 100
+                assert not [t for t in ts if GAP[0] <= t < GAP[1]]
+                assert "(Prometheus, 60s buckets)" in panel.history_status.text()
+            else:
+                qtbot.waitUntil(lambda shown=panel: "History unavailable" in shown.history_status.text(), timeout=LOADED_MS)
+                assert "Prometheus at http://127.0.0.1:" in panel.history_status.text()
+                assert panel.history is None
+        finally:
+            loader.stop()
+
+
+def test_a_console_on_a_prometheus_source_reads_its_history_there(qtbot, tmp_path: Path) -> None:
+    from gpuops.gui.window.main_window import MainWindow
+
+    def no_source():
+        raise SourceError("not opened in this test")
+
+    spec = "prometheus:https://prom.example:9090/prom?selector=job%3D%22dcgm%22"
+    window = MainWindow(no_source, 1.0, history_prometheus=spec, read_only=True)  # no local history at all
+    qtbot.addWidget(window)
+    loader = window.ops.loader
+    assert loader is not None and loader.prometheus is not None
+    assert (loader.prometheus.base_url, loader.prometheus.selector) == ("https://prom.example:9090/prom", 'job="dcgm"')
+    local = MainWindow(no_source, 1.0, history_db=tmp_path / "history.db", read_only=True)
+    qtbot.addWidget(local)
+    assert local.ops.loader is not None and local.ops.loader.prometheus is None
+    loader.stop()
+    local.ops.loader.stop()

@@ -137,7 +137,7 @@ def run_app(
     apply_theme(load_preferences().theme)
     window = ConsoleWindow(
         lambda: open_source(source_spec, seed=seed, topology=topology), interval_s, history_db=history_db, read_only=read_only,
-        demo_seed=seed,
+        demo_seed=seed, history_prometheus=source_spec if source_spec.startswith("prometheus:") else None,
     )
     if measuring:
         place_first_time(window)

@@ -84,6 +84,7 @@ class MainWindow(QMainWindow):
         history_db: Path | None = None,
         read_only: bool = False,
         demo_seed: int | None = None,
+        history_prometheus: str | None = None,
         parent: QWidget | None = None,
     ) -> None:
         super().__init__(parent)
@@ -100,7 +101,7 @@ class MainWindow(QMainWindow):
         self.ops = Operations(
             self, self.grid, self.detail, self._history_points, history_db, live=self._live_view,
             polls=LivePolls(self.pollShown, self.poller.sourceFailed),
-            recording=None if read_only else Recording(interval_s, demo_seed),
+            recording=None if read_only else Recording(interval_s, demo_seed), history_prometheus=history_prometheus,
         )
         splitter = QSplitter(Qt.Orientation.Horizontal)
         splitter.addWidget(self.grid)

@@ -20,6 +20,8 @@ from PySide6.QtGui import QKeySequence, QShortcut
 from PySide6.QtWidgets import QLabel, QMainWindow, QTabWidget
 
 from gpuops.core.health import HealthModel
+from gpuops.core.sources.base import SourceError
+from gpuops.core.sources.prometheus import PrometheusSpec
 from gpuops.core.store import StoreError, WriterStatus, collector_running
 from gpuops.core.telemetry import FleetSample, XidEvent
 from gpuops.core.timefmt import local_time
@@ -61,11 +63,14 @@ class LivePolls:
 
 class Operations(QObject):
     """See the module docstring. `history_db` None runs without history (Live only); `recording`
-    None never writes it (--read-only: no recorder, so nothing is created, recorded or seeded)."""
+    None never writes it (--read-only: no recorder, so nothing is created, recorded or seeded).
+    `history_prometheus`: the `prometheus:` source spec, whose server the plots, trends and replay
+    read instead of `history_db` (which the console still records into)."""
 
     def __init__(
         self, window: QMainWindow, grid: FleetGrid, detail: DetailPanel, history_points: int, history_db: Path | None, *,
         live: Callable[[], tuple[FleetSample, FleetIndex] | None], polls: LivePolls, recording: Recording | None,
+        history_prometheus: str | None = None,
     ) -> None:
         super().__init__(window)
         self._window = window
@@ -92,8 +97,12 @@ class Operations(QObject):
         self.history_db = history_db
         self.loader: HistoryLoader | None = None
         self.recorder: HistoryRecorder | None = None
+        prometheus = _prometheus_spec(history_prometheus)
+        if history_db is not None or prometheus is not None:
+            self.loader = HistoryLoader(
+                history_db or Path(), self, read_only=recording is None, prometheus=prometheus
+            )
         if history_db is not None:
-            self.loader = HistoryLoader(history_db, self, read_only=recording is None)
             self._start_recorder(history_db)
         self.detail.set_loader(self.loader)
         self._xids: dict[str, deque[XidEvent]] = {}
@@ -229,3 +238,14 @@ class Operations(QObject):
             self.replay_bar.back_to_live()
         else:
             self.grid.clear_selection()
+
+
+def _prometheus_spec(spec: str | None) -> PrometheusSpec | None:
+    """The history's Prometheus; None when there is none, or the spec is bad (the source, which
+    opens the same spec, says what is wrong with it)."""
+    if spec is None:
+        return None
+    try:
+        return PrometheusSpec.parse(spec)
+    except SourceError:
+        return None
