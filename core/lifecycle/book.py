@@ -17,7 +17,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from gpuops.core.allocations.errors import Problem, ValidationError
+from gpuops.core.allocations.errors import Problem, ReadOnlyError, ValidationError
+from gpuops.core.lifecycle.hooks import HookFailed, HookResult, Hooks
 from gpuops.core.lifecycle.states import DEFAULT_STATE, NOT_WHILE_ALLOCATED, RETURNING, State, transition_problem
 from gpuops.core.store import meta
 from gpuops.core.timefmt import format_ms
@@ -169,6 +170,34 @@ def expected_returns(conn: sqlite3.Connection) -> dict[str, int]:
     return out
 
 
+@dataclass(frozen=True)
+class _Proposal:
+    target: State
+    node: str
+    gpu_uuid: str | None
+    reason: str
+    ticket: str | None
+    until_ms: int | None
+    expected_ms: int | None
+
+
+@dataclass(frozen=True)
+class _Checked:
+    """A valid proposal, with what it changes: the deciding record, the current state, the audit entity."""
+
+    proposal: _Proposal
+    now_ms: int
+    record: Transition | None
+    current: State
+    entity: str
+    entity_id: int | None
+
+    def placeholders(self) -> dict[str, str]:
+        p = self.proposal
+        return {"node": p.node, "gpu": p.gpu_uuid or "", "state": p.target.value, "previous": self.current.value,
+                "reason": p.reason, "ticket": p.ticket or ""}
+
+
 class LifecycleBook:
     """Validated, audited transitions through an allocation repository (its connection, user,
     clock and read-only flag)."""
@@ -190,46 +219,78 @@ class LifecycleBook:
         ticket: str | None = None,
         until_ms: int | None = None,
         expected_ms: int | None = None,
+        hooks: Hooks | None = None,
     ) -> Transition:
         """Move `node` (or only its GPU `gpu_uuid`) to `target`. Raises ValidationError listing every
-        problem, ReadOnlyError in read-only mode; nothing is written then."""
-        target = State(target)
-        reason, ticket = reason.strip(), (ticket or "").strip() or None
-        what = f"move {node}{'' if gpu_uuid is None else ' GPU ' + gpu_uuid} to {target.value}"
+        problem, ReadOnlyError in read-only mode; nothing is written then. With `hooks`, the
+        target's hook runs once the move is valid and before it is written, outside any write
+        transaction (a slow hook never holds the history's write lock); a hook that fails leaves
+        the state as it was, records the failure in the audit log and raises HookFailed."""
+        proposal = _Proposal(State(target), node, gpu_uuid, reason.strip(), (ticket or "").strip() or None, until_ms,
+                             expected_ms)
+        what = f"move {node}{'' if gpu_uuid is None else ' GPU ' + gpu_uuid} to {proposal.target.value}"
+        hook = None
+        if hooks is not None and proposal.target in hooks.commands:
+            if self.repo.read_only:
+                raise ReadOnlyError(f"read-only mode: cannot {what}")
+            checked = self._checked(proposal)
+            hook = hooks.run(proposal.target, checked.placeholders())
+            if hook is not None and not hook.ok:
+                self._record_failed_hook(what, checked, hook)
+                said = hook.output.strip()[-300:]
+                raise HookFailed(
+                    f"cannot {what}: its hook {hook.failure}; the state is unchanged" + (f"; it said: {said}" if said else ""),
+                    hook,
+                )
         with self.repo.writing(what) as entries:
-            now_ms = self.repo.now_ms()
-            view = self.view()
-            node_id, gpus = self._node(node)
-            problems = [] if node_id is not None else [Problem(f"unknown node {node!r} (not in this history's inventory)")]
-            entity, entity_id = "node", node_id
-            if gpu_uuid is not None and node_id is not None:
-                entity, entity_id = "gpu", gpus.get(gpu_uuid)
-                if entity_id is None:
-                    problems.append(Problem(f"node {node!r} has no GPU {gpu_uuid}"))
-            if problems:
-                raise ValidationError(problems)
-            current_record = view.nodes.get(node) if gpu_uuid is None else view.deciding(gpu_uuid, node)
-            current = DEFAULT_STATE if current_record is None else current_record.state
-            problems = _problems(current, target, reason, ticket, until_ms, expected_ms, now_ms)
-            if gpu_uuid is not None and view.node_state(node) is State.RETIRED:
-                problems = [Problem(f"node {node!r} is retired: its GPUs are retired with it")]
-            if target in NOT_WHILE_ALLOCATED:
-                problems.extend(self._held(list(gpus) if gpu_uuid is None else [gpu_uuid], now_ms, target))
-            if problems:
-                raise ValidationError(problems)
+            checked = self._checked(proposal)
+            p, current = proposal, checked.current
             cursor = self.conn.execute(
                 f"INSERT INTO lifecycle_transitions ({_COLUMNS.removeprefix('id, ')}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (now_ms, node, gpu_uuid, target.value, current.value, reason, ticket, self.repo.user, until_ms, expected_ms),
+                (checked.now_ms, p.node, p.gpu_uuid, p.target.value, current.value, p.reason, p.ticket, self.repo.user,
+                 p.until_ms, p.expected_ms),
             )
             made = Transition(
-                meta.inserted_id(cursor), now_ms, node, gpu_uuid, target, current, reason, ticket, self.repo.user,
-                until_ms, expected_ms,
+                meta.inserted_id(cursor), checked.now_ms, p.node, p.gpu_uuid, p.target, current, p.reason, p.ticket,
+                self.repo.user, p.until_ms, p.expected_ms,
             )
-            before = None if current_record is None else current_record.as_dict()
-            entries.append(("transition", entity, entity_id, before, made.as_dict()))
-            if gpu_uuid is None:
+            after = made.as_dict() if hook is None else {**made.as_dict(), "hook": hook.as_dict()}
+            before = None if checked.record is None else checked.record.as_dict()
+            entries.append(("transition", checked.entity, checked.entity_id, before, after))
+            if p.gpu_uuid is None:
                 self._follow_in_alerts(made)
         return made
+
+    def _checked(self, p: _Proposal) -> _Checked:
+        """`p` against the book now; ValidationError with every problem."""
+        now_ms = self.repo.now_ms()
+        view = self.view()
+        node_id, gpus = self._node(p.node)
+        problems = [] if node_id is not None else [Problem(f"unknown node {p.node!r} (not in this history's inventory)")]
+        entity, entity_id = "node", node_id
+        if p.gpu_uuid is not None and node_id is not None:
+            entity, entity_id = "gpu", gpus.get(p.gpu_uuid)
+            if entity_id is None:
+                problems.append(Problem(f"node {p.node!r} has no GPU {p.gpu_uuid}"))
+        if problems:
+            raise ValidationError(problems)
+        record = view.nodes.get(p.node) if p.gpu_uuid is None else view.deciding(p.gpu_uuid, p.node)
+        current = DEFAULT_STATE if record is None else record.state
+        problems = _problems(current, p.target, p.reason, p.ticket, p.until_ms, p.expected_ms, now_ms)
+        if p.gpu_uuid is not None and view.node_state(p.node) is State.RETIRED:
+            problems = [Problem(f"node {p.node!r} is retired: its GPUs are retired with it")]
+        if p.target in NOT_WHILE_ALLOCATED:
+            problems.extend(self._held(list(gpus) if p.gpu_uuid is None else [p.gpu_uuid], now_ms, p.target))
+        if problems:
+            raise ValidationError(problems)
+        return _Checked(p, now_ms, record, current, entity, entity_id)
+
+    def _record_failed_hook(self, what: str, checked: _Checked, hook: HookResult) -> None:
+        p = checked.proposal
+        attempted = {"node": p.node, "gpu_uuid": p.gpu_uuid, "state": p.target.value, "previous": checked.current.value,
+                     "reason": p.reason, "ticket": p.ticket, "hook": hook.as_dict()}
+        with self.repo.writing(f"record the failed hook of: {what}") as entries:
+            entries.append(("hook_failed", checked.entity, checked.entity_id, None, attempted))
 
     def _node(self, node: str) -> tuple[int | None, dict[str, int]]:
         """The node's id in the inventory (None: never seen) and its GPUs (UUID -> id)."""

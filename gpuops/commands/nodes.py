@@ -9,14 +9,18 @@ from __future__ import annotations
 
 import argparse
 import time
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from gpuops.commands._book import add_book_command, run_on_book
-from gpuops.commands._options import UsageError, add_action
+from gpuops.commands._options import Failed, UsageError, add_action
 from gpuops.commands._output import add_format, add_output, output_file
 
 if TYPE_CHECKING:
     from gpuops.core.allocations.repository import AllocationRepository
+    from gpuops.core.lifecycle.hooks import Hooks
+
+HOOKS_FILE = "lifecycle-hooks.json"
 
 #: gpuops nodes VERB -> the lifecycle state it moves to (kept in step with core.lifecycle.states.VERBS; tested).
 VERBS = ("drain", "maintenance", "repair", "rma", "retire", "burn-in", "production")
@@ -43,6 +47,11 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
                           help="ticket or change reference" + ("; for rma the vendor's case number (required)" if verb == "rma"
                                                                else ""))
         move.add_argument("--gpu", default=None, metavar="UUID", help="only this GPU of NODE (a GPU override of its node)")
+        move.add_argument(
+            "--hooks", type=Path, default=None, metavar="FILE",
+            help="scheduler hooks, JSON {\"timeout_s\": N, \"commands\": {\"STATE\": \"COMMAND {node} ...\"}} (default: "
+            "lifecycle-hooks.json in the user config directory, if there is one); a failing hook changes nothing",
+        )
         if verb == "maintenance":
             move.add_argument("--until", required=True, metavar="WHEN",
                               help="planned end: ISO 8601 or a duration from now (4h, 2d)")
@@ -82,14 +91,31 @@ def run(args: argparse.Namespace) -> int:
         "until_ms": None if until is None else future_ms("--until", until, now),
         "expected_ms": None if expected is None else future_ms("--expected-back", expected, now),
     }
-    return run_on_book(args, lambda repo: _move(repo, args, **times), writes=True)
+    hooks = _hooks(args.hooks)
+    return run_on_book(args, lambda repo: _move(repo, args, hooks, **times), writes=True)
 
 
-def _move(repo: AllocationRepository, args: argparse.Namespace, **times: int | None) -> int:
+def _hooks(path: Path | None) -> Hooks | None:
+    """The scheduler hooks of --hooks, or of the default file when there is one."""
+    import platformdirs
+
+    from gpuops.core.lifecycle.hooks import HookConfigError, load_hooks
+
+    if path is None:
+        path = platformdirs.user_config_path("gpuops") / HOOKS_FILE
+        if not path.exists():
+            return None
+    try:
+        return load_hooks(path)
+    except HookConfigError as exc:
+        raise Failed(str(exc)) from None
+
+
+def _move(repo: AllocationRepository, args: argparse.Namespace, hooks: Hooks | None, **times: int | None) -> int:
     from gpuops.core.lifecycle.book import LifecycleBook
 
     made = LifecycleBook(repo).transition(
-        args.node, _state_of(args.action), args.reason, gpu_uuid=args.gpu, ticket=args.ticket, **times
+        args.node, _state_of(args.action), args.reason, gpu_uuid=args.gpu, ticket=args.ticket, hooks=hooks, **times
     )
     what = made.node if made.gpu_uuid is None else f"{made.node} GPU {made.gpu_uuid}"
     ticket = f", ticket {made.ticket}" if made.ticket else ""
