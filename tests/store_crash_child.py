@@ -23,9 +23,14 @@ def main(path: Path) -> None:
     with HistoryWriter(path) as writer:
         last = writer.status().last_written_ts
         ts = T0 if last is None else last + INTERVAL_S
+        queued: list[float] = []  # taken, maybe still waiting in the writer's backlog
         while True:
             if writer.write(varied_sample(gpus, ts, seed=9)):
-                print(f"stored {round(ts * 1000)}", flush=True)
+                queued.append(ts)
+            if writer.status().backlog_polls == 0:  # committed, as `gpuops collect` logs it
+                for stored in queued:
+                    print(f"stored {round(stored * 1000)}", flush=True)
+                queued.clear()
             writer.maintain(0.005)
             ts += INTERVAL_S
 
