@@ -8,6 +8,7 @@ change to the book)."""
 from __future__ import annotations
 
 import argparse
+import sys
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -39,6 +40,14 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     listing = add_action(actions, parser, "list", help="every node with its lifecycle state and the GPUs overriding it")
     add_format(listing, ("table", "json", "csv"), default="table", json_alias=True)
     add_output(listing, what="the list")
+    suggest = add_action(actions, parser, "suggest",
+                         help="transitions the GPUs' health suggests (XID 79/48/94/95, row remap failure, ECC, lost twice)")
+    add_format(suggest, ("table", "json"), default="table", json_alias=True)
+    add_output(suggest, what="the suggestions")
+    suggest.add_argument("--rules", type=Path, default=None, metavar="FILE",
+                         help="suggestion rules, JSON (default: the built-in rules; see core/lifecycle/suggest.py)")
+    suggest.add_argument("--apply", action="store_true",
+                         help="drain the nodes of the suggestions whose rule says auto (only that first step)")
     for verb in VERBS:
         move = add_action(actions, parser, verb, help=f"move a node (or with --gpu one GPU) to {_state_of(verb)}")
         move.add_argument("node", metavar="NODE")
@@ -84,6 +93,8 @@ def future_ms(flag: str, text: str, now: float) -> int:
 def run(args: argparse.Namespace) -> int:
     if args.action == "list":
         return run_on_book(args, lambda repo: _list(repo, args), writes=False)
+    if args.action == "suggest":
+        return _suggest(args)
     now = time.time()
     until = getattr(args, "until", None)
     expected = getattr(args, "expected_back", None)
@@ -183,3 +194,44 @@ def _table(rows: list[dict[str, Any]]) -> str:
     text = "".join("  ".join(cell.ljust(w) for cell, w in zip(line, widths, strict=False)) + "  " + line[-1] + "\n"
                    for line in lines)
     return text + f"{len(rows)} node(s)\n"
+
+
+def _already(state: str) -> str:
+    return "" if state == "production" else f" (it is {state})"
+
+
+def _suggest(args: argparse.Namespace) -> int:
+    """List what health suggests; with --apply, drain the nodes of the automatic rules."""
+    from gpuops.core.jsontext import dumps
+    from gpuops.core.lifecycle.suggest import DEFAULT_RULES, DEFAULT_WINDOW_H, RulesError, first_steps, load_rules, suggestions
+    from gpuops.core.store.errors import StoreError
+    from gpuops.core.store.paths import default_db_path
+
+    try:
+        rules, window_h = (DEFAULT_RULES, DEFAULT_WINDOW_H) if args.rules is None else load_rules(args.rules)
+        found = suggestions(args.db or default_db_path(), time.time(), rules, window_h)
+    except (RulesError, StoreError) as exc:
+        raise Failed(str(exc)) from None
+    with output_file(args.output, force=args.force) as tmp:
+        if args.format == "json":
+            tmp.write_text(dumps([s.as_dict() for s in found], indent=2) + "\n", encoding="utf-8")
+        else:
+            lines = [
+                f"{s.node}  {s.gpu_uuid}  {s.rule}: drain{_already(s.node_state.value)}, then {s.then.value}"
+                f"{'  [auto]' if s.auto else ''}\n    {s.reason}\n"
+                for s in found
+            ]
+            tmp.write_text("".join(lines) + f"{len(found)} suggestion(s)\n", encoding="utf-8")
+    if not args.apply:
+        return 0
+
+    def drain(repo: AllocationRepository) -> int:
+        from gpuops.core.lifecycle.book import LifecycleBook
+
+        book = LifecycleBook(repo)
+        for s in first_steps(found):
+            book.transition(s.node, "draining", f"suggested by {s.rule} ({s.gpu_uuid}): {s.reason}")
+            print(f"{s.node}: production -> draining (suggested by {s.rule})", file=sys.stderr)
+        return 0
+
+    return run_on_book(args, drain, writes=True)
