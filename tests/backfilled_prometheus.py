@@ -34,28 +34,32 @@ def _label_text(labels: Mapping[str, str]) -> str:
 
 
 def write_openmetrics(path: Path, series: Iterable[Written]) -> None:
-    """The OpenMetrics text promtool reads: each family once, its samples with timestamps."""
-    families: dict[str, list[Written]] = {}
+    """The OpenMetrics text promtool reads: each family once, each series once with its samples
+    (from every Written of the same name and labels) in time order."""
+    families: dict[str, dict[str, list[tuple[float, float]]]] = {}
+    kinds: dict[str, str] = {}
     for s in series:
-        families.setdefault(s.name, []).append(s)
+        families.setdefault(s.name, {}).setdefault(_label_text(s.labels), []).extend(s.samples)
+        kinds.setdefault(s.name, s.kind)
     with path.open("w", encoding="utf-8") as out:
         for name, members in families.items():
             # OpenMetrics names a counter family without the _total its samples carry; a counter
             # named without it (DCGM's are) is written untyped: the TSDB keeps no type anyway.
-            counter = members[0].kind == "counter" and name.endswith("_total")
+            counter = kinds[name] == "counter" and name.endswith("_total")
             out.write(f"# TYPE {name.removesuffix('_total') if counter else name} {'counter' if counter else 'gauge'}\n")
-            for s in members:
-                labels = "{" + _label_text(s.labels) + "}"
-                for ts, value in s.samples:
-                    out.write(f"{name}{labels} {float(value)!r} {float(ts):.3f}\n")
+            for labels, samples in members.items():
+                for ts, value in sorted(samples):
+                    out.write(f"{name}{{{labels}}} {float(value)!r} {float(ts):.3f}\n")
         out.write("# EOF\n")
 
 
 @contextmanager
 def backfilled_prometheus(
     tmp_path: Path, series: Iterable[Written], *, web_config: Path | None = None, scheme: str = "http",
+    query_log: Path | None = None,
 ) -> Iterator[str]:
-    """A Prometheus serving exactly `series` (up to a year old); yields its base URL."""
+    """A Prometheus serving exactly `series` (up to a year old); yields its base URL. With
+    `query_log`, Prometheus logs there every query it answers (read them with `logged_queries`)."""
     prometheus = require_tool("/usr/bin/prometheus", "prometheus", install="apt-get install -y prometheus")
     promtool = require_tool("/usr/bin/promtool", "promtool", install="apt-get install -y prometheus")
     data = tmp_path / "prometheus-data"
@@ -68,7 +72,8 @@ def backfilled_prometheus(
     )
     assert made.returncode == 0, made.stderr
     config = tmp_path / "prometheus.yml"
-    config.write_text("global:\n  scrape_interval: 1h\n")
+    log_line = f"  query_log_file: {json.dumps(str(query_log))}\n" if query_log is not None else ""
+    config.write_text("global:\n  scrape_interval: 1h\n" + log_line)
     port = free_port()
     base = f"{scheme}://127.0.0.1:{port}"
     args = [
@@ -100,3 +105,25 @@ def _listening(port: int) -> bool:
 
     with socket.socket() as probe:
         return probe.connect_ex(("127.0.0.1", port)) == 0
+
+
+def logged_queries(query_log: Path) -> list[str]:
+    """The PromQL of every query in Prometheus' query log, in the order answered."""
+    if not query_log.exists():
+        return []
+    lines = query_log.read_text(encoding="utf-8").splitlines()
+    return [json.loads(line)["params"]["query"] for line in lines if line.strip()]
+
+
+def series_from_api_answers(documents: Iterable[dict]) -> list[tuple[dict[str, str], float]]:
+    """(labels with __name__, value) of saved /api/v1/query answers (vectors)."""
+    return [(row["metric"], float(row["value"][1])) for document in documents for row in document["data"]["result"]]
+
+
+def at(series: Iterable[tuple[Mapping[str, str], float]], ts: float) -> list[Written]:
+    """Each (labels with __name__, value) as a series with that one sample at `ts`."""
+    written = []
+    for labels, value in series:
+        rest = {k: v for k, v in labels.items() if k != "__name__"}
+        written.append(Written(labels["__name__"], rest, [(ts, value)]))
+    return written
