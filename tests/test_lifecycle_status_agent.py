@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import json
+import time
 
 import pytest
 
 from gpuops.cli import main
 from gpuops.core.lifecycle.metrics import NODE_LIFECYCLE, LifecycleFollower
 from gpuops.core.lifecycle.states import State
+from gpuops.core.sources.demo import DemoSource
+from gpuops.core.store.writer import HistoryWriter
 from tests.agent_helpers import Exposition, PlaybackSource, fetch, serving
 from tests.allocations_support import make_history
 from tests.samples import make_inventory, make_sample
@@ -18,8 +21,10 @@ GPUS = make_inventory(16)  # node00, node01
 
 @pytest.fixture
 def demo_history(tmp_path):
+    """The simulated fleet demo:16 recorded once, without its demo book (whose lifecycle is seeded)."""
     path = tmp_path / "history.sqlite"
-    assert main(["collect", "--source", "demo:16", "--once", "--db", str(path)]) == 0
+    with HistoryWriter(path) as writer:
+        writer.write(DemoSource(16, seed=0).sample_at(time.time()))
     return path
 
 
