@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import re
+import time
 from pathlib import Path
 
 import pytest
@@ -15,7 +16,7 @@ from gpuops.core.health import Health, HealthModel
 from gpuops.core.sources.prometheus import PrometheusSource, PrometheusSpec
 from gpuops.core.sources.scrape import ScrapeSource
 from gpuops.core.telemetry import FleetSample
-from tests.fake_prometheus import FakePrometheus, series_from_api_answers
+from tests.backfilled_prometheus import at, backfilled_prometheus, series_from_api_answers
 from tests.local_http import Answer, LocalServer, static_routes
 
 CAPTURES = Path(__file__).parent / "fixtures" / "dcgm-exporter"
@@ -148,7 +149,7 @@ def test_gpus_come_out_by_node_then_index_whatever_the_order_in() -> None:
     ]
 
 
-def test_through_prometheus_lowercase_hostname_and_order() -> None:
+def test_through_prometheus_lowercase_hostname_and_order(tmp_path: Path) -> None:
     answers = Path(__file__).parent / "fixtures" / "prometheus-api"
     series = series_from_api_answers(json.loads(p.read_text()) for p in sorted(answers.glob("*.json")))
     renamed = []
@@ -156,13 +157,12 @@ def test_through_prometheus_lowercase_hostname_and_order() -> None:
         labels = dict(labels)
         labels["hostname"] = labels.pop("Hostname")
         renamed.append((labels, value))
-    fake = FakePrometheus(renamed)
-    source = PrometheusSource(PrometheusSpec.parse(f"prometheus:{fake.url}"))
-    try:
-        sample = source.poll()
-    finally:
-        source.close()
-        fake.stop()
+    with backfilled_prometheus(tmp_path, at(renamed, time.time() - 5)) as base:
+        source = PrometheusSource(PrometheusSpec.parse(f"prometheus:{base}"))
+        try:
+            sample = source.poll()
+        finally:
+            source.close()
     assert len(sample) == 16
     nodes = ("gpu-node-1", "gpu-node-2")
     assert [(gpu.node, gpu.index) for gpu in sample.gpus] == [(node, i) for node in nodes for i in range(8)]

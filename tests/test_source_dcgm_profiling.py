@@ -4,6 +4,7 @@ under the DCGM names as ratios. Data: the real dcgm-exporter captures in tests/f
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import pytest
@@ -14,7 +15,7 @@ from gpuops.core.agent.collector import snapshot_exposition
 from gpuops.core.agent.poller import AgentSnapshot
 from gpuops.core.sources.factory import open_source
 from gpuops.core.sources.scrape import ScrapeSource
-from tests.fake_prometheus import FakePrometheus
+from tests.backfilled_prometheus import at, backfilled_prometheus
 from tests.local_http import Answer, LocalServer, static_routes
 
 CAPTURES = Path(__file__).parent / "fixtures" / "dcgm-exporter"
@@ -106,15 +107,13 @@ def test_an_exporter_serving_only_profiling_fields_keeps_its_gpus(served) -> Non
     _assert_activity(records, _expected(samples))
 
 
-def test_prometheus_reads_an_exporter_serving_only_profiling_fields() -> None:
+def test_prometheus_reads_an_exporter_serving_only_profiling_fields(tmp_path: Path) -> None:
     samples = [({**labels, "instance": "10.0.0.7:9400", "job": "dcgm"}, value)
                for labels, value in _samples(L4, only_profiling=True)]
-    fake = FakePrometheus(samples + [({"__name__": "up", "instance": "10.0.0.7:9400", "job": "dcgm"}, 1.0)])
-    try:
-        with open_source(f"prometheus:{fake.url}") as source:
-            sample = source.poll()
-    finally:
-        fake.stop()
+    up = ({"__name__": "up", "instance": "10.0.0.7:9400", "job": "dcgm"}, 1.0)
+    with backfilled_prometheus(tmp_path, at([*samples, up], time.time() - 5)) as base, \
+            open_source(f"prometheus:{base}") as source:
+        sample = source.poll()
     records = {r["uuid"]: r for r in sample.records()}
     assert set(records) == {"GPU-c2f76b33-7953-256e-8f33-1343419b1a1c"}
     _assert_activity(records, _expected(samples))
