@@ -111,7 +111,7 @@ def test_supply_is_production_plus_what_is_expected_back_by_its_date(repo):
     book.transition("node00", State.DRAINING, "move", gpu_uuid=GPUS[2].uuid)
     book.transition("anode00", State.BURN_IN, "new", expected_ms=T0_MS + 3 * DAY_MS)
     assert stored_supply(repo.conn) == {"H100": 5}
-    supply, returning = book_supply(repo.conn)
+    supply, returning = book_supply(repo.conn, now_ms=T0_MS)
     assert returning == {"H100": (T0_MS + 10 * DAY_MS,), "A100": (T0_MS + 3 * DAY_MS,) * 8}
     sample = make_sample(gpus=GPUS)
     assert healthy_supply(sample, states=gpu_states(repo.conn)) == {"H100": 5}
@@ -123,6 +123,8 @@ def test_supply_is_production_plus_what_is_expected_back_by_its_date(repo):
     later = capacity_plan([_plan_contract(6, 12)], supply, T0_MS, T0_MS + 60 * DAY_MS, returning=returning)
     assert {s.model: s.first_shortfall_ms for s in later} == {"H100": None, "A100": None}  # back by day 10
     assert plan["A100"].supply == 0 and plan["A100"].supply_at(T0_MS + 3 * DAY_MS) == 8
+    overdue = book_supply(repo.conn, now_ms=T0_MS + 5 * DAY_MS)[1]  # the A100s are late: not counted any more
+    assert overdue == {"H100": (T0_MS + 10 * DAY_MS,)}
 
 
 def test_usage_counts_repair_and_rma_time_as_unavailable(repo):

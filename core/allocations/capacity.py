@@ -11,6 +11,7 @@ contract that tips it over (supply only grows, so a shortfall can only begin whe
 from __future__ import annotations
 
 import sqlite3
+import time
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -71,22 +72,27 @@ def stored_supply(conn: sqlite3.Connection) -> dict[str, int]:
     return dict(Counter(gpu_model_of(name or "") for uuid, name in rows if states.get(uuid) is State.PRODUCTION))
 
 
-def returning_supply(conn: sqlite3.Connection) -> dict[str, tuple[int, ...]]:
-    """Per model, when each GPU in burn-in, repair or RMA with an expected return comes back (sorted)."""
+def returning_supply(conn: sqlite3.Connection, now_ms: int | None = None) -> dict[str, tuple[int, ...]]:
+    """Per model, when each GPU in burn-in, repair or RMA with an expected return comes back (sorted).
+    A return already overdue at `now_ms` (default: the wall clock) is not counted: it is late, and
+    when it will come is no longer known."""
+    now_ms = round(time.time() * 1000) if now_ms is None else now_ms
     names = dict(conn.execute("SELECT uuid, coalesce(name, '') FROM gpus"))
     back: dict[str, list[int]] = defaultdict(list)
     for uuid, ts_ms in expected_returns(conn).items():
-        back[gpu_model_of(names[uuid])].append(ts_ms)
+        if ts_ms > now_ms:
+            back[gpu_model_of(names[uuid])].append(ts_ms)
     return {model: tuple(sorted(times)) for model, times in back.items()}
 
 
 def book_supply(
-    conn: sqlite3.Connection, sample: FleetSample | None = None, health: FleetHealth | None = None
+    conn: sqlite3.Connection, sample: FleetSample | None = None, health: FleetHealth | None = None,
+    now_ms: int | None = None,
 ) -> tuple[dict[str, int], dict[str, tuple[int, ...]]]:
     """The supply now (from a live `sample` when there is one, else as stored) and what returns when,
     for `capacity_plan`."""
     now = stored_supply(conn) if sample is None else healthy_supply(sample, health, gpu_states(conn))
-    return now, returning_supply(conn)
+    return now, returning_supply(conn, now_ms)
 
 
 def capacity_plan(
