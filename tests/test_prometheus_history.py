@@ -36,6 +36,8 @@ GAP = (START + 3600.0, START + 3600.0 + 600.0)  # B has no sample in [GAP)
 BLANK_AT = START + 1800.0  # B's temperature is DCGM's "not supported" there
 LOST = (START + 4800.0, START + 5400.0)  # B lost, by gpuops_gpu_state
 HOT = (START + 300.0, START + 420.0)  # A at its slowdown temperature
+XID_A = START + 3000.0  # dcgm-exporter's last-XID gauge of A turns to 79 (critical)
+XID_B = START + 600.0  # gpuops_xid_errors_total of B: one more XID 48 (critical); XID 13 (not) at XID_B + 600
 
 
 def stamps() -> np.ndarray:
@@ -83,6 +85,12 @@ def gpu_series() -> Iterator[Written]:
         yield Written("DCGM_FI_DEV_SLOWDOWN_TEMP", labels, [(t, 87.0) for t in ts])
         yield Written("DCGM_FI_DEV_TOTAL_ENERGY_CONSUMPTION", labels, [(t, energy_mj(gpu, t)) for t in ts], "counter")
         yield Written("DCGM_FI_DEV_CLOCK_THROTTLE_REASONS", labels, [(t, throttle_of(t)) for t in ts])
+        if gpu == 0:
+            yield Written(dcgm.XID_ERRORS, labels, [(t, 79.0 if t >= XID_A else 0.0) for t in ts])
+        else:
+            for code, when in (("48", XID_B), ("13", XID_B + 600)):
+                counts = [(t, 2.0 if t >= when else 1.0) for t in ts]
+                yield Written(dcgm.GPUOPS_XID_ERRORS_TOTAL, {**labels, "xid": code}, counts, "counter")
         states = [(t, 1.0 if gpu == 1 and LOST[0] <= t < LOST[1] else 0.0) for t in ts]
         yield Written(dcgm.GPUOPS_GPU_STATE, {**labels, dcgm.GPUOPS_GPU_STATE: "lost"}, states, "gauge")
     # C: a MIG GPU, two instances: memory adds up, utilization averages.
@@ -217,8 +225,10 @@ def test_usage_from_prometheus_counts_the_minutes_written(prometheus: str, tmp_p
     # minute after it has the whole gap's delta.
     energy_kwh = sum((energy_mj(g, END - STEP_S) - energy_mj(g, START - STEP_S)) / 1000 / 3.6e6 for g in (0, 1))
     assert acme["energy_kwh"] == pytest.approx(energy_kwh, rel=1e-4)
-    # Unavailable: A's hot minutes (temperature at its DCGM slowdown threshold), B's lost spell.
-    unavailable_h = ((HOT[1] - HOT[0]) + (LOST[1] - LOST[0])) / 3600
+    # Unavailable: A's hot minutes (temperature at its DCGM slowdown threshold) and the hour after
+    # its critical XID by the last-XID gauge; B's lost spell and the hour after its critical XID by
+    # the agent's counter (its XID 13 is not critical).
+    unavailable_h = ((HOT[1] - HOT[0]) + 3600 + (LOST[1] - LOST[0]) + 3600) / 3600
     assert acme["unavailable_gpu_hours"] == pytest.approx(unavailable_h, abs=1e-6)
     # The same book without --history reads the local history, which has none of these readings.
     local = gpuops("usage", "--db", str(db), "--since", iso_utc(START), "--until", iso_utc(END), "--format", "json")

@@ -477,7 +477,9 @@ class PrometheusUsageHistory:
     answers from the local database), from Prometheus by the minute: utilization, energy counter,
     power, and faulty minutes (uncorrectable ECC errors or a row remap failure above 0, the
     temperature at or over the GPU's own DCGM slowdown threshold); lost while gpuops_gpu_state
-    says lost, faulty for an hour after a critical XID counted in gpuops_xid_errors_total.
+    says lost, faulty for an hour after a critical XID: one more in gpuops_xid_errors_total, or
+    dcgm-exporter's last-XID gauge changing to a critical code (a counter's first appearance
+    is no change: an XID that creates the series is not seen).
     A minute with no sample is no bucket, so it counts as unused, exactly like the local history."""
 
     def __init__(self, history: PrometheusHistory) -> None:
@@ -512,16 +514,30 @@ class PrometheusUsageHistory:
         spans: dict[str, list[tuple[int, int]]] = {}
         state = h.selector(f"__name__={_quote(dcgm.GPUOPS_GPU_STATE)}", f"{dcgm.GPUOPS_GPU_STATE}={_quote('lost')}")
         lost = f"max by ({dcgm.LABEL_UUID}) (max_over_time({state}[1m])) == 1"
-        xid_selector = h.selector(f"__name__={_quote(dcgm.GPUOPS_XID_ERRORS_TOTAL)}")
-        xid = f"max by ({dcgm.LABEL_UUID}, {dcgm.LABEL_XID}) (changes({xid_selector}[1m])) > 0"
-        buckets = _bucket_starts(start, end, 60.0)
-        for promql, hold_ms in ((lost, MINUTE_MS), (xid, XID_FAULTY_MS)):
+        counted = h.selector(f"__name__={_quote(dcgm.GPUOPS_XID_ERRORS_TOTAL)}")
+        # changes() over two minutes: a change between the last sample of one minute and the first
+        # of the next is seen in the second (a one-minute window holds neither pair).
+        counted_xid = f"max by ({dcgm.LABEL_UUID}, {dcgm.LABEL_XID}) (changes({counted}[2m])) > 0"
+        # dcgm-exporter's gauge of the last XID: a change to a code is that XID, as in the rules export.
+        last = h.selector(f"__name__={_quote(dcgm.XID_ERRORS)}")
+        last_xid = f"max by ({dcgm.LABEL_UUID}) (last_over_time({last}[1m]) and changes({last}[2m]) > 0)"
+        minutes = _bucket_starts(start, end, 60.0)
+        # An XID up to XID_FAULTY_MS before the period still makes its first hour faulty.
+        xid_minutes = _bucket_starts(start - XID_FAULTY_MS / 1000, end, 60.0)
+        queries = ((lost, minutes, MINUTE_MS), (counted_xid, xid_minutes, XID_FAULTY_MS), (last_xid, xid_minutes, XID_FAULTY_MS))
+        for promql, buckets, hold_ms in queries:
             for row in h._bucket_rows(promql, buckets, 60.0):
-                code = row["metric"].get(dcgm.LABEL_XID)
-                if code is not None and (not code.isdigit() or xid_severity(int(code)) is not Health.CRITICAL):
-                    continue
-                at, _ = _bucket_points(row, buckets, 60.0)
-                for bucket in np.rint(buckets[at] * 1000).astype(np.int64).tolist():
+                at, values = _bucket_points(row, buckets, 60.0)
+                label = row["metric"].get(dcgm.LABEL_XID)
+                if promql is counted_xid:
+                    codes = np.full(len(at), int(label) if label and label.isdigit() else -1)
+                elif promql is last_xid:
+                    codes = values.astype(np.int64)
+                else:
+                    codes = None
+                for k, bucket in enumerate(np.rint(buckets[at] * 1000).astype(np.int64).tolist()):
+                    if codes is not None and (codes[k] < 0 or xid_severity(int(codes[k])) is not Health.CRITICAL):
+                        continue
                     spans.setdefault(row["metric"].get(dcgm.LABEL_UUID, ""), []).append((bucket, bucket + hold_ms))
         return {
             uuid: [(max(lo, start_ms), min(hi, end_ms)) for lo, hi in _merge(items) if hi > start_ms and lo < end_ms]
