@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import time
+from dataclasses import replace
 
 import pytest
 
@@ -13,9 +14,10 @@ from gpuops.core.allocations.repository import AllocationRepository
 from gpuops.core.lifecycle.book import LifecycleBook, read_view
 from gpuops.core.lifecycle.states import State
 from gpuops.core.lifecycle.suggest import RulesError, load_rules, suggestions
+from gpuops.core.sources.demo import DemoSource
 from gpuops.core.store.connection import open_database, open_read_only
 from gpuops.core.store.writer import HistoryWriter
-from gpuops.core.telemetry import GpuState
+from gpuops.core.telemetry import GpuState, XidEvent
 from tests.samples import make_inventory, make_sample
 
 GPUS = make_inventory(16)  # node00: 0-7, node01: 8-15
@@ -108,3 +110,27 @@ def test_a_bad_rules_file_names_what_is_wrong(tmp_path, rules, message):
     path.write_text(json.dumps(rules))
     with pytest.raises(RulesError, match=message):
         load_rules(path)
+
+
+def test_the_collector_applies_the_automatic_rules(tmp_path, capsys):
+    path = tmp_path / "collected.sqlite"
+    now = time.time()
+    first = DemoSource(16, seed=0).sample_at(now - 600)
+    with HistoryWriter(path) as writer:
+        writer.write(replace(first, xid_events=(XidEvent(first.gpus[9].uuid, 79, first.ts),)))
+    repo = AllocationRepository.open(path)
+    repo.add_customer("Acme")  # a book of its own: the demo book is not seeded over it
+    repo.close()
+    rules = tmp_path / "rules.json"
+    rules.write_text(json.dumps({"rules": [{"name": "bus", "finding": "xid", "codes": [79], "auto": True}]}))
+    assert main(["collect", "--source", "demo:16", "--once", "--db", str(path), "--suggest-rules", str(rules)]) == 0
+    conn, _ = open_read_only(path)
+    try:
+        drained = read_view(conn).nodes[first.gpus[9].node]
+        assert drained.state is State.DRAINING and drained.reason.startswith("suggested by bus")
+        assert first.gpus[0].node not in read_view(conn).nodes
+    finally:
+        conn.close()
+    rules.write_text("[]")
+    assert main(["collect", "--source", "demo:16", "--once", "--db", str(path), "--suggest-rules", str(rules)]) == 1
+    assert "expected" in capsys.readouterr().err

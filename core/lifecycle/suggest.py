@@ -6,6 +6,7 @@ and the GPU's last recorded ECC and row-remap counters. Only GPUs still serving 
 draining) get suggestions; one already in repair, RMA or retired is being dealt with. A rule with
 `auto` may be applied without a person (`gpuops nodes suggest --apply`): only its first step,
 draining the node, which never stops a running job; repair and RMA stay a person's decision.
+`gpuops collect --suggest-rules FILE` applies them every 5 minutes (`AutoDrain`).
 
 The rules file is JSON: {"rules": [{"name": ..., "finding": "xid", "codes": [79], "then": "repair",
 "auto": false}, {"finding": "ecc_uncorrectable", "threshold": 10, ...}, {"finding":
@@ -15,18 +16,28 @@ The rules file is JSON: {"rules": [{"name": ..., "finding": "xid", "codes": [79]
 from __future__ import annotations
 
 import json
+import logging
 import math
+import time
 from collections import Counter, defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from gpuops.core.allocations.errors import AllocationError
 from gpuops.core.lifecycle.book import read_view
 from gpuops.core.lifecycle.states import State
+from gpuops.core.logonce import LastingProblem
 from gpuops.core.store.connection import open_read_only
+from gpuops.core.store.errors import StoreError
 from gpuops.core.store.queries import HistoryReader
 from gpuops.core.xid_catalog import describe_xid
+
+if TYPE_CHECKING:
+    from gpuops.core.allocations.repository import AllocationRepository
+
+log = logging.getLogger("gpuops.lifecycle")
 
 FINDINGS = ("xid", "ecc_uncorrectable", "row_remap_failure", "lost")
 DEFAULT_WINDOW_H = 24.0
@@ -195,3 +206,52 @@ def first_steps(found: Iterable[Suggestion]) -> list[Suggestion]:
             seen.add(s.node)
             out.append(s)
     return out
+
+
+def drain_suggested(repo: AllocationRepository, found: Iterable[Suggestion]) -> list[Suggestion]:
+    """Drain the nodes the automatic rules among `found` point at (see `first_steps`), each with the
+    suggestion as its reason; returns the suggestions applied."""
+    from gpuops.core.lifecycle.book import LifecycleBook
+
+    book = LifecycleBook(repo)
+    todo = first_steps(found)
+    for s in todo:
+        book.transition(s.node, State.DRAINING, f"suggested by {s.rule} ({s.gpu_uuid}): {s.reason}")
+    return todo
+
+
+class AutoDrain:
+    """The collector's automatic rules: `apply_auto` at most every `every_s`, never raising for a
+    history or book problem (logged once while it lasts)."""
+
+    def __init__(
+        self, path: Path, rules: Sequence[Rule], window_h: float = DEFAULT_WINDOW_H, *, every_s: float = 300.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.path, self.rules, self.window_h = Path(path), tuple(rules), window_h
+        self._every_s, self._clock = every_s, clock
+        self._last: float | None = None
+        self._problem = LastingProblem(log, prefix="automatic lifecycle rules: ")
+
+    def maybe_run(self, now: float) -> list[Suggestion]:
+        if self._last is not None and self._clock() - self._last < self._every_s:
+            return []
+        self._last = self._clock()
+        try:
+            found = suggestions(self.path, now, self.rules, self.window_h)
+            applied = []
+            if first_steps(found):
+                from gpuops.core.allocations.repository import AllocationRepository
+
+                repo = AllocationRepository.open(self.path)
+                try:
+                    applied = drain_suggested(repo, found)
+                finally:
+                    repo.close()
+        except (StoreError, AllocationError) as exc:
+            self._problem.occur(str(exc))
+            return []
+        self._problem.resolve()
+        for s in applied:
+            log.warning("%s: drained (suggested by %s for %s: %s)", s.node, s.rule, s.gpu_uuid, s.reason)
+        return applied

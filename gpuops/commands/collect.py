@@ -13,6 +13,7 @@ import logging
 import signal
 import threading
 from collections.abc import Callable
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from gpuops.commands._options import BOOK, FLEET, Failed, UsageError, add_command, interval_s
@@ -20,6 +21,7 @@ from gpuops.commands.status import add_strict, poll_failure
 from gpuops.core.history_retention import DEFAULT_KEEP_1H, DEFAULT_KEEP_1M, DEFAULT_KEEP_RAW
 
 if TYPE_CHECKING:
+    from gpuops.core.lifecycle.suggest import AutoDrain
     from gpuops.core.pipeline import PollOutcome
 
 log = logging.getLogger("gpuops.collect")
@@ -56,6 +58,11 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         help=f"keep 1-hour rollups this long (default {DEFAULT_KEEP_1H})",
     )
     parser.add_argument("--alertmanager", default=None, metavar="URL", help="also send alerts to this Prometheus Alertmanager")
+    parser.add_argument(
+        "--suggest-rules", type=Path, default=None, metavar="FILE",
+        help="lifecycle suggestion rules (see gpuops nodes suggest): drain the nodes of the rules marked auto, "
+        "checked every 5 minutes",
+    )
     parser.set_defaults(run=run)
 
 
@@ -85,6 +92,7 @@ def run(args: argparse.Namespace) -> int:
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: stop.set())
     db_path = args.db or default_db_path()
+    auto = None if args.suggest_rules is None else _auto_drain(args.suggest_rules, db_path)
     try:
         pipeline = PollPipeline.open(
             db_path, poll_interval_s=args.interval, retention=retention, alertmanager_url=args.alertmanager
@@ -110,8 +118,9 @@ def run(args: argparse.Namespace) -> int:
     log.info("collecting %s %s into %s", source.name, "once" if args.once else f"every {args.interval:g} s", db_path)
     seen: list[PollOutcome | str] = []
     after = _then_stop(seen, stop) if args.once else None
+    on_outcome = after if auto is None else _with_auto_drain(auto, after)
     try:
-        collect_loop(source, pipeline, args.interval, stop, after, after)
+        collect_loop(source, pipeline, args.interval, stop, on_outcome, after)
     finally:
         source.close()
         pipeline.close()
@@ -122,6 +131,28 @@ def run(args: argparse.Namespace) -> int:
         if failure is not None:
             raise Failed(failure)
     return 0
+
+
+def _auto_drain(rules_file: Path, db_path: Path) -> AutoDrain:
+    from gpuops.core.lifecycle.suggest import AutoDrain, RulesError, load_rules
+
+    try:
+        rules, window_h = load_rules(rules_file)
+    except RulesError as exc:
+        raise Failed(str(exc)) from None
+    return AutoDrain(db_path, rules, window_h)
+
+
+def _with_auto_drain(auto: AutoDrain, then: Callable[[PollOutcome], None] | None) -> Callable[[PollOutcome], None]:
+    """After each stored poll, the automatic lifecycle rules (at most every 5 minutes), then `then`."""
+
+    def on_outcome(outcome: PollOutcome) -> None:
+        if outcome.stored:
+            auto.maybe_run(outcome.sample.ts)
+        if then is not None:
+            then(outcome)
+
+    return on_outcome
 
 
 def _then_stop(seen: list, stop: threading.Event) -> Callable[[object], None]:

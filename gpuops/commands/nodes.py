@@ -203,7 +203,14 @@ def _already(state: str) -> str:
 def _suggest(args: argparse.Namespace) -> int:
     """List what health suggests; with --apply, drain the nodes of the automatic rules."""
     from gpuops.core.jsontext import dumps
-    from gpuops.core.lifecycle.suggest import DEFAULT_RULES, DEFAULT_WINDOW_H, RulesError, first_steps, load_rules, suggestions
+    from gpuops.core.lifecycle.suggest import (
+        DEFAULT_RULES,
+        DEFAULT_WINDOW_H,
+        RulesError,
+        drain_suggested,
+        load_rules,
+        suggestions,
+    )
     from gpuops.core.store.errors import StoreError
     from gpuops.core.store.paths import default_db_path
 
@@ -226,11 +233,7 @@ def _suggest(args: argparse.Namespace) -> int:
         return 0
 
     def drain(repo: AllocationRepository) -> int:
-        from gpuops.core.lifecycle.book import LifecycleBook
-
-        book = LifecycleBook(repo)
-        for s in first_steps(found):
-            book.transition(s.node, "draining", f"suggested by {s.rule} ({s.gpu_uuid}): {s.reason}")
+        for s in drain_suggested(repo, found):
             print(f"{s.node}: production -> draining (suggested by {s.rule})", file=sys.stderr)
         return 0
 
