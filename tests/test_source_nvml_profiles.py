@@ -240,7 +240,7 @@ def expected_gpu(index: int, driver: dict[str, Any], system: dict[str, Any]) -> 
 
 
 # Status keys gpuops derives from the driver's values rather than reads (tests/test_status_cli.py).
-_DERIVED = {"health", "health_reason"}
+_DERIVED = {"health", "health_reason", "lifecycle"}  # gpuops' own: the grade, and the book's lifecycle state
 
 
 def assert_gpu_matches(actual: dict[str, Any], expected: dict[str, Any], where: str) -> None:
