@@ -400,3 +400,20 @@ def test_a_console_on_a_prometheus_source_reads_its_history_there(qtbot, tmp_pat
     assert local.ops.loader is not None and local.ops.loader.prometheus is None
     loader.stop()
     local.ops.loader.stop()
+
+
+def test_an_export_since_long_ago_starts_at_the_oldest_data_and_loses_none(prometheus: str, tmp_path: Path) -> None:
+    with PrometheusHistory.from_spec(f"prometheus:{prometheus}") as history:
+        earliest = history.earliest(END - 300 * 86_400.0, END)
+        assert BEFORE - 4 * 3600 <= earliest <= BEFORE  # to the hour, within the blocks Prometheus holds
+        empty = (BEFORE - 3 * 86_400.0, BEFORE - 2 * 86_400.0)
+        assert history.earliest(*empty) == empty[1]  # nothing there: nothing to walk
+    near, far = tmp_path / "near.csv", tmp_path / "far.csv"
+    picked = ("--format", "csv", "--gpu", A, "--metric", "util_gpu_pct")
+    assert export(prometheus, near, *picked).returncode == 0
+    result = gpuops("export", "--since", "300d", "--until", iso_utc(END), "--source", f"prometheus:{prometheus}",
+                    "-o", str(far), *picked)
+    assert result.returncode == 0, result.stderr
+    rows = list(csv.DictReader(far.open(newline="")))
+    assert rows[0]["ts"] == iso_utc(BEFORE)  # the samples before START too, nothing earlier made up
+    assert far.read_text().endswith(near.read_text().split("\n", 1)[1])

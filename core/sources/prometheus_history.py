@@ -133,6 +133,21 @@ class PrometheusHistory:
             query = params["query"][:200]
             raise SourceError(f"Prometheus at {self.spec.base_url}: unexpected answer to {query!r}: {exc}") from None
 
+    def series_in(self, start: float, end: float, selector: str) -> list[dict[str, str]]:
+        """Label sets of the series matching `selector` with samples in [start, end) (/api/v1/series)."""
+        url = f"{self.spec.base_url}/api/v1/series"
+        params = {"match[]": selector, "start": f"{start:.3f}", "end": f"{end - 0.001:.3f}"}
+        try:
+            body = self._fetcher.post(url, urlencode(params).encode(), "application/x-www-form-urlencoded")
+            document = json.loads(body)
+            if document.get("status") != "success" or not isinstance(document.get("data"), list):
+                raise ValueError(document.get("error") or "status is not success")
+            return document["data"]
+        except FetchError as exc:
+            raise SourceError(f"Prometheus at {self.spec.base_url}: {_api_error(exc)}") from None
+        except (ValueError, TypeError, AttributeError) as exc:
+            raise SourceError(f"Prometheus at {self.spec.base_url}: unexpected series answer for {selector}: {exc}") from None
+
     def instant(self, promql: str, at: float, result_type: str = "vector") -> list[dict[str, Any]]:
         return self._api("query", {"query": promql, "time": f"{at:.3f}"}, result_type)
 
@@ -157,35 +172,39 @@ class PrometheusHistory:
     # -- which GPUs ------------------------------------------------------------------------------
 
     def gpus(self, start: float, end: float) -> list[GpuRecord]:
-        """GPUs with samples in [start, end), by node and index, with when they were first and last
-        seen (to the subquery step, span / 1000 but at least a minute)."""
-        step = max(MIN_STEP_S, (end - start) / 1000)
-        present = "group by (" + ", ".join(_IDENTITY) + ") (" + self.selector(f"__name__=~{_quote(_PRESENCE_NAMES)}") + ")"
-        seen: dict[str, dict[str, Any]] = {}
-        for which in ("min", "max"):
-            promql = f"{which}_over_time(timestamp({present})[{_seconds(end - start)}:{_seconds(step)}])"
-            for row in self.instant(promql, end - 0.001):
-                labels = row["metric"]
-                uuid = labels.get(dcgm.LABEL_UUID)
-                if not uuid:
-                    continue
-                entry = seen.setdefault(uuid, {"labels": labels})
-                value = float(row["value"][1])
-                entry[which] = min(value, entry.get(which, value)) if which == "min" else max(value, entry.get(which, value))
+        """GPUs with series in [start, end), by node and index, from Prometheus' series index
+        (exact to its blocks: a GPU may be listed that has no sample in the range, never missed)."""
+        seen: dict[str, dict[str, str]] = {}
+        for labels in self.series_in(start, end, self._presence()):
+            if labels.get(dcgm.LABEL_UUID):
+                seen.setdefault(labels[dcgm.LABEL_UUID], labels)
         records = []
-        for uuid, entry in seen.items():
-            labels = gpu_labels(entry["labels"], entry["labels"].get("instance", "").rsplit(":", 1)[0] or "unknown")
-            # The subquery sees a GPU only at its steps: its first samples may come up to a step earlier.
-            first = max(start, entry["min"] - step - 300.0)
-            records.append((labels.node, labels.index, GpuRecord(uuid, labels.node, labels.name, first, entry["max"])))
+        for uuid, labels in seen.items():
+            gpu = gpu_labels(labels, labels.get("instance", "").rsplit(":", 1)[0] or "unknown")
+            records.append((gpu.node, gpu.index, GpuRecord(uuid, gpu.node, gpu.name, None, None)))
         return [record for _, _, record in sorted(records, key=lambda r: (r[0], r[1], r[2].uuid))]
+
+    def earliest(self, start: float, end: float) -> float:
+        """A time at or before the first GPU sample in [start, end), to the hour (bisecting the
+        series index): `start` itself when the data begins there; `end` when there is none."""
+        if not self.series_in(start, end, self._presence()):
+            return end
+        lo, hi = start, end  # no series in [start, lo); some in [start, hi)
+        while hi - lo > 3600:
+            mid = (lo + hi) / 2
+            if self.series_in(start, mid, self._presence()):
+                hi = mid
+            else:
+                lo = mid
+        return lo
+
+    def _presence(self) -> str:
+        return self.selector(f"__name__=~{_quote(_PRESENCE_NAMES)}")
 
     def period(self, start: float, end: float) -> PeriodView:
         """The history over [start, end) as core.store.export reads a HistoryReader: its GPUs,
         and `start` moved up to the oldest sample (`--since 999d` walks no empty years)."""
-        records = self.gpus(start, end)
-        first = min((r.first_seen for r in records if r.first_seen is not None), default=end)
-        return PeriodView(self, max(start, min(first, end)), records)
+        return PeriodView(self, self.earliest(start, end), self.gpus(start, end))
 
     # -- one GPU's rows --------------------------------------------------------------------------
 
