@@ -387,18 +387,22 @@ class PrometheusHistory:
         return {m: Series(ts, found[m][has_gpus], found[m][has_gpus], found[m][has_gpus], f"{step:g}s") for m in metrics}
 
     def time_range(self) -> tuple[float, float] | None:
-        """(oldest, newest) time with any GPU sample within HISTORY_SPAN_S of now, to the hour for
-        the oldest; None when Prometheus has none."""
+        """(oldest, newest) time with GPU series within HISTORY_SPAN_S of now, to the hour (the
+        series index, bisected); None when Prometheus has none."""
         now = time.time()
-        count = f"count({self.selector(f'__name__=~{_quote(_PRESENCE_NAMES)}')})"
-        span = f"[{_seconds(HISTORY_SPAN_S)}:{_seconds(3600)}]"
-        first = self.instant(f"min_over_time(timestamp({count}){span})", now)
-        if not first:
+        first = self.earliest(now - HISTORY_SPAN_S, now)
+        if first >= now:
             return None
-        if self.instant(count, now):
-            return float(first[0]["value"][1]), now
-        last = self.instant(f"max_over_time(timestamp({count}){span})", now)
-        return float(first[0]["value"][1]), float(last[0]["value"][1])
+        lo, hi = first, now  # some series in [lo, now); none in [hi, now) unless hi is now
+        if self.series_in(now - 300.0, now, self._presence()):
+            return first, now
+        while hi - lo > 3600:
+            mid = (lo + hi) / 2
+            if self.series_in(mid, now, self._presence()):
+                lo = mid
+            else:
+                hi = mid
+        return first, hi
 
     def events(
         self, start: float, end: float, gpu_uuid: str | None = None, kinds: Iterable[str] | None = None,
