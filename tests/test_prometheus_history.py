@@ -190,6 +190,8 @@ def test_the_fleet_at_a_past_instant_is_what_was_written_then(prometheus: str) -
         assert sample.metrics["util_gpu_pct"][a] == util_of(0, last)
         assert sample.metrics["power_w"][a] == power_of(0, last)
         assert sample.gpus[a].node == "node-a"
+        # dcgm-exporter's last-XID gauge turning to 79 is an XID event of A, at that minute.
+        assert [(e.ts, e.kind, e.code) for e in history.events(START, END, gpu_uuid=A)] == [(XID_A, "xid", 79)]
         # In B's lost spell its state says so; in its gap Prometheus has nothing for it.
         lost = history.fleet_at(LOST[0] + 60)
         assert lost.state[[g.uuid for g in lost.gpus].index(B)] == GpuState.LOST
@@ -317,6 +319,10 @@ def test_gpu_plots_trends_and_replay_span_read_prometheus_through_the_loader(qtb
         memory = detail.values["mem_used_gib"]
         assert memory[0] == pytest.approx((1000 + int(ts[0] - BEFORE) // 60) / 1024)
         assert detail.resolution == "Prometheus, 60s buckets"
+        # XIDs by the agent's counter (critical or not) and the lost spell by gpuops_gpu_state, to the minute.
+        assert [(e.ts, e.kind, e.code) for e in detail.events] == [
+            (XID_B, "xid", 48), (XID_B + 600, "xid", 13), (LOST[0], "gpu_lost", None), (LOST[1], "gpu_recovered", None),
+        ]
 
         kind, trends = loader_answer(qtbot, loader, "trends", lambda reader: fleet_trends(reader, START, END, 120))
         assert kind == "loaded", trends

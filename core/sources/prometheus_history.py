@@ -407,9 +407,60 @@ class PrometheusHistory:
     def events(
         self, start: float, end: float, gpu_uuid: str | None = None, kinds: Iterable[str] | None = None,
     ) -> list[HistoryEvent]:
-        """Prometheus keeps no event log (XIDs, losses and recoveries are what this console saw
-        live): none, as HistoryReader.events answers for a span without events."""
-        return []
+        """XIDs, losses and recoveries in [start, end), to the minute, as HistoryReader.events
+        names them: XIDs as xid_minutes finds them; gpu_lost at the first minute gpuops_gpu_state
+        says lost, gpu_recovered at the first one after that it does not. Prometheus keeps no
+        source errors."""
+        wanted = set(kinds) if kinds is not None else {"xid", "gpu_lost", "gpu_recovered"}
+        matchers = () if gpu_uuid is None else (f"{dcgm.LABEL_UUID}={_quote(gpu_uuid)}",)
+        found: list[HistoryEvent] = []
+        if "xid" in wanted:
+            found += [HistoryEvent(at_s, "xid", uuid, code, None) for uuid, at_s, code in self.xid_minutes(start, end, *matchers)]
+        if wanted & {"gpu_lost", "gpu_recovered"}:
+            by_gpu: dict[str, list[float]] = {}
+            for uuid, at_s, _ in self.lost_minutes(start, end, *matchers):
+                by_gpu.setdefault(uuid, []).append(at_s)
+            for uuid, minutes in by_gpu.items():
+                for run_start, run_end in _merge([(round(m), round(m) + 60) for m in minutes]):
+                    if "gpu_lost" in wanted:
+                        found.append(HistoryEvent(float(run_start), "gpu_lost", uuid, None, None))
+                    if "gpu_recovered" in wanted and run_end < end:
+                        found.append(HistoryEvent(float(run_end), "gpu_recovered", uuid, None, None))
+        return sorted(found, key=lambda e: (e.ts, e.uuid or ""))
+
+    # -- events by the minute ----------------------------------------------------------------------
+
+    def lost_minutes(self, start: float, end: float, *matchers: str) -> list[tuple[str, float, None]]:
+        """(UUID, minute start, None) of each minute in [start, end) gpuops_gpu_state says lost."""
+        state = self.selector(f"__name__={_quote(dcgm.GPUOPS_GPU_STATE)}", f"{dcgm.GPUOPS_GPU_STATE}={_quote('lost')}", *matchers)
+        promql = f"max by ({dcgm.LABEL_UUID}) (max_over_time({state}[1m])) == 1"
+        return [(uuid, at_s, None) for uuid, at_s, _ in self._minute_marks(promql, start, end)]
+
+    def xid_minutes(self, start: float, end: float, *matchers: str) -> list[tuple[str, float, int]]:
+        """(UUID, minute start, code) of each XID in [start, end): one more in the agent's
+        gpuops_xid_errors_total, or dcgm-exporter's last-XID gauge changing (to that code)."""
+        counted = self.selector(f"__name__={_quote(dcgm.GPUOPS_XID_ERRORS_TOTAL)}", *matchers)
+        # changes() over two minutes: a change between the last sample of one minute and the first
+        # of the next is seen in the second (a one-minute window holds neither pair).
+        by_code = f"max by ({dcgm.LABEL_UUID}, {dcgm.LABEL_XID}) (changes({counted}[2m])) > 0"
+        last = self.selector(f"__name__={_quote(dcgm.XID_ERRORS)}", *matchers)
+        by_gauge = f"max by ({dcgm.LABEL_UUID}) (last_over_time({last}[1m]) and changes({last}[2m]) > 0)"
+        marks = []
+        for uuid, at_s, (label, _) in self._minute_marks(by_code, start, end):
+            if label.isdigit():
+                marks.append((uuid, at_s, int(label)))
+        for uuid, at_s, (_, value) in self._minute_marks(by_gauge, start, end):
+            marks.append((uuid, at_s, int(value)))
+        return sorted(marks, key=lambda mark: (mark[1], mark[0]))
+
+    def _minute_marks(self, promql: str, start: float, end: float) -> Iterator[tuple[str, float, tuple[str, float]]]:
+        """(UUID, minute start, (xid label, value)) of each minute `promql` answers for."""
+        buckets = _bucket_starts(start, end, 60.0)
+        for row in self._bucket_rows(promql, buckets, 60.0):
+            at, values = _bucket_points(row, buckets, 60.0)
+            labels = row["metric"]
+            for k, value in zip(at.tolist(), values.tolist(), strict=True):
+                yield labels.get(dcgm.LABEL_UUID, ""), float(buckets[k]), (labels.get(dcgm.LABEL_XID, ""), value)
 
     # -- the fleet at an instant -----------------------------------------------------------------
 
@@ -532,36 +583,16 @@ class PrometheusUsageHistory:
 
     def unavailable_intervals(self, start_ms: int, end_ms: int) -> dict[str, list[tuple[int, int]]]:
         """Per GPU UUID, merged [from, to) intervals in which it was lost or faulty (class doc)."""
-        h = self.history
         start, end = start_ms / 1000, end_ms / 1000
         spans: dict[str, list[tuple[int, int]]] = {}
-        state = h.selector(f"__name__={_quote(dcgm.GPUOPS_GPU_STATE)}", f"{dcgm.GPUOPS_GPU_STATE}={_quote('lost')}")
-        lost = f"max by ({dcgm.LABEL_UUID}) (max_over_time({state}[1m])) == 1"
-        counted = h.selector(f"__name__={_quote(dcgm.GPUOPS_XID_ERRORS_TOTAL)}")
-        # changes() over two minutes: a change between the last sample of one minute and the first
-        # of the next is seen in the second (a one-minute window holds neither pair).
-        counted_xid = f"max by ({dcgm.LABEL_UUID}, {dcgm.LABEL_XID}) (changes({counted}[2m])) > 0"
-        # dcgm-exporter's gauge of the last XID: a change to a code is that XID, as in the rules export.
-        last = h.selector(f"__name__={_quote(dcgm.XID_ERRORS)}")
-        last_xid = f"max by ({dcgm.LABEL_UUID}) (last_over_time({last}[1m]) and changes({last}[2m]) > 0)"
-        minutes = _bucket_starts(start, end, 60.0)
         # An XID up to XID_FAULTY_MS before the period still makes its first hour faulty.
-        xid_minutes = _bucket_starts(start - XID_FAULTY_MS / 1000, end, 60.0)
-        queries = ((lost, minutes, MINUTE_MS), (counted_xid, xid_minutes, XID_FAULTY_MS), (last_xid, xid_minutes, XID_FAULTY_MS))
-        for promql, buckets, hold_ms in queries:
-            for row in h._bucket_rows(promql, buckets, 60.0):
-                at, values = _bucket_points(row, buckets, 60.0)
-                label = row["metric"].get(dcgm.LABEL_XID)
-                if promql is counted_xid:
-                    codes = np.full(len(at), int(label) if label and label.isdigit() else -1)
-                elif promql is last_xid:
-                    codes = values.astype(np.int64)
-                else:
-                    codes = None
-                for k, bucket in enumerate(np.rint(buckets[at] * 1000).astype(np.int64).tolist()):
-                    if codes is not None and (codes[k] < 0 or xid_severity(int(codes[k])) is not Health.CRITICAL):
-                        continue
-                    spans.setdefault(row["metric"].get(dcgm.LABEL_UUID, ""), []).append((bucket, bucket + hold_ms))
+        lost = self.history.lost_minutes(start, end)
+        xids = self.history.xid_minutes(start - XID_FAULTY_MS / 1000, end)
+        for marks, hold_ms in ((lost, MINUTE_MS), (xids, XID_FAULTY_MS)):
+            for uuid, at_s, code in marks:
+                if code is None or xid_severity(code) is Health.CRITICAL:
+                    bucket = round(at_s * 1000)
+                    spans.setdefault(uuid, []).append((bucket, bucket + hold_ms))
         return {
             uuid: [(max(lo, start_ms), min(hi, end_ms)) for lo, hi in _merge(items) if hi > start_ms and lo < end_ms]
             for uuid, items in spans.items()

@@ -117,7 +117,8 @@ def _gpu_history_from_prometheus(
     data_start = max(start, float(plotted_ts[0])) if len(plotted_ts) else start
     data_end = min(end, float(plotted_ts[-1]) + 1.0) if len(plotted_ts) else end
     counters = _counter_edges(reader, uuid, data_start, data_end)
-    return GpuHistory(uuid, start, end, ts, values, counters, (), f"Prometheus, {step} buckets")
+    events = tuple(reader.events(start, end, gpu_uuid=uuid, kinds=("xid", "gpu_lost", "gpu_recovered")))
+    return GpuHistory(uuid, start, end, ts, values, counters, events, f"Prometheus, {step} buckets")
 
 
 @dataclass(frozen=True)
@@ -135,3 +136,43 @@ def fleet_trends(reader: HistoryReader | PrometheusHistory, start: float, end: f
     any_series = series[metrics[0]]
     values = {name: series[metric].avg * scale for name, (metric, scale) in TRENDS.items()}
     return FleetTrends(start, end, any_series.ts, values, any_series.resolution)
+
+
+#: A lost GPU's last values are looked for this far before its loss; its XIDs this far.
+LOSS_LOOKBACK_S = 3600.0
+XIDS_BEFORE_LOSS_S = 86400.0
+
+
+@dataclass(frozen=True)
+class GpuLoss:
+    """When a GPU was lost (None: the history has no loss of it), what it read last before, and
+    the XID events of the day before the loss (oldest first)."""
+
+    uuid: str
+    lost_ts: float | None
+    last_ts: float | None  # the time of the last reading before the loss
+    last_values: dict[str, float | None]  # plotted series -> last finite value before the loss
+    xids: tuple[HistoryEvent, ...]
+
+
+def gpu_loss(reader: HistoryReader | PrometheusHistory, uuid: str, now: float) -> GpuLoss:
+    """The loss the GPU is in at `now`: the last `gpu_lost` event with no `gpu_recovered` after it
+    (a Prometheus history keeps no events, so it never knows the time)."""
+    lost_ts = None
+    for event in reader.events(0.0, now + 1.0, gpu_uuid=uuid, kinds=("gpu_lost", "gpu_recovered")):
+        lost_ts = event.ts if event.kind == "gpu_lost" else None
+    if lost_ts is None:
+        return GpuLoss(uuid, None, None, dict.fromkeys(PLOTTED), ())
+    metrics = [metric for metric, _ in PLOTTED.values()]
+    table = reader.table(uuid, lost_ts - LOSS_LOOKBACK_S, lost_ts, "raw", metrics)
+    answered = np.flatnonzero(np.any([np.isfinite(table.columns[m]) for m in metrics], axis=0)) if len(table.ts) else []
+    last_values: dict[str, float | None] = dict.fromkeys(PLOTTED)
+    last_ts = None
+    if len(answered):
+        row = int(answered[-1])
+        last_ts = float(table.ts[row])
+        for name, (metric, scale) in PLOTTED.items():
+            value = float(table.columns[metric][row])
+            last_values[name] = value * scale if np.isfinite(value) else None
+    xids = tuple(reader.events(lost_ts - XIDS_BEFORE_LOSS_S, lost_ts + 1.0, gpu_uuid=uuid, kinds=("xid",)))
+    return GpuLoss(uuid, lost_ts, last_ts, last_values, xids)
