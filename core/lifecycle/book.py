@@ -159,15 +159,23 @@ def state_intervals(
     return out
 
 
-def expected_returns(conn: sqlite3.Connection) -> dict[str, int]:
-    """UUID -> expected back in production (ms) of every GPU now in burn-in, repair or RMA with a date."""
+def out_of_production(conn: sqlite3.Connection) -> dict[str, Transition]:
+    """UUID -> the transition that keeps it there, for every GPU the history has seen that is not in production."""
     view = read_view(conn)
     out = {}
     for uuid, node in gpu_nodes(conn).items():
         record = view.deciding(uuid, node)
-        if record is not None and record.state in RETURNING and record.expected_ms is not None:
-            out[uuid] = record.expected_ms
+        if record is not None and record.state is not State.PRODUCTION:
+            out[uuid] = record
     return out
+
+
+def expected_returns(conn: sqlite3.Connection) -> dict[str, int]:
+    """UUID -> expected back in production (ms) of every GPU now in burn-in, repair or RMA with a date."""
+    return {
+        uuid: record.expected_ms for uuid, record in out_of_production(conn).items()
+        if record.state in RETURNING and record.expected_ms is not None
+    }
 
 
 @dataclass(frozen=True)

@@ -84,6 +84,7 @@ class AllocationConsole(QObject):
 
     def _book_changed(self, book: Book) -> None:
         self.book = book
+        self._host.grid.set_lifecycle(book.lifecycle)
         self._show_holder()
         self.refresh_usage()
         self._refresh_view()

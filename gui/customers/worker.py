@@ -21,7 +21,7 @@ import logging
 import sqlite3
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -39,6 +39,7 @@ from gpuops.core.allocations.live import AllocationFollower, PollAllocations
 from gpuops.core.allocations.model import Allocation, Contract, Customer
 from gpuops.core.allocations.repository import AllocationRepository
 from gpuops.core.health import FleetHealth
+from gpuops.core.lifecycle.book import Transition, out_of_production
 from gpuops.core.store import NoHistory, StoreError
 from gpuops.core.store.connection import open_database, open_read_only, snapshot_outdated
 from gpuops.core.telemetry import FleetSample
@@ -62,6 +63,7 @@ class Book:
     contracts: tuple[Contract, ...]
     index: AllocationIndex
     revision: int
+    lifecycle: Mapping[str, Transition] = field(default_factory=dict)  # GPUs out of production, UUID -> why
 
 
 @dataclass(frozen=True)
@@ -274,7 +276,9 @@ class _Session:
             return None
         self._shown_revision = key
         repo = self.repo()
-        return Book(tuple(repo.customers()), tuple(repo.contracts()), index, self._follower.revision)
+        return Book(
+            tuple(repo.customers()), tuple(repo.contracts()), index, self._follower.revision, out_of_production(repo.conn)
+        )
 
     def held(self, sample: FleetSample) -> FleetHeld:
         index = self.index()

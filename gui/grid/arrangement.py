@@ -2,13 +2,13 @@
 
 The grid draws "chunks": the GPUs of one node that fall in one group, side by side in index
 order. Grouping by node (the default) gives one chunk per node, in topology order (site, rack,
-node). Grouping by anything else (site, rack, model, state, health, customer) starts each group
+node). Grouping by anything else (site, rack, model, state, health, customer, lifecycle) starts each group
 on a new grid row under its own label, and splits a node whose GPUs fall in several groups.
 
 All of it is numpy over per-GPU codes, so regrouping 10,000 GPUs costs a few milliseconds.
 
 Filter text is a list of words, all of which must match: `key:value` compares one field
-(`health:critical`, `site:ams`, `model:h100`, `customer:acme`; the same key twice means either
+(`health:critical`, `site:ams`, `model:h100`, `customer:acme`, `lifecycle:draining`; the same key twice means either
 value), a bare word matches any of node, model, site, rack, UUID, serial or customer (and a
 condition's name: `lost`, `critical`, `stale`, ... find those GPUs), and a leading `-` negates.
 Unknown keys raise `FilterError` with the keys that exist.
@@ -22,6 +22,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from gpuops.core.condition import Condition
+from gpuops.core.lifecycle.states import DEFAULT_STATE, State
 from gpuops.core.telemetry import GpuState
 from gpuops.gui.live.fleet_index import FleetIndex, natural_key
 
@@ -34,6 +35,7 @@ GROUP_BY: dict[str, str] = {
     "state": "State",
     "health": "Health",
     "customer": "Customer",
+    "lifecycle": "Lifecycle",
 }
 #: Sort choices (the order of nodes inside a group): key -> label.
 SORT_BY: dict[str, str] = {
@@ -44,7 +46,7 @@ SORT_BY: dict[str, str] = {
     "customer": "Customer",
 }
 _TEXT_FIELDS = ("site", "rack", "node", "model", "uuid", "serial", "pci")
-FILTER_KEYS: tuple[str, ...] = (*_TEXT_FIELDS, "state", "health", "customer")
+FILTER_KEYS: tuple[str, ...] = (*_TEXT_FIELDS, "state", "health", "customer", "lifecycle")
 _ANY_FIELDS = ("node", "model", "site", "rack", "uuid", "serial")
 #: The label of GPUs no customer holds (and of unknown inventory fields).
 NONE_LABEL = "(none)"
@@ -75,6 +77,7 @@ class FleetFacts:
     condition: np.ndarray  # Condition codes
     metric: np.ndarray | None = None  # the colour value, for sorting by it
     customers: Sequence[str | None] | None = None
+    lifecycle: Sequence[str] | None = None  # lifecycle state per GPU; None: nothing recorded (production)
 
 
 @dataclass(frozen=True)
@@ -113,7 +116,23 @@ def _values(index: FleetIndex, field: str, facts: FleetFacts) -> Sequence[str]:
     if field == "customer":
         customers = facts.customers or [None] * len(index)
         return [c or "" for c in customers]
+    if field == "lifecycle":
+        return _lifecycle(index, facts)
     raise FilterError(f"unknown field {field!r}; use one of {', '.join(FILTER_KEYS)}")
+
+
+def _lifecycle(index: FleetIndex, facts: FleetFacts) -> Sequence[str]:
+    return facts.lifecycle if facts.lifecycle is not None else [DEFAULT_STATE.value] * len(index)
+
+
+def _lifecycle_match(index: FleetIndex, facts: FleetFacts, wanted: list[str]) -> np.ndarray:
+    """Lifecycle states compared exactly (`burn-in` spelled either way)."""
+    names = {s.value for s in State}
+    wanted = [w.replace("-", "_") for w in wanted]
+    unknown = [w for w in wanted if w not in names]
+    if unknown:
+        raise FilterError(f"no lifecycle {unknown[0]!r}; use one of {', '.join(s.value for s in State)}")
+    return np.isin(np.array(_lifecycle(index, facts), dtype=str), wanted)
 
 
 def _contains(column: np.ndarray, word: str) -> np.ndarray:
@@ -155,6 +174,8 @@ def filter_mask(index: FleetIndex, facts: FleetFacts, text: str) -> np.ndarray:
     for (key, negate), wanted in by_key.items():
         if key in ("state", "health"):
             match = _code_match(key, facts.state if key == "state" else facts.condition, wanted)
+        elif key == "lifecycle":
+            match = _lifecycle_match(index, facts, wanted)
         elif key:  # any of the values of this key
             column = _lower_column(index, key, facts)
             match = np.zeros(len(index), dtype=bool)

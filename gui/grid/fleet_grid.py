@@ -35,7 +35,10 @@ from PySide6.QtWidgets import (
 from gpuops.core.alerts.model import Severity
 from gpuops.core.condition import Condition, conditions
 from gpuops.core.health import FleetHealth
+from gpuops.core.lifecycle.book import Transition
+from gpuops.core.lifecycle.states import DEFAULT_STATE
 from gpuops.core.telemetry import FleetSample, GpuState
+from gpuops.core.timefmt import format_ms
 from gpuops.core.units import DEFAULT_UNITS, DisplayUnits
 from gpuops.gui.common import palette
 from gpuops.gui.gpu.text import gpu_tooltip
@@ -249,6 +252,8 @@ class FleetGrid(QWidget):
         self._arranged_on: tuple[np.ndarray, np.ndarray] | None = None
         self._customer_map: Mapping[str, str] | None = None
         self._customers: tuple[str | None, ...] | None = None
+        self._lifecycle_map: Mapping[str, Transition] = {}
+        self._lifecycle: tuple[str, ...] | None = None
         self._busy_unallocated: Mapping[str, str] = {}
         self._replay_label: str | None = None
         self._lost_positions = np.zeros(0, dtype=np.int64)
@@ -387,6 +392,25 @@ class FleetGrid(QWidget):
             "the others share one; unallocated GPUs are dark grey, lost ones keep their X",
         )
 
+    def set_lifecycle(self, out_of_production: Mapping[str, Transition]) -> None:
+        """The GPUs not in production (UUID -> the transition that put them there), for the
+        `lifecycle:` filter, grouping and tooltips; every other GPU is in production."""
+        if dict(out_of_production) == dict(self._lifecycle_map):
+            return
+        self._lifecycle_map = out_of_production
+        if self._index is not None:
+            self._lifecycle = self._lifecycle_of(self._index)
+            self._rearrange()
+            self._redraw()
+
+    def _lifecycle_of(self, index: FleetIndex) -> tuple[str, ...] | None:
+        if not self._lifecycle_map:
+            return None
+        return tuple(
+            record.state.value if (record := self._lifecycle_map.get(uuid)) is not None else DEFAULT_STATE.value
+            for uuid in index.uuids
+        )
+
     def set_busy_unallocated(self, busy: Mapping[str, str]) -> None:
         """GPUs doing work while no contract holds them (UUID -> why), for the tooltips."""
         self._busy_unallocated = busy
@@ -451,7 +475,7 @@ class FleetGrid(QWidget):
             metric = self._metric.values(self._sample, self._index)
         elif self._settings.sort_by == "metric":
             metric = self._condition.astype(np.float64)
-        return FleetFacts(self._sample.state, self._condition, metric, self._customers)
+        return FleetFacts(self._sample.state, self._condition, metric, self._customers, self._lifecycle)
 
     def _uses_live_facts(self) -> bool:
         s = self._settings
@@ -470,6 +494,7 @@ class FleetGrid(QWidget):
         selected_uuid = self.selected_uuid
         self._index = index
         self._customers = self._customers_of(index)
+        self._lifecycle = self._lifecycle_of(index)
         self._selected = None if selected_uuid is None else index.position(selected_uuid)
         self._selected_set = frozenset(u for u in self._selected_set if index.position(u) is not None)
         self._anchor = self._selected
@@ -745,6 +770,10 @@ class FleetGrid(QWidget):
         busy = self._busy_unallocated.get(sample.gpus[position].uuid)
         if busy:
             text += f"\nbusy but unallocated: {busy}"
+        out = self._lifecycle_map.get(sample.gpus[position].uuid)
+        if out is not None:
+            ticket = f", ticket {out.ticket}" if out.ticket else ""
+            text += f"\nlifecycle: {out.state.value} since {format_ms(out.ts_ms)} ({out.reason}{ticket})"
         if self._node_cells and self._layout is not None:
             chunk = self._layout.arrangement.chunk(int(self._layout.chunk_of[position]))
             worst = Condition(int(self._condition[chunk].max())).label
