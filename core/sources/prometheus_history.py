@@ -12,7 +12,11 @@ either:
   OR has no PromQL: it is taken from the raw samples of its buckets.
 - `series(uuid, metric, start, end, max_points)`: one GPU's metric in at most `max_points`
   points (`query_range` with step = span / max_points, at least MIN_STEP_S).
+- `fleet_series(...)`: the fleet figures of the trends view, aggregated by Prometheus per bucket.
 - `fleet_at(t)`: the fleet at a past instant, the `prometheus:` source's poll evaluated at `t`.
+- `events(...)`: XIDs, losses and recoveries to the minute, from the agent's and dcgm-exporter's series.
+- `gpus()`, `period()`, `time_range()`: which GPUs and which span, from Prometheus' series index
+  (`/api/v1/series`, bisected for the oldest and newest data).
 - `usage_history()`: per-minute buckets and lost/faulty intervals for `gpuops usage`.
 
 MIG instances fold into their GPU as in the live source: framebuffer fields add up, activity
@@ -39,7 +43,7 @@ from gpuops.core.sources.base import SourceError
 from gpuops.core.sources.dcgm_fleet import gpu_labels
 from gpuops.core.sources.http_fetch import FetchError, HttpFetcher
 from gpuops.core.sources.prometheus import PrometheusSource, PrometheusSpec, _api_error
-from gpuops.core.store.columns import Kind, Stat
+from gpuops.core.store.columns import STATS_OF_KIND, Kind, Stat
 from gpuops.core.store.fleet import FLEET_METRICS
 from gpuops.core.store.layout import StoreLayout
 from gpuops.core.store.queries import RESOLUTIONS, GpuRecord, HistoryEvent, HistoryTable, Series
@@ -60,7 +64,6 @@ _COLUMN = "gpuops_column"
 _FIELD_OF_METRIC: dict[str, dcgm.DcgmField] = {f.metric: f for f in dcgm.FIELDS if f.metric}
 _FIELD_SLOWDOWN = dcgm.FIELDS_BY_NAME[dcgm.SLOWDOWN_TEMP]
 _OVER_TIME = {Stat.MIN: "min_over_time", Stat.AVG: "avg_over_time", Stat.MAX: "max_over_time", Stat.LAST: "last_over_time"}
-_IDENTITY = (dcgm.LABEL_UUID, dcgm.LABEL_HOST, dcgm.LABEL_HOST_LOWER, dcgm.LABEL_GPU, dcgm.LABEL_MODEL, "instance")
 # Series every GPU has, whichever exporter serves it: they say which GPUs the history holds.
 _PRESENCE = ("DCGM_FI_DEV_GPU_UTIL", dcgm.FB_USED, "DCGM_FI_DEV_GPU_TEMP", dcgm.GPUOPS_GPU_INFO)
 _PRESENCE_NAMES = "|".join(_PRESENCE)
@@ -87,8 +90,8 @@ def _names(field: dcgm.DcgmField) -> str:
 
 
 class PrometheusHistory:
-    """Reads history from one Prometheus; the module docstring says what. Thread-safe for one
-    caller at a time per instance (the GUI's history loader owns one on its worker)."""
+    """Reads history from one Prometheus; the module docstring says what. One caller at a time
+    (the GUI's history loader owns one on its worker thread)."""
 
     def __init__(self, spec: PrometheusSpec) -> None:
         self.spec = spec
@@ -246,26 +249,27 @@ class PrometheusHistory:
         return HistoryTable(ts, columns)
 
     def _rollup_table(self, uuid: str, start: float, end: float, step: float, metrics: Sequence[str]) -> HistoryTable:
-        wanted: list[tuple[str, dcgm.DcgmField, Stat]] = []
-        bitmasks = []
+        """Rollup rows: one query for every min/avg/max/last column (`*_over_time` per bucket),
+        and a bitmask's OR from its raw samples (PromQL has no bitwise OR over time)."""
+        expressions: dict[str, tuple[dcgm.DcgmField, str]] = {}
+        bitmasks: list[dcgm.DcgmField] = []
+        names: list[str] = []
         for metric in metrics:
-            field, kind = _FIELD_OF_METRIC[metric], self.layout.spec(metric).kind
-            if kind is Kind.BITMASK:
-                bitmasks.append(field)
-            stats = {Kind.GAUGE: (Stat.MIN, Stat.AVG, Stat.MAX), Kind.COUNTER: (Stat.LAST,), Kind.BITMASK: ()}[kind]
-            wanted.extend((f"{metric}_{stat.value}", field, stat) for stat in stats)
-        uuid_matcher = f"{dcgm.LABEL_UUID}={_quote(uuid)}"
-        expressions = {column: (field, _OVER_TIME[stat]) for column, field, stat in wanted}
-        buckets, found = self._bucketed(expressions, start, end, step, uuid_matcher, by=())
-        columns = {column: found.get(("", column), np.full(len(buckets), np.nan)) for column, _, _ in wanted}
+            field = _FIELD_OF_METRIC[metric]
+            for stat in STATS_OF_KIND[self.layout.spec(metric).kind]:
+                names.append(f"{metric}_{stat.value}")
+                if stat is Stat.OR:
+                    bitmasks.append(field)
+                else:
+                    expressions[names[-1]] = (field, _OVER_TIME[stat])
+        buckets, found = self._bucketed(expressions, start, end, step, f"{dcgm.LABEL_UUID}={_quote(uuid)}", by=())
+        columns = {name: found.get(("", name), np.full(len(buckets), np.nan)) for name in expressions}
         for field in bitmasks:
             columns[f"{field.metric}_{Stat.OR.value}"] = self._bitmask_or(uuid, field, buckets, start, end, step)
-        metric_columns = [f"{m}_{s.value}" for m in metrics for s in _stats(self.layout.spec(m).kind)]
-        ordered = {name: columns[name] for name in metric_columns}
         has_row = np.zeros(len(buckets), dtype=bool)
-        for values in ordered.values():
+        for values in columns.values():
             has_row |= ~np.isnan(values)
-        return HistoryTable(buckets[has_row], {name: values[has_row] for name, values in ordered.items()})
+        return HistoryTable(buckets[has_row], {name: columns[name][has_row] for name in names})
 
     def _bucketed(
         self, expressions: Mapping[str, tuple[dcgm.DcgmField, str]], start: float, end: float, step: float, matcher: str,
@@ -503,12 +507,6 @@ class PeriodView:
         self, uuid: str, start: float, end: float, resolution: str = "raw", metrics: Sequence[str] = SAMPLE_METRICS
     ) -> HistoryTable:
         return self.history.table(uuid, start, end, resolution, metrics)
-
-
-def _stats(kind: Kind) -> tuple[Stat, ...]:
-    from gpuops.core.store.columns import STATS_OF_KIND
-
-    return STATS_OF_KIND[kind]
 
 
 def _fold_at(ts: np.ndarray, parts: list[tuple[np.ndarray, np.ndarray]], field: dcgm.DcgmField) -> np.ndarray:
