@@ -29,13 +29,13 @@ from PySide6.QtWidgets import (
 )
 
 from gpuops.core.health import FleetHealth, Health
-from gpuops.core.telemetry import FleetSample, XidEvent
+from gpuops.core.telemetry import FleetSample, GpuState, XidEvent
 from gpuops.core.timefmt import local_time, utc_time
 from gpuops.core.units import DEFAULT_UNITS, DisplayUnits
 from gpuops.core.xid_catalog import describe_xid
-from gpuops.gui.gpu.detail_plots import DetailPlots
+from gpuops.gui.gpu.detail_plots import PLOTS, DetailPlots
 from gpuops.gui.gpu.facts import HEALTH_COUNTERS, counter_text, inventory_rows, throttle_lines
-from gpuops.gui.gpu.history_queries import GpuHistory, gpu_history
+from gpuops.gui.gpu.history_queries import GpuHistory, GpuLoss, gpu_history, gpu_loss
 from gpuops.gui.gpu.process_model import ProcessTableModel
 from gpuops.gui.gpu.text import gpu_location, gpu_readings, staleness_text
 from gpuops.gui.gpu.time_range import TimeRange, TimeRangePicker
@@ -52,6 +52,9 @@ LEAST_HEALTHY_SHOWN = 8
 MIN_TABLES_HEIGHT_PX = 64
 #: The resource name of this panel's history requests.
 DETAIL_RESOURCE = "detail"
+#: ... of a lost GPU's loss, and of the history's span (for the custom range).
+LOSS_RESOURCE = "detail-loss"
+SPAN_RESOURCE = "detail-span"
 #: After a zoom or pan settles this long, the visible range is read again.
 _RELOAD_AFTER_MS = 250
 _XID_HEADERS = ("Time", "XID", "Meaning", "Recommended action")
@@ -114,6 +117,10 @@ class DetailPanel(QWidget):
         self.header = QLabel(_PROMPT)
         self.header.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.header.setWordWrap(True)
+        self.loss_text = QLabel()
+        self.loss_text.setWordWrap(True)
+        self.loss_text.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.loss_text.hide()  # only for a lost GPU
         self.picker = TimeRangePicker()
         self.history_status = QLabel()
         self.history_status.setWordWrap(True)
@@ -166,6 +173,7 @@ class DetailPanel(QWidget):
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(self.header)
+        layout.addWidget(self.loss_text)
         layout.addWidget(self._split, 1)
         layout.addWidget(self.least_healthy, 1)
         self._split.hide()
@@ -183,6 +191,8 @@ class DetailPanel(QWidget):
         self._recent_xids: Callable[[str], Iterable[XidEvent]] = lambda uuid: ()
         self._loader: HistoryLoader | None = None
         self._history: GpuHistory | None = None
+        self._loss: GpuLoss | None = None
+        self._loss_asked: str | None = None  # the uuid whose loss was asked for
         self._range: TimeRange = self.picker.current
         self._reload = QTimer(self)
         self._reload.setSingleShot(True)
@@ -190,6 +200,7 @@ class DetailPanel(QWidget):
         self._reload.timeout.connect(self._reload_visible)
         self._ignore_range_change = False
         self.picker.rangeChanged.connect(self.set_range)
+        self.picker.customOpened.connect(self._ask_span)
         self.plots.time_plot.sigXRangeChanged.connect(self._x_range_changed)
 
     @property
@@ -243,6 +254,9 @@ class DetailPanel(QWidget):
         uuid = sample.gpus[position].uuid
         if uuid != self._uuid:
             self._history = None
+            self._loss = None
+            self._loss_asked = None
+            self.plots.reset_axes()
         self.least_healthy.hide()
         self._split.show()
         self._live_xids = list(self._recent_xids(uuid))
@@ -254,11 +268,15 @@ class DetailPanel(QWidget):
         else:
             self.refresh_history()
         self._show_facts(sample, position)
+        self._show_loss(sample, position)
 
     def clear(self) -> None:
         self._uuid = None
         self._shown = None
         self._history = None
+        self._loss = None
+        self._loss_asked = None
+        self.loss_text.hide()
         self.header.setText(_PROMPT)
         self._split.hide()
         self.least_healthy.show()
@@ -292,6 +310,7 @@ class DetailPanel(QWidget):
         if self._range.live:
             self._redraw_curves()
         self._show_facts(sample, position)
+        self._show_loss(sample, position)
 
     def _set_health(self, reason: str, stale: bool, last_fresh_ts: float | None) -> None:
         self._reason, self._gpu_stale, self._last_fresh_ts = reason, stale, last_fresh_ts
@@ -322,6 +341,72 @@ class DetailPanel(QWidget):
             "power_w": _reported(sample, "power_limit_w", position, gpu.power_limit_w),
             "temp_c": gpu.slowdown_temp_c if gpu.slowdown_temp_c is not None else math.nan,
         })
+
+    # --- a lost GPU -------------------------------------------------------------------------
+
+    @property
+    def loss(self) -> GpuLoss | None:
+        """The shown GPU's loss as the history records it (None: not lost, or not read yet)."""
+        return self._loss
+
+    def _show_loss(self, sample: FleetSample, position: int) -> None:
+        """For a lost GPU, when it was lost, its last values and the XIDs before: asked of the
+        history once per loss (off the GUI thread); without history, from the minutes in memory."""
+        if sample.state[position] != GpuState.LOST:
+            self._loss = None
+            self._loss_asked = None
+            self.loss_text.hide()
+            return
+        self.loss_text.show()
+        uuid = sample.gpus[position].uuid
+        if self._loader is None:
+            self.loss_text.setText(self._loss_from_memory())
+            return
+        if self._loss_asked != uuid:
+            self._loss_asked = uuid
+            now = sample.ts
+            self.loss_text.setText("<b>GPU lost.</b> Reading when it was lost from the history…")
+            self._loader.request(LOSS_RESOURCE, lambda reader: gpu_loss(reader, uuid, now))
+
+    def _loss_from_memory(self) -> str:
+        ts, series = self._ring.window()
+        answered = np.flatnonzero(np.any([np.isfinite(v) for v in series.values()], axis=0)) if len(ts) else []
+        if not len(answered):
+            return "<b>GPU lost.</b> History is off and no reading of it is in memory."
+        row = int(answered[-1])
+        values = {name: (float(v[row]) if math.isfinite(float(v[row])) else None) for name, v in series.items()}
+        return (
+            f"<b>GPU lost</b> after {local_time(float(ts[row]))} (history is off: the time of the loss is not recorded)."
+            f"<br>Last reading: {_readings_text(values)}"
+        )
+
+    def _show_loaded_loss(self, loss: GpuLoss) -> None:
+        self._loss = loss
+        if loss.lost_ts is None:
+            self.loss_text.setText(
+                "<b>GPU lost.</b> The history records no loss of it: it was lost before recording began, "
+                "or the history (Prometheus) keeps no events."
+            )
+            return
+        last = (
+            f"Last reading at {local_time(loss.last_ts, with_date=False)}: {_readings_text(loss.last_values)}"
+            if loss.last_ts is not None else "No reading in the hour before."
+        )
+        if loss.xids:
+            xids = ", ".join(
+                f"XID {e.code} ({html.escape(describe_xid(e.code).mnemonic)}) at {local_time(e.ts, with_date=False)}"
+                for e in loss.xids if e.code is not None
+            )
+            xid_text = f"XIDs in the day before: {xids}"
+        else:
+            xid_text = "No XID in the day before."
+        self.loss_text.setText(f"<b>GPU lost at {local_time(loss.lost_ts)}</b><br>{last}<br>{xid_text}")
+        self.loss_text.setToolTip(f"Lost at {utc_time(loss.lost_ts)}")
+
+    def _ask_span(self) -> None:
+        """Custom chosen: offer its fields the last recorded hour (the history may end before now)."""
+        if self._loader is not None:
+            self._loader.request(SPAN_RESOURCE, lambda reader: reader.time_range())
 
     def _show_details(self, sample: FleetSample, position: int) -> None:
         """Inventory, health findings and counters, throttle reasons, events."""
@@ -447,6 +532,15 @@ class DetailPanel(QWidget):
         self._loader.request(DETAIL_RESOURCE, lambda reader: gpu_history(reader, uuid, start, end, points))
 
     def _loaded(self, resource: str, result: object) -> None:
+        if resource == LOSS_RESOURCE:
+            if isinstance(result, GpuLoss) and result.uuid == self._uuid and self._loss_asked == result.uuid:
+                self._show_loaded_loss(result)
+            return
+        if resource == SPAN_RESOURCE:
+            if isinstance(result, tuple):
+                end = math.ceil((result[1] + 1.0) / 60.0) * 60.0  # the fields show minutes
+                self.picker.offer_custom(max(result[0], end - 3600.0), end)
+            return
         if resource != DETAIL_RESOURCE or not isinstance(result, GpuHistory) or result.uuid != self._uuid or self._range.live:
             return
         self._history = result
@@ -464,6 +558,8 @@ class DetailPanel(QWidget):
     def _failed(self, resource: str, message: str) -> None:
         if resource == DETAIL_RESOURCE:
             self._say_history(f"History unavailable: {message}")
+        elif resource == LOSS_RESOURCE and self._loss_asked == self._uuid:
+            self.loss_text.setText(f"<b>GPU lost.</b> When is unknown: history unavailable: {html.escape(message)}")
 
     def _x_range_changed(self, *_: object) -> None:
         if not self._range.live and not self._ignore_range_change:
@@ -473,3 +569,11 @@ class DetailPanel(QWidget):
         (start, end), _ = self.plots.time_plot.viewRange()
         if end > start:
             self._request_history(float(start), float(end))
+
+
+def _readings_text(values: dict[str, float | None]) -> str:
+    """"Utilization 95.0 %, Memory used 40.0 GiB, …", "no value" where the GPU gave none."""
+    return ", ".join(
+        f"{title} {'no value' if values.get(name) is None else f'{values[name]:,.1f} {unit}'}"
+        for name, (title, unit) in PLOTS.items()
+    )

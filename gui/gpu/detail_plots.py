@@ -106,6 +106,21 @@ class DetailPlots(pg.GraphicsLayoutWidget):
         total = limits.get("mem_used_gib")
         if total is not None and math.isfinite(total) and total > 0:
             self.plots["mem_used_gib"].setYRange(0, total, padding=0.02)
+        else:
+            self.plots["mem_used_gib"].enableAutoRange(axis="y")
+
+    def reset_axes(self) -> None:
+        """Forget the last GPU's ranges and readings: its curves and limits go, the value axes
+        auto-range again (utilization stays 0-100 %), so a new GPU never shows on an old scale."""
+        for name, plot in self.plots.items():
+            self.curves[name].setData([], [])
+            if name != "util_gpu_pct":
+                plot.enableAutoRange(axis="y")
+        for line in self.limits.values():
+            line.setVisible(False)
+        for reach in self._reach.values():
+            reach.setData([], [])
+        self.read_at(None)
 
     def _extend_reach(self, name: str) -> None:
         """Span the limit's invisible twin over the curve's times, so that auto-range shows both

@@ -53,6 +53,8 @@ class TimeRangePicker(QWidget):
     """A row of toggle buttons and, for Custom, two date-time fields (local time) and Apply."""
 
     rangeChanged = Signal(object)  # TimeRange
+    #: Custom was chosen: the owner may offer the fields a better start (`offer_custom`).
+    customOpened = Signal()
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -110,10 +112,20 @@ class TimeRangePicker(QWidget):
         self._show_custom(True)
         self._set(TimeRange(CUSTOM, start=float(start), end=float(end)))
 
+    def offer_custom(self, start: float, end: float) -> None:
+        """Put [start, end) in the custom fields (the last recorded hour, when the history ended
+        before now), unless a custom range is already shown: that one is the user's."""
+        if self._range.label == CUSTOM:
+            return
+        self.start_edit.setDateTime(QDateTime.fromSecsSinceEpoch(int(start)))
+        self.end_edit.setDateTime(QDateTime.fromSecsSinceEpoch(int(end)))
+
     def _chosen(self, label: str) -> None:
         self._show_custom(label == CUSTOM)
         if label != CUSTOM:
             self._set(preset(label))
+        else:
+            self.customOpened.emit()
 
     def _show_custom(self, visible: bool) -> None:
         for widget in (self.start_edit, self.end_edit, self.apply_button):
