@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from PySide6.QtWidgets import QApplication
 
 from gpuops.core.allocations.repository import AllocationRepository
 from gpuops.core.lifecycle.book import LifecycleBook
@@ -15,7 +16,7 @@ from gpuops.core.lifecycle.states import State
 from gpuops.core.store.writer import HistoryWriter
 from gpuops.gui.grid.arrangement import FilterError, FleetFacts, filter_mask
 from gpuops.gui.live.fleet_index import FleetIndex
-from tests.gui_support import OFFSCREEN_PLUGIN_NOTICE, FakeSource, make_inventory, make_sample, open_windows
+from tests.gui_support import OFFSCREEN_PLUGIN_NOTICE, FakeSource, cell_pixels, make_inventory, make_sample, open_windows
 
 pytestmark = pytest.mark.qt_log_ignore(OFFSCREEN_PLUGIN_NOTICE)
 
@@ -35,6 +36,14 @@ def test_the_filter_compares_lifecycle_states_exactly():
     assert filter_mask(index, FleetFacts(zeros, zeros), "lifecycle:production").all()  # nothing recorded
     with pytest.raises(FilterError, match="no lifecycle 'drained'"):
         filter_mask(index, facts, "lifecycle:drained")
+
+
+def _stroke_share(pixels: np.ndarray) -> float:
+    """The share of a cell's pixels far darker than its own colour (its most common one)."""
+    flat = pixels.reshape(-1, 3).astype(np.int64)
+    colours, counts = np.unique(flat, axis=0, return_counts=True)
+    base = colours[np.argmax(counts)].sum()
+    return float((flat.sum(axis=1) < 0.6 * base).mean())
 
 
 @pytest.fixture
@@ -69,3 +78,10 @@ def test_the_grid_filters_groups_and_explains_lifecycle_states(qtbot, history):
         assert "lifecycle: draining since" in grid.tooltip_text(5) and "(PSU alarm, ticket INC-5)" in grid.tooltip_text(5)
         assert "lifecycle: repair" in grid.tooltip_text(9)
         assert "lifecycle:" not in grid.tooltip_text(0)
+        grid.set_grouping("node")
+        assert grid.lifecycle_marks.placed == 5  # node-001's four GPUs and GPU 9 hatched
+        QApplication.processEvents()
+        hatched, plain = _stroke_share(cell_pixels(grid, 5)), _stroke_share(cell_pixels(grid, 0))
+        assert hatched > 0.01 and hatched > 10 * plain  # the strokes darken a visible part of the cell
+        grid.set_filter("node-000")
+        assert grid.lifecycle_marks.placed == 0  # filtered out, not drawn over another cell

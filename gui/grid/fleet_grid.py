@@ -47,6 +47,7 @@ from gpuops.gui.grid.arrangement import GROUP_BY, SORT_BY, Arrangement, FilterEr
 from gpuops.gui.grid.color_legend import ColorLegend
 from gpuops.gui.grid.customer_colors import CUSTOMER_KEY, encode_customers, legend_swatches
 from gpuops.gui.grid.layout import GridLayout
+from gpuops.gui.grid.lifecycle_marks import LifecycleHatch
 from gpuops.gui.grid.metrics import GRID_METRICS, GridMetric, grid_metric
 from gpuops.gui.live.fleet_index import FleetIndex
 
@@ -60,6 +61,12 @@ HEALTH_KEY = "health"
 CELL_MODES: dict[str, str] = {"auto": "Auto", "gpu": "Per GPU", "node": "Per node"}
 #: In auto mode, node blocks are drawn when a GPU cell is narrower than this many pixels.
 NODE_CELLS_BELOW_PX = 4.0
+#: The keys the grid answers while it has the focus, as Help lists them (see `_key`).
+GRID_KEYS: tuple[tuple[str, str], ...] = (
+    ("Arrow keys", "move to the next GPU; with Shift, choose the GPUs on the way"),
+    ("+ / -", "zoom in / out"),
+    ("0 or Home", "zoom out to the whole fleet"),
+)
 #: Lost and critical GPUs keep a mark at least this many pixels wide when zoomed out...
 MIN_URGENT_MARK_PX = 9
 #: ... shown while cells are smaller than this (above it, the cell's own marks are plain to see).
@@ -214,6 +221,7 @@ class FleetGrid(QWidget):
         self._selected_cells = self._selection_paths()
         self._selection = self._selection_outline()
         self.alert_marks = AlertMarks(self.image)
+        self.lifecycle_marks = LifecycleHatch(self.image)
         #: Lost and critical GPUs, drawn at least MIN_URGENT_MARK_PX wide whatever the zoom, so
         #: that a zoomed-out 10,000-GPU grid never hides them in 2-px cells.
         self.urgent_marks = pg.ScatterPlotItem(pxMode=True, size=MIN_URGENT_MARK_PX, hoverable=False)
@@ -398,6 +406,8 @@ class FleetGrid(QWidget):
         if dict(out_of_production) == dict(self._lifecycle_map):
             return
         self._lifecycle_map = out_of_production
+        if self.lifecycle_marks.set_uuids(out_of_production):
+            self.lifecycle_marks.place(self._layout, self._index)
         if self._index is not None:
             self._lifecycle = self._lifecycle_of(self._index)
             self._rearrange()
@@ -553,6 +563,7 @@ class FleetGrid(QWidget):
         self._label_rows(layout)
         self._place_selection()
         self.alert_marks.place(layout, self._index)
+        self.lifecycle_marks.place(layout, self._index)
 
     def _room_for(self, layout: GridLayout, arrangement: Arrangement) -> tuple[int, int]:
         """The cells the view spans when zoomed out: the layout's own, or under a filter those
@@ -927,6 +938,7 @@ class FleetGrid(QWidget):
         return False
 
     def _key(self, event: QKeyEvent) -> bool:
+        """The grid's keys (GRID_KEYS says them for Help → Keyboard shortcuts)."""
         key = event.key()
         moves = {Qt.Key.Key_Left: (-1, 0), Qt.Key.Key_Right: (1, 0), Qt.Key.Key_Up: (0, -1), Qt.Key.Key_Down: (0, 1)}
         if key in moves:
