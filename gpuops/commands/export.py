@@ -1,5 +1,6 @@
-"""`gpuops export`: history to a file - a table (csv, json) of every GPU per timestamp - or,
-without --since/--until, a snapshot of the fleet now (png, pdf, csv, json; see core/snapshot.py).
+"""`gpuops export`: history to a file - a table (csv, json) of every GPU per timestamp, from the
+local history or (--source prometheus:URL) from Prometheus - or, without --since/--until, a
+snapshot of the fleet now (png, pdf, csv, json; see core/snapshot.py).
 
 Each format is one entry of FORMATS; a new format adds an entry whose `write` produces the
 document into the temporary file that `core.files.atomic_write` then moves into place. An
@@ -125,7 +126,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser = add_command(
         subparsers, "export", takes=(*FLEET, *BOOK),
         help="write recorded history (csv, json) or a snapshot of the fleet now (png, pdf, csv, json) to a file",
-        description="With --since: write recorded history to a file. "
+        description="With --since: write recorded history to a file, from --db (default: the user's history) or, "
+        "with --source prometheus:URL, from that Prometheus. "
         + " ".join(f"{name}: {f.help}." for name, f in FORMATS.items())
         + " Without --since: a snapshot of the fleet now, polled from --source (default auto) or read from --db. "
         + " ".join(f"{name}: {f.help}." for name, f in SNAPSHOT_FORMATS.items()),
