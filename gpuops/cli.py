@@ -48,6 +48,12 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     return parser
 
 
+def command_summaries() -> list[tuple[str, str]]:
+    """(name, one-line help) of every subcommand, in the order `gpuops --help` lists them."""
+    subparsers = next(a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction))
+    return [(choice.dest, choice.help or "") for choice in subparsers._choices_actions]
+
+
 def _with_default_command(parser: argparse.ArgumentParser, argv: list[str]) -> list[str]:
     """`argv` with `window` in front when it names no subcommand (only options, or nothing),
     unless it asks for the help or the version."""

@@ -1,15 +1,19 @@
-"""The window's menus and toolbar: File (export a snapshot, settings, quit) and Help (about)."""
+"""The window's menus and toolbar: File (export a snapshot, settings, quit), Help (user guide,
+keyboard shortcuts, copy version info, about), and a toolbar with the common actions (export,
+replay, find, settings)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
 
+from PySide6.QtCore import Qt
 from PySide6.QtGui import QAction, QActionGroup, QIcon, QKeySequence
-from PySide6.QtWidgets import QMainWindow, QMessageBox, QStyle
+from PySide6.QtWidgets import QDialog, QMainWindow, QMessageBox, QStyle
 
 from gpuops.gui.app.settings_store import Preferences, load_preferences, save_preferences
 from gpuops.gui.snapshot.export import SnapshotExporter
+from gpuops.gui.window.help import ShortcutsDialog, UserGuideDialog, copy_version_info, shortcut_rows
 from gpuops.gui.window.host import FleetView
 
 #: How long the status bar says where a snapshot went.
@@ -26,6 +30,11 @@ class WindowActions:
     about: QAction
     quit: QAction
     exporter: SnapshotExporter
+    guide: QAction
+    shortcuts: QAction
+    copy_versions: QAction
+    replay: QAction
+    find: QAction
 
 
 def apply_display_preferences(view: FleetView, preferences: Preferences) -> None:
@@ -79,16 +88,52 @@ def install_window_actions(window: QMainWindow, view: FleetView, history_db: Pat
     file_menu.addAction(settings)
     file_menu.addSeparator()
     file_menu.addAction(quit_action)
-    window.menuBar().addMenu("&Help").addAction(about)
+    guide = QAction(style.standardIcon(QStyle.StandardPixmap.SP_DialogHelpButton), "&User guide", window)
+    guide.setShortcut(QKeySequence.StandardKey.HelpContents)
+    guide.triggered.connect(lambda: _open(UserGuideDialog(window)))
+    shortcuts = QAction("&Keyboard shortcuts", window)
+    shortcuts.triggered.connect(lambda: _open(ShortcutsDialog(shortcut_rows(window), window)))
+    copy_versions = QAction("&Copy version info", window)
+    copy_versions.setToolTip("Versions of gpuops, Qt, Python, the driver and NVML, for a bug report")
+    copy_versions.triggered.connect(lambda: _copy_versions(window, view))
+    help_menu = window.menuBar().addMenu("&Help")
+    help_menu.addActions([guide, shortcuts, copy_versions])
+    help_menu.addSeparator()
+    help_menu.addAction(about)
+
+    replay = QAction(style.standardIcon(QStyle.StandardPixmap.SP_MediaSeekBackward), "&Replay…", window)
+    replay.setToolTip("Show the whole fleet as it was at a past instant (from the history)")
+    replay.setEnabled(view.replay_available)
+    replay.triggered.connect(view.open_replay)
+    find = QAction(style.standardIcon(QStyle.StandardPixmap.SP_FileDialogContentsView), "&Find GPU", window)
+    find.setToolTip(f"Find a GPU by UUID, serial, node or index ({QKeySequence(QKeySequence.StandardKey.Find).toString()})")
+    find.triggered.connect(view.grid.focus_search)
+    settings.setIcon(style.standardIcon(QStyle.StandardPixmap.SP_FileDialogDetailedView))
 
     toolbar = window.addToolBar("Main")
     toolbar.setObjectName("mainToolbar")  # so saveState/restoreState can find it
-    toolbar.addAction(export)
+    toolbar.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
+    toolbar.addActions([export, replay, find, settings])
 
     exporter.exported.connect(lambda path: window.statusBar().showMessage(f"Snapshot saved to {path}", SAVED_MESSAGE_MS))
     exporter.failed.connect(lambda message: QMessageBox.warning(window, "Snapshot not exported", message))
     exporter.cancelled.connect(lambda: window.statusBar().showMessage("Snapshot export cancelled", SAVED_MESSAGE_MS))
-    return WindowActions(export, picture_window, picture_grid, picture_2x, settings, about, quit_action, exporter)
+    return WindowActions(
+        export, picture_window, picture_grid, picture_2x, settings, about, quit_action, exporter,
+        guide, shortcuts, copy_versions, replay, find,
+    )
+
+
+def _open(dialog: QDialog) -> None:
+    """Show a help dialog without blocking the window (it keeps polling behind it)."""
+    dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+    dialog.show()
+
+
+def _copy_versions(window: QMainWindow, view: FleetView) -> None:
+    info = view.source_info
+    copy_version_info(view.last_sample, info.name if info else None)
+    window.statusBar().showMessage("Version info copied to the clipboard", SAVED_MESSAGE_MS)
 
 
 def open_settings_dialog(window: QMainWindow, view: FleetView) -> None:

@@ -40,6 +40,11 @@ class FleetView(Protocol):
 
     def gpu_history(self, uuid: str) -> tuple[np.ndarray, dict[str, np.ndarray]] | None: ...
 
+    @property
+    def replay_available(self) -> bool: ...
+
+    def open_replay(self) -> None: ...
+
 
 class ConsoleHost(Protocol):
     """See the module docstring. `poll_shown` carries each live PollResult once the window has

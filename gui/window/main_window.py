@@ -205,6 +205,15 @@ class MainWindow(QMainWindow):
         return None if position is None else self._history.gpu(position)
 
     @property
+    def replay_available(self) -> bool:
+        """Replay reads the history: not with --no-history."""
+        return self.ops.replay_bar.open_button.isEnabled()
+
+    def open_replay(self) -> None:
+        if self.replay_available:
+            self.ops.replay_bar.open()
+
+    @property
     def stale(self) -> bool:
         """True while the data shown is not from the latest poll (failure or no answer)."""
         return self._stale
