@@ -231,3 +231,16 @@ def test_state_intervals_replay_node_and_gpu_transitions(repo, clock):
     assert state_intervals(repo.conn, T0_MS + 2 * HOUR_MS, T0_MS + 4 * HOUR_MS, {State.REPAIR})[gpu] == [
         (T0_MS + 2 * HOUR_MS, T0_MS + 3 * HOUR_MS)
     ]
+
+
+def test_a_gpu_in_maintenance_is_silenced_until_its_planned_end_or_its_return(repo, clock):
+    book = LifecycleBook(repo)
+    alerts = AlertStore(repo.conn)
+    gpu = GPUS[5].uuid
+    book.transition(NODE, State.MAINTENANCE, "reseat the GPU", gpu_uuid=gpu, until_ms=clock.ms + 2 * HOUR_MS)
+    (silence,) = alerts.silences(active_at=clock() + 60)
+    assert silence.matches({"node": NODE, "gpu": gpu}) and not silence.matches({"node": NODE, "gpu": GPUS[4].uuid})
+    assert silence.ends_at == clock() + 7200 and silence.author == "alice@dc1" and NODE not in alerts.maintenance()
+    clock.advance(HOUR_MS)
+    book.transition(NODE, State.PRODUCTION, "reseated", gpu_uuid=gpu)
+    assert alerts.silences(active_at=clock() + 1) == []

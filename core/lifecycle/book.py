@@ -265,8 +265,7 @@ class LifecycleBook:
             after = made.as_dict() if hook is None else {**made.as_dict(), "hook": hook.as_dict()}
             before = None if checked.record is None else checked.record.as_dict()
             entries.append(("transition", checked.entity, checked.entity_id, before, after))
-            if p.gpu_uuid is None:
-                self._follow_in_alerts(made)
+            self._follow_in_alerts(made)
         return made
 
     def _checked(self, p: _Proposal) -> _Checked:
@@ -322,14 +321,28 @@ class LifecycleBook:
                         " drain the node and release or move them first")]
 
     def _follow_in_alerts(self, made: Transition) -> None:
-        """A node in maintenance has its alerts muted: the alerts' own maintenance, one mechanism."""
+        """Something in maintenance has its alerts muted, by the alerts' own means: a node by the
+        alerts' maintenance, one GPU by a silence on its `gpu` label until the planned end (expired
+        when it leaves maintenance earlier)."""
         from gpuops.core.alerts.persistence import AlertStore
+        from gpuops.core.alerts.silences import Matcher
 
         alerts = AlertStore(self.conn)
-        if made.state is State.MAINTENANCE:
-            alerts.start_maintenance(made.node, made.ts_ms / 1000, f"lifecycle: {made.reason}", author=made.user)
+        now = made.ts_ms / 1000
+        comment = f"lifecycle: {made.reason}"
+        if made.gpu_uuid is None:
+            if made.state is State.MAINTENANCE:
+                alerts.start_maintenance(made.node, now, comment, author=made.user)
+            elif made.previous is State.MAINTENANCE:
+                alerts.end_maintenance(made.node)
+            return
+        this_gpu = (Matcher("gpu", "=", made.gpu_uuid),)
+        if made.state is State.MAINTENANCE and made.until_ms is not None:
+            alerts.add_silence(this_gpu, now, made.until_ms / 1000, comment, now, author=made.user)
         elif made.previous is State.MAINTENANCE:
-            alerts.end_maintenance(made.node)
+            for silence in alerts.silences(active_at=now):
+                if silence.comment.startswith("lifecycle: ") and silence.matchers == this_gpu:
+                    alerts.expire_silence(silence.id, now)
 
 
 def _problems(
