@@ -1,4 +1,4 @@
-"""`gpuops audit export [-o FILE]`: every change to customers, contracts and allocations, with
+"""`gpuops audit export [-o FILE]`: every change to customers, contracts, allocations and lifecycles, with
 who, when, and the record before and after (JSON)."""
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from gpuops.commands._options import time_arg
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser = add_book_command(
         subparsers, "audit",
-        help="export the audit log of customer, contract and allocation changes",
+        help="export the audit log of customer, contract, allocation and lifecycle changes",
         description="Write the audit log (ts,user,action,entity,entity_id,before,after; oldest first) as CSV.",
     )
     actions = add_file_actions(parser, "audit entries", imports=False)
