@@ -44,6 +44,7 @@ from gpuops.gui.common import palette
 from gpuops.gui.gpu.text import gpu_tooltip
 from gpuops.gui.grid.alert_marks import AlertMarks
 from gpuops.gui.grid.arrangement import GROUP_BY, SORT_BY, Arrangement, FilterError, FleetFacts, GridSettings, arrange
+from gpuops.gui.grid.block_labels import BlockLabels
 from gpuops.gui.grid.color_legend import ColorLegend
 from gpuops.gui.grid.customer_colors import CUSTOMER_KEY, encode_customers, legend_swatches
 from gpuops.gui.grid.layout import GridLayout
@@ -221,6 +222,7 @@ class FleetGrid(QWidget):
         self._selected_cells = self._selection_paths()
         self._selection = self._selection_outline()
         self.alert_marks = AlertMarks(self.image)
+        self.block_labels = BlockLabels(self.image)
         self.lifecycle_marks = LifecycleHatch(self.image)
         #: Lost and critical GPUs, drawn at least MIN_URGENT_MARK_PX wide whatever the zoom, so
         #: that a zoomed-out 10,000-GPU grid never hides them in 2-px cells.
@@ -561,6 +563,7 @@ class FleetGrid(QWidget):
         if fit:
             self.fit_all()
         self._label_rows(layout)
+        self.block_labels.set_layout(layout)
         self._place_selection()
         self.alert_marks.place(layout, self._index)
         self.lifecycle_marks.place(layout, self._index)
