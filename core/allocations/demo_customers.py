@@ -6,8 +6,8 @@ start of the UTC day of `now`, so the demo always looks current. Training GPUs g
 reservations (busy), idle GPUs to an on-demand lab and a smaller reservation (visible waste), and
 some busy GPUs are left unallocated. A reservation starting in 75 days pushes H100 demand past
 the fleet. The lifecycle shows its states too: a node draining with a customer still on it, one in
-burn-in and one in RMA (after a repair), both unallocated and expected back (as fleets of a few
-nodes allow: the RMA needs a third node, the burn-in a second).
+burn-in and one in RMA (after a repair), both unallocated and expected back, as long as most
+nodes stay in production (none on a fleet of one or two nodes).
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from gpuops.core.allocations.repository import AllocationRepository
 from gpuops.core.allocations.validation import Proposed
 from gpuops.core.lifecycle.book import LifecycleBook
 from gpuops.core.lifecycle.states import State
-from gpuops.core.sources.demo_fleet import MODEL_SHARES, Role, build_fleet
+from gpuops.core.sources.demo_fleet import MODEL_SHARES, FleetLayout, Role, build_fleet
 
 DAY_MS = 86_400_000
 
@@ -83,7 +83,8 @@ def seed_demo_customers(repo: AllocationRepository, n_gpus: int, seed: int, now_
     models = list(MODEL_SHARES)
     today_ms = int(now_s * 1000) // DAY_MS * DAY_MS
     customers = {name: Customer(-i - 1, name, contact, notes) for i, (name, contact, notes) in enumerate(CUSTOMERS)}
-    taken = np.zeros(n_gpus, dtype=bool)
+    holder = demo_holdings(layout)
+    taken = holder >= 0
     contracts: list[Contract] = []
     allocations: list[Proposed] = []
     for k, spec in enumerate(CONTRACTS):
@@ -99,17 +100,7 @@ def seed_demo_customers(repo: AllocationRepository, n_gpus: int, seed: int, now_
             ContractStatus.ACTIVE, spec.equity_terms, credited,
         )
         contracts.append(contract)
-        if not spec.prefer:
-            continue
-        # Preferred roles first, then whatever of the model is left, so small fleets fill up too.
-        fill = list(dict.fromkeys(spec.prefer + (Role.TRAINING, Role.INFERENCE, Role.IDLE)))
-        held = 0
-        for role in fill:
-            free = np.flatnonzero(of_model & ~taken & (layout.role_of_gpu == role))
-            chosen = free[: count - held]
-            taken[chosen] = True
-            held += len(chosen)
-            allocations.extend(Proposed(contract.id, layout.gpus[i].uuid, start, end) for i in chosen)
+        allocations.extend(Proposed(contract.id, layout.gpus[i].uuid, start, end) for i in np.flatnonzero(holder == k))
     repo.apply_batch(
         "seed the demo customers", customers=list(customers.values()), contracts=contracts, allocations=allocations, confirm=True
     )
@@ -118,6 +109,25 @@ def seed_demo_customers(repo: AllocationRepository, n_gpus: int, seed: int, now_
     spare = layout.model_of_gpu != models.index(CRUNCH_MODEL)
     seed_demo_lifecycle(at_now, [g.node for g in layout.gpus], taken, spare, today_ms)
     return True
+
+
+def demo_holdings(layout: FleetLayout) -> np.ndarray:
+    """Which contract of CONTRACTS holds each GPU of the simulated fleet in the demo book (-1: none).
+    The demo source runs its workloads where this puts them (demo_fleet.follow_book)."""
+    models = list(MODEL_SHARES)
+    holder = np.full(len(layout.gpus), -1, dtype=np.int64)
+    for k, spec in enumerate(CONTRACTS):
+        if not spec.prefer:
+            continue
+        of_model = layout.model_of_gpu == models.index(spec.model)
+        count = max(1, round(spec.share * int(of_model.sum())))
+        # Preferred roles first, then whatever of the model is left, so small fleets fill up too.
+        held = 0
+        for role in dict.fromkeys(spec.prefer + (Role.TRAINING, Role.INFERENCE, Role.IDLE)):
+            chosen = np.flatnonzero(of_model & (holder < 0) & (layout.role_of_gpu == role))[: count - held]
+            holder[chosen] = k
+            held += len(chosen)
+    return holder
 
 
 #: (state, reason, ticket, days until expected back) of the demo's nodes out of production, by the steps that lead there.
@@ -149,6 +159,11 @@ def seed_demo_lifecycle(
     busy = [n for n in nodes if n in held]
     free = [n for n in reversed(nodes) if n not in held]
     chosen = {"draining": busy[-1:], "burn_in": free[1:2], "rma": free[:1]}
+    # Most of the fleet stays in production, so a small demo still takes allocations: one node
+    # out per two others (none on one or two nodes), draining first, then the RMA, then burn-in.
+    room = (len(nodes) - 1) // 2
+    for what in ("draining", "rma", "burn_in"):
+        chosen[what], room = chosen[what][:room], max(0, room - len(chosen[what][:room]))
     book = LifecycleBook(repo)
     for what, steps in DEMO_LIFECYCLE.items():
         for node in chosen[what]:

@@ -13,9 +13,10 @@ import time
 
 import numpy as np
 
+from gpuops.core.allocations.demo_customers import demo_holdings
 from gpuops.core.sources.base import SourceError, TelemetrySource
 from gpuops.core.sources.demo_failures import FailureModel
-from gpuops.core.sources.demo_fleet import FleetLayout, Role, build_fleet
+from gpuops.core.sources.demo_fleet import FleetLayout, Role, build_fleet, follow_book
 from gpuops.core.sources.demo_profiles import MIB
 from gpuops.core.sources.demo_random import Hasher
 from gpuops.core.sources.demo_workloads import WorkloadModel
@@ -47,7 +48,9 @@ class DemoSource(TelemetrySource):
         # Any integer is a seed; negative ones are folded into the 64-bit range.
         self._seed = int(seed) & 0xFFFF_FFFF_FFFF_FFFF
         self._start_ts = start_ts
-        self._layout: FleetLayout = build_fleet(n_gpus, self._seed)
+        fleet = build_fleet(n_gpus, self._seed)
+        # The workloads run where the demo book puts its customers (core.allocations.demo_customers).
+        self._layout: FleetLayout = follow_book(fleet, demo_holdings(fleet) >= 0, self._seed)
         hasher = Hasher(self._seed)
         self._workloads = WorkloadModel(self._layout, hasher)
         self._failures = FailureModel(self._layout, hasher)

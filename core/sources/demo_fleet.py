@@ -3,7 +3,7 @@ for and which few GPUs are failing. Built once per source from the seed; never c
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from enum import IntEnum
 
 import numpy as np
@@ -152,6 +152,28 @@ def _failures(n_gpus: int, role_of_gpu: np.ndarray, rng: np.random.Generator) ->
 def _uuid(raw: np.ndarray) -> str:
     h = raw.tobytes().hex()
     return f"GPU-{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:32]}"
+
+
+#: The demo book leaves about one busy GPU per this many unallocated (at least one): enough that
+#: busy-but-unallocated shows, not so many that a new user's first picture is an alert flood.
+BUSY_UNALLOCATED_PER_GPUS = 128
+
+
+def follow_book(layout: FleetLayout, held: np.ndarray, seed: int) -> FleetLayout:
+    """The layout with its workloads where the book puts customers (`held[i]`: GPU i is allocated):
+    the busy GPUs nobody holds go idle but a handful, chosen by `seed`. Failing GPUs keep their
+    work, since their failure shows through it (they count towards the handful)."""
+    busy_free = (layout.role_of_gpu != Role.IDLE) & ~held
+    failing = busy_free & (layout.failure_of_gpu != Failure.NONE)
+    keep = max(1, len(layout.gpus) // BUSY_UNALLOCATED_PER_GPUS) - int(failing.sum())
+    candidates = np.flatnonzero(busy_free & ~failing)
+    rng = np.random.default_rng([seed, len(layout.gpus), 0x626F6F6B])
+    kept = rng.choice(candidates, size=min(max(keep, 0), len(candidates)), replace=False)
+    idle = busy_free & ~failing
+    idle[kept] = False
+    roles = layout.role_of_gpu.copy()
+    roles[idle] = Role.IDLE
+    return replace(layout, role_of_gpu=roles)
 
 
 def build_fleet(n_gpus: int, seed: int) -> FleetLayout:
