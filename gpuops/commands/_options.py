@@ -53,6 +53,10 @@ SHARED: dict[str, tuple[Callable[[argparse.ArgumentParser], Any], Any]] = {
     "read_only": (lambda p: p.add_argument(
         "--read-only", action="store_true", default=argparse.SUPPRESS,
         help="change nothing: open the history without creating or writing it; actions that write are refused"), False),
+    "alertmanager": (lambda p: p.add_argument(
+        "--alertmanager", default=argparse.SUPPRESS, metavar="URL",
+        help="Prometheus Alertmanager base URL: collect sends alerts there, the console and `alerts` show its alerts "
+        "and silences and make silences there, doctor checks it"), None),
 }
 
 FLEET = ("source", "seed", "topology")

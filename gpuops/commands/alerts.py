@@ -18,12 +18,18 @@ Actions (the console's Alerts tab does the same):
                                                 skipped ones are listed (file comment, stderr)
 A running collector picks imported rules up at its next poll. Under --read-only every action
 that writes is refused.
+
+With `--alertmanager URL` (anywhere on the line) the list, `silence`, `silences` and
+`expire-silence` work on that Alertmanager instead of the history: its alerts (those Prometheus
+fires too) and its silences, shared with on-call (core.alerts.alertmanager_api; credentials and
+TLS from GPUOPS_ALERTMANAGER_*).
 """
 
 from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -41,7 +47,7 @@ MAX_SILENCE_S = 366 * 86_400.0
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser = add_command(
-        subparsers, "alerts", takes=BOOK,
+        subparsers, "alerts", takes=(*BOOK, "alertmanager"),
         help="list active alerts (or all of them) and act on them",
         description="List the alerts recorded by `gpuops collect` or the console (active ones, or all with --all), "
         "or act on them with an ACTION.",
@@ -56,6 +62,10 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
                         help="the same as --format json")
     parser.set_defaults(run=run, action=None, writes=False)
     _add_actions(parser)
+
+
+#: The actions `--alertmanager URL` sends to Alertmanager (the list too).
+ALERTMANAGER_ACTIONS = (None, "silence", "silences", "expire-silence")
 
 
 def _add_actions(parser: argparse.ArgumentParser) -> None:
@@ -84,7 +94,7 @@ def _add_actions(parser: argparse.ArgumentParser) -> None:
     add_format(silences, ("table", "json"), default="table", json_alias=True)
 
     expire = add_action(actions, parser, "expire-silence", help="end a silence now")
-    expire.add_argument("id", type=int, help="silence id (from `gpuops alerts silences`)")
+    expire.add_argument("id", help="silence id (from `gpuops alerts silences`; Alertmanager's with --alertmanager)")
 
     maintenance = add_action(actions, parser, "maintenance", help="put a node in maintenance (mutes its alerts) or take it out")
     maintenance.add_argument("change", choices=("start", "end"))
@@ -166,7 +176,7 @@ def _act(args: argparse.Namespace, store: AlertStore) -> int:
 
     from gpuops.core.alerts.persistence import AlertNotFound
     from gpuops.core.alerts.silences import SilenceError
-    from gpuops.core.timefmt import BadTimeSpec, parse_duration, parse_time
+    from gpuops.core.timefmt import BadTimeSpec
 
     now = time.time()
     try:
@@ -178,18 +188,15 @@ def _act(args: argparse.Namespace, store: AlertStore) -> int:
             alert = store.acknowledge(args.id, now, note=args.note)
             print(f"acknowledged alert {alert.id} ({alert.rule}) as {alert.acknowledged_by}")
         elif args.action == "silence":
-            starts_at = now if args.start is None else parse_time(args.start, now)
-            duration = parse_duration(args.duration)
-            if not 0 < duration <= MAX_SILENCE_S:
-                raise UsageError(f"--for {args.duration}: a silence lasts more than 0 s and at most 366 days")
-            silence = store.add_silence(args.match, starts_at, starts_at + duration, args.comment, now)
+            starts_at, ends_at = _silence_window(args, now)
+            silence = store.add_silence(args.match, starts_at, ends_at, args.comment, now)
             matchers = " ".join(str(m) for m in silence.matchers)
             print(f"silence {silence.id}: {matchers} until {_when(silence.ends_at)}")
         elif args.action == "silences":
             _print_silences(store.silences(active_at=now), args.format == "json")
         elif args.action == "expire-silence":
             try:
-                store.expire_silence(args.id, now)
+                store.expire_silence(_local_silence_id(args.id), now)
             except SilenceError as exc:  # the only one here: no such silence in force
                 raise Failed(str(exc)) from None
             print(f"silence {args.id} expired")
@@ -206,6 +213,95 @@ def _act(args: argparse.Namespace, store: AlertStore) -> int:
     except (SilenceError, BadTimeSpec) as exc:
         raise UsageError(str(exc)) from None
     return 0
+
+
+def _silence_window(args: argparse.Namespace, now: float) -> tuple[float, float]:
+    """(start, end) of `silence --start --for`; BadTimeSpec or a UsageError when they cannot mean a silence."""
+    from gpuops.core.timefmt import parse_duration, parse_time
+
+    starts_at = now if args.start is None else parse_time(args.start, now)
+    duration = parse_duration(args.duration)
+    if not 0 < duration <= MAX_SILENCE_S:
+        raise UsageError(f"--for {args.duration}: a silence lasts more than 0 s and at most 366 days")
+    return starts_at, starts_at + duration
+
+
+def _local_silence_id(text: str) -> int:
+    try:
+        return int(text)
+    except ValueError:
+        raise UsageError(f"silence id {text!r} is not a number (an Alertmanager silence needs --alertmanager URL)") from None
+
+
+def _alertmanager(args: argparse.Namespace) -> int:
+    """The list or a silence action on Alertmanager (`--alertmanager URL`)."""
+    import time
+
+    from gpuops.core.alerts.alertmanager_api import AlertmanagerClient, AlertmanagerError
+    from gpuops.core.alerts.silences import Matcher, SilenceError
+    from gpuops.core.timefmt import BadTimeSpec
+
+    if args.action not in ALERTMANAGER_ACTIONS:
+        raise UsageError(f"--alertmanager does not go with `alerts {args.action}` (it acts on the history)")
+    if hasattr(args, "list_all"):
+        raise UsageError("--all lists the history's resolved alerts; Alertmanager keeps only the current ones")
+    if args.writes and args.read_only:
+        raise Failed(f"--read-only: `gpuops alerts {args.action}` would change Alertmanager; refused")
+    now = time.time()
+    try:
+        client = AlertmanagerClient(args.alertmanager)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    try:
+        if args.action is None:
+            _print_am_alerts(client.alerts(), getattr(args, "list_format", "table") == "json")
+        elif args.action == "silence":
+            matchers = [Matcher.parse(text) for text in args.match]
+            starts_at, ends_at = _silence_window(args, now)
+            silence_id = client.create_silence(matchers, starts_at, ends_at, args.comment)
+            print(f"Alertmanager silence {silence_id}: {' '.join(args.match)} until {_when(ends_at)}")
+        elif args.action == "silences":
+            _print_am_silences(client.silences(), args.format == "json")
+        else:
+            client.expire_silence(args.id)
+            print(f"Alertmanager silence {args.id} expired")
+    except (SilenceError, BadTimeSpec) as exc:
+        raise UsageError(str(exc)) from None
+    except AlertmanagerError as exc:
+        raise Failed(str(exc)) from None
+    finally:
+        client.close()
+    return 0
+
+
+def _print_am_alerts(alerts: list, as_json: bool) -> None:
+    if as_json:
+        print_json([a.to_json() for a in alerts])
+        return
+    if not alerts:
+        print("no alerts in Alertmanager")
+        return
+    rows = [(a.severity or "-", a.state + (f" ({', '.join(a.silenced_by)})" if a.silenced_by else ""),
+             _when(a.started_at), a.rule, a.node or "-", a.gpu_uuid or a.gpu_index or "-", a.summary) for a in alerts]
+    _print_table(("SEVERITY", "STATE", "SINCE", "RULE", "NODE", "GPU", "SUMMARY"), rows)
+
+
+def _print_am_silences(silences: list, as_json: bool) -> None:
+    if as_json:
+        print_json([s.to_json() for s in silences])
+        return
+    if not silences:
+        print("no silences in Alertmanager")
+    for s in silences:
+        matchers = " ".join(s.matchers)
+        print(f"{s.id}  {s.state}  {_when(s.starts_at)} .. {_when(s.ends_at)}  {s.created_by}  {matchers}  {s.comment}")
+
+
+def _print_table(header: tuple[str, ...], rows: Sequence[tuple[str, ...]]) -> None:
+    """Columns padded to their widest cell; the last one (free text) is not padded."""
+    widths = [max(len(r[i]) for r in (header, *rows)) for i in range(len(header) - 1)]
+    for row in (header, *rows):
+        print("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=False)) + "  " + row[-1])
 
 
 def _print_silences(silences: list, as_json: bool) -> None:
@@ -234,6 +330,8 @@ def run(args: argparse.Namespace) -> int:
     listing = {name for name in ("list_all", "list_format") if hasattr(args, name)}
     if args.action is not None and listing:
         raise UsageError(f"--all and --format list alerts; they do not go with `alerts {args.action}`")
+    if args.alertmanager is not None:
+        return _alertmanager(args)
     if args.writes and args.read_only:
         raise Failed(f"--read-only: `gpuops alerts {args.action}` would change the history; refused")
     try:
@@ -261,7 +359,5 @@ def run(args: argparse.Namespace) -> int:
          _when(a.started_at or a.pending_at), a.rule, a.acknowledged_by or "", a.summary)
         for a in alerts
     ]
-    widths = [max(len(r[i]) for r in (header, *rows)) for i in range(len(header) - 1)]
-    for row in (header, *rows):
-        print("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=False)) + "  " + row[-1])
+    _print_table(header, rows)
     return 0

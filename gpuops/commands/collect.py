@@ -29,7 +29,7 @@ log = logging.getLogger("gpuops.collect")
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser = add_command(
-        subparsers, "collect", takes=(*FLEET, *BOOK), source_default="auto",
+        subparsers, "collect", takes=(*FLEET, *BOOK, "alertmanager"), source_default="auto",
         help="record the fleet into the history database (headless)",
         description=(
             "Poll the fleet every --interval seconds and record it in the history database until "
@@ -57,7 +57,6 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "--keep-1h", default=DEFAULT_KEEP_1H, metavar="DURATION",
         help=f"keep 1-hour rollups this long (default {DEFAULT_KEEP_1H})",
     )
-    parser.add_argument("--alertmanager", default=None, metavar="URL", help="also send alerts to this Prometheus Alertmanager")
     parser.add_argument(
         "--suggest-rules", type=Path, default=None, metavar="FILE",
         help="lifecycle suggestion rules (see gpuops nodes suggest): drain the nodes of the rules marked auto, "

@@ -38,14 +38,12 @@ class Check:
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser = add_command(
-        subparsers, "doctor", takes=("source", "seed", "topology", "db"),
+        subparsers, "doctor", takes=("source", "seed", "topology", "db", "alertmanager"),
         help="check what gpuops sees here (driver, GPUs, history, source, Alertmanager, menu entry)",
         description="Check the NVIDIA driver and NVML, the GPUs, the history database, the saved source (or --source), "
         "Alertmanager (--alertmanager) and the desktop entry, and say what to do. Changes nothing. "
         "Exits 1 when something needs attention.",
     )
-    parser.add_argument("--alertmanager", default=None, metavar="URL",
-                        help="the Alertmanager `gpuops collect --alertmanager` sends to (checked at URL/-/ready)")
     add_format(parser, ("text", "json"), default="text", json_alias=True)
     parser.set_defaults(run=run)
 
