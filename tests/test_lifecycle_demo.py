@@ -40,14 +40,19 @@ def test_the_demo_book_has_a_node_in_burn_in_one_draining_with_a_customer_and_on
         repo.close()
 
 
-def test_a_one_node_demo_still_seeds_what_fits(tmp_path):
+@pytest.mark.parametrize(("n_gpus", "out_of_production"), [(8, 0), (16, 0), (24, 1)])
+def test_most_of_a_small_demo_fleet_stays_in_production(tmp_path, n_gpus, out_of_production):
+    """A demo of a node or two takes allocations (`gpuops status --source demo:8`, the README's
+    first command, must not show its only node draining); larger ones show more states."""
     now_s = time.time()
     path = tmp_path / "small.sqlite"
     with HistoryWriter(path) as writer:
-        writer.write(DemoSource(8, seed=0).sample_at(now_s))
+        writer.write(DemoSource(n_gpus, seed=0).sample_at(now_s))
     repo = AllocationRepository.open(path, user="demo")
     try:
-        assert seed_demo_customers(repo, 8, 0, now_s)
-        assert {r.state for r in read_view(repo.conn).nodes.values()} <= {State.DRAINING}
+        assert seed_demo_customers(repo, n_gpus, 0, now_s)
+        states = [r.state for r in read_view(repo.conn).nodes.values() if r.state is not State.PRODUCTION]
+        assert len(states) == out_of_production
+        assert states[:1] in ([], [State.DRAINING]), "draining shows first"
     finally:
         repo.close()
