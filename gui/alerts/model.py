@@ -18,7 +18,8 @@ from gpuops.core.timefmt import local_time
 
 #: The role carrying the Alert of a row (None on group rows).
 ALERT_ROLE = Qt.ItemDataRole.UserRole + 1
-GROUP_BY = {"node": "Node", "rule": "Rule"}
+#: How the active alerts are grouped, as Alertmanager's group_by: [node], [alertname] or both.
+GROUP_BY = {"node": "Node", "rule": "Rule", "rule_node": "Rule and node"}
 #: Okabe-Ito colours, distinguishable with colour-blindness, as elsewhere in the console.
 SEVERITY_COLORS = {Severity.CRITICAL: QColor("#d55e00"), Severity.WARNING: QColor("#e69f00"), Severity.INFO: QColor("#0072b2")}
 _MUTED = QColor("#808080")
@@ -56,6 +57,17 @@ def subject_text(alert: Alert) -> str:
     if alert.gpu_uuid is not None:
         return f"{alert.node} GPU {alert.labels.get('gpu_index', '?')}"
     return alert.node or "telemetry source"
+
+
+def severity_counts(alerts: Sequence[Alert]) -> dict[Severity, int]:
+    """How many of `alerts` have each severity, the worst first."""
+    return {severity: sum(1 for a in alerts if a.severity is severity) for severity in sorted(Severity, reverse=True)}
+
+
+def group_text(key: str, alerts: Sequence[Alert]) -> str:
+    """"ecc_uncorrectable — 3 alerts: 2 critical, 1 warning" (only the severities present)."""
+    counts = ", ".join(f"{n} {severity.label}" for severity, n in severity_counts(alerts).items() if n)
+    return f"{key} — {len(alerts)} alert{'s' if len(alerts) != 1 else ''}: {counts}"
 
 
 class ActiveAlertsModel(QAbstractItemModel):
@@ -105,11 +117,15 @@ class ActiveAlertsModel(QAbstractItemModel):
     def _grouped(self, alerts: Sequence[Alert]) -> list[tuple[str, list[Alert]]]:
         groups: dict[str, list[Alert]] = {}
         for alert in alerts:
-            key = (alert.node or NO_NODE) if self._group_by == "node" else alert.rule
+            node = alert.node or NO_NODE
+            key = node if self._group_by == "node" else alert.rule if self._group_by == "rule" else f"{alert.rule} · {node}"
             groups.setdefault(key, []).append(alert)
         for members in groups.values():
             members.sort(key=lambda a: (-a.severity, a.state is not AlertState.FIRING, a.id))
-        return sorted(groups.items(), key=lambda item: (-max(a.severity for a in item[1]), item[0]))
+        # Criticals first: the worst severity, then how many of each severity from the worst down.
+        return sorted(groups.items(), key=lambda item: (
+            *(-n for n in severity_counts(item[1]).values()), item[0]
+        ))
 
     # --- what the view and tests read ------------------------------------------------------
 
@@ -165,7 +181,7 @@ class ActiveAlertsModel(QAbstractItemModel):
             return alert
         column = index.column()
         if role == Qt.ItemDataRole.DisplayRole:
-            subject = subject_text(alert) if self._group_by == "rule" else f"{alert.rule} · {subject_text(alert)}"
+            subject = f"{alert.rule} · {subject_text(alert)}" if self._group_by == "node" else subject_text(alert)
             return (
                 alert.severity.label, state_text(alert), subject, alert.summary,
                 when(alert.started_at or alert.pending_at), ack_text(alert),
@@ -186,10 +202,7 @@ class ActiveAlertsModel(QAbstractItemModel):
     def _group_data(self, index: _Index, role: int):
         key, members = self._groups[index.row()]
         if role == Qt.ItemDataRole.DisplayRole:
-            if index.column() == 0:
-                worst = max(a.severity for a in members)
-                return f"{key} ({len(members)}, worst {worst.label})"
-            return None
+            return group_text(key, members) if index.column() == 0 else None
         if role == Qt.ItemDataRole.FontRole:
             font = QFont()
             font.setBold(True)

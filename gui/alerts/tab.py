@@ -17,7 +17,7 @@ from typing import TypeVar
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import QObject, QTimer, Signal
+from PySide6.QtCore import QModelIndex, QObject, QTimer, Signal
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QComboBox,
@@ -141,7 +141,10 @@ class AlertsTab(QWidget):
         self.group_combo = QComboBox()
         for key, label in GROUP_BY.items():
             self.group_combo.addItem(label, key)
-        self.group_combo.setToolTip("Group the active alerts by node or by rule")
+        self.group_combo.setToolTip(
+            "Group the active alerts by node, by rule, or by both (as Alertmanager's group_by); "
+            "each group counts its alerts by severity, and groups with criticals come first"
+        )
         self.ack_button = QPushButton("Acknowledge…")
         self.silence_button = QPushButton("Silence…")
         self.maintenance_button = QPushButton("Node in maintenance")
@@ -247,6 +250,7 @@ class AlertsTab(QWidget):
         self._filter_timer.setInterval(FILTER_DELAY_MS)
         self._filter_timer.timeout.connect(self.query_history)
         self.group_combo.currentIndexChanged.connect(lambda _: self.model.set_group_by(self.group_combo.currentData()))
+        self.model.modelReset.connect(self._span_groups)
         self.model.modelReset.connect(self.tree.expandAll)
         self.tree.selectionModel().currentChanged.connect(lambda current, _: self._chosen(self.model.alert_at(current)))
         self.history_table.clicked.connect(lambda index: self._chosen(self.history_model.alerts()[index.row()]))
@@ -391,6 +395,11 @@ class AlertsTab(QWidget):
         elif current is not None:
             self.select_rule(current.name)
         self._update_actions()
+
+    def _span_groups(self) -> None:
+        """A group row's counts read across the columns ("busy_unallocated — 3 alerts: 3 warning")."""
+        for row in range(self.model.rowCount()):
+            self.tree.setFirstColumnSpanned(row, QModelIndex(), True)
 
     def _restore_selection(self, alert_id: int) -> None:
         """After a reset (alerts came or went) the same alert stays current, quietly: the grid's

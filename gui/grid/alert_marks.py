@@ -1,15 +1,19 @@
-"""Alerting GPUs marked on the fleet grid: a triangle in the cell's top-right corner, in the
-colour of the GPU's worst firing alert.
+"""Alerting GPUs marked on the fleet grid, in the cell's top-right corner, by the shape and colour
+of the GPU's worst firing alert: critical a triangle (as the zoomed-out urgent marks), warning a
+round dot, info a small square, so that severity reads without telling colours apart.
 
-One path item per severity, rebuilt only when the marks or the layout change (not every poll),
-and only over the alerting GPUs, so a fleet of 10,000 GPUs with a handful of alerts costs a
-handful of triangles.
+When the grid shows node cells (zoomed far out), one mark per node, of its worst GPU's severity,
+at the node block's right end, instead of one per GPU. One path item per severity, rebuilt only
+when the marks, the layout or the cell mode change (not every poll), and only over the alerting
+GPUs, so a fleet of 10,000 GPUs with a handful of alerts costs a handful of shapes.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 
+import numpy as np
+from PySide6.QtCore import QRectF
 from PySide6.QtGui import QBrush, QColor, QPainterPath, QPen
 from PySide6.QtWidgets import QGraphicsItem, QGraphicsPathItem
 
@@ -18,8 +22,27 @@ from gpuops.gui.alerts.model import SEVERITY_COLORS
 from gpuops.gui.grid.layout import GridLayout
 from gpuops.gui.live.fleet_index import FleetIndex
 
-#: The triangle covers this fraction of the cell's width and height.
+#: The critical triangle covers this fraction of the cell's width and height.
 MARK_FRACTION = 0.45
+#: The warning dot's diameter and the info square's side, as fractions of the cell.
+DOT_FRACTION = 0.34
+SQUARE_FRACTION = 0.26
+_INSET = 0.04  # dot and square keep off the cell's edge
+#: The shape drawn for each severity (tests and the legend read it).
+SHAPES = {Severity.CRITICAL: "triangle", Severity.WARNING: "dot", Severity.INFO: "square"}
+
+
+def _add_shape(path: QPainterPath, severity: Severity, x1: float, y: float) -> None:
+    """The severity's shape in the corner whose top-right point is (x1, y)."""
+    if severity is Severity.CRITICAL:
+        path.moveTo(x1 - MARK_FRACTION, y)
+        path.lineTo(x1, y)
+        path.lineTo(x1, y + MARK_FRACTION)
+        path.closeSubpath()
+    elif severity is Severity.WARNING:
+        path.addEllipse(QRectF(x1 - _INSET - DOT_FRACTION, y + _INSET, DOT_FRACTION, DOT_FRACTION))
+    else:
+        path.addRect(QRectF(x1 - _INSET - SQUARE_FRACTION, y + _INSET, SQUARE_FRACTION, SQUARE_FRACTION))
 
 
 class AlertMarks:
@@ -34,6 +57,9 @@ class AlertMarks:
             item.setZValue(6 + z)  # above the selection veil, below the current GPU's outline
             self.paths[severity] = item
         self.marks: dict[str, Severity] = {}
+        self.node_cells = False
+        #: How many shapes of each severity are drawn now (one per node in node cells).
+        self.drawn: dict[Severity, int] = dict.fromkeys(Severity, 0)
 
     def set_marks(self, marks: Mapping[str, Severity]) -> bool:
         """True when the marks changed (the caller then places them)."""
@@ -43,21 +69,33 @@ class AlertMarks:
         self.marks = marks
         return True
 
-    def place(self, layout: GridLayout | None, index: FleetIndex | None) -> None:
+    def place(self, layout: GridLayout | None, index: FleetIndex | None, node_cells: bool | None = None) -> None:
+        """Draw the marks on `layout`: per GPU, or per node block when `node_cells` (None: as before)."""
+        if node_cells is not None:
+            self.node_cells = node_cells
         paths = {severity: QPainterPath() for severity in self.paths}
+        drawn = dict.fromkeys(Severity, 0)
         if layout is not None and index is not None:
+            worst: dict[int, Severity] = {}  # key (a GPU, or a node block) -> its worst severity
             for uuid, severity in self.marks.items():
                 position = index.position(uuid)
                 if position is None or layout.col[position] < 0:
                     continue  # not in this inventory, or filtered out
-                x1, y = float(layout.col[position]) + 1.0, float(layout.row[position])
-                path = paths[severity]
-                path.moveTo(x1 - MARK_FRACTION, y)
-                path.lineTo(x1, y)
-                path.lineTo(x1, y + MARK_FRACTION)
-                path.closeSubpath()
+                key = int(layout.chunk_of[position]) if self.node_cells else position
+                worst[key] = max(worst.get(key, severity), severity)
+            corners = [(severity, key) for key, severity in worst.items()]
+            if self.node_cells:  # a node's mark sits at its block's right end, whichever GPU alerts
+                placed = layout.placed
+                by_col = placed[np.argsort(layout.col[placed], kind="stable")]
+                right_end = np.full(layout.arrangement.n_chunks, -1, dtype=np.int64)
+                right_end[layout.chunk_of[by_col]] = by_col  # the last write, the rightmost GPU, wins
+                corners = [(severity, int(right_end[key])) for severity, key in corners]
+            for severity, at in corners:
+                _add_shape(paths[severity], severity, float(layout.col[at]) + 1.0, float(layout.row[at]))
+                drawn[severity] += 1
         for severity, item in self.paths.items():
             item.setPath(paths[severity])
+        self.drawn = drawn
 
     def count(self, severity: Severity) -> int:
         """How many GPUs carry a mark of this severity now (for tests and the legend)."""

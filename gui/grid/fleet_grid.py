@@ -433,7 +433,7 @@ class FleetGrid(QWidget):
         return tuple(self._customer_map.get(uuid) for uuid in index.uuids)
 
     def set_alert_marks(self, marks: Mapping[str, Severity]) -> None:
-        """Mark alerting GPUs (uuid -> worst firing severity) with a corner triangle."""
+        """Mark alerting GPUs (uuid -> worst firing severity) in the cell corner, a shape per severity."""
         if self.alert_marks.set_marks(marks):
             self.alert_marks.place(self._layout, self._index)
 
@@ -725,6 +725,7 @@ class FleetGrid(QWidget):
         if node_cells != self._node_cells:
             self._node_cells = node_cells
             self._redraw()
+            self.alert_marks.place(self._layout, self._index, node_cells)  # one mark per node, or per GPU
 
     def zoom_by(self, factor: float) -> None:
         """Zoom in (factor > 1) or out around the current GPU, or the middle of the view."""
