@@ -50,6 +50,7 @@ from gpuops.gui.grid.customer_colors import CUSTOMER_KEY, encode_customers, lege
 from gpuops.gui.grid.layout import GridLayout
 from gpuops.gui.grid.lifecycle_marks import LifecycleHatch
 from gpuops.gui.grid.metrics import GRID_METRICS, GridMetric, grid_metric
+from gpuops.gui.grid.row_axis import RowAxis
 from gpuops.gui.live.fleet_index import FleetIndex
 
 #: Above this many grid rows the left axis labels only every few rows (then hover tells).
@@ -204,7 +205,7 @@ class FleetGrid(QWidget):
         second.addWidget(self.search_edit, 1)
 
         self._viewbox = _GridViewBox(self)
-        self.view = pg.PlotWidget(viewBox=self._viewbox)
+        self.view = pg.PlotWidget(viewBox=self._viewbox, axisItems={"left": RowAxis()})
         self.view.setBackground(self.palette().color(self.backgroundRole()))
         self.view.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
         self.view.setToolTip("")
@@ -212,7 +213,7 @@ class FleetGrid(QWidget):
         plot.hideAxis("bottom")
         plot.setMenuEnabled(False)
         plot.hideButtons()
-        self._axis = plot.getAxis("left")
+        self._axis: RowAxis = plot.getAxis("left")
         self.image = _GridImage(self)
         plot.addItem(self.image)
         self._lost_markers = QGraphicsPathItem(self.image)
@@ -598,6 +599,8 @@ class FleetGrid(QWidget):
             minor = [(r + 0.5, layout.row_labels[r]) for r in range(layout.height) if r % step]
             labels = list(layout.row_labels)
         self._axis.setTicks([major, minor])
+        groups = {row: f"{label} — {count:,} GPUs" for row, label, count in layout.group_rows}
+        self._axis.set_row_texts({**{r: text for r, text in enumerate(layout.row_labels) if text}, **groups})
         longest = max((self.fontMetrics().horizontalAdvance(label) for label in labels), default=0)
         self._axis.setWidth(min(longest + 16, 260))
 
