@@ -138,3 +138,20 @@ def test_matchers_translate_to_alertmanager_labels() -> None:
     assert am_matcher(Matcher.parse("rule!~xid_.*")) == expected
     assert am_matcher(Matcher.parse("gpu=GPU-1"))["name"] == "UUID"
     assert am_matcher(Matcher.parse("node!=n1")) == {"name": "node", "value": "n1", "isRegex": False, "isEqual": False}
+
+
+def test_alertmanager_option_goes_anywhere_like_the_shared_options() -> None:
+    from gpuops.cli import parse_args
+
+    url = "http://am.example:9093"
+    assert parse_args(["--alertmanager", url]).alertmanager == url  # bare gpuops: the console
+    assert parse_args(["window", "--alertmanager", url]).alertmanager == url
+    assert parse_args(["--alertmanager", url, "alerts", "silences"]).alertmanager == url
+    assert parse_args(["alerts", "silences", "--alertmanager", url]).alertmanager == url
+    assert parse_args(["collect", "--alertmanager", url]).alertmanager == url
+    assert parse_args(["window"]).alertmanager is None
+    with pytest.raises(SystemExit) as refused:
+        parse_args(["status", "--alertmanager", url])  # status never talks to Alertmanager
+    assert refused.value.code == 2
+    bad = gpuops("window", "--alertmanager", "ftp://am.example")
+    assert bad.returncode == 2 and "must start with http:// or https://" in bad.stderr

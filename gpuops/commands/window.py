@@ -11,7 +11,7 @@ import ctypes
 import os
 from pathlib import Path
 
-from gpuops.commands._options import BOOK, FLEET, Failed, add_command, interval_s
+from gpuops.commands._options import BOOK, FLEET, Failed, UsageError, add_command, interval_s
 
 #: Qt platforms that draw into a display server; any other (offscreen, minimal, vnc, eglfs, ...)
 #: needs none.
@@ -20,7 +20,7 @@ _DISPLAY_PLATFORMS = ("xcb", "wayland")
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser = add_command(
-        subparsers, "window", takes=(*FLEET, *BOOK),
+        subparsers, "window", takes=(*FLEET, *BOOK, "alertmanager"),
         help="the console window (what `gpuops` alone runs)",
         description="Open the console window. --source, --interval and --db default to what File > Settings saved, "
         "else auto, 1 s and the per-user history. Needs a display (X11 or Wayland); headless, use status, collect or export.",
@@ -86,6 +86,8 @@ def display_problem(env: os._Environ[str] | dict[str, str]) -> str | None:
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.alertmanager is not None and not args.alertmanager.startswith(("http://", "https://")):
+        raise UsageError(f"--alertmanager {args.alertmanager!r} must start with http:// or https://")
     problem = display_problem(os.environ)
     if problem is not None:
         raise Failed(f"{problem}: the console needs one; headless, use `gpuops status`, `gpuops collect` or `gpuops export`")
@@ -100,6 +102,7 @@ def run(args: argparse.Namespace) -> int:
         new_instance=args.new_instance,
         history_db=None if args.no_history else db_path,
         read_only=args.read_only,
+        alertmanager_url=args.alertmanager,
     )
 
 

@@ -15,6 +15,7 @@ from pathlib import Path
 from PySide6.QtCore import QObject
 
 from gpuops.core.alerts.model import AlertState, Severity
+from gpuops.gui.alerts.alertmanager_view import AlertmanagerWorker
 from gpuops.gui.alerts.tab import AlertsTab, WindowTitleBadge
 from gpuops.gui.alerts.worker import AlertSnapshot, AlertWorker
 from gpuops.gui.app.tray import Notifier, TrayNotifier
@@ -38,7 +39,8 @@ def alert_marks(snapshot: AlertSnapshot) -> dict[str, Severity]:
 
 class AlertConsole(QObject):
     """The Alerts tab and everything around it, on `host` (see the module docstring);
-    `recorder`: the console's own history recorder, if it has one."""
+    `recorder`: the console's own history recorder, if it has one; `alertmanager_url`: the
+    Alertmanager whose alerts and silences the tab shows too."""
 
     def __init__(
         self,
@@ -50,13 +52,15 @@ class AlertConsole(QObject):
         recorder: HistoryRecorder | None = None,
         notifier: Notifier | None = None,
         worker: AlertWorker | None = None,
+        alertmanager_url: str | None = None,
     ) -> None:
         super().__init__(host.widget)
         self._host = host
         if worker is None and history_db is not None:
             worker = AlertWorker(history_db, self, read_only=read_only)
         self.worker = worker
-        self.tab = AlertsTab(worker, read_only=read_only)
+        self.alertmanager = None if alertmanager_url is None else AlertmanagerWorker(alertmanager_url, self)
+        self.tab = AlertsTab(worker, read_only=read_only, alertmanager=self.alertmanager)
         tabs = host.tabs
         self._tab_index = tabs.addTab(self.tab, self.tab.title)
         tabs.setTabToolTip(self._tab_index, "Active alerts, history, a GPU's alerts over time, silences, rules")
@@ -86,3 +90,5 @@ class AlertConsole(QObject):
     def stop(self) -> None:
         if self.worker is not None and not self.worker.stop():
             log.warning("the alerts worker did not finish in time; the last alert writes may be lost")
+        if self.alertmanager is not None and not self.alertmanager.stop():
+            log.warning("the Alertmanager worker did not finish in time")

@@ -3,6 +3,11 @@ over time, silences, and the rules; acknowledge, silence and maintenance actions
 (new, edit, duplicate, enable/disable, delete, import and export of a rules file).
 
 Nothing here touches SQLite: requests go to the `AlertWorker` and its answers arrive as signals.
+With an `AlertmanagerWorker` (`--alertmanager URL`) an "Alertmanager" view shows its alerts, its
+silences join the Silences view (ID "AM …", expired there), and a silence made here is made in
+Alertmanager too. The tab title counts this console's alerts only: gpuops' own alerts may be in
+Alertmanager as well (forwarded), so adding its count would count them twice; the Alertmanager
+view's title carries its own count.
 Counts of firing alerts by severity go on the tab title and, through `WindowTitleBadge`, on the
 window title ("gpuops — 2 critical, 5 warning — …"). Choosing an alert about a GPU emits
 `gpuChosen` (the window selects it in the grid and the detail view).
@@ -17,7 +22,7 @@ from typing import TypeVar
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import QModelIndex, QObject, QTimer, Signal
+from PySide6.QtCore import QModelIndex, QObject, Qt, QTimer, Signal
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QComboBox,
@@ -44,6 +49,7 @@ from PySide6.QtWidgets import (
 from gpuops.core.alerts.builtin_rules import rule_origin
 from gpuops.core.alerts.model import Alert, AlertState, Severity
 from gpuops.core.alerts.rules import Rule
+from gpuops.gui.alerts.alertmanager_view import AlertmanagerView, AlertmanagerWorker, AmActionResult, AmState
 from gpuops.gui.alerts.dialogs import AcknowledgeDialog, SilenceDialog
 from gpuops.gui.alerts.model import GROUP_BY, SEVERITY_COLORS, ActiveAlertsModel, HistoryModel, when
 from gpuops.gui.alerts.rule_dialog import RuleDialog, free_name
@@ -66,6 +72,9 @@ _RULES_WIDTHS = (190, 70, 80, 170, 330, 70, 280, 110)
 RULES_FILE_FILTER = "gpuops alert rules (*.json);;All files (*)"
 DEFAULT_RULES_FILE = "gpuops-alert-rules.json"
 _Dialog = TypeVar("_Dialog", bound=QDialog)
+#: Silences view: the ID column of an Alertmanager silence starts so (its full id is the item's data).
+AM_SILENCE_PREFIX = "AM "
+_AM_ID_ROLE = Qt.ItemDataRole.UserRole
 BUILTIN_DELETE_TIP = "Built-in rules are disabled rather than deleted (a deleted one would not come back by itself)"
 
 
@@ -126,9 +135,14 @@ class AlertsTab(QWidget):
     #: Counts of firing alerts that want attention, per Severity.
     countsChanged = Signal(object)
 
-    def __init__(self, worker: AlertWorker | None, *, read_only: bool = False, parent: QWidget | None = None) -> None:
+    def __init__(
+        self, worker: AlertWorker | None, *, read_only: bool = False, alertmanager: AlertmanagerWorker | None = None,
+        parent: QWidget | None = None,
+    ) -> None:
         super().__init__(parent)
         self.worker = worker
+        self.alertmanager = alertmanager
+        self.am_state: AmState | None = None
         self.read_only = read_only
         self.snapshot: AlertSnapshot | None = None
         self.dialog: QDialog | None = None
@@ -232,6 +246,14 @@ class AlertsTab(QWidget):
         self.views.addTab(self._page(self.timeline_label, self.timeline), "GPU timeline")
         self.views.addTab(self._page(self.silences, self.expire_button), "Silences")
         self.views.addTab(self._rules_page(), "Rules")
+        self.am_view: AlertmanagerView | None = None
+        if alertmanager is not None:
+            self.am_view = AlertmanagerView()
+            am_index = self.views.addTab(self.am_view, self.am_view.title)
+            self.views.setTabToolTip(am_index, f"Alerts and silences in Alertmanager {alertmanager.url}, shared with on-call")
+            self.am_view.titleChanged.connect(lambda title: self.views.setTabText(self.views.indexOf(self.am_view), title))
+            alertmanager.stateReady.connect(self._show_am_state)
+            alertmanager.actionDone.connect(self._am_action_done)
 
         bar = QHBoxLayout()
         bar.addWidget(QLabel("Group by"))
@@ -276,7 +298,7 @@ class AlertsTab(QWidget):
         self.export_rules_button.clicked.connect(self.open_export_rules)
         self.rules_model.enabledToggled.connect(self._set_rule_enabled)
         if worker is None:
-            self.status.setText(NO_HISTORY_TEXT)
+            self.status.setText(NO_HISTORY_TEXT + (" Alertmanager's alerts are in its view." if alertmanager else ""))
         else:
             worker.snapshotReady.connect(self.show_snapshot)
             worker.historyReady.connect(self.history_model.set_alerts)
@@ -372,7 +394,7 @@ class AlertsTab(QWidget):
             self.tree.expandAll()
         if kept is not None and not self.tree.currentIndex().isValid():
             self._restore_selection(kept.id)
-        self._show_silences(snapshot)
+        self._show_silences()
         counts = snapshot.counts()
         text = counts_text(counts, tuple(Severity)[::-1])
         title = f"{TAB_TITLE} ({text})" if text else TAB_TITLE
@@ -412,17 +434,37 @@ class AlertsTab(QWidget):
             finally:
                 self._restoring = False
 
-    def _show_silences(self, snapshot: AlertSnapshot) -> None:
+    def _show_silences(self) -> None:
+        """This console's silences, then Alertmanager's (ID "AM …", its matchers in its label names)."""
         current = self.silences.currentItem()
         keep = None if current is None else current.text(0)
         self.silences.clear()
-        for s in snapshot.silences:
-            item = QTreeWidgetItem(
-                [str(s.id), " ".join(str(m) for m in s.matchers), when(s.starts_at), when(s.ends_at), s.author, s.comment]
-            )
+        rows = [
+            (QTreeWidgetItem([str(s.id), " ".join(str(m) for m in s.matchers), when(s.starts_at), when(s.ends_at),
+                              s.author, s.comment]), None)
+            for s in (self.snapshot.silences if self.snapshot is not None else ())
+        ]
+        for am in self.am_state.silences if self.am_state is not None else ():
+            state = "" if am.state == "active" else f" ({am.state})"
+            rows.append((QTreeWidgetItem([AM_SILENCE_PREFIX + am.id[:8], " ".join(am.matchers), when(am.starts_at),
+                                          when(am.ends_at), am.created_by, am.comment + state]), am.id))
+        for item, am_id in rows:
+            if am_id is not None:
+                item.setData(0, _AM_ID_ROLE, am_id)
+                item.setToolTip(0, f"Alertmanager silence {am_id}")
             self.silences.addTopLevelItem(item)
             if item.text(0) == keep:
                 self.silences.setCurrentItem(item)
+
+    def _show_am_state(self, state: AmState) -> None:
+        self.am_state = state
+        if self.am_view is not None:
+            self.am_view.show_state(state)
+        self._show_silences()
+        self._update_actions()
+
+    def _am_action_done(self, result: AmActionResult) -> None:
+        self._action_done(ActionResult(result.ok, result.message))
 
     def _show_timeline(self, timeline: Timeline) -> None:
         if timeline.gpu_uuid != self._gpu:
@@ -494,15 +536,16 @@ class AlertsTab(QWidget):
     def _update_actions(self) -> None:
         alert = self.selected_alert()
         writable = self.worker is not None and not self.read_only
+        silences_writable = (self.worker is not None or self.alertmanager is not None) and not self.read_only
         tip = READ_ONLY_TIP if self.read_only else ""
         self.ack_button.setEnabled(writable and alert is not None and alert.acknowledged_by is None)
-        self.silence_button.setEnabled(writable)
+        self.silence_button.setEnabled(silences_writable)
         node = alert.node if alert is not None else None
         self.maintenance_button.setEnabled(writable and node is not None)
         in_maintenance = bool(node and self.snapshot is not None and node in self.snapshot.maintenance)
         self.maintenance_button.setChecked(in_maintenance)
         self.maintenance_button.setText(f"{node} in maintenance" if node else "Node in maintenance")
-        self.expire_button.setEnabled(writable and self.silences.currentItem() is not None)
+        self.expire_button.setEnabled(silences_writable and self.silences.currentItem() is not None)
         rule = self.selected_rule()
         self.new_rule_button.setEnabled(writable)
         self.edit_rule_button.setText("View…" if self.read_only else "Edit…")
@@ -531,13 +574,17 @@ class AlertsTab(QWidget):
         return self._open(dialog)
 
     def open_silence(self) -> SilenceDialog | None:
-        if self.worker is None or self.read_only:
+        """The silence goes to this console's history and, with --alertmanager, to Alertmanager."""
+        if (self.worker is None and self.alertmanager is None) or self.read_only:
             return None
         dialog = SilenceDialog(self.selected_alert(), self)
 
         def submit() -> None:
             request = dialog.request()
-            self.worker.add_silence(request.matchers, request.starts_at, request.ends_at, request.comment)
+            if self.worker is not None:
+                self.worker.add_silence(request.matchers, request.starts_at, request.ends_at, request.comment)
+            if self.alertmanager is not None:
+                self.alertmanager.create_silence(request.matchers, request.starts_at, request.ends_at, request.comment)
 
         dialog.accepted.connect(submit)
         return self._open(dialog)
@@ -661,7 +708,12 @@ class AlertsTab(QWidget):
 
     def _expire_silence(self) -> None:
         item = self.silences.currentItem()
-        if item is not None and self.worker is not None and not self.read_only:
+        if item is None or self.read_only:
+            return
+        am_id = item.data(0, _AM_ID_ROLE)
+        if am_id is not None and self.alertmanager is not None:
+            self.alertmanager.expire_silence(am_id)
+        elif am_id is None and self.worker is not None:
             self.worker.expire_silence(int(item.text(0)))
 
 

@@ -23,7 +23,8 @@ from gpuops.gui.window.main_window import APP_TITLE, MainWindow
 
 
 class ConsoleWindow(MainWindow):
-    """`MainWindow` plus `alerts` and `allocations`; the options are MainWindow's."""
+    """`MainWindow` plus `alerts` and `allocations`; the options are MainWindow's, but
+    `alertmanager_url` (the Alerts tab also shows that Alertmanager's alerts and silences)."""
 
     def __init__(
         self,
@@ -33,6 +34,7 @@ class ConsoleWindow(MainWindow):
         history_db: Path | None = None,
         read_only: bool = False,
         demo_seed: int | None = None,
+        alertmanager_url: str | None = None,
         parent: QWidget | None = None,
         **options: Any,
     ) -> None:
@@ -40,7 +42,9 @@ class ConsoleWindow(MainWindow):
             open_source, interval_s, history_db=history_db, read_only=read_only, demo_seed=demo_seed, parent=parent, **options
         )
         host, recorder = self.console_host(), self.ops.recorder
-        self.alerts = AlertConsole(host, history_db, app_title=APP_TITLE, read_only=read_only, recorder=recorder)
+        self.alerts = AlertConsole(
+            host, history_db, app_title=APP_TITLE, read_only=read_only, recorder=recorder, alertmanager_url=alertmanager_url
+        )
         self.allocations = AllocationConsole(host, history_db, read_only=read_only, recorder=recorder)
         self.add_console(self.alerts)
         self.add_console(self.allocations)

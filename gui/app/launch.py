@@ -116,10 +116,12 @@ def run_app(
     new_instance: bool = False,
     history_db: Path | None = None,
     read_only: bool = False,
+    alertmanager_url: str | None = None,
 ) -> int:
     """Open the window on `source_spec` (opened on the worker thread) and run until closed.
     Unless `new_instance`, a console already open is raised instead (and this returns 0).
-    `history_db` is the history to read (and write when no collector does); None: no history."""
+    `history_db` is the history to read (and write when no collector does); None: no history.
+    `alertmanager_url`: the Alertmanager whose alerts and silences the Alerts tab shows too."""
     if not interval_s > 0:
         print(f"gpuops: the poll interval must be a positive number of seconds, not {interval_s}", file=sys.stderr)
         return 2
@@ -138,6 +140,7 @@ def run_app(
     window = ConsoleWindow(
         lambda: open_source(source_spec, seed=seed, topology=topology), interval_s, history_db=history_db, read_only=read_only,
         demo_seed=seed, history_prometheus=source_spec if source_spec.startswith("prometheus:") else None,
+        alertmanager_url=alertmanager_url,
     )
     if measuring:
         place_first_time(window)
