@@ -155,3 +155,11 @@ def test_alertmanager_option_goes_anywhere_like_the_shared_options() -> None:
     assert refused.value.code == 2
     bad = gpuops("window", "--alertmanager", "ftp://am.example")
     assert bad.returncode == 2 and "must start with http:// or https://" in bad.stderr
+
+
+def test_alertmanager_credentials_come_from_the_environment(tmp_path) -> None:
+    env = {**os.environ, "GPUOPS_ALERTMANAGER_CA_FILE": str(tmp_path / "missing.pem")}
+    for args in (("window",), ("alerts",)):
+        result = subprocess.run([sys.executable, "-m", "gpuops", *args, "--alertmanager", "https://am.example"],
+                                capture_output=True, text=True, timeout=60, env=env)
+        assert result.returncode == 2 and f"CA file {tmp_path / 'missing.pem'} does not exist" in result.stderr

@@ -86,8 +86,13 @@ def display_problem(env: os._Environ[str] | dict[str, str]) -> str | None:
 
 
 def run(args: argparse.Namespace) -> int:
-    if args.alertmanager is not None and not args.alertmanager.startswith(("http://", "https://")):
-        raise UsageError(f"--alertmanager {args.alertmanager!r} must start with http:// or https://")
+    if args.alertmanager is not None:  # a bad URL or credentials file: said here, not in a dialog
+        from gpuops.core.alerts.alertmanager_api import AlertmanagerClient
+
+        try:
+            AlertmanagerClient(args.alertmanager).close()
+        except ValueError as exc:
+            raise UsageError(f"--alertmanager: {exc}") from None
     problem = display_problem(os.environ)
     if problem is not None:
         raise Failed(f"{problem}: the console needs one; headless, use `gpuops status`, `gpuops collect` or `gpuops export`")
