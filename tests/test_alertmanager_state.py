@@ -56,7 +56,7 @@ def state_of(client: AlertmanagerClient, rule: str) -> str:
     return next(a.state for a in client.alerts() if a.rule == rule)
 
 
-def test_client_lists_alerts_prometheus_fired_with_gpuops_names(alertmanager: str) -> None:  # noqa: F811
+def test_client_lists_alerts_prometheus_fired_with_gpuops_names(alertmanager: str) -> None:  # noqa: F811 - the fixture imported above
     now = time.time()
     fire_as_prometheus(alertmanager, now)
     client = AlertmanagerClient(alertmanager)
@@ -72,7 +72,7 @@ def test_client_lists_alerts_prometheus_fired_with_gpuops_names(alertmanager: st
     client.close()
 
 
-def test_cli_lists_silences_and_expires_in_alertmanager(alertmanager: str) -> None:  # noqa: F811
+def test_cli_lists_silences_and_expires_in_alertmanager(alertmanager: str) -> None:  # noqa: F811 - the fixture imported above
     fire_as_prometheus(alertmanager, time.time())
     client = AlertmanagerClient(alertmanager)
     wait_until("both alerts in Alertmanager", lambda: len(client.alerts()) == 2, PATIENCE_S)
@@ -109,7 +109,7 @@ def test_cli_lists_silences_and_expires_in_alertmanager(alertmanager: str) -> No
     client.close()
 
 
-def test_alertmanager_refusals_are_one_line_with_its_reason(alertmanager: str) -> None:  # noqa: F811
+def test_alertmanager_refusals_are_one_line_with_its_reason(alertmanager: str) -> None:  # noqa: F811 - the fixture imported above
     client = AlertmanagerClient(alertmanager)
     with pytest.raises(AlertmanagerError) as refused:
         client.expire_silence("00000000-0000-0000-0000-000000000000")

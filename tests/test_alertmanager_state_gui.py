@@ -51,7 +51,7 @@ def am_rows(view: AlertmanagerView) -> list[tuple[str, ...]]:
     return [tuple(tree.topLevelItem(i).text(c) for c in range(tree.columnCount())) for i in range(tree.topLevelItemCount())]
 
 
-def test_console_shows_alertmanager_and_its_silences_go_both_ways(qtbot, tmp_path: Path, alertmanager: str) -> None:  # noqa: F811
+def test_console_shows_alertmanager_and_its_silences_go_both_ways(qtbot, tmp_path: Path, alertmanager: str) -> None:  # noqa: F811 - the fixture imported above
     fire_as_prometheus(alertmanager, time.time())
     post_gpu3_alert(alertmanager)
     client = AlertmanagerClient(alertmanager)
