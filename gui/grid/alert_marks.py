@@ -56,23 +56,34 @@ class AlertMarks:
             item.setBrush(QBrush(SEVERITY_COLORS[severity]))
             item.setZValue(6 + z)  # above the selection veil, below the current GPU's outline
             self.paths[severity] = item
-        self.marks: dict[str, Severity] = {}
+        self.marks: dict[str, Severity] = {}  # what is drawn: the live marks, or a replayed instant's
+        self._live: dict[str, Severity] = {}
+        self._replaying = False
+        self._placed_on: tuple[GridLayout | None, FleetIndex | None] = (None, None)
         self.node_cells = False
         #: How many shapes of each severity are drawn now (one per node in node cells).
         self.drawn: dict[Severity, int] = dict.fromkeys(Severity, 0)
 
     def set_marks(self, marks: Mapping[str, Severity]) -> bool:
-        """True when the marks changed (the caller then places them)."""
-        marks = dict(marks)
-        if marks == self.marks:
+        """The live marks; True when the drawn marks changed (the caller then places them). While
+        a past instant is replayed they are kept for the return to live, not drawn."""
+        self._live = dict(marks)
+        if self._replaying or self._live == self.marks:
             return False
-        self.marks = marks
+        self.marks = self._live
         return True
+
+    def show_replay(self, marks: Mapping[str, Severity] | None) -> None:
+        """Draw the marks as they stood at a replayed instant; None: the live ones again."""
+        self._replaying = marks is not None
+        self.marks = self._live if marks is None else dict(marks)
+        self.place(*self._placed_on)
 
     def place(self, layout: GridLayout | None, index: FleetIndex | None, node_cells: bool | None = None) -> None:
         """Draw the marks on `layout`: per GPU, or per node block when `node_cells` (None: as before)."""
         if node_cells is not None:
             self.node_cells = node_cells
+        self._placed_on = (layout, index)
         paths = {severity: QPainterPath() for severity in self.paths}
         drawn = dict.fromkeys(Severity, 0)
         if layout is not None and index is not None:

@@ -143,6 +143,7 @@ class MainWindow(QMainWindow):
         self.grid.gpuSelected.connect(self.select_gpu)
         self.detail.gpuChosen.connect(self.select_gpu)
         self.kpi_strip.filterRequested.connect(self._filter_from_kpi)
+        self.ops.replayKpis.connect(self.kpi_strip.show_kpis)  # the replayed instant's, then live again
         self.window_actions = install_window_actions(self, self, history_db)
         self._consoles: list[Stoppable] = []
 
@@ -251,8 +252,8 @@ class MainWindow(QMainWindow):
         self.ops.accept(sample, graded)
         self._set_stale(False)
         self.error_banner.setVisible(False)
-        self.kpi_strip.show_kpis(graded.kpis)
         if not self.ops.replaying:
+            self.kpi_strip.show_kpis(graded.kpis)
             self.grid.show_sample(
                 sample, graded.index, health=graded.health, stale=graded.stale, last_fresh_ts=graded.last_fresh_ts
             )

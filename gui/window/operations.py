@@ -15,10 +15,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from PySide6.QtCore import QObject, Qt, SignalInstance
+from PySide6.QtCore import QObject, Qt, Signal, SignalInstance
 from PySide6.QtGui import QKeySequence, QShortcut
 from PySide6.QtWidgets import QLabel, QMainWindow, QTabWidget
 
+from gpuops.core.condition import conditions
 from gpuops.core.health import HealthModel
 from gpuops.core.sources.base import SourceError
 from gpuops.core.sources.prometheus import PrometheusSpec
@@ -33,7 +34,7 @@ from gpuops.gui.grid.fleet_grid import FleetGrid
 from gpuops.gui.live.fleet_index import FleetIndex
 from gpuops.gui.live.poll_grading import GradedPoll
 from gpuops.gui.live.recent_history import FleetHistory
-from gpuops.gui.window.kpi_strip import FleetKpis
+from gpuops.gui.window.kpi_strip import FleetKpis, fleet_kpis
 from gpuops.gui.window.replay_bar import ReplayBar, replay_label
 from gpuops.gui.workers.history_loader import HistoryLoader
 from gpuops.gui.workers.history_recorder import HistoryRecorder
@@ -66,6 +67,9 @@ class Operations(QObject):
     None never writes it (--read-only: no recorder, so nothing is created, recorded or seeded).
     `history_prometheus`: the `prometheus:` source spec, whose server the plots, trends and replay
     read instead of `history_db` (which the console still records into)."""
+
+    #: The KPIs to show (FleetKpis): the replayed instant's, and the last live poll's on the way back.
+    replayKpis = Signal(object)
 
     def __init__(
         self, window: QMainWindow, grid: FleetGrid, detail: DetailPanel, history_points: int, history_db: Path | None, *,
@@ -109,6 +113,7 @@ class Operations(QObject):
         self.detail.set_xid_memory(lambda uuid: tuple(self._xids.get(uuid, ())))
         self.trends.set_loader(self.loader)
         self.replay_bar = ReplayBar(self.loader)
+        self.replay_bar.replayMarks.connect(lambda marks: self.grid.alert_marks.show_replay({} if marks is None else marks))
         self.replay_bar.replaySample.connect(self._show_replay)
         self.replay_bar.liveRequested.connect(self._back_to_live)
         self._replay_index: FleetIndex | None = None
@@ -200,8 +205,12 @@ class Operations(QObject):
         health = HealthModel().assess(sample)
         self.grid.set_replay(replay_label(sample.ts))
         self.grid.show_sample(sample, self._replay_index, health=health)
+        self.replayKpis.emit(fleet_kpis(sample, conditions(health.level, sample.state, None)))
 
     def _back_to_live(self) -> None:
+        if self.assessment is not None:
+            self.replayKpis.emit(self.assessment.kpis)
+        self.grid.alert_marks.show_replay(None)
         self.grid.set_replay(None)
         shown = self._live()
         if shown is not None:

@@ -1,4 +1,5 @@
-"""Fleet replay: a slider over the recorded history; the grid shows the fleet as it was then.
+"""Fleet replay: a slider over the recorded history; the grid and the KPI strip show the fleet as
+it was then, under a banner "Replay: 2026-12-02 06:22:00 UTC — Live" (Live goes back).
 
 The bar asks the history loader for the recorded time span when opened, and for the fleet at
 the slider's instant when it settles; `replaySample` carries that FleetSample to the window,
@@ -7,9 +8,16 @@ the slider's instant when it settles; `replaySample` carries that FleetSample to
 
 from __future__ import annotations
 
+import sqlite3
+from pathlib import Path
+
 from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QPushButton, QSlider, QWidget
 
+from gpuops.core.alerts.model import Severity
+from gpuops.core.alerts.persistence import AlertStore
+from gpuops.core.store import StoreError
+from gpuops.core.store.connection import open_read_only
 from gpuops.core.telemetry import FleetSample
 from gpuops.core.timefmt import local_time, utc_time
 from gpuops.gui.workers.history_loader import HistoryLoader
@@ -22,11 +30,44 @@ _STYLE = "background: #fff0cc; color: #4a3b00; font-weight: bold; padding: 2px 6
 
 
 def replay_label(ts: float) -> str:
-    return f"Replay: {local_time(ts)}"
+    return f"Replay: {utc_time(ts)}"
+
+
+def replay_banner(ts: float) -> str:
+    """"Replay: 2026-12-02 06:22:00 UTC — Live", where Live is one click back."""
+    return f"{replay_label(ts)} — <a href='live'>Live</a>"
+
+
+def alerts_at(db_path: Path, t: float) -> dict[str, Severity] | None:
+    """GPU uuid -> worst severity of its alerts firing at `t`, from the history's alert table (as
+    the live marks, muted alerts left out, muted as they are now); None where that table cannot be
+    read (no local history, as for a Prometheus history without one). Runs on the loader's worker."""
+    try:
+        conn, _ = open_read_only(db_path)
+    except (StoreError, sqlite3.Error, OSError):
+        return None
+    try:
+        alerts = AlertStore(conn, read_only=True).history(since=t, until=t, limit=None)
+    except sqlite3.Error:
+        return None
+    finally:
+        conn.close()
+    marks: dict[str, Severity] = {}
+    for alert in alerts:
+        uuid, started = alert.gpu_uuid, alert.started_at
+        if uuid is None or started is None or started > t or alert.muted:
+            continue
+        if alert.ended_at is not None and alert.ended_at <= t:
+            continue
+        marks[uuid] = max(marks.get(uuid, alert.severity), alert.severity)
+    return marks
 
 
 class ReplayBar(QWidget):
     replaySample = Signal(object)  # FleetSample
+    #: The grid's alert marks at the replayed instant (uuid -> Severity), emitted before replaySample;
+    #: None when the alerts of then cannot be read.
+    replayMarks = Signal(object)
     liveRequested = Signal()
 
     def __init__(self, loader: HistoryLoader | None, parent: QWidget | None = None) -> None:
@@ -37,6 +78,8 @@ class ReplayBar(QWidget):
         self.slider.setRange(0, _STEPS)
         self.slider.setToolTip("Drag to choose the instant; the grid shows the fleet as recorded then")
         self.label = QLabel()
+        self.label.setTextFormat(Qt.TextFormat.AutoText)
+        self.label.linkActivated.connect(lambda _link: self.back_to_live())
         self.live_button = QPushButton("Back to live")
         self.live_button.setToolTip("Show live data again (Esc)")
         layout = QHBoxLayout(self)
@@ -106,7 +149,8 @@ class ReplayBar(QWidget):
     def _request(self, t: float) -> None:
         if self._loader is None:
             return
-        self._loader.request(REPLAY_RESOURCE, lambda reader: (t, reader.fleet_at(t)))
+        db_path = self._loader.db_path
+        self._loader.request(REPLAY_RESOURCE, lambda reader: (t, reader.fleet_at(t), alerts_at(db_path, t)))
 
     def back_to_live(self) -> None:
         was_active = self._active
@@ -136,13 +180,14 @@ class ReplayBar(QWidget):
             self.label.setToolTip(f"{utc_time(self._span[0])} – {utc_time(self._span[1])}")
         elif resource == REPLAY_RESOURCE:
             assert isinstance(result, tuple)
-            t, sample = result
+            t, sample, marks = result
             if sample is None:
                 self.label.setText(f"Nothing recorded near {local_time(t)}")
                 return
             assert isinstance(sample, FleetSample)
             self._active = True
             self._show_controls(True)
-            self.label.setText(replay_label(sample.ts))
-            self.label.setToolTip(utc_time(sample.ts))
+            self.label.setText(replay_banner(sample.ts))
+            self.label.setToolTip(f"The fleet as recorded at {local_time(sample.ts)} (local time); click Live to go back")
+            self.replayMarks.emit(marks)
             self.replaySample.emit(sample)
