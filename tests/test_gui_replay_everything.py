@@ -15,6 +15,7 @@ from gpuops.core.alerts.model import Severity
 from gpuops.core.sources.base import TelemetrySource
 from gpuops.core.telemetry import GpuState
 from gpuops.core.timefmt import utc_time
+from gpuops.gui.gpu.detail_panel import REPLAY_SPAN_S
 from gpuops.gui.live.poller import PollResult
 from tests import samples
 from tests.alerts_support import collect_with_alerts
@@ -90,6 +91,9 @@ def test_replay_moves_the_kpi_strip_alert_marks_and_shows_a_banner(qtbot, window
     live_marks = {GPUS[9].uuid: Severity.CRITICAL}
     window.grid.set_alert_marks(live_marks)  # as the alert console sets today's
     assert (strip.value_text("critical"), strip.value_text("lost")) == ("1", "0")
+    window.select_gpu(GPUS[ECC_GPU].uuid)
+    detail = window.detail
+    assert detail.picker.current.live
 
     bar.open()
     qtbot.waitUntil(bar.slider.isVisible, timeout=10_000)
@@ -98,6 +102,12 @@ def test_replay_moves_the_kpi_strip_alert_marks_and_shows_a_banner(qtbot, window
     assert bar.label.text().startswith(f"Replay: {utc_time(shown)} — ") and "Live</a>" in bar.label.text()
     assert (strip.value_text("critical"), strip.value_text("lost")) == ("1", "0")  # GPU 5's ECC, not GPU 9
     assert marks.marks == {GPUS[ECC_GPU].uuid: Severity.CRITICAL}
+    # The GPU's plots: the hour around the instant, from the history, the instant marked.
+    chosen = detail.picker.current
+    assert (chosen.start, chosen.end) == (shown - REPLAY_SPAN_S / 2, shown + REPLAY_SPAN_S / 2)
+    assert detail.plots.instant == shown
+    qtbot.waitUntil(lambda: detail.history is not None and detail.history.start == chosen.start, timeout=10_000)
+    assert detail.plots.curves["util_gpu_pct"].getOriginalDataset()[0].tolist() == poll_times
     # A live poll and today's alerts arriving meanwhile keep the replay on screen.
     window.apply_result(PollResult(live, 0.01))
     window.grid.set_alert_marks(live_marks)
@@ -111,3 +121,4 @@ def test_replay_moves_the_kpi_strip_alert_marks_and_shows_a_banner(qtbot, window
     assert not bar.active
     assert (strip.value_text("critical"), strip.value_text("lost")) == ("1", "0")
     assert marks.marks == live_marks
+    assert detail.picker.current.live and detail.plots.instant is None, "the GPU tab's range before the replay"

@@ -38,7 +38,7 @@ from gpuops.gui.gpu.facts import HEALTH_COUNTERS, counter_text, inventory_rows, 
 from gpuops.gui.gpu.history_queries import GpuHistory, GpuLoss, gpu_history, gpu_loss
 from gpuops.gui.gpu.process_model import ProcessTableModel
 from gpuops.gui.gpu.text import gpu_location, gpu_readings, staleness_text
-from gpuops.gui.gpu.time_range import TimeRange, TimeRangePicker
+from gpuops.gui.gpu.time_range import CUSTOM, TimeRange, TimeRangePicker
 from gpuops.gui.live.recent_history import HISTORY_SERIES, TraceRing
 from gpuops.gui.workers.history_loader import HistoryLoader
 
@@ -58,6 +58,8 @@ SPAN_RESOURCE = "detail-span"
 #: After a zoom or pan settles this long, the visible range is read again.
 _RELOAD_AFTER_MS = 250
 _XID_HEADERS = ("Time", "XID", "Meaning", "Recommended action")
+#: In replay the plots show this much around the replayed instant.
+REPLAY_SPAN_S = 3600.0
 
 
 def least_healthy_text(sample: FleetSample, health: FleetHealth, limit: int = LEAST_HEALTHY_SHOWN) -> str:
@@ -193,6 +195,7 @@ class DetailPanel(QWidget):
         self._history: GpuHistory | None = None
         self._loss: GpuLoss | None = None
         self._loss_asked: str | None = None  # the uuid whose loss was asked for
+        self._range_before_replay: TimeRange | None = None
         self._range: TimeRange = self.picker.current
         self._reload = QTimer(self)
         self._reload.setSingleShot(True)
@@ -341,6 +344,23 @@ class DetailPanel(QWidget):
             "power_w": _reported(sample, "power_limit_w", position, gpu.power_limit_w),
             "temp_c": gpu.slowdown_temp_c if gpu.slowdown_temp_c is not None else math.nan,
         })
+
+    def follow_replay(self, ts: float | None) -> None:
+        """In replay, plot the hour around the replayed instant `ts`, marked by a line; None
+        (back to live): the range chosen before the replay again."""
+        self.plots.mark_instant(ts)
+        if ts is not None:
+            if self._range_before_replay is None:
+                self._range_before_replay = self._range
+            self.picker.set_custom(ts - REPLAY_SPAN_S / 2, ts + REPLAY_SPAN_S / 2)
+            return
+        before, self._range_before_replay = self._range_before_replay, None
+        if before is None:
+            return
+        if before.label == CUSTOM and before.start is not None and before.end is not None:
+            self.picker.set_custom(before.start, before.end)
+        else:
+            self.picker.choose(before.label)
 
     # --- a lost GPU -------------------------------------------------------------------------
 

@@ -37,6 +37,7 @@ TIME_AXIS_HEIGHT_PX = 28
 _LIMIT_PEN = pg.mkPen((200, 60, 40), width=1, style=Qt.PenStyle.DashLine)
 _CROSSHAIR_PEN = pg.mkPen((128, 128, 128), width=1)
 _UNSEEN_PEN = pg.mkPen((0, 0, 0, 0))
+_INSTANT_PEN = pg.mkPen((200, 140, 0), width=2)
 
 
 class DetailPlots(pg.GraphicsLayoutWidget):
@@ -52,6 +53,7 @@ class DetailPlots(pg.GraphicsLayoutWidget):
         self._reach: dict[str, pg.PlotDataItem] = {}
         self._titles: dict[str, pg.TextItem] = {}
         self._crosshairs: list[pg.InfiniteLine] = []
+        self._instants: list[pg.InfiniteLine] = []
         last_row = len(HISTORY_SERIES) - 1
         for row, name in enumerate(HISTORY_SERIES):
             axis = {"bottom": pg.DateAxisItem()} if row == last_row else {}
@@ -75,6 +77,10 @@ class DetailPlots(pg.GraphicsLayoutWidget):
                 plot.addItem(limit, ignoreBounds=True)
                 self.limits[name] = limit
                 self._reach[name] = plot.plot(pen=_UNSEEN_PEN)  # keeps the limit in the y range
+            instant = pg.InfiniteLine(angle=90, movable=False, pen=_INSTANT_PEN)
+            instant.setVisible(False)
+            plot.addItem(instant, ignoreBounds=True)
+            self._instants.append(instant)
             crosshair = pg.InfiniteLine(angle=90, movable=False, pen=_CROSSHAIR_PEN)
             crosshair.setVisible(False)
             plot.addItem(crosshair, ignoreBounds=True)
@@ -108,6 +114,18 @@ class DetailPlots(pg.GraphicsLayoutWidget):
             self.plots["mem_used_gib"].setYRange(0, total, padding=0.02)
         else:
             self.plots["mem_used_gib"].enableAutoRange(axis="y")
+
+    def mark_instant(self, ts: float | None) -> None:
+        """A vertical line at the replayed instant on every plot (None: no line)."""
+        for line in self._instants:
+            line.setVisible(ts is not None)
+            if ts is not None:
+                line.setValue(ts)
+
+    @property
+    def instant(self) -> float | None:
+        line = self._instants[0]
+        return float(line.value()) if line.isVisible() else None
 
     def reset_axes(self) -> None:
         """Forget the last GPU's ranges and readings: its curves and limits go, the value axes

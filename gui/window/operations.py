@@ -206,11 +206,13 @@ class Operations(QObject):
         self.grid.set_replay(replay_label(sample.ts))
         self.grid.show_sample(sample, self._replay_index, health=health)
         self.replayKpis.emit(fleet_kpis(sample, conditions(health.level, sample.state, None)))
+        self.detail.follow_replay(sample.ts)
 
     def _back_to_live(self) -> None:
         if self.assessment is not None:
             self.replayKpis.emit(self.assessment.kpis)
         self.grid.alert_marks.show_replay(None)
+        self.detail.follow_replay(None)
         self.grid.set_replay(None)
         shown = self._live()
         if shown is not None:
