@@ -95,7 +95,7 @@ def test_cli_lists_silences_and_expires_in_alertmanager(alertmanager: str) -> No
     assert state_of(client, "gpu_hot") == "active"
     silence = next(s for s in client.silences() if s.id == silence_id)
     assert silence.created_by == os_user() and silence.comment == "RMA 4711"
-    assert set(silence.matchers) == {"alertname=ecc_uncorrectable", "node=~node0[0-7]"}
+    assert set(silence.matchers) == {"alertname=ecc_uncorrectable", "Hostname=~node0[0-7]"}
     assert silence.ends_at - silence.starts_at == pytest.approx(7200, abs=1)
 
     shown = gpuops("alerts", "silences", "--json", "--alertmanager", alertmanager)
@@ -137,7 +137,7 @@ def test_matchers_translate_to_alertmanager_labels() -> None:
     expected = {"name": "alertname", "value": "xid_.*", "isRegex": True, "isEqual": False}
     assert am_matcher(Matcher.parse("rule!~xid_.*")) == expected
     assert am_matcher(Matcher.parse("gpu=GPU-1"))["name"] == "UUID"
-    assert am_matcher(Matcher.parse("node!=n1")) == {"name": "node", "value": "n1", "isRegex": False, "isEqual": False}
+    assert am_matcher(Matcher.parse("node!=n1")) == {"name": "Hostname", "value": "n1", "isRegex": False, "isEqual": False}
 
 
 def test_alertmanager_option_goes_anywhere_like_the_shared_options() -> None:

@@ -90,6 +90,19 @@ def test_console_shows_alertmanager_and_its_silences_go_both_ways(qtbot, tmp_pat
         qtbot.waitUntil(lambda: tab.silences.topLevelItemCount() == 1, timeout=PATIENCE_MS)
         assert client.silences() == []
         assert f"Alertmanager silence {silence.id} expired" in tab.status.text()
+
+        # From the Alertmanager view, a silence is prefilled from its alert (a hand-written
+        # rule's, with only dcgm-exporter's Hostname) and mutes it there.
+        tab.views.setCurrentWidget(view)
+        hot = next(i for i in range(view.alerts.topLevelItemCount()) if view.alerts.topLevelItem(i).text(3) == "gpu_hot")
+        view.alerts.setCurrentItem(view.alerts.topLevelItem(hot))
+        dialog = tab.open_silence()
+        assert dialog.matchers_edit.toPlainText().splitlines() == ["rule=gpu_hot", "node=node08"]
+        dialog.comment_edit.setText("fan swap")
+        dialog.buttons.button(QDialogButtonBox.StandardButton.Ok).click()
+        qtbot.waitUntil(lambda: any(r[3] == "gpu_hot" and r[1].startswith("suppressed by") for r in am_rows(view)),
+                        timeout=PATIENCE_MS)
+        assert tab.title.startswith("Alerts (1 critical")  # the console's own alerts are not touched
     client.close()
 
 

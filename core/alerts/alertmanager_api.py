@@ -8,7 +8,7 @@ silences there and expires them, so a team muting an alert from the console or f
 Alerts come back as `AmAlert` rows named like gpuops' alerts (rule, severity, node, gpu index and
 uuid, summary, description) from dcgm-exporter's and our forwarder's labels. Silence matchers are
 gpuops' (`core.alerts.silences.Matcher`); their labels are translated to the names Alertmanager
-sees (`rule` is `alertname`, `gpu` is `UUID`, `model` is `modelName`), as the forwarder sends them.
+sees (`rule` is `alertname`, `gpu` is `UUID`, `model` is `modelName`, `node` is `Hostname`).
 
 Every call has a deadline (`core.sources.http_fetch`), runs in the caller's thread and raises
 `AlertmanagerError` with one line naming Alertmanager and why (refused, timed out, its own error
@@ -34,8 +34,10 @@ MAX_ANSWER_BYTES = 32 * 2**20
 #: Credentials and TLS from GPUOPS_ALERTMANAGER_CA_FILE, _INSECURE, _BEARER_TOKEN(_FILE),
 #: _USERNAME, _PASSWORD(_FILE), as GPUOPS_PROMETHEUS_* for the prometheus: source.
 ENV_PREFIX = "GPUOPS_ALERTMANAGER"
-#: gpuops matcher label -> the label Alertmanager holds (the forwarder's names).
-SILENCE_LABELS = {"rule": "alertname", "gpu": "UUID", "model": "modelName"}
+#: gpuops matcher label -> the label Alertmanager holds: dcgm-exporter's names, which the forwarder,
+#: the exported rules and hand-written rules on dcgm-exporter's series all carry (`node` only the
+#: first two, so a node matcher is `Hostname`).
+SILENCE_LABELS = {"rule": "alertname", "gpu": "UUID", "model": "modelName", "node": "Hostname"}
 
 
 class AlertmanagerError(Exception):

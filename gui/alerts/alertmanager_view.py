@@ -16,7 +16,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from PySide6.QtCore import QObject, QTimer, Signal
+from PySide6.QtCore import QObject, Qt, QTimer, Signal
 from PySide6.QtWidgets import QLabel, QTreeWidget, QTreeWidgetItem, QVBoxLayout, QWidget
 
 from gpuops.core.alerts.alertmanager_api import AlertmanagerClient, AlertmanagerError, AmAlert, AmSilence
@@ -140,6 +140,7 @@ class AlertmanagerWorker(QObject):
         return f"Alertmanager silence {job[1]} expired"
 
 
+_ALERT_ROLE = Qt.ItemDataRole.UserRole
 _COLUMNS = ("Severity", "State", "Since", "Rule", "Node", "GPU", "Summary")
 _WIDTHS = (80, 150, 150, 180, 110, 150)
 
@@ -164,16 +165,25 @@ class AlertmanagerView(QWidget):
         layout.addWidget(self.status)
         layout.addWidget(self.alerts, 1)
 
+    def selected(self) -> AmAlert | None:
+        item = self.alerts.currentItem()
+        return None if item is None else item.data(0, _ALERT_ROLE)
+
     def show_state(self, state: AmState) -> None:
         self.state = state
+        kept = self.selected()
         self.alerts.clear()
         for alert in state.alerts:
             muted = alert.silenced_by or alert.inhibited_by
             state_text = alert.state + (f" by {', '.join(muted)}" if muted else "")
-            self.alerts.addTopLevelItem(QTreeWidgetItem([
+            item = QTreeWidgetItem([
                 alert.severity or "-", state_text, when(alert.started_at) if alert.started_at else "-", alert.rule,
                 alert.node or "-", alert.gpu_uuid or alert.gpu_index or "-", alert.summary,
-            ]))
+            ])
+            item.setData(0, _ALERT_ROLE, alert)
+            self.alerts.addTopLevelItem(item)
+            if kept is not None and alert.fingerprint == kept.fingerprint:
+                self.alerts.setCurrentItem(item)
         if state.problem is not None:
             self.status.setStyleSheet("color: #b00020;")
             self.status.setText(f"No alerts shown: {state.problem}")

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
+from typing import Protocol
 
 from PySide6.QtCore import QDateTime
 from PySide6.QtWidgets import (
@@ -87,7 +88,20 @@ class SilenceRequest:
     comment: str
 
 
-def prefilled_matchers(alert: Alert) -> list[str]:
+class Silenceable(Protocol):
+    """What a silence is prefilled from: gpuops' `Alert` or Alertmanager's `AmAlert`."""
+
+    @property
+    def rule(self) -> str: ...
+    @property
+    def gpu_uuid(self) -> str | None: ...
+    @property
+    def node(self) -> str | None: ...
+    @property
+    def summary(self) -> str: ...
+
+
+def prefilled_matchers(alert: Silenceable) -> list[str]:
     """Matchers for exactly this kind of alert on this subject: its rule, and its GPU or node."""
     matchers = [f"rule={alert.rule}"]
     if alert.gpu_uuid is not None:
@@ -102,7 +116,7 @@ class SilenceDialog(QDialog):
 
     DEFAULT_S = 2 * 3600
 
-    def __init__(self, alert: Alert | None, parent: QWidget | None = None, *, now: float | None = None) -> None:
+    def __init__(self, alert: Silenceable | None, parent: QWidget | None = None, *, now: float | None = None) -> None:
         super().__init__(parent)
         about = f"Mute alerts like: {alert.summary}" if alert is not None else "Mute the alerts matching every line below."
         form, self.error, self.buttons = dialog_frame(self, "Silence alerts", about)

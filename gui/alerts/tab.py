@@ -574,10 +574,12 @@ class AlertsTab(QWidget):
         return self._open(dialog)
 
     def open_silence(self) -> SilenceDialog | None:
-        """The silence goes to this console's history and, with --alertmanager, to Alertmanager."""
+        """The silence goes to this console's history and, with --alertmanager, to Alertmanager;
+        prefilled from the alert chosen in the view shown (Alertmanager's in its view)."""
         if (self.worker is None and self.alertmanager is None) or self.read_only:
             return None
-        dialog = SilenceDialog(self.selected_alert(), self)
+        in_am_view = self.am_view is not None and self.views.currentWidget() is self.am_view
+        dialog = SilenceDialog(self.am_view.selected() if in_am_view else self.selected_alert(), self)
 
         def submit() -> None:
             request = dialog.request()
