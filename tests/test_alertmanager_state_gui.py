@@ -106,6 +106,33 @@ def test_console_shows_alertmanager_and_its_silences_go_both_ways(qtbot, tmp_pat
     client.close()
 
 
+def test_without_history_silences_go_to_alertmanager_and_read_only_makes_none(
+    qtbot, tmp_path: Path, alertmanager: str,  # noqa: F811 - the fixture imported above
+) -> None:
+    fire_as_prometheus(alertmanager, time.time())
+    client = AlertmanagerClient(alertmanager)
+    with open_windows(qtbot) as make_window:
+        window = make_window(FaultySource(N), history_db=None, alertmanager_url=alertmanager)
+        tab = window.alerts.tab
+        qtbot.waitUntil(lambda: len(am_rows(tab.am_view)) == 2, timeout=PATIENCE_MS)
+        assert "Alertmanager's alerts are in its view" in tab.status.text()
+        assert tab.silence_button.isEnabled() and not tab.ack_button.isEnabled()
+        dialog = tab.open_silence()
+        dialog.matchers_edit.setPlainText("rule=gpu_hot")
+        dialog.comment_edit.setText("known")
+        dialog.buttons.button(QDialogButtonBox.StandardButton.Ok).click()
+        qtbot.waitUntil(lambda: tab.silences.topLevelItemCount() == 1, timeout=PATIENCE_MS)
+        assert tab.silences.topLevelItem(0).text(0).startswith(AM_SILENCE_PREFIX)
+        assert [s.matchers for s in client.silences()] == [("alertname=gpu_hot",)]
+
+        watching = make_window(FaultySource(N), history_db=None, alertmanager_url=alertmanager, read_only=True)
+        qtbot.waitUntil(lambda: watching.alerts.tab.silences.topLevelItemCount() == 1, timeout=PATIENCE_MS)
+        watching.alerts.tab.silences.setCurrentItem(watching.alerts.tab.silences.topLevelItem(0))
+        assert not watching.alerts.tab.silence_button.isEnabled() and not watching.alerts.tab.expire_button.isEnabled()
+        assert watching.alerts.tab.open_silence() is None
+    client.close()
+
+
 def test_dead_alertmanager_says_why_and_the_view_is_empty(qtbot) -> None:
     dead = f"http://127.0.0.1:{free_port()}"
     worker = AlertmanagerWorker(dead)

@@ -20,7 +20,6 @@ from PySide6.QtCore import QObject, Qt, QTimer, Signal
 from PySide6.QtWidgets import QLabel, QTreeWidget, QTreeWidgetItem, QVBoxLayout, QWidget
 
 from gpuops.core.alerts.alertmanager_api import AlertmanagerClient, AlertmanagerError, AmAlert, AmSilence
-from gpuops.core.alerts.model import Severity
 from gpuops.core.alerts.silences import Matcher
 from gpuops.gui.alerts.model import when
 from gpuops.gui.workers.bridge import Bridge
@@ -44,16 +43,9 @@ class AmState:
     read_at: float
     problem: str | None = None
 
-    def counts(self) -> dict[Severity, int]:
-        """Active (not silenced or inhibited) alerts per gpuops severity; others are not counted."""
-        counts = {s: 0 for s in Severity}
-        for alert in self.alerts:
-            if alert.state == "active":
-                try:
-                    counts[Severity.parse(alert.severity or "")] += 1
-                except ValueError:
-                    pass
-        return counts
+    def active(self) -> int:
+        """Alerts neither silenced nor inhibited, whatever their severity label."""
+        return sum(1 for alert in self.alerts if alert.state == "active")
 
 
 @dataclass(frozen=True)
@@ -190,8 +182,8 @@ class AlertmanagerView(QWidget):
         else:
             self.status.setStyleSheet("")
             self.status.setText(f"{len(state.alerts)} alerts in Alertmanager {state.url}, read {when(state.read_at)}")
-        firing = sum(state.counts().values())
-        title = f"{VIEW_TITLE} ({firing})" if firing else VIEW_TITLE if state.problem is None else f"{VIEW_TITLE} (!)"
+        active = state.active()
+        title = f"{VIEW_TITLE} ({active})" if active else VIEW_TITLE if state.problem is None else f"{VIEW_TITLE} (!)"
         if title != self.title:
             self.title = title
             self.titleChanged.emit(title)
