@@ -163,3 +163,34 @@ def test_alertmanager_credentials_come_from_the_environment(tmp_path) -> None:
         result = subprocess.run([sys.executable, "-m", "gpuops", *args, "--alertmanager", "https://am.example"],
                                 capture_output=True, text=True, timeout=60, env=env)
         assert result.returncode == 2 and f"CA file {tmp_path / 'missing.pem'} does not exist" in result.stderr
+
+
+#: bcrypt (cost 4, cheap on purpose) of PASSWORD, for Alertmanager's basic_auth_users.
+PASSWORD = "s3cret-test"
+PASSWORD_BCRYPT = "$2b$04$NEr..PQJ7w4EAgr4qVJtpOKlvXfrBTuxd5A//OOhxGjD2Av5EGQJ."
+
+
+def test_credentials_from_the_environment_reach_an_alertmanager_behind_basic_auth(tmp_path) -> None:
+    import base64
+
+    from gpuops.core.alerts.alertmanager import AlertmanagerForwarder
+    from gpuops.core.alerts.builtin_rules import builtin_rules
+    from gpuops.core.alerts.engine import AlertEngine
+    from tests.samples import make_sample
+    from tests.test_alerts_alertmanager import running_alertmanager
+
+    pair = base64.b64encode(f"oncall:{PASSWORD}".encode()).decode()
+    web = f"basic_auth_users:\n  oncall: '{PASSWORD_BCRYPT}'\n"
+    with running_alertmanager(tmp_path, web_config=web, headers={"Authorization": f"Basic {pair}"}) as base:
+        with pytest.raises(AlertmanagerError, match=r"refused to list alerts: HTTP 401 Unauthorized"):
+            AlertmanagerClient(base).alerts()
+        (tmp_path / "password").write_text(PASSWORD + "\n")
+        env = {"GPUOPS_ALERTMANAGER_USERNAME": "oncall", "GPUOPS_ALERTMANAGER_PASSWORD_FILE": str(tmp_path / "password")}
+        now = time.time()
+        engine = AlertEngine(builtin_rules(), poll_interval_s=5.0)
+        engine.evaluate(make_sample(4, ts=now, values={"ecc_uncorrected_volatile": {1: 2}}), now)
+        assert AlertmanagerForwarder(base, environ=env).sync(engine.active, (), now) == 1  # collect's forwarder too
+        listed = subprocess.run([sys.executable, "-m", "gpuops", "alerts", "--alertmanager", base, "--json"],
+                                capture_output=True, text=True, timeout=60, env={**os.environ, **env})
+        assert listed.returncode == 0, listed.stderr
+        assert [row["rule"] for row in json.loads(listed.stdout)] == ["ecc_uncorrectable"]

@@ -12,6 +12,7 @@ import subprocess
 import time
 import urllib.request
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -46,8 +47,12 @@ def _get_alerts(base: str) -> list[dict]:
         return json.load(response)
 
 
-@pytest.fixture
-def alertmanager(tmp_path: Path) -> Iterator[str]:
+@contextmanager
+def running_alertmanager(
+    tmp_path: Path, *, web_config: str | None = None, headers: dict[str, str] | None = None
+) -> Iterator[str]:
+    """A real Alertmanager on loopback (its base URL); `web_config`: its --web.config.file text
+    (TLS, basic auth), `headers` what the readiness check sends to pass it."""
     binary = require_tool(
         ALERTMANAGER, "alertmanager", install="apt-get install -y prometheus-alertmanager; scripts/dev.sh does it"
     )
@@ -56,17 +61,19 @@ def alertmanager(tmp_path: Path) -> Iterator[str]:
     port = free_port()
     log_path = tmp_path / "alertmanager.log"
     log = log_path.open("w")
-    process = subprocess.Popen(
-        [binary, f"--config.file={config}", f"--storage.path={tmp_path / 'data'}",
-         f"--web.listen-address=127.0.0.1:{port}", "--cluster.listen-address="],
-        stdout=log, stderr=subprocess.STDOUT,
-    )
+    command = [binary, f"--config.file={config}", f"--storage.path={tmp_path / 'data'}",
+               f"--web.listen-address=127.0.0.1:{port}", "--cluster.listen-address="]
+    if web_config is not None:
+        (tmp_path / "web.yml").write_text(web_config)
+        command.append(f"--web.config.file={tmp_path / 'web.yml'}")
+    process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
     base = f"http://127.0.0.1:{port}"
     try:
         def ready() -> bool:
             if process.poll() is not None:
                 pytest.fail(f"alertmanager exited with {process.returncode}: {log_path.read_text()}")
-            with urllib.request.urlopen(f"{base}/-/ready", timeout=2) as response:
+            request = urllib.request.Request(f"{base}/-/ready", headers=headers or {})
+            with urllib.request.urlopen(request, timeout=2) as response:
                 return response.status == 200
 
         wait_until("alertmanager to be ready", ready, STARTUP_LIMIT_S)
@@ -74,6 +81,12 @@ def alertmanager(tmp_path: Path) -> Iterator[str]:
     finally:
         stop(process)
         log.close()
+
+
+@pytest.fixture
+def alertmanager(tmp_path: Path) -> Iterator[str]:
+    with running_alertmanager(tmp_path) as base:
+        yield base
 
 
 def test_firing_then_resolved_alerts_reach_alertmanager(alertmanager: str) -> None:

@@ -30,7 +30,7 @@ from pathlib import Path
 from gpuops.core import jsontext
 from gpuops.core.alerts.model import Alert, AlertState
 from gpuops.core.logonce import LastingProblem
-from gpuops.core.sources.http_fetch import FetchError, HttpFetcher
+from gpuops.core.sources.http_fetch import FetchError, HttpFetcher, HttpOptions
 from gpuops.core.timefmt import iso_utc
 
 log = logging.getLogger("gpuops.alerts")
@@ -41,6 +41,10 @@ MAX_UNSENT_RESOLVED = 10_000
 RUNBOOK_BASE_ENV = "GPUOPS_RUNBOOK_BASE_URL"
 SENT_AT_KEY = "alertmanager_sent_at"  # meta row: {alert id: UTC epoch s of the last send}
 CLOSE_WAIT_S = 1.0
+#: Credentials and TLS for Alertmanager from GPUOPS_ALERTMANAGER_CA_FILE, _INSECURE,
+#: _BEARER_TOKEN(_FILE), _USERNAME, _PASSWORD(_FILE), as GPUOPS_PROMETHEUS_* for the prometheus:
+#: source (the forwarder here and the API client in core.alerts.alertmanager_api).
+ENV_PREFIX = "GPUOPS_ALERTMANAGER"
 # Our alert label -> the names Alertmanager receives (dcgm-exporter's where it has one).
 FORWARDED_LABELS: dict[str, tuple[str, ...]] = {
     "severity": ("severity",),
@@ -62,7 +66,7 @@ class AlertmanagerForwarder:
     def __init__(
         self, url: str, *, resend_interval_s: float = DEFAULT_RESEND_INTERVAL_S, timeout_s: float = 5.0,
         generator_url: str | None = None, runbook_base_url: str | None = None,
-        environ: Mapping[str, str] | None = None,
+        environ: Mapping[str, str] | None = None, options: HttpOptions | None = None,
     ) -> None:
         if not url.startswith(("http://", "https://")):
             raise ValueError(f"Alertmanager URL {url!r} must start with http:// or https://")
@@ -75,7 +79,7 @@ class AlertmanagerForwarder:
         self.timeout_s = timeout_s
         self.generator_url = generator_url
         self.runbook_base_url = base.rstrip("/") or None
-        self._fetcher = HttpFetcher(timeout_s=timeout_s, max_bytes=2**20)
+        self._fetcher = HttpFetcher(options or HttpOptions.from_env(ENV_PREFIX, env), timeout_s=timeout_s, max_bytes=2**20)
         self._sent_at: dict[int, float] = {}
         self._unsent_resolved: dict[int, Alert] = {}
 

@@ -24,6 +24,7 @@ from typing import Any
 from urllib.parse import quote, urlencode
 
 from gpuops.core import jsontext
+from gpuops.core.alerts.alertmanager import ENV_PREFIX
 from gpuops.core.alerts.silences import Matcher
 from gpuops.core.allocations.audit import os_user
 from gpuops.core.sources.http_fetch import FetchError, HttpFetcher, HttpOptions
@@ -31,9 +32,6 @@ from gpuops.core.timefmt import BadTime, iso_utc, parse_iso_ms
 
 DEFAULT_TIMEOUT_S = 5.0
 MAX_ANSWER_BYTES = 32 * 2**20
-#: Credentials and TLS from GPUOPS_ALERTMANAGER_CA_FILE, _INSECURE, _BEARER_TOKEN(_FILE),
-#: _USERNAME, _PASSWORD(_FILE), as GPUOPS_PROMETHEUS_* for the prometheus: source.
-ENV_PREFIX = "GPUOPS_ALERTMANAGER"
 #: gpuops matcher label -> the label Alertmanager holds: dcgm-exporter's names, which the forwarder,
 #: the exported rules and hand-written rules on dcgm-exporter's series all carry (`node` only the
 #: first two, so a node matcher is `Hostname`).
