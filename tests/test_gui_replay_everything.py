@@ -102,6 +102,10 @@ def test_replay_moves_the_kpi_strip_alert_marks_and_shows_a_banner(qtbot, window
     assert bar.label.text().startswith(f"Replay: {utc_time(shown)} — ") and "Live</a>" in bar.label.text()
     assert (strip.value_text("critical"), strip.value_text("lost")) == ("1", "0")  # GPU 5's ECC, not GPU 9
     assert marks.marks == {GPUS[ECC_GPU].uuid: Severity.CRITICAL}
+    # The Alerts tab: what was active then, as it stood (firing, though it has ended since).
+    tab = window.alerts.tab
+    assert not tab.replay_banner.isHidden() and utc_time(shown) in tab.replay_banner.text()
+    assert [(a.rule, a.state.value, a.ended_at) for a in active_alerts(tab)] == [("ecc_uncorrectable", "firing", None)]
     # The GPU's plots: the hour around the instant, from the history, the instant marked.
     chosen = detail.picker.current
     assert (chosen.start, chosen.end) == (shown - REPLAY_SPAN_S / 2, shown + REPLAY_SPAN_S / 2)
@@ -113,12 +117,26 @@ def test_replay_moves_the_kpi_strip_alert_marks_and_shows_a_banner(qtbot, window
     window.grid.set_alert_marks(live_marks)
     assert strip.value_text("critical") == "1" and marks.marks == {GPUS[ECC_GPU].uuid: Severity.CRITICAL}
 
+    qtbot.waitUntil(lambda: tab.snapshot is not None, timeout=10_000)
+    assert [a.rule for a in tab.snapshot.active] == ["gpu_lost"]  # today's
+    tab.show_snapshot(tab.snapshot)  # a live refresh meanwhile leaves the instant's alerts
+    assert [a.rule for a in active_alerts(tab)] == ["ecc_uncorrectable"]
+
     replay(qtbot, window, poll_times[26] + 1)
     assert (strip.value_text("critical"), strip.value_text("lost")) == ("0", "1")
     assert marks.marks == {GPUS[LOST_GPU].uuid: Severity.CRITICAL}, "gpu_lost fired; the ECC alert had ended"
+    assert [a.rule for a in active_alerts(tab)] == ["gpu_lost"]
 
     bar.label.linkActivated.emit("live")  # the banner's Live link
     assert not bar.active
     assert (strip.value_text("critical"), strip.value_text("lost")) == ("1", "0")
     assert marks.marks == live_marks
     assert detail.picker.current.live and detail.plots.instant is None, "the GPU tab's range before the replay"
+    assert tab.replay_banner.isHidden()
+    assert [a.rule for a in active_alerts(tab)] == ["gpu_lost"]
+
+
+def active_alerts(tab) -> list:
+    model = tab.model
+    return [model.alert_at(model.index(r, 0, model.index(g, 0)))
+            for g in range(model.rowCount()) for r in range(model.rowCount(model.index(g, 0)))]

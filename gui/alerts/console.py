@@ -14,11 +14,12 @@ from pathlib import Path
 
 from PySide6.QtCore import QObject
 
-from gpuops.core.alerts.model import AlertState, Severity
+from gpuops.core.alerts.model import Severity
 from gpuops.gui.alerts.alertmanager_view import AlertmanagerWorker
 from gpuops.gui.alerts.tab import AlertsTab, WindowTitleBadge
 from gpuops.gui.alerts.worker import AlertSnapshot, AlertWorker
 from gpuops.gui.app.tray import Notifier, TrayNotifier
+from gpuops.gui.grid.alert_marks import marks_of
 from gpuops.gui.window.host import ConsoleHost
 from gpuops.gui.workers.history_recorder import HistoryRecorder
 
@@ -29,12 +30,7 @@ STATUS_MESSAGE_MS = 15_000
 
 def alert_marks(snapshot: AlertSnapshot) -> dict[str, Severity]:
     """GPU uuid -> worst severity among its firing alerts that want attention (not muted)."""
-    marks: dict[str, Severity] = {}
-    for alert in snapshot.active:
-        uuid = alert.gpu_uuid
-        if uuid is not None and alert.state is AlertState.FIRING and not alert.muted:
-            marks[uuid] = max(marks.get(uuid, alert.severity), alert.severity)
-    return marks
+    return marks_of(snapshot.active)
 
 
 class AlertConsole(QObject):
@@ -70,6 +66,7 @@ class AlertConsole(QObject):
         self.tab.countsChanged.connect(self.badge.set_counts)
         self.tab.gpuChosen.connect(host.select_gpu)
         host.grid.gpuSelected.connect(self.tab.set_gpu)
+        host.replay_alerts.connect(self.tab.show_replay)
         if worker is not None:
             worker.snapshotReady.connect(self._snapshot)
             worker.notificationDue.connect(self.notifier.notify)

@@ -49,12 +49,14 @@ from PySide6.QtWidgets import (
 from gpuops.core.alerts.builtin_rules import rule_origin
 from gpuops.core.alerts.model import Alert, AlertState, Severity
 from gpuops.core.alerts.rules import Rule
+from gpuops.core.timefmt import utc_time
 from gpuops.gui.alerts.alertmanager_view import AlertmanagerView, AlertmanagerWorker, AmActionResult, AmState
 from gpuops.gui.alerts.dialogs import AcknowledgeDialog, SilenceDialog
 from gpuops.gui.alerts.model import GROUP_BY, SEVERITY_COLORS, ActiveAlertsModel, HistoryModel, when
 from gpuops.gui.alerts.rule_dialog import RuleDialog, free_name
 from gpuops.gui.alerts.rules_model import RulesModel
 from gpuops.gui.alerts.worker import ActionResult, AlertSnapshot, AlertWorker, HistoryQuery, RuleSet, Timeline
+from gpuops.gui.window.replay_bar import REPLAY_STYLE
 
 TAB_TITLE = "Alerts"
 #: History and timeline ranges: label -> seconds back from now (None: everything).
@@ -166,6 +168,10 @@ class AlertsTab(QWidget):
         self.maintenance_button.setToolTip("Mute every alert of the selected alert's node while it is being worked on")
         self.status = QLabel()
         self.status.setWordWrap(True)
+        self.replay_banner = QLabel()
+        self.replay_banner.setStyleSheet(REPLAY_STYLE)
+        self.replay_banner.hide()  # only in replay
+        self._replayed: tuple[float, tuple[Alert, ...] | None] | None = None
 
         self.model = ActiveAlertsModel(self)
         self.tree = QTreeView()
@@ -265,6 +271,7 @@ class AlertsTab(QWidget):
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addLayout(bar)
         layout.addWidget(self.status)
+        layout.addWidget(self.replay_banner)
         layout.addWidget(self.views, 1)
 
         self._filter_timer = QTimer(self)
@@ -389,7 +396,8 @@ class AlertsTab(QWidget):
         first = self.snapshot is None
         self.snapshot = snapshot
         kept = self.selected_alert()
-        self.model.set_alerts(snapshot.active)
+        if self._replayed is None:  # in replay the instant's alerts stay on show
+            self.model.set_alerts(snapshot.active)
         if first:
             self.tree.expandAll()
         if kept is not None and not self.tree.currentIndex().isValid():
@@ -417,6 +425,22 @@ class AlertsTab(QWidget):
         elif current is not None:
             self.select_rule(current.name)
         self._update_actions()
+
+    def show_replay(self, replayed: tuple[float, tuple[Alert, ...] | None] | None) -> None:
+        """In replay, the active alerts as they stood at the instant (None in the pair: they cannot
+        be read), under a banner; live snapshots wait. None: the live alerts again."""
+        self._replayed = replayed
+        if replayed is None:
+            self.replay_banner.hide()
+            self.model.set_alerts(() if self.snapshot is None else self.snapshot.active)
+            return
+        ts, alerts = replayed
+        self.model.set_alerts(alerts or ())
+        self.replay_banner.setText(
+            f"Replay: the alerts active at {utc_time(ts)}" if alerts is not None
+            else f"Replay: the alerts of {utc_time(ts)} cannot be read (no local history)"
+        )
+        self.replay_banner.show()
 
     def _span_groups(self) -> None:
         """A group row's counts read across the columns ("busy_unallocated — 3 alerts: 3 warning")."""

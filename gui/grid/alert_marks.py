@@ -10,14 +10,14 @@ GPUs, so a fleet of 10,000 GPUs with a handful of alerts costs a handful of shap
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 
 import numpy as np
 from PySide6.QtCore import QRectF
 from PySide6.QtGui import QBrush, QColor, QPainterPath, QPen
 from PySide6.QtWidgets import QGraphicsItem, QGraphicsPathItem
 
-from gpuops.core.alerts.model import Severity
+from gpuops.core.alerts.model import Alert, AlertState, Severity
 from gpuops.gui.alerts.model import SEVERITY_COLORS
 from gpuops.gui.grid.layout import GridLayout
 from gpuops.gui.live.fleet_index import FleetIndex
@@ -30,6 +30,16 @@ SQUARE_FRACTION = 0.26
 _INSET = 0.04  # dot and square keep off the cell's edge
 #: The shape drawn for each severity (tests and the legend read it).
 SHAPES = {Severity.CRITICAL: "triangle", Severity.WARNING: "dot", Severity.INFO: "square"}
+
+
+def marks_of(alerts: Iterable[Alert]) -> dict[str, Severity]:
+    """GPU uuid -> worst severity among its firing alerts that want attention (not muted)."""
+    marks: dict[str, Severity] = {}
+    for alert in alerts:
+        uuid = alert.gpu_uuid
+        if uuid is not None and alert.state is AlertState.FIRING and not alert.muted:
+            marks[uuid] = max(marks.get(uuid, alert.severity), alert.severity)
+    return marks
 
 
 def _add_shape(path: QPainterPath, severity: Severity, x1: float, y: float) -> None:

@@ -65,6 +65,11 @@ class ConsoleHost(Protocol):
     @property
     def poll_shown(self) -> SignalInstance: ...
 
+    @property
+    def replay_alerts(self) -> SignalInstance:
+        """(instant, the alerts active then or None) while replaying; None back to live."""
+        ...
+
     def last_sample(self) -> FleetSample | None: ...
 
     def show_status(self, text: str, timeout_ms: int) -> None: ...
@@ -83,6 +88,7 @@ class WindowHost:
     grid: FleetGrid
     detail: DetailPanel
     poll_shown: SignalInstance
+    replay_alerts: SignalInstance
     last_sample: Callable[[], FleetSample | None]
     show_status: Callable[[str, int], None]
     select_gpu: Callable[[str], None]

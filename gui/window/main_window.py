@@ -166,6 +166,7 @@ class MainWindow(QMainWindow):
         """The narrow interface a console works through (see `gui.window.host`)."""
         return WindowHost(
             widget=self, tabs=self.ops.tabs, grid=self.grid, detail=self.detail, poll_shown=self.pollShown,
+            replay_alerts=self.ops.replay_bar.replayAlerts,
             last_sample=lambda: self._sample,
             show_status=lambda text, ms: self.statusBar().showMessage(text, ms), select_gpu=self.select_gpu,
             bring_to_front=self.bring_to_front,

@@ -19,6 +19,7 @@ from PySide6.QtCore import QObject, Qt, Signal, SignalInstance
 from PySide6.QtGui import QKeySequence, QShortcut
 from PySide6.QtWidgets import QLabel, QMainWindow, QTabWidget
 
+from gpuops.core.alerts.model import Alert
 from gpuops.core.condition import conditions
 from gpuops.core.health import HealthModel
 from gpuops.core.sources.base import SourceError
@@ -30,6 +31,7 @@ from gpuops.gui.app.theme import follow_system_theme
 from gpuops.gui.gpu.detail_panel import DetailPanel
 from gpuops.gui.gpu.node_view import NodeView
 from gpuops.gui.gpu.trends_view import TrendsView
+from gpuops.gui.grid.alert_marks import marks_of
 from gpuops.gui.grid.fleet_grid import FleetGrid
 from gpuops.gui.live.fleet_index import FleetIndex
 from gpuops.gui.live.poll_grading import GradedPoll
@@ -113,7 +115,7 @@ class Operations(QObject):
         self.detail.set_xid_memory(lambda uuid: tuple(self._xids.get(uuid, ())))
         self.trends.set_loader(self.loader)
         self.replay_bar = ReplayBar(self.loader)
-        self.replay_bar.replayMarks.connect(lambda marks: self.grid.alert_marks.show_replay({} if marks is None else marks))
+        self.replay_bar.replayAlerts.connect(self._replay_marks)
         self.replay_bar.replaySample.connect(self._show_replay)
         self.replay_bar.liveRequested.connect(self._back_to_live)
         self._replay_index: FleetIndex | None = None
@@ -207,6 +209,11 @@ class Operations(QObject):
         self.grid.show_sample(sample, self._replay_index, health=health)
         self.replayKpis.emit(fleet_kpis(sample, conditions(health.level, sample.state, None)))
         self.detail.follow_replay(sample.ts)
+
+    def _replay_marks(self, replayed: tuple[float, tuple[Alert, ...] | None] | None) -> None:
+        """The grid's alert marks at the replayed instant (none where its alerts cannot be read)."""
+        if replayed is not None:
+            self.grid.alert_marks.show_replay(marks_of(replayed[1] or ()))
 
     def _back_to_live(self) -> None:
         if self.assessment is not None:

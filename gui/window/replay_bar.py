@@ -9,12 +9,13 @@ the slider's instant when it settles; `replaySample` carries that FleetSample to
 from __future__ import annotations
 
 import sqlite3
+from dataclasses import replace
 from pathlib import Path
 
 from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QPushButton, QSlider, QWidget
 
-from gpuops.core.alerts.model import Severity
+from gpuops.core.alerts.model import Alert, AlertState
 from gpuops.core.alerts.persistence import AlertStore
 from gpuops.core.store import StoreError
 from gpuops.core.store.connection import open_read_only
@@ -26,7 +27,7 @@ REPLAY_RESOURCE = "replay"
 SPAN_RESOURCE = "replay-span"
 _STEPS = 1000
 _SETTLE_MS = 150
-_STYLE = "background: #fff0cc; color: #4a3b00; font-weight: bold; padding: 2px 6px;"
+REPLAY_STYLE = "background: #fff0cc; color: #4a3b00; font-weight: bold; padding: 2px 6px;"
 
 
 def replay_label(ts: float) -> str:
@@ -38,10 +39,10 @@ def replay_banner(ts: float) -> str:
     return f"{replay_label(ts)} — <a href='live'>Live</a>"
 
 
-def alerts_at(db_path: Path, t: float) -> dict[str, Severity] | None:
-    """GPU uuid -> worst severity of its alerts firing at `t`, from the history's alert table (as
-    the live marks, muted alerts left out, muted as they are now); None where that table cannot be
-    read (no local history, as for a Prometheus history without one). Runs on the loader's worker."""
+def alerts_at(db_path: Path, t: float) -> tuple[Alert, ...] | None:
+    """The alerts active at `t` as they stood then (pending or firing, not yet ended; muted as they
+    are now), from the history's alert table; None where that table cannot be read (no local
+    history, as for a Prometheus history without one). Runs on the loader's worker."""
     try:
         conn, _ = open_read_only(db_path)
     except (StoreError, sqlite3.Error, OSError):
@@ -52,22 +53,23 @@ def alerts_at(db_path: Path, t: float) -> dict[str, Severity] | None:
         return None
     finally:
         conn.close()
-    marks: dict[str, Severity] = {}
+    then = []
     for alert in alerts:
-        uuid, started = alert.gpu_uuid, alert.started_at
-        if uuid is None or started is None or started > t or alert.muted:
+        if alert.pending_at > t or (alert.ended_at is not None and alert.ended_at <= t):
             continue
-        if alert.ended_at is not None and alert.ended_at <= t:
-            continue
-        marks[uuid] = max(marks.get(uuid, alert.severity), alert.severity)
-    return marks
+        firing = alert.started_at is not None and alert.started_at <= t
+        then.append(replace(
+            alert, state=AlertState.FIRING if firing else AlertState.PENDING, started_at=alert.started_at if firing else None,
+            ended_at=None,
+        ))
+    return tuple(then)
 
 
 class ReplayBar(QWidget):
     replaySample = Signal(object)  # FleetSample
-    #: The grid's alert marks at the replayed instant (uuid -> Severity), emitted before replaySample;
-    #: None when the alerts of then cannot be read.
-    replayMarks = Signal(object)
+    #: (instant, the alerts active then or None where they cannot be read), emitted before
+    #: replaySample; None when back to live.
+    replayAlerts = Signal(object)
     liveRequested = Signal()
 
     def __init__(self, loader: HistoryLoader | None, parent: QWidget | None = None) -> None:
@@ -114,7 +116,7 @@ class ReplayBar(QWidget):
     def _show_controls(self, visible: bool) -> None:
         self.slider.setVisible(visible)
         self.live_button.setVisible(visible)
-        self.label.setStyleSheet(_STYLE if visible and self._active else "")
+        self.label.setStyleSheet(REPLAY_STYLE if visible and self._active else "")
 
     def open(self) -> None:
         """Ask for the recorded span; the slider appears when it is known."""
@@ -159,6 +161,7 @@ class ReplayBar(QWidget):
         self.label.setText("")
         self._show_controls(False)
         if was_active:
+            self.replayAlerts.emit(None)
             self.liveRequested.emit()
 
     def _failed(self, resource: str, message: str) -> None:
@@ -180,7 +183,7 @@ class ReplayBar(QWidget):
             self.label.setToolTip(f"{utc_time(self._span[0])} – {utc_time(self._span[1])}")
         elif resource == REPLAY_RESOURCE:
             assert isinstance(result, tuple)
-            t, sample, marks = result
+            t, sample, alerts = result
             if sample is None:
                 self.label.setText(f"Nothing recorded near {local_time(t)}")
                 return
@@ -189,5 +192,5 @@ class ReplayBar(QWidget):
             self._show_controls(True)
             self.label.setText(replay_banner(sample.ts))
             self.label.setToolTip(f"The fleet as recorded at {local_time(sample.ts)} (local time); click Live to go back")
-            self.replayMarks.emit(marks)
+            self.replayAlerts.emit((sample.ts, alerts))
             self.replaySample.emit(sample)
