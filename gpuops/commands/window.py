@@ -16,6 +16,8 @@ from gpuops.commands._options import BOOK, FLEET, Failed, UsageError, add_comman
 #: Qt platforms that draw into a display server; any other (offscreen, minimal, vnc, eglfs, ...)
 #: needs none.
 _DISPLAY_PLATFORMS = ("xcb", "wayland")
+#: Seconds each site stays on a wallboard before the next one (`--wallboard` without a value).
+DEFAULT_CYCLE_S = 30.0
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -32,6 +34,11 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--no-history", action="store_true", help="neither read nor write history: Live views only")
     parser.add_argument(
         "--new-instance", action="store_true", help="open another window even if the console is already open (default: raise it)"
+    )
+    parser.add_argument(
+        "--wallboard", type=interval_s, nargs="?", const=DEFAULT_CYCLE_S, default=None, metavar="S",
+        help=f"a read-only console for a wall screen: full screen, large numbers, the grid and the alerts only, "
+        f"showing each site for S seconds in turn (default {DEFAULT_CYCLE_S:g}); F11 leaves it",
     )
     parser.set_defaults(run=run)
 
@@ -106,8 +113,9 @@ def run(args: argparse.Namespace) -> int:
         interval_s=poll_interval_s,
         new_instance=args.new_instance,
         history_db=None if args.no_history else db_path,
-        read_only=args.read_only,
+        read_only=args.read_only or args.wallboard is not None,
         alertmanager_url=args.alertmanager,
+        wallboard_cycle_s=args.wallboard,
     )
 
 

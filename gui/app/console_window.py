@@ -12,7 +12,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtWidgets import QWidget
+from PySide6.QtWidgets import QMenu, QWidget
 
 from gpuops.core.snapshot import holders_at
 from gpuops.core.sources.base import TelemetrySource
@@ -20,6 +20,7 @@ from gpuops.gui.alerts.console import AlertConsole
 from gpuops.gui.customers.console import AllocationConsole
 from gpuops.gui.snapshot.export import ConsoleState
 from gpuops.gui.window.main_window import APP_TITLE, MainWindow
+from gpuops.gui.window.wallboard import Wallboard
 
 
 class ConsoleWindow(MainWindow):
@@ -48,6 +49,12 @@ class ConsoleWindow(MainWindow):
         self.allocations = AllocationConsole(host, history_db, read_only=read_only, recorder=recorder)
         self.add_console(self.alerts)
         self.add_console(self.allocations)
+        self.wallboard = Wallboard(
+            self, kpi_strip=self.kpi_strip, grid=self.grid, tabs=self.ops.tabs, alerts=self.alerts.tab,
+            alert_views=self.alerts.tab.views, hidden=(self.ops.replay_bar,),
+        )
+        menus = self.menuBar()
+        menus.insertMenu(menus.actions()[-1], QMenu("&View", self)).menu().addAction(self.wallboard.action)
         self.window_actions.exporter.console_state = self.console_state
 
     def console_state(self) -> ConsoleState:

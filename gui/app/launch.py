@@ -117,11 +117,13 @@ def run_app(
     history_db: Path | None = None,
     read_only: bool = False,
     alertmanager_url: str | None = None,
+    wallboard_cycle_s: float | None = None,
 ) -> int:
     """Open the window on `source_spec` (opened on the worker thread) and run until closed.
     Unless `new_instance`, a console already open is raised instead (and this returns 0).
     `history_db` is the history to read (and write when no collector does); None: no history.
-    `alertmanager_url`: the Alertmanager whose alerts and silences the Alerts tab shows too."""
+    `alertmanager_url`: the Alertmanager whose alerts and silences the Alerts tab shows too.
+    `wallboard_cycle_s`: open in wallboard mode, each site shown this many seconds."""
     if not interval_s > 0:
         print(f"gpuops: the poll interval must be a positive number of seconds, not {interval_s}", file=sys.stderr)
         return 2
@@ -153,6 +155,8 @@ def run_app(
         instance.raiseRequested.connect(lambda: _raise_again(window))
         instance.listen()
     window.show()
+    if wallboard_cycle_s is not None:
+        window.wallboard.enter(wallboard_cycle_s)
     window.start()
     # Ctrl-C in the terminal closes the window; the idle timer lets Python run the handler.
     signal.signal(signal.SIGINT, lambda *_: window.close())

@@ -191,13 +191,18 @@ class FleetGrid(QWidget):
         self.legend = ColorLegend()
 
         top = QHBoxLayout()
+        self._colour_controls: list[QWidget] = []
         for label, widget in (("Colour by", self.metric_combo), ("Map", self.palette_combo)):
-            top.addWidget(QLabel(label))
+            self._colour_controls += [QLabel(label), widget]
+            top.addWidget(self._colour_controls[-2])
             top.addWidget(widget)
         top.addSpacing(12)
         top.addWidget(self.legend)
         top.addStretch(1)
-        second = QHBoxLayout()
+        #: Grouping, sorting, cells, filter and find: one row, hidden on a wallboard.
+        self.controls = QWidget()
+        second = QHBoxLayout(self.controls)
+        second.setContentsMargins(0, 0, 0, 0)
         for label, widget in (("Group", self.group_combo), ("Sort", self.sort_combo), ("Cells", self.cells_combo)):
             second.addWidget(QLabel(label))
             second.addWidget(widget)
@@ -236,7 +241,7 @@ class FleetGrid(QWidget):
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addLayout(top)
-        layout.addLayout(second)
+        layout.addWidget(self.controls)
         layout.addWidget(self.message)
         layout.addWidget(self.view, 1)
 
@@ -253,6 +258,8 @@ class FleetGrid(QWidget):
         self._index: FleetIndex | None = None
         self._layout: GridLayout | None = None
         self._fit_size = (1, 1)  # cells the view spans zoomed out (see _room_for)
+        #: A filtered grid fills the view instead of keeping the usual cell size (a wallboard's sites).
+        self.fill_when_filtered = False
         self._pixels = np.zeros((1, 1), dtype=np.uint8)
         self._sample: FleetSample | None = None
         self._health: FleetHealth | None = None
@@ -376,6 +383,11 @@ class FleetGrid(QWidget):
 
     def set_filter(self, text: str) -> None:
         self.filter_edit.setText(text)
+
+    def set_controls_visible(self, visible: bool) -> None:
+        """Show or hide every control (the legend stays: the colours must still be readable)."""
+        for widget in (*self._colour_controls, self.controls, self.message):
+            widget.setVisible(visible)
 
     def set_cells(self, mode: str) -> None:
         """"auto", "gpu" or "node" (see CELL_MODES)."""
@@ -573,7 +585,7 @@ class FleetGrid(QWidget):
         """The cells the view spans when zoomed out: the layout's own, or under a filter those
         of the whole fleet, so that the GPUs found keep their usual cell size, from the top-left,
         instead of a few giant cells."""
-        if self._index is None or len(arrangement.order) == len(self._index):
+        if self._index is None or len(arrangement.order) == len(self._index) or self.fill_when_filtered:
             return layout.width, layout.height
         unfiltered = arrange(self._index, self._facts(), GridSettings(self._settings.group_by, self._settings.sort_by))
         whole = GridLayout(self._index, arrangement=unfiltered)

@@ -84,11 +84,19 @@ class _Tile(QFrame):
         font.setPointSizeF(font.pointSizeF() * 1.5)
         font.setBold(True)
         self.value.setFont(font)
+        self.title = QLabel(title)
+        self._sizes = (self.title.font().pointSizeF(), font.pointSizeF())
         layout = QVBoxLayout(self)
         layout.setContentsMargins(10, 4, 10, 4)
         layout.setSpacing(0)
-        layout.addWidget(QLabel(title))
+        layout.addWidget(self.title)
         layout.addWidget(self.value)
+
+    def set_scale(self, factor: float) -> None:
+        for label, size in zip((self.title, self.value), self._sizes, strict=True):
+            font = label.font()
+            font.setPointSizeF(size * factor)
+            label.setFont(font)
 
     def set_value(self, text: str, style: str = "") -> None:
         self.value.setText(text)
@@ -117,10 +125,15 @@ class KpiStrip(QWidget):
             self.tiles[condition.label] = tile
         self.tiles["util"] = _Tile("Fleet utilization", "Mean GPU utilization over the GPUs that answer")
         self.tiles["power"] = _Tile("Power", "Total board power of the GPUs that answer")
+        #: What the strip's neighbours show, when it is not the whole fleet (a wallboard's site).
+        self.caption = QLabel()
+        self.caption.hide()
         layout = QHBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         for tile in self.tiles.values():
             layout.addWidget(tile)
+        layout.addSpacing(16)
+        layout.addWidget(self.caption)
         layout.addStretch(1)
 
     def value_text(self, key: str) -> str:
@@ -142,3 +155,16 @@ class KpiStrip(QWidget):
 
     def set_stale(self, stale: bool) -> None:
         self.setEnabled(not stale)
+
+    def set_scale(self, factor: float) -> None:
+        """Text `factor` times its usual size (a wallboard is read from across a room)."""
+        for tile in self.tiles.values():
+            tile.set_scale(factor)
+        font = self.caption.font()
+        font.setPointSizeF(self.tiles["total"].title.font().pointSizeF())
+        font.setBold(True)
+        self.caption.setFont(font)
+
+    def set_caption(self, text: str) -> None:
+        self.caption.setText(text)
+        self.caption.setVisible(bool(text))
