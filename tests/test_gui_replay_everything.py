@@ -117,6 +117,13 @@ def test_replay_moves_the_kpi_strip_alert_marks_and_shows_a_banner(qtbot, window
     window.grid.set_alert_marks(live_marks)
     assert strip.value_text("critical") == "1" and marks.marks == {GPUS[ECC_GPU].uuid: Severity.CRITICAL}
 
+    # The Node tab: every GPU of the node over the same hour.
+    node_view = window.ops.node_view
+    window.ops.tabs.setCurrentWidget(node_view)
+    qtbot.waitUntil(lambda: node_view.replayed is not None, timeout=10_000)
+    column = [g.uuid for g in GPUS if g.node == GPUS[ECC_GPU].node].index(GPUS[ECC_GPU].uuid)
+    assert node_view.curve(column, "util_gpu_pct").getOriginalDataset()[0].tolist() == poll_times
+    assert "(replay)" in node_view.title.text()
     qtbot.waitUntil(lambda: tab.snapshot is not None, timeout=10_000)
     assert [a.rule for a in tab.snapshot.active] == ["gpu_lost"]  # today's
     tab.show_snapshot(tab.snapshot)  # a live refresh meanwhile leaves the instant's alerts
@@ -133,6 +140,8 @@ def test_replay_moves_the_kpi_strip_alert_marks_and_shows_a_banner(qtbot, window
     assert marks.marks == live_marks
     assert detail.picker.current.live and detail.plots.instant is None, "the GPU tab's range before the replay"
     assert tab.replay_banner.isHidden()
+    assert node_view.replayed is None and "(replay)" not in node_view.title.text()
+    assert len(node_view.curve(column, "util_gpu_pct").getOriginalDataset()[0]) <= 2, "the live minutes again"
     assert [a.rule for a in active_alerts(tab)] == ["gpu_lost"]
 
 

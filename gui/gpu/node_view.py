@@ -1,8 +1,10 @@
 """All GPUs of one node side by side: small multiples of utilization, power and temperature.
 
-Fed from the in-memory history. Plot items are costly to create (tens of ms each), so they are
-built only when the view is first shown, and reused: switching nodes only retitles them and
-sets their data. While hidden the view just remembers which node to show.
+Fed from the in-memory history; in replay, from the history database (through the history
+loader, off the GUI thread): the hour around the replayed instant, marked by a line. Plot items
+are costly to create (tens of ms each), so they are built only when the view is first shown, and
+reused: switching nodes only retitles them and sets their data. While hidden the view just
+remembers which node to show.
 """
 
 from __future__ import annotations
@@ -11,8 +13,11 @@ import pyqtgraph as pg
 from PySide6.QtWidgets import QLabel, QVBoxLayout, QWidget
 
 from gpuops.core.telemetry import FleetSample
+from gpuops.core.timefmt import utc_time
+from gpuops.gui.gpu.history_queries import GpuHistory, gpu_history
 from gpuops.gui.live.fleet_index import FleetIndex
 from gpuops.gui.live.recent_history import FleetHistory
+from gpuops.gui.workers.history_loader import HistoryLoader
 
 #: Rows of the small multiples: series, title, fixed y range (None: automatic).
 NODE_ROWS: tuple[tuple[str, str, tuple[float, float] | None], ...] = (
@@ -22,6 +27,12 @@ NODE_ROWS: tuple[tuple[str, str, tuple[float, float] | None], ...] = (
 )
 _PEN = pg.mkPen((33, 110, 180), width=1)
 _PROMPT = "Select a GPU to see every GPU of its node side by side."
+_INSTANT_PEN = pg.mkPen((200, 140, 0), width=2)
+#: The resource name of this view's history requests; in replay it shows this much around the instant.
+NODE_RESOURCE = "node"
+REPLAY_SPAN_S = 3600.0
+#: Points per GPU series read for a replay (small multiples are a few hundred pixels wide).
+_REPLAY_POINTS = 300
 
 
 class NodeView(QWidget):
@@ -43,6 +54,67 @@ class NodeView(QWidget):
         self._history: FleetHistory | None = None
         self._curves: list[dict[str, pg.PlotDataItem]] = []
         self._plots: list[tuple[pg.PlotItem, ...]] = []
+        self._instants: list[pg.InfiniteLine] = []
+        self._uuids: tuple[str, ...] = ()
+        self._loader: HistoryLoader | None = None
+        self._replay_ts: float | None = None
+        self.replayed: tuple[GpuHistory, ...] | None = None  # what a replay drew, by column
+
+    def set_loader(self, loader: HistoryLoader | None) -> None:
+        """Read replayed ranges through `loader` (None: no history, so no replay either)."""
+        self._loader = loader
+        if loader is not None:
+            loader.loaded.connect(self._loaded)
+            loader.failed.connect(self._failed)
+
+    def follow_replay(self, ts: float | None) -> None:
+        """In replay, the node's GPUs over the hour around `ts`; None: the live minutes again."""
+        self._replay_ts = ts
+        self.replayed = None
+        for line in self._instants:
+            line.setVisible(ts is not None)
+            if ts is not None:
+                line.setValue(ts)
+        if ts is None:
+            if self.node is not None:
+                self.title.setText(f"Node {self.node}: {len(self._positions)} GPUs")
+            self.refresh()
+        else:
+            self._request_replay()
+
+    def _request_replay(self) -> None:
+        ts, loader, uuids = self._replay_ts, self._loader, self._uuids
+        if ts is None or loader is None or not uuids:
+            return
+        start, end = ts - REPLAY_SPAN_S / 2, ts + REPLAY_SPAN_S / 2
+        self.title.setText(f"Node {self.node}: {len(uuids)} GPUs · reading the hour around {utc_time(ts)}…")
+        loader.request(
+            NODE_RESOURCE, lambda reader: tuple(gpu_history(reader, u, start, end, _REPLAY_POINTS) for u in uuids)
+        )
+
+    def _loaded(self, resource: str, result: object) -> None:
+        if resource != NODE_RESOURCE or self._replay_ts is None or not isinstance(result, tuple):
+            return
+        if tuple(h.uuid for h in result) != self._uuids:
+            return  # another node was chosen meanwhile
+        self.replayed = result
+        self.title.setText(f"Node {self.node}: {len(result)} GPUs · the hour around {utc_time(self._replay_ts)} (replay)")
+        self._draw_replay()
+
+    def _failed(self, resource: str, message: str) -> None:
+        if resource == NODE_RESOURCE and self._replay_ts is not None:
+            self.title.setText(f"Node {self.node}: history unavailable: {message}")
+
+    def _draw_replay(self) -> None:
+        if self.replayed is None or not self.isVisible():
+            return
+        self._ensure_columns(len(self._positions))
+        self._show_columns()
+        for curves, history in zip(self._curves, self.replayed, strict=False):
+            for name, curve in curves.items():
+                curve.setData(history.ts[name], history.values[name])
+        if self._plots and self.replayed:
+            self._plots[0][0].setXRange(self.replayed[0].start, self.replayed[0].end, padding=0)
 
     @property
     def gpu_count(self) -> int:
@@ -59,9 +131,15 @@ class NodeView(QWidget):
             return
         self.node = node
         self._positions = group.gpu_positions
+        self._uuids = tuple(sample.gpus[p].uuid for p in group.gpu_positions)
         self._titles = tuple(f"GPU {sample.gpus[p].index}" for p in group.gpu_positions)
         self._history = history
         self.title.setText(f"Node {node}: {len(group.gpu_positions)} GPUs")
+        if self._replay_ts is not None:
+            if self.replayed is None or tuple(h.uuid for h in self.replayed) != self._uuids:
+                self.replayed = None
+                self._request_replay()
+            return
         self.refresh(history)
 
     def _ensure_columns(self, count: int) -> None:
@@ -83,16 +161,35 @@ class NodeView(QWidget):
                 if self._plots:
                     plot.setXLink(self._plots[0][0])
                 curves[series] = plot.plot(pen=_PEN)
+                instant = pg.InfiniteLine(angle=90, movable=False, pen=_INSTANT_PEN)
+                instant.setVisible(self._replay_ts is not None)
+                if self._replay_ts is not None:
+                    instant.setValue(self._replay_ts)
+                plot.addItem(instant, ignoreBounds=True)
+                self._instants.append(instant)
                 plots.append(plot)
             self._plots.append(tuple(plots))
             self._curves.append(curves)
 
     def refresh(self, history: FleetHistory | None = None) -> None:
-        """Redraw from the in-memory history (skipped while hidden: it is cheap to catch up)."""
+        """Redraw from the in-memory history (skipped while hidden: it is cheap to catch up; and
+        in replay, which shows the replayed hour instead)."""
         history = history or self._history
+        if self._replay_ts is not None:
+            self._draw_replay()
+            return
         if not self.isVisible() or history is None or not self._positions:
             return
         self._ensure_columns(len(self._positions))
+        self._show_columns()
+        for plot in self._plots[0][:1]:
+            plot.enableAutoRange(x=True)
+        for curves, position in zip(self._curves, self._positions, strict=False):
+            ts, series = history.gpu(position)
+            for name, curve in curves.items():
+                curve.setData(ts, series[name])
+
+    def _show_columns(self) -> None:
         for column, plots in enumerate(self._plots):
             used = column < len(self._positions)
             for row, plot in enumerate(plots):
@@ -100,10 +197,6 @@ class NodeView(QWidget):
                 if used:
                     title = NODE_ROWS[row][1]
                     plot.setTitle(f"{self._titles[column]} · {title}" if row == 0 else title, size="8pt")
-        for curves, position in zip(self._curves, self._positions, strict=False):
-            ts, series = history.gpu(position)
-            for name, curve in curves.items():
-                curve.setData(ts, series[name])
 
     def showEvent(self, event) -> None:
         super().showEvent(event)

@@ -114,6 +114,7 @@ class Operations(QObject):
         self._xids: dict[str, deque[XidEvent]] = {}
         self.detail.set_xid_memory(lambda uuid: tuple(self._xids.get(uuid, ())))
         self.trends.set_loader(self.loader)
+        self.node_view.set_loader(self.loader)
         self.replay_bar = ReplayBar(self.loader)
         self.replay_bar.replayAlerts.connect(self._replay_marks)
         self.replay_bar.replaySample.connect(self._show_replay)
@@ -209,6 +210,7 @@ class Operations(QObject):
         self.grid.show_sample(sample, self._replay_index, health=health)
         self.replayKpis.emit(fleet_kpis(sample, conditions(health.level, sample.state, None)))
         self.detail.follow_replay(sample.ts)
+        self.node_view.follow_replay(sample.ts)
 
     def _replay_marks(self, replayed: tuple[float, tuple[Alert, ...] | None] | None) -> None:
         """The grid's alert marks at the replayed instant (none where its alerts cannot be read)."""
@@ -220,6 +222,7 @@ class Operations(QObject):
             self.replayKpis.emit(self.assessment.kpis)
         self.grid.alert_marks.show_replay(None)
         self.detail.follow_replay(None)
+        self.node_view.follow_replay(None)
         self.grid.set_replay(None)
         shown = self._live()
         if shown is not None:
