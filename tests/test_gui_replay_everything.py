@@ -110,6 +110,7 @@ def test_replay_moves_the_kpi_strip_alert_marks_and_shows_a_banner(qtbot, window
     chosen = detail.picker.current
     assert (chosen.start, chosen.end) == (shown - REPLAY_SPAN_S / 2, shown + REPLAY_SPAN_S / 2)
     assert detail.plots.instant == shown
+    assert f"the plots show the hour around the replayed {utc_time(shown)}" in detail.header.text()
     qtbot.waitUntil(lambda: detail.history is not None and detail.history.start == chosen.start, timeout=10_000)
     assert detail.plots.curves["util_gpu_pct"].getOriginalDataset()[0].tolist() == poll_times
     # A live poll and today's alerts arriving meanwhile keep the replay on screen.
@@ -139,6 +140,7 @@ def test_replay_moves_the_kpi_strip_alert_marks_and_shows_a_banner(qtbot, window
     assert (strip.value_text("critical"), strip.value_text("lost")) == ("1", "0")
     assert marks.marks == live_marks
     assert detail.picker.current.live and detail.plots.instant is None, "the GPU tab's range before the replay"
+    assert "replayed" not in detail.header.text()
     assert tab.replay_banner.isHidden()
     assert node_view.replayed is None and "(replay)" not in node_view.title.text()
     assert len(node_view.curve(column, "util_gpu_pct").getOriginalDataset()[0]) <= 2, "the live minutes again"

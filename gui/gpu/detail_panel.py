@@ -332,7 +332,9 @@ class DetailPanel(QWidget):
         health = self._reason or "ok"
         self.header.setText(
             f"<b>{gpu_location(sample, position)}</b><br>{gpu.uuid}<br>"
-            f"state: {state} · health: {health}<br>"
+            + (f"<i>Live now; the plots show the hour around the replayed {utc_time(self.plots.instant)}</i><br>"
+               if self.plots.instant is not None else "")
+            + f"state: {state} · health: {health}<br>"
             + (f"{html.escape(self._allocation)}<br>" if self._allocation else "")
             + gpu_readings(sample, position, self.units)
         )
@@ -349,6 +351,8 @@ class DetailPanel(QWidget):
         """In replay, plot the hour around the replayed instant `ts`, marked by a line; None
         (back to live): the range chosen before the replay again."""
         self.plots.mark_instant(ts)
+        if self._shown is not None:
+            self._show_facts(*self._shown)  # the header says it reads now, the plots then
         if ts is not None:
             if self._range_before_replay is None:
                 self._range_before_replay = self._range
