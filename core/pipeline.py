@@ -126,8 +126,10 @@ def collect_loop(
         else:
             source_down.resolve("works again")
             outcome = pipeline.process(sample)
-            if outcome.stored and pipeline.status().backlog_polls == 0:  # committed, not only queued
-                log.debug("stored poll at %.3f (%d GPUs)", sample.ts, len(sample))
+            written = pipeline.status()
+            if outcome.stored and written.backlog_polls == 0:  # committed, not only queued
+                # The time as stored (whole milliseconds), so that the line names the row exactly.
+                log.debug("stored poll at %.3f (%d GPUs)", written.last_written_ts, len(sample))
             elif outcome.stored:
                 log.debug("poll at %.3f waits in the backlog (the history is busy)", sample.ts)
             if on_outcome is not None:
