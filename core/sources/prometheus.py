@@ -169,16 +169,7 @@ class PrometheusSource(TelemetrySource):
             body = self._fetcher.get(url)
         except FetchError as exc:
             raise SourceError(f"Prometheus at {self.spec.base_url}: {_api_error(exc)}") from None
-        try:
-            document = json.loads(body)
-            if document.get("status") != "success":
-                raise ValueError(document.get("error") or "status is not success")
-            data = document["data"]
-            if data.get("resultType") != "vector":
-                raise ValueError(f"expected a vector, got {data.get('resultType')!r}")
-            return data["result"]
-        except (ValueError, KeyError, TypeError, AttributeError) as exc:
-            raise SourceError(f"Prometheus at {self.spec.base_url}: unexpected answer to {promql!r}: {exc}") from None
+        return api_result(body, "vector", self.spec.base_url, promql)
 
     def _inventory_queries(self) -> dict[str, str]:
         """Identity, MIG and pod labels of every GPU: asked every INVENTORY_REFRESH_S, or at once when
@@ -418,6 +409,22 @@ def _gpu_rows(
 
 def _whole_number(text: str) -> int | None:
     return int(text) if text.isdigit() else None
+
+
+def api_result(body: bytes, result_type: str, base_url: str, query: str) -> list[dict[str, Any]]:
+    """The result list of a Prometheus API answer of `result_type` ("vector", "matrix"), or a
+    SourceError saying what was wrong with the answer to `query`."""
+    try:
+        document = json.loads(body)
+        if document.get("status") != "success":
+            raise ValueError(document.get("error") or "status is not success")
+        data = document["data"]
+        if data.get("resultType") != result_type:
+            raise ValueError(f"expected a {result_type}, got {data.get('resultType')!r}")
+        result: list[dict[str, Any]] = data["result"]
+        return result
+    except (ValueError, KeyError, TypeError, AttributeError) as exc:
+        raise SourceError(f"Prometheus at {base_url}: unexpected answer to {query[:200]!r}: {exc}") from None
 
 
 def _api_error(exc: FetchError) -> str:

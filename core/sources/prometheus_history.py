@@ -42,7 +42,7 @@ from gpuops.core.health import Health, xid_severity
 from gpuops.core.sources.base import SourceError
 from gpuops.core.sources.dcgm_fleet import gpu_labels
 from gpuops.core.sources.http_fetch import FetchError, HttpFetcher
-from gpuops.core.sources.prometheus import PrometheusSource, PrometheusSpec, _api_error
+from gpuops.core.sources.prometheus import PrometheusSource, PrometheusSpec, _api_error, api_result
 from gpuops.core.store.columns import STATS_OF_KIND, Kind, Stat
 from gpuops.core.store.fleet import FLEET_METRICS
 from gpuops.core.store.layout import StoreLayout
@@ -124,17 +124,7 @@ class PrometheusHistory:
             body = self._fetcher.post(url, urlencode(params).encode(), "application/x-www-form-urlencoded")
         except FetchError as exc:
             raise SourceError(f"Prometheus at {self.spec.base_url}: {_api_error(exc)}") from None
-        try:
-            document = json.loads(body)
-            if document.get("status") != "success":
-                raise ValueError(document.get("error") or "status is not success")
-            data = document["data"]
-            if data.get("resultType") != result_type:
-                raise ValueError(f"expected a {result_type}, got {data.get('resultType')!r}")
-            return data["result"]
-        except (ValueError, KeyError, TypeError, AttributeError) as exc:
-            query = params["query"][:200]
-            raise SourceError(f"Prometheus at {self.spec.base_url}: unexpected answer to {query!r}: {exc}") from None
+        return api_result(body, result_type, self.spec.base_url, params["query"])
 
     def series_in(self, start: float, end: float, selector: str) -> list[dict[str, str]]:
         """Label sets of the series matching `selector` with samples in [start, end) (/api/v1/series)."""
