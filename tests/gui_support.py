@@ -3,6 +3,7 @@ hang a poll (or the open), fail with SourceError, or mark GPUs lost."""
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -123,6 +124,20 @@ class FakeSource(TelemetrySource):
 
     def close(self) -> None:
         self.closed.set()
+
+
+#: GPUs with an uncorrectable ECC error in `FaultySource` (node-000 and node-002 of a 4-per-node fleet).
+ECC_GPUS = (3, 9)
+
+
+class FaultySource(FakeSource):
+    """The fake fleet with an uncorrectable ECC error on ECC_GPUS: two critical alerts."""
+
+    def poll(self) -> FleetSample:
+        sample = super().poll()
+        ecc = np.zeros(len(sample))
+        ecc[list(ECC_GPUS)] = 1.0
+        return dataclasses.replace(sample, metrics={**sample.metrics, "ecc_uncorrected_volatile": ecc})
 
 
 # --- window fixtures and helpers ------------------------------------------------------------

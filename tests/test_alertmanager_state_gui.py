@@ -20,11 +20,11 @@ from PySide6.QtWidgets import QDialogButtonBox
 from gpuops.core.alerts.alertmanager_api import AlertmanagerClient
 from gpuops.gui.alerts.alertmanager_view import AlertmanagerView, AlertmanagerWorker
 from gpuops.gui.alerts.tab import AM_SILENCE_PREFIX
-from tests.gui_support import OFFSCREEN_PLUGIN_NOTICE, gpu_uuid, open_windows
+from tests.gui_support import ECC_GPUS, OFFSCREEN_PLUGIN_NOTICE, FaultySource, gpu_uuid, open_windows
 from tests.servers import free_port
 from tests.test_alertmanager_state import fire_as_prometheus
 from tests.test_alerts_alertmanager import alertmanager  # noqa: F401 (fixture)
-from tests.test_gui_alerts import ECC_GPUS, PATIENCE_MS, FaultySource, N, ecc_alert, wait_for_alerts
+from tests.test_gui_alerts import PATIENCE_MS, N, ecc_alert, wait_for_alerts
 
 pytestmark = [pytest.mark.slow, pytest.mark.qt_log_ignore(OFFSCREEN_PLUGIN_NOTICE)]
 

@@ -5,7 +5,6 @@ maintenance through the alert worker (never on the GUI thread); --read-only disa
 
 from __future__ import annotations
 
-import dataclasses
 import threading
 from pathlib import Path
 
@@ -16,25 +15,13 @@ from PySide6.QtWidgets import QDialogButtonBox
 from gpuops.core.alerts.model import AlertState, Severity
 from gpuops.core.alerts.persistence import AlertStore
 from gpuops.core.store.connection import open_database
-from gpuops.core.telemetry import FleetSample
 from tests.alerts_support import collect_with_alerts
-from tests.gui_support import OFFSCREEN_PLUGIN_NOTICE, FakeSource, gpu_uuid, open_windows
+from tests.gui_support import ECC_GPUS, OFFSCREEN_PLUGIN_NOTICE, FakeSource, FaultySource, gpu_uuid, open_windows
 
 pytestmark = pytest.mark.qt_log_ignore(OFFSCREEN_PLUGIN_NOTICE)
 
 N = 16
-ECC_GPUS = (3, 9)  # node-000 and node-002
 PATIENCE_MS = 20_000
-
-
-class FaultySource(FakeSource):
-    """The fake fleet with an uncorrectable ECC error on GPUs 3 and 9 (critical alerts)."""
-
-    def poll(self) -> FleetSample:
-        sample = super().poll()
-        ecc = np.zeros(len(sample))
-        ecc[list(ECC_GPUS)] = 1.0
-        return dataclasses.replace(sample, metrics={**sample.metrics, "ecc_uncorrected_volatile": ecc})
 
 
 @pytest.fixture

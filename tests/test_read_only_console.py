@@ -13,8 +13,8 @@ import pytest
 from gpuops.core.allocations.repository import AllocationRepository
 from gpuops.core.store.connection import open_database
 from tests.alerts_support import collect_with_alerts
-from tests.gui_support import OFFSCREEN_PLUGIN_NOTICE, open_windows
-from tests.test_gui_alerts import FaultySource, N
+from tests.gui_support import OFFSCREEN_PLUGIN_NOTICE, FaultySource, open_windows
+from tests.test_gui_alerts import N
 
 pytestmark = pytest.mark.qt_log_ignore(OFFSCREEN_PLUGIN_NOTICE)
 

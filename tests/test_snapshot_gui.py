@@ -5,20 +5,26 @@ the console's exports carry the alerts, customers and health its window shows.""
 from __future__ import annotations
 
 import csv
-import dataclasses
 import json
 import subprocess
 import time
 
-import numpy as np
 import pytest
 from PySide6.QtCore import QTimer
 
 from gpuops.core.allocations.repository import AllocationRepository
 from gpuops.core.store.writer import HistoryWriter
-from gpuops.core.telemetry import FleetSample
 from gpuops.gui.snapshot.export import PROGRESS_AFTER_MS, ConsoleState, SnapshotExporter
-from tests.gui_support import OFFSCREEN_PLUGIN_NOTICE, FakeSource, close_windows, gpu_uuid, make_sample, window_factory
+from tests.gui_support import (
+    ECC_GPUS,
+    OFFSCREEN_PLUGIN_NOTICE,
+    FakeSource,
+    FaultySource,
+    close_windows,
+    gpu_uuid,
+    make_sample,
+    window_factory,
+)
 from tests.snapshot_support import ALERT_SUMMARY, make_snapshot_history
 from tests.test_snapshot_export import image_stats
 from tests.tools import require_tool
@@ -112,19 +118,8 @@ def test_existing_file_is_replaced_only_when_confirmed(qtbot, window, tmp_path):
 # --- the console's own history and live state ---------------------------------------------------
 
 N_CONSOLE = 16
-ECC_GPUS = (3, 9)
 ACME_GPUS = (0, 1, 2, 3)
 PATIENCE_MS = 20_000
-
-
-class FaultySource(FakeSource):
-    """The fake fleet with an uncorrectable ECC error on ECC_GPUS (critical alerts)."""
-
-    def poll(self) -> FleetSample:
-        sample = super().poll()
-        ecc = np.zeros(len(sample))
-        ecc[list(ECC_GPUS)] = 1.0
-        return dataclasses.replace(sample, metrics={**sample.metrics, "ecc_uncorrected_volatile": ecc})
 
 
 @pytest.fixture
