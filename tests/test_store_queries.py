@@ -4,6 +4,7 @@ instant, fleet series, and readers that never wait for the writer."""
 from __future__ import annotations
 
 import sqlite3
+import time
 from pathlib import Path
 
 import numpy as np
@@ -133,3 +134,21 @@ def test_readers_never_wait_for_the_writer(tmp_path: Path) -> None:
         assert reader.execute("SELECT count(*) FROM fleet_samples").fetchone()[0] == 100
         assert reader.execute("SELECT count(*) FROM samples").fetchone()[0] > 0
         reader.close()
+
+
+def test_a_range_reaching_before_the_history_began_is_still_read_raw(tmp_path: Path) -> None:
+    """Minute rollups are stored in windows hours long, so their first window starts well before
+    the first poll: that is no reason to read minutes where raw polls hold the same data (an hour
+    around an instant near the history's start, as replay asks, came back in minute buckets)."""
+    path = tmp_path / "history.sqlite"
+    gpus = make_inventory(4)
+    first = float(int(time.time()) // 60 * 60 - 1500 + 17)  # recent, not on a minute nor on a rollup window
+    with HistoryWriter(path) as writer:
+        for k in range(40):
+            writer.write(varied_sample(gpus, first + 30 * k, seed=3))
+        while writer.maintain(5.0):
+            pass
+    with HistoryReader(path) as reader:
+        assert len(reader.series(gpus[0].uuid, "util_gpu_pct", first, first + 1200, resolution="1m")), "rollups built"
+        around = reader.series(gpus[0].uuid, "util_gpu_pct", first - 1500, first + 2100, max_points=200)
+    assert around.resolution == "raw" and len(around) == 40

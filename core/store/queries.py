@@ -86,6 +86,16 @@ def _ms(seconds: float) -> int:
     return round(seconds * 1000)
 
 
+def _rollup_coverage(first_window_ms: int | None, finer_since_ms: int | None, window_ms: int) -> int | None:
+    """Since when a rollup level has data. Its rows are keyed by storage windows (hours long), so
+    its first window starts up to a window before the first poll it holds: while the finer level
+    still starts inside that window the two hold the same data, and the rollup reaches no further;
+    only a window wholly before the finer level's data (pruned there since) reaches back more."""
+    if first_window_ms is None or finer_since_ms is None:
+        return finer_since_ms if first_window_ms is None else first_window_ms
+    return first_window_ms if first_window_ms + window_ms <= finer_since_ms else finer_since_ms
+
+
 def choose_level(span_ms: int, max_points: int, start_ms: int, coverage: Sequence[int | None], bucket_ms: Sequence[int]) -> int:
     """The level to read: the coarsest whose buckets are at most twice the width that `max_points`
     allows and whose data reaches back to `start_ms`; if none reaches back that far, the finest
@@ -218,8 +228,7 @@ class HistoryReader:
         coverage: list[int | None] = [min(first_raw) if first_raw else None]
         for lvl in self.layout.levels[1:]:
             first = self._conn.execute(f"SELECT min(t0_ms) FROM {lvl.table} WHERE gpu_id = ?", (gpu_id,)).fetchone()[0]
-            known = [v for v in (first, coverage[-1]) if v is not None]
-            coverage.append(min(known) if known else None)
+            coverage.append(_rollup_coverage(first, coverage[-1], lvl.window_ms))
         return coverage
 
     def _fleet_coverage(self) -> list[int | None]:
