@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import math
+from pathlib import Path
 from typing import Any
 
 
@@ -23,3 +24,17 @@ def finite(value: Any) -> Any:
 def dumps(value: Any, *, indent: int | None = None) -> str:
     """Strict JSON text of `value` (non-finite numbers as null; UTF-8 text kept as it is)."""
     return json.dumps(finite(value), indent=indent, ensure_ascii=False, allow_nan=False)
+
+
+class UnreadableJson(ValueError):
+    """A JSON file that cannot be read or is not JSON; the message says which, in a few words."""
+
+
+def read_file(path: Path) -> Any:
+    """The JSON document in the file at `path` (a configuration file a person wrote)."""
+    try:
+        return json.loads(Path(path).read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise UnreadableJson(str(exc.strerror or exc)) from None
+    except json.JSONDecodeError as exc:
+        raise UnreadableJson(f"not JSON ({exc})") from None

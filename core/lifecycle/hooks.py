@@ -14,7 +14,6 @@ keyed by the state entered.
 
 from __future__ import annotations
 
-import json
 import os
 import shlex
 import signal
@@ -25,6 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from gpuops.core import jsontext
 from gpuops.core.allocations.errors import AllocationError
 from gpuops.core.lifecycle.states import State
 
@@ -113,11 +113,9 @@ def run_command(argv: tuple[str, ...], timeout_s: float) -> HookResult:
 def load_hooks(path: Path) -> Hooks:
     """The hooks of the JSON file at `path`; HookConfigError naming what is wrong."""
     try:
-        data = json.loads(Path(path).read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise HookConfigError(f"hooks file {path}: {exc.strerror or exc}") from None
-    except json.JSONDecodeError as exc:
-        raise HookConfigError(f"hooks file {path}: not JSON ({exc})") from None
+        data = jsontext.read_file(path)
+    except jsontext.UnreadableJson as exc:
+        raise HookConfigError(f"hooks file {path}: {exc}") from None
     if not isinstance(data, dict) or not isinstance(data.get("commands", {}), dict):
         raise HookConfigError(f'hooks file {path}: expected {{"timeout_s": N, "commands": {{"STATE": "COMMAND"}}}}')
     timeout = data.get("timeout_s", DEFAULT_TIMEOUT_S)

@@ -15,7 +15,6 @@ The rules file is JSON: {"rules": [{"name": ..., "finding": "xid", "codes": [79]
 
 from __future__ import annotations
 
-import json
 import logging
 import math
 import time
@@ -25,6 +24,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from gpuops.core import jsontext
 from gpuops.core.allocations.errors import AllocationError
 from gpuops.core.lifecycle.book import read_view
 from gpuops.core.lifecycle.states import State
@@ -159,11 +159,9 @@ def _finite(value: float) -> float:
 def load_rules(path: Path) -> tuple[tuple[Rule, ...], float]:
     """The rules and window of the JSON file at `path`; RulesError naming what is wrong."""
     try:
-        data = json.loads(Path(path).read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise RulesError(f"rules file {path}: {exc.strerror or exc}") from None
-    except json.JSONDecodeError as exc:
-        raise RulesError(f"rules file {path}: not JSON ({exc})") from None
+        data = jsontext.read_file(path)
+    except jsontext.UnreadableJson as exc:
+        raise RulesError(f"rules file {path}: {exc}") from None
     if not isinstance(data, dict) or not isinstance(data.get("rules"), list):
         raise RulesError(f'rules file {path}: expected {{"rules": [...], "window_h": N}}')
     window = data.get("window_h", DEFAULT_WINDOW_H)
