@@ -21,9 +21,10 @@ def _first_known(sample: FleetSample | None, field: str) -> str | None:
     return next((value for gpu in sample.gpus if (value := getattr(gpu, field))), None)
 
 
-def version_rows(sample: FleetSample | None) -> list[tuple[str, str]]:
-    """(component, version) pairs; driver and NVML come from the source's inventory."""
-    return [
+def version_rows(sample: FleetSample | None, source_name: str | None = None) -> list[tuple[str, str]]:
+    """(component, version) pairs; driver and NVML come from the source's inventory, and the
+    telemetry source closes the list when it is known."""
+    rows = [
         ("gpuops", __version__),
         ("Python", platform.python_version()),
         ("Qt", qVersion()),
@@ -33,6 +34,7 @@ def version_rows(sample: FleetSample | None) -> list[tuple[str, str]]:
         ("NVML", _first_known(sample, "nvml_version") or NOT_KNOWN),
         ("CUDA (driver)", _first_known(sample, "cuda_version") or NOT_KNOWN),
     ]
+    return rows + [("Telemetry source", source_name)] if source_name else rows
 
 
 class AboutDialog(QDialog):
@@ -42,9 +44,7 @@ class AboutDialog(QDialog):
         layout = QVBoxLayout(self)
         layout.addWidget(QLabel("<b>gpuops</b> — operations console for a GPU cloud"))
         form = QFormLayout()
-        self.rows = version_rows(sample)
-        if source_name:
-            self.rows.append(("Telemetry source", source_name))
+        self.rows = version_rows(sample, source_name)
         for name, value in self.rows:
             label = QLabel(value)
             label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)

@@ -72,6 +72,16 @@ def guide_markdown() -> str:
     )
 
 
+def _lay_out(dialog: QDialog, body: QWidget, width: int, height: int) -> None:
+    """A help dialog: its one widget over a Close button, at a size to read it in."""
+    buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Close)
+    buttons.rejected.connect(dialog.reject)
+    layout = QVBoxLayout(dialog)
+    layout.addWidget(body)
+    layout.addWidget(buttons)
+    dialog.resize(width, height)
+
+
 class UserGuideDialog(QDialog):
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -79,12 +89,7 @@ class UserGuideDialog(QDialog):
         self.browser = QTextBrowser()
         self.browser.setOpenExternalLinks(True)
         self.browser.setMarkdown(guide_markdown())
-        buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Close)
-        buttons.rejected.connect(self.reject)
-        layout = QVBoxLayout(self)
-        layout.addWidget(self.browser)
-        layout.addWidget(buttons)
-        self.resize(720, 600)
+        _lay_out(self, self.browser, 720, 600)
 
 
 def _plain(text: str) -> str:
@@ -117,20 +122,12 @@ class ShortcutsDialog(QDialog):
             self.table.setItem(r, 0, QTableWidgetItem(keys))
             self.table.setItem(r, 1, QTableWidgetItem(what))
         self.table.resizeColumnToContents(0)
-        buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Close)
-        buttons.rejected.connect(self.reject)
-        layout = QVBoxLayout(self)
-        layout.addWidget(self.table)
-        layout.addWidget(buttons)
-        self.resize(520, 480)
+        _lay_out(self, self.table, 520, 480)
 
 
 def version_text(sample: FleetSample | None, source_name: str | None) -> str:
     """What a bug report needs, one fact a line: versions, the source, the platform."""
-    rows = version_rows(sample)
-    if source_name:
-        rows.append(("Telemetry source", source_name))
-    rows.append(("Platform", platform.platform()))
+    rows = [*version_rows(sample, source_name), ("Platform", platform.platform())]
     return "\n".join(f"{name}: {value}" for name, value in rows)
 
 
