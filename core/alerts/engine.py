@@ -25,7 +25,7 @@ from gpuops.core.alerts.rules import Rule
 from gpuops.core.alerts.signals import GPU, NODE, SOURCE, EvaluationContext, Inventory, SignalFrame
 from gpuops.core.alerts.silences import Maintenance, Silence, silencing
 from gpuops.core.telemetry import FleetSample, empty_metrics
-from gpuops.core.xid_catalog import describe_xid
+from gpuops.core.xid_catalog import XidInfo, describe_xid
 
 log = logging.getLogger("gpuops.alerts")
 
@@ -390,6 +390,17 @@ def _subject_labels(target: str, frame: SignalFrame, i: int, customers: Mapping[
     return {}
 
 
+def xid_template_values(info: XidInfo) -> dict[str, int | str]:
+    """The XID placeholders of a summary or description, as the catalogue fills them for `info`
+    (the Prometheus rules export renders the same texts)."""
+    return {
+        "xid": info.code,
+        "xid_description": info.description,
+        "xid_action": info.immediate_action or "no action given",
+        "xid_action_text": info.immediate_action_text or "none given",
+    }
+
+
 def template_values(rule: Rule, frame: SignalFrame, i: int, customers: Mapping[str, str] | None) -> dict:
     """What a rule's summary and runbook placeholders say about subject `i` (see TEMPLATE_FIELDS)."""
     first = rule.conditions[0]
@@ -404,10 +415,7 @@ def template_values(rule: Rule, frame: SignalFrame, i: int, customers: Mapping[s
         values.setdefault("customer", "(no customer)")
         code = frame.get("xid_code")[i]
         if not np.isnan(code):
-            info = describe_xid(int(code))
-            values.update(xid=info.code, xid_description=info.description,
-                          xid_action=info.immediate_action or "no action given",
-                          xid_action_text=info.immediate_action_text or "none given")
+            values.update(xid_template_values(describe_xid(int(code))))
     if rule.target == SOURCE:
         failure = frame.context.source_error
         values["errors"] = failure if failure is not None else "; ".join(frame.sample.errors) or "(none)"

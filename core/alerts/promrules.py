@@ -44,6 +44,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 
 from gpuops.core import dcgm_schema as dcgm
+from gpuops.core.alerts.engine import xid_template_values
 from gpuops.core.alerts.model import Severity
 from gpuops.core.alerts.rules import Condition, Rule
 from gpuops.core.alerts.signals import GPU, HW_THROTTLE_BITS, NODE, SOURCE
@@ -102,13 +103,8 @@ _GPUOPS_ONLY: dict[str, str] = {
     "shutdown_temp_c": "gpuops' dcgm-exporter field table has no shutdown temperature",
     "poll_interval_s": "the poll interval is a gpuops setting",
 }
-# The XID placeholders, as the engine fills them (core.alerts.engine.template_values).
-_XID_TEXTS: dict[str, Callable[[XidInfo], str]] = {
-    "xid": lambda info: str(info.code),
-    "xid_description": lambda info: info.description,
-    "xid_action": lambda info: info.immediate_action or "no action given",
-    "xid_action_text": lambda info: info.immediate_action_text or "none given",
-}
+# The XID placeholders, as the engine fills them.
+_XID_TEXTS = frozenset(xid_template_values(describe_xid(-1)))
 _SCOPE_LABEL = {"node": dcgm.LABEL_HOST, "model": dcgm.LABEL_MODEL}
 _NEGATED = {">": "<=", ">=": "<", "<": ">=", "<=": ">", "==": "!=", "!=": "=="}
 _PRINTF_SPEC = re.compile(r"^[+\- 0#]?\d*(\.\d+)?[eEfFgG]$")
@@ -431,7 +427,10 @@ class _Translation:
         the codes the rule fires on, as the engine's template values give them."""
         if name == "xid":
             return '{{ printf "%.0f" $xid }}'
-        pick = _XID_TEXTS[name]
+
+        def pick(info: XidInfo) -> str:
+            return str(xid_template_values(info)[name])
+
         catalogue = xid_catalog()
         codes_of: dict[str, list[int]] = {}
         for code in self.xid_codes or ():
@@ -453,7 +452,7 @@ class _Translation:
                 base = re.split(r"[.\[]", name, maxsplit=1)[0]
                 names.add(base)
                 out.append(self._placeholder(base, spec or ""))
-        if self.xid_codes is not None and names & set(_XID_TEXTS):
+        if self.xid_codes is not None and names & _XID_TEXTS:
             # $xid: the GPU's last XID code, for the placeholders above.
             last = self._lookup_expr(lambda m: self._series(dcgm.XID_ERRORS, m))
             out.insert(0, f"{{{{ $xid := -1.0 }}}}{{{{ with {last} | query }}}}{{{{ $xid = . | first | value }}}}{{{{ end }}}}")
