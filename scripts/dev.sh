@@ -15,8 +15,8 @@ mode="${1:-}"
 qt_base=(libegl1 libgl1 libxkbcommon0 libfontconfig1 libdbus-1-3)
 qt_xcb=(libxcb-cursor0 libxcb-icccm4 libxcb-keysyms1 libxcb-image0 libxcb-randr0
         libxcb-render-util0 libxcb-shape0 libxcb-xkb1 libxcb-xinerama0 libxkbcommon-x11-0)
-# The tests compile a fake NVML driver with gcc.
-test_tools=(gcc libc6-dev desktop-file-utils prometheus prometheus-alertmanager poppler-utils openssl)
+# The tests compile a fake NVML driver with gcc and start a throwaway PostgreSQL server.
+test_tools=(gcc libc6-dev desktop-file-utils prometheus prometheus-alertmanager poppler-utils openssl postgresql)
 
 die() { echo "gpuops setup: $*" >&2; exit 1; }
 
