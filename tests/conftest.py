@@ -35,3 +35,21 @@ def _collect_garbage_between_gui_tests(request: pytest.FixtureRequest):
     finally:
         gc.enable()
         gc.collect()
+
+
+@pytest.fixture(scope="session")
+def postgres_server():
+    """One throwaway PostgreSQL server for the session (tests/postgres_server.py)."""
+    from tests.postgres_server import running_postgres
+
+    with running_postgres() as server:
+        yield server
+
+
+@pytest.fixture
+def team_db_url(postgres_server, request: pytest.FixtureRequest) -> str:
+    """A fresh database with btree_gist on the session's server, for one test; its URL (no password)."""
+    import re
+
+    name = "t_" + re.sub(r"[^a-z0-9_]", "_", request.node.name.lower())[:40] + f"_{os.getpid()}_{id(request) % 100000}"
+    return postgres_server.create_database(name)
