@@ -1,4 +1,6 @@
-"""Alerts, rules, silences and maintenance in the history database (tables in `schema.py`).
+"""Alerts, rules, silences and maintenance in the history database (tables in `schema.py`), or in
+a team's PostgreSQL database (the same tables, core/team/alert_schema.py): one store, one copy of
+the SQL, over either connection (core/alerts/database.py).
 
 Several processes share the file: the collector evaluates and writes lifecycle changes, the
 console acknowledges, silences and marks notifications. Each writes only its own columns, so
@@ -10,15 +12,15 @@ from __future__ import annotations
 import json
 import logging
 import sqlite3
-from collections.abc import Iterable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Iterable, Sequence
+from typing import Any
 
 from gpuops.core.alerts.builtin_rules import builtin_rules
+from gpuops.core.alerts.database import AlertDatabase, alert_database
 from gpuops.core.alerts.model import Alert, AlertChanges, AlertState, ChangeKind, Severity
 from gpuops.core.alerts.rules import Rule, RuleError, parse_rules, rule_from_dict, rules_from_text, rules_to_text
 from gpuops.core.alerts.silences import Maintenance, Matcher, Silence, SilenceError
 from gpuops.core.allocations.audit import os_user
-from gpuops.core.store import meta
 
 log = logging.getLogger("gpuops.alerts")
 
@@ -66,22 +68,10 @@ class AlertStore:
     `read_only` (a connection from `open_read_only`): reads never write, not even the seeding of
     new built-in rules, which are then shown as they would be seeded."""
 
-    def __init__(self, conn: sqlite3.Connection, *, read_only: bool = False) -> None:
-        self.conn = conn
+    def __init__(self, conn: sqlite3.Connection | AlertDatabase | Any, *, read_only: bool = False) -> None:
+        self.db = alert_database(conn)
+        self.conn = self.db.raw  # the connection itself (SQLite, or psycopg for a team database)
         self.read_only = read_only
-
-    @contextmanager
-    def _transaction(self) -> Iterator[None]:
-        if self.conn.in_transaction:  # part of the caller's transaction (e.g. the collector's poll)
-            yield
-            return
-        self.conn.execute("BEGIN IMMEDIATE")
-        try:
-            yield
-        except BaseException:
-            self.conn.execute("ROLLBACK")
-            raise
-        self.conn.execute("COMMIT")
 
     # ------------------------------------------------------------ rules
 
@@ -90,7 +80,7 @@ class AlertStore:
         (so a newer gpuops brings its new rules, while rules an operator deleted stay deleted)."""
         if not self.read_only:
             self._seed_new_builtins()
-        rows = self.conn.execute("SELECT name, definition FROM alert_rules ORDER BY position, name").fetchall()
+        rows = self.db.execute("SELECT name, definition FROM alert_rules ORDER BY position, name").fetchall()
         stored = tuple(rule_from_dict(json.loads(definition), f"stored rule {name!r}") for name, definition in rows)
         if self.read_only:  # as seeding would add them, without writing
             names = {r.name for r in stored}
@@ -99,7 +89,7 @@ class AlertStore:
 
     def _builtins_seen(self) -> tuple[set[str], list[Rule]]:
         """The built-in rule names this database has seen, and the built-in rules it has not."""
-        row = self.conn.execute("SELECT value FROM meta WHERE key = ?", (SEEDED_BUILTINS_KEY,)).fetchone()
+        row = self.db.execute("SELECT value FROM meta WHERE key = ?", (SEEDED_BUILTINS_KEY,)).fetchone()
         seeded = set(json.loads(row[0])) if row else set()
         return seeded, [r for r in builtin_rules() if r.name not in seeded]
 
@@ -107,38 +97,39 @@ class AlertStore:
         seeded, fresh = self._builtins_seen()
         if not fresh:
             return
-        with self._transaction():
-            start = self.conn.execute("SELECT COALESCE(MAX(position), -1) + 1 FROM alert_rules").fetchone()[0]
-            self.conn.executemany(
-                "INSERT OR IGNORE INTO alert_rules (name, position, definition, updated_at) VALUES (?, ?, ?, NULL)",
+        with self.db.transaction():
+            start = self.db.execute("SELECT COALESCE(MAX(position), -1) + 1 FROM alert_rules").fetchone()[0]
+            self.db.executemany(
+                "INSERT INTO alert_rules (name, position, definition, updated_at) VALUES (?, ?, ?, NULL) "
+                "ON CONFLICT (name) DO NOTHING",
                 [(r.name, start + i, json.dumps(r.to_dict()), ) for i, r in enumerate(fresh)],
             )
             names = sorted(seeded | {r.name for r in builtin_rules()})
-            self.conn.execute(
+            self.db.execute(
                 "INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
                 (SEEDED_BUILTINS_KEY, json.dumps(names)),
             )
             self._bump_rules_revision()
 
     def _bump_rules_revision(self) -> None:
-        self.conn.execute(
+        self.db.execute(
             "INSERT INTO meta (key, value) VALUES (?, '1') "
-            "ON CONFLICT(key) DO UPDATE SET value = CAST(value AS INTEGER) + 1",
+            "ON CONFLICT (key) DO UPDATE SET value = CAST(CAST(meta.value AS INTEGER) + 1 AS TEXT)",
             (RULES_REVISION_KEY,),
         )
 
     def rules_revision(self) -> int:
         """Changes with every edit of the rule set, by any process (one indexed row: cheap per poll)."""
-        row = self.conn.execute("SELECT value FROM meta WHERE key = ?", (RULES_REVISION_KEY,)).fetchone()
+        row = self.db.execute("SELECT value FROM meta WHERE key = ?", (RULES_REVISION_KEY,)).fetchone()
         return 0 if row is None else int(row[0])
 
     def replace_rules(self, rules: Sequence[Rule], now: float) -> None:
         """Make `rules` the whole rule set, in this order (validated again: all or nothing)."""
         parse_rules([r.to_dict() for r in rules], "new rules")
         self._seed_new_builtins()  # so that the built-ins are not seeded back on top afterwards
-        with self._transaction():
-            self.conn.execute("DELETE FROM alert_rules")
-            self.conn.executemany(
+        with self.db.transaction():
+            self.db.execute("DELETE FROM alert_rules")
+            self.db.executemany(
                 "INSERT INTO alert_rules (name, position, definition, updated_at) VALUES (?, ?, ?, ?)",
                 [(r.name, i, json.dumps(r.to_dict()), now) for i, r in enumerate(rules)],
             )
@@ -150,21 +141,21 @@ class AlertStore:
         its name is taken by another rule, or `replaces` is gone (someone deleted it meanwhile)."""
         rule = rule_from_dict(rule.to_dict(), "rule")
         self._seed_new_builtins()
-        with self._transaction():
-            names = {name for (name,) in self.conn.execute("SELECT name FROM alert_rules")}
+        with self.db.transaction():
+            names = {name for (name,) in self.db.execute("SELECT name FROM alert_rules")}
             if replaces is not None and replaces not in names:
                 raise RuleError(f"rule {replaces!r} no longer exists (deleted meanwhile?); nothing saved")
             if rule.name in names and rule.name != replaces:
                 raise RuleError(f"a rule named {rule.name!r} exists already; choose another name")
             definition = json.dumps(rule.to_dict())
             if replaces is None:
-                self.conn.execute(
+                self.db.execute(
                     "INSERT INTO alert_rules (name, position, definition, updated_at) "
                     "VALUES (?, (SELECT COALESCE(MAX(position), -1) + 1 FROM alert_rules), ?, ?)",
                     (rule.name, definition, now),
                 )
             else:
-                self.conn.execute(
+                self.db.execute(
                     "UPDATE alert_rules SET name = ?, definition = ?, updated_at = ? WHERE name = ?",
                     (rule.name, definition, now, replaces),
                 )
@@ -173,12 +164,12 @@ class AlertStore:
 
     def set_rule_enabled(self, name: str, enabled: bool, now: float) -> Rule:
         """Switch a rule on or off without touching the rest of its definition."""
-        with self._transaction():
-            row = self.conn.execute("SELECT definition FROM alert_rules WHERE name = ?", (name,)).fetchone()
+        with self.db.transaction():
+            row = self.db.execute("SELECT definition FROM alert_rules WHERE name = ?", (name,)).fetchone()
             if row is None:
                 raise RuleError(f"no rule {name!r}")
             rule = rule_from_dict({**json.loads(row[0]), "enabled": bool(enabled)}, f"stored rule {name!r}")
-            self.conn.execute(
+            self.db.execute(
                 "UPDATE alert_rules SET definition = ?, updated_at = ? WHERE name = ?",
                 (json.dumps(rule.to_dict()), now, name),
             )
@@ -188,8 +179,8 @@ class AlertStore:
     def delete_rule(self, name: str) -> None:
         """Remove a rule for good (a deleted built-in is not seeded back; an import brings it back)."""
         self._seed_new_builtins()
-        with self._transaction():
-            if self.conn.execute("DELETE FROM alert_rules WHERE name = ?", (name,)).rowcount == 0:
+        with self.db.transaction():
+            if self.db.execute("DELETE FROM alert_rules WHERE name = ?", (name,)).rowcount == 0:
                 raise RuleError(f"no rule {name!r}")
             self._bump_rules_revision()
 
@@ -214,15 +205,15 @@ class AlertStore:
             f"INSERT INTO alerts (id, {', '.join(_LIFECYCLE_COLUMNS)}) VALUES (?, {placeholders}) "
             f"ON CONFLICT(id) DO UPDATE SET {assignments}"
         )
-        with self._transaction():
+        with self.db.transaction():
             cancelled = [(c.alert.id,) for c in changes.changes if c.kind is ChangeKind.CANCELLED]
             kept = [(c.alert.id, *_lifecycle_values(c.alert)) for c in changes.changes if c.kind is not ChangeKind.CANCELLED]
             if cancelled:
-                self.conn.executemany("DELETE FROM alerts WHERE id = ?", cancelled)
+                self.db.executemany("DELETE FROM alerts WHERE id = ?", cancelled)
             if kept:
-                self.conn.executemany(upsert, kept)
+                self.db.executemany(upsert, kept)
             if changes.node_gpu_counts:
-                self.conn.executemany(
+                self.db.executemany(
                     "INSERT INTO alert_node_gpus (node, max_gpus) VALUES (?, ?) "
                     "ON CONFLICT(node) DO UPDATE SET max_gpus = excluded.max_gpus",
                     list(changes.node_gpu_counts.items()),
@@ -232,7 +223,7 @@ class AlertStore:
         sql = f"SELECT {', '.join(_ALERT_COLUMNS)} FROM alerts {where} ORDER BY {order}"
         if limit is not None:
             sql += f" LIMIT {int(limit)}"
-        return [_row_to_alert(row) for row in self.conn.execute(sql, params)]
+        return [_row_to_alert(row) for row in self.db.execute(sql, params)]
 
     def active_alerts(self) -> list[Alert]:
         return self._select("WHERE state IN ('pending', 'firing')")
@@ -285,7 +276,7 @@ class AlertStore:
     def counts_by_severity(self, *, include_muted: bool = True) -> dict[str, int]:
         """Firing alerts per severity label (every severity present, 0 when none)."""
         muted = "" if include_muted else "AND silenced_by IS NULL AND inhibited = 0"
-        rows = self.conn.execute(f"SELECT severity, COUNT(*) FROM alerts WHERE state = 'firing' {muted} GROUP BY severity")
+        rows = self.db.execute(f"SELECT severity, COUNT(*) FROM alerts WHERE state = 'firing' {muted} GROUP BY severity")
         counts = {s.label: 0 for s in Severity}
         for severity, count in rows:
             counts[Severity(severity).label] = count
@@ -301,12 +292,12 @@ class AlertStore:
         return dict(sorted(groups.items()))
 
     def max_alert_id(self) -> int:
-        return self.conn.execute("SELECT COALESCE(MAX(id), 0) FROM alerts").fetchone()[0]
+        return self.db.execute("SELECT COALESCE(MAX(id), 0) FROM alerts").fetchone()[0]
 
     def acknowledge(self, alert_id: int, now: float, note: str = "", user: str | None = None) -> Alert:
         """Record who (the OS user unless given) acknowledged an active alert, and why."""
-        with self._transaction():
-            cursor = self.conn.execute(
+        with self.db.transaction():
+            cursor = self.db.execute(
                 "UPDATE alerts SET acknowledged_by = ?, acknowledged_at = ?, ack_note = ? "
                 "WHERE id = ? AND state IN ('pending', 'firing')",
                 (user or os_user(), now, note, alert_id),
@@ -318,18 +309,18 @@ class AlertStore:
     def mark_notified(self, alert_ids: Iterable[int], now: float) -> None:
         ids = [(now, i) for i in alert_ids]
         if ids:
-            with self._transaction():
-                self.conn.executemany("UPDATE alerts SET notified_at = ? WHERE id = ? AND notified_at IS NULL", ids)
+            with self.db.transaction():
+                self.db.executemany("UPDATE alerts SET notified_at = ? WHERE id = ? AND notified_at IS NULL", ids)
 
     def node_baseline(self) -> dict[str, int]:
-        return dict(self.conn.execute("SELECT node, max_gpus FROM alert_node_gpus"))
+        return dict(self.db.execute("SELECT node, max_gpus FROM alert_node_gpus"))
 
     # ------------------------------------------------------------ silences and maintenance
 
     def silences(self, *, active_at: float | None = None) -> list[Silence]:
         """All silences, or those not yet over at `active_at` (including future ones)."""
         where, params = ("WHERE ends_at > ?", (active_at,)) if active_at is not None else ("", ())
-        rows = self.conn.execute(
+        rows = self.db.execute(
             f"SELECT id, matchers, starts_at, ends_at, author, comment, created_at FROM alert_silences {where} ORDER BY id",
             params,
         )
@@ -344,31 +335,32 @@ class AlertStore:
     ) -> Silence:
         parsed = tuple(m if isinstance(m, Matcher) else Matcher.parse(m) for m in matchers)
         silence = Silence(0, parsed, starts_at, ends_at, author or os_user(), comment, now)  # validates
-        with self._transaction():
-            cursor = self.conn.execute(
+        with self.db.transaction():
+            [(silence_id,)] = self.db.execute(
                 "INSERT INTO alert_silences (matchers, starts_at, ends_at, author, comment, created_at)"
-                " VALUES (?, ?, ?, ?, ?, ?)",
+                " VALUES (?, ?, ?, ?, ?, ?) RETURNING id",
                 (json.dumps([m.to_dict() for m in parsed]), starts_at, ends_at, silence.author, comment, now),
-            )
-        return Silence(meta.inserted_id(cursor), parsed, starts_at, ends_at, silence.author, comment, now)
+            ).fetchall()
+        return Silence(silence_id, parsed, starts_at, ends_at, silence.author, comment, now)
 
     def expire_silence(self, silence_id: int, now: float) -> None:
-        with self._transaction():
-            cursor = self.conn.execute(
-                "UPDATE alert_silences SET ends_at = MAX(starts_at + 0.001, ?) WHERE id = ? AND ends_at > ?",
-                (now, silence_id, now),
+        with self.db.transaction():
+            cursor = self.db.execute(
+                "UPDATE alert_silences SET ends_at = CASE WHEN ? > starts_at + 0.001 THEN ? ELSE starts_at + 0.001 END"
+                " WHERE id = ? AND ends_at > ?",
+                (now, now, silence_id, now),
             )
         if cursor.rowcount == 0:
             raise SilenceError(f"no silence {silence_id} in force")
 
     def maintenance(self) -> dict[str, Maintenance]:
-        rows = self.conn.execute("SELECT node, since, author, comment FROM alert_maintenance ORDER BY node")
+        rows = self.db.execute("SELECT node, since, author, comment FROM alert_maintenance ORDER BY node")
         return {node: Maintenance(node, since, author, comment or "") for node, since, author, comment in rows}
 
     def start_maintenance(self, node: str, now: float, comment: str = "", author: str | None = None) -> Maintenance:
         entry = Maintenance(node, now, author or os_user(), comment)
-        with self._transaction():
-            self.conn.execute(
+        with self.db.transaction():
+            self.db.execute(
                 "INSERT INTO alert_maintenance (node, since, author, comment) VALUES (?, ?, ?, ?) "
                 "ON CONFLICT(node) DO UPDATE SET since = excluded.since, author = excluded.author, comment = excluded.comment",
                 (node, now, entry.author, comment),
@@ -376,8 +368,8 @@ class AlertStore:
         return entry
 
     def end_maintenance(self, node: str) -> None:
-        with self._transaction():
-            self.conn.execute("DELETE FROM alert_maintenance WHERE node = ?", (node,))
+        with self.db.transaction():
+            self.db.execute("DELETE FROM alert_maintenance WHERE node = ?", (node,))
 
 
 __all__ = ["AlertNotFound", "AlertStore", "RuleError"]

@@ -119,9 +119,10 @@ class AlertService:
         return self._guarded(lambda: self.source_failed(error, now))
 
     def _guarded(self, evaluate: Callable[[], AlertChanges]) -> AlertChanges | None:
+        failures: tuple[type[BaseException], ...] = (*self.store.db.errors, StoreError)  # SQLite's or PostgreSQL's
         try:
             changes = evaluate()
-        except (sqlite3.Error, StoreError) as exc:
+        except failures as exc:
             self._problem.occur(f"evaluating alerts failed: {exc}")
             return None
         self._problem.resolve()
