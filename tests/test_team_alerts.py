@@ -13,7 +13,6 @@ import pytest
 from gpuops.core.alerts.model import Alert, AlertChange, AlertChanges, AlertState, ChangeKind, Severity
 from gpuops.core.alerts.persistence import AlertStore
 from gpuops.core.team import schema
-from gpuops.core.team.alert_schema import ALERT_MIGRATIONS
 from gpuops.core.team.notify import ChangeListener
 from tests.postgres_server import PostgresServer, running_postgres, server_bindir
 
@@ -29,9 +28,7 @@ def server() -> Iterator[PostgresServer]:
 
 
 @pytest.fixture
-def team_url(server: PostgresServer, request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
-    if ALERT_MIGRATIONS[0] not in schema.MIGRATIONS:  # until the alert steps are in the team schema's list
-        monkeypatch.setattr(schema, "MIGRATIONS", [*schema.MIGRATIONS, *ALERT_MIGRATIONS])
+def team_url(server: PostgresServer, request: pytest.FixtureRequest) -> str:
     url = server.create_database(request.node.name.replace("[", "_").replace("]", "").lower())
     with psycopg.connect(url, autocommit=True) as conn:
         schema.migrate(conn)
