@@ -161,3 +161,29 @@ def test_idle_windows_chain_across_summarized_hours():
         np.array([0, 0]),
     )
     assert window_usage(shorter, T0_MS, T0_MS + 2 * HOUR_MS)["idle_gpu_hours"] == 0.0
+
+
+def test_hours_before_the_history_are_unmeasured_not_idle(repo):
+    """An allocation that began 3 h before the first reading: those hours are allocated (and
+    billed) but unmeasured; utilization is over the measured hour only, and coverage says so."""
+    from dataclasses import replace
+
+    from gpuops.core.allocations.accounting import contract_usage
+
+    contracts = {c.id: c for c in repo.contracts()}
+    gpu1 = next(a for a in repo.allocations() if a.gpu_uuid == GPUS[1].uuid)
+    early = replace(gpu1, start_ms=T0_MS - 3 * HOUR_MS)
+    u = contract_usage(repo, [early], contracts, T0_MS - 3 * HOUR_MS, T0_MS + HOUR_MS)[gpu1.contract_id]
+    assert u.allocated_gpu_hours == pytest.approx(4.0)
+    # The hour holding the first poll (minute -1) is measured at the hourly rollup's resolution.
+    assert 1.0 <= u.measured_gpu_hours <= 2.0
+    assert u.utilization_pct == pytest.approx(50.0)
+    assert 25.0 <= u.coverage_pct <= 50.0
+    assert u.idle_gpu_hours == 0.0
+
+
+def test_report_json_says_how_much_is_measured(repo):
+    acme = usage_report(repo, T0_MS, T0_MS + 4 * HOUR_MS)[0].as_dict()
+    assert acme["measured_gpu_hours"] == pytest.approx(4 * 4.0 - 20 / 60, abs=0.02)  # GPU 2 lost 20 minutes
+    assert 97.0 < acme["coverage_pct"] < 100.0
+    assert set(acme["contracts"][0]) >= {"measured_gpu_hours", "coverage_pct"}

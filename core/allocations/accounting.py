@@ -2,8 +2,10 @@
 
 For each allocation clipped to the period:
 - allocated GPU-hours: its length; revenue: that times the contract's price per GPU-hour;
-- used GPU-hours: allocated time weighted by the GPU's average utilization (time with no
-  reading counts as unused);
+- measured GPU-hours: allocated time with a utilization reading (before the history began, or
+  while nothing was recorded, there is none: that time is unmeasured, neither used nor idle);
+- used GPU-hours: measured time weighted by the GPU's average utilization; utilization is
+  used over measured time, and coverage is measured over allocated time;
 - idle GPU-hours: time in windows of at least IDLE_WINDOW_MS where utilization stayed below
   IDLE_THRESHOLD_PCT (a shorter dip is a pause, not waste);
 - energy: deltas of the GPU's energy counter, or its average power times time where the counter
@@ -58,13 +60,20 @@ class Usage:
     energy_kwh: float = 0.0
     revenue: float = 0.0
     unavailable_gpu_hours: float = 0.0
+    measured_gpu_hours: float = 0.0
 
     def __add__(self, other: Usage) -> Usage:
         return Usage(*(getattr(self, f.name) + getattr(other, f.name) for f in fields(self)))
 
     @property
     def utilization_pct(self) -> float | None:
-        return None if not self.allocated_gpu_hours else 100.0 * self.used_gpu_hours / self.allocated_gpu_hours
+        """Average utilization over the measured time (None: nothing measured)."""
+        return None if not self.measured_gpu_hours else 100.0 * self.used_gpu_hours / self.measured_gpu_hours
+
+    @property
+    def coverage_pct(self) -> float | None:
+        """Share of allocated time with readings: how much of the period the figures stand on."""
+        return None if not self.allocated_gpu_hours else 100.0 * self.measured_gpu_hours / self.allocated_gpu_hours
 
     @property
     def availability_pct(self) -> float | None:
@@ -86,6 +95,8 @@ class CustomerUsage:
         return {
             "customer": self.customer.name,
             "allocated_gpu_hours": round(u.allocated_gpu_hours, 6),
+            "measured_gpu_hours": round(u.measured_gpu_hours, 6),
+            "coverage_pct": None if u.coverage_pct is None else round(u.coverage_pct, 3),
             "used_gpu_hours": round(u.used_gpu_hours, 6),
             "idle_gpu_hours": round(u.idle_gpu_hours, 6),
             "energy_kwh": round(u.energy_kwh, 6),
@@ -95,7 +106,10 @@ class CustomerUsage:
             "availability_pct": None if u.availability_pct is None else round(u.availability_pct, 4),
             "contracts": [
                 {"contract": c.name, "type": c.type.value, "price_per_gpu_hour": c.price_per_gpu_hour,
-                 "allocated_gpu_hours": round(cu.allocated_gpu_hours, 6), "used_gpu_hours": round(cu.used_gpu_hours, 6),
+                 "allocated_gpu_hours": round(cu.allocated_gpu_hours, 6),
+                 "measured_gpu_hours": round(cu.measured_gpu_hours, 6),
+                 "coverage_pct": None if cu.coverage_pct is None else round(cu.coverage_pct, 3),
+                 "used_gpu_hours": round(cu.used_gpu_hours, 6),
                  "idle_gpu_hours": round(cu.idle_gpu_hours, 6), "energy_kwh": round(cu.energy_kwh, 6),
                  "revenue": round(cu.revenue, 2), "unavailable_gpu_hours": round(cu.unavailable_gpu_hours, 6)}
                 for c, cu in self.by_contract
@@ -168,16 +182,17 @@ def _overlap_ms(intervals: Iterable[tuple[int, int]], lo: int, hi: int) -> int:
 
 
 def window_usage(b: Buckets, lo: int, hi: int) -> dict[str, float]:
-    """used_gpu_hours, idle_gpu_hours and energy_kwh of one GPU over [lo, hi)."""
+    """measured_gpu_hours, used_gpu_hours, idle_gpu_hours and energy_kwh of one GPU over [lo, hi)."""
     inside = np.flatnonzero((b.end_ms > lo) & (b.start_ms < hi))
     if not len(inside):
-        return {"used_gpu_hours": 0.0, "idle_gpu_hours": 0.0, "energy_kwh": 0.0}
+        return {"measured_gpu_hours": 0.0, "used_gpu_hours": 0.0, "idle_gpu_hours": 0.0, "energy_kwh": 0.0}
     start = np.maximum(b.start_ms[inside], lo)
     end = np.minimum(b.end_ms[inside], hi)
     span_ms = (end - start).astype(np.float64)
     share = span_ms / (b.end_ms[inside] - b.start_ms[inside])
     util = b.util_avg[inside]
     used_ms = np.nansum(np.where(np.isnan(util), 0.0, util / 100.0) * span_ms)
+    measured_ms = float(span_ms[~np.isnan(util)].sum())
 
     idle_ms = _idle_ms(b, inside, start, end)
 
@@ -189,7 +204,8 @@ def window_usage(b: Buckets, lo: int, hi: int) -> dict[str, float]:
         np.where(np.isnan(b.power_avg_w[inside]), 0.0, b.power_avg_w[inside]) * (b.end_ms[inside] - b.start_ms[inside]) / 1000
     )
     energy_j = np.sum(np.where(from_counter, delta, fallback) * share)
-    return {"used_gpu_hours": used_ms / HOUR_MS, "idle_gpu_hours": idle_ms / HOUR_MS, "energy_kwh": energy_j / J_PER_KWH}
+    return {"measured_gpu_hours": measured_ms / HOUR_MS, "used_gpu_hours": used_ms / HOUR_MS,
+            "idle_gpu_hours": idle_ms / HOUR_MS, "energy_kwh": energy_j / J_PER_KWH}
 
 
 def _idle_ms(b: Buckets, inside: np.ndarray, start: np.ndarray, end: np.ndarray) -> float:

@@ -10,7 +10,8 @@ from gpuops.commands._options import Failed, UsageError, period
 from gpuops.commands._output import add_format, add_output, output_file
 
 CSV_COLUMNS = (
-    "customer", "allocated_gpu_hours", "used_gpu_hours", "idle_gpu_hours", "energy_kwh", "revenue",
+    "customer", "allocated_gpu_hours", "measured_gpu_hours", "coverage_pct", "used_gpu_hours",
+    "idle_gpu_hours", "energy_kwh", "revenue",
     "unavailable_gpu_hours", "utilization_pct", "availability_pct",
 )
 
