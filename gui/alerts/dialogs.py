@@ -9,6 +9,7 @@ from typing import Protocol
 
 from PySide6.QtCore import QDateTime
 from PySide6.QtWidgets import (
+    QComboBox,
     QDateTimeEdit,
     QDialog,
     QDialogButtonBox,
@@ -26,10 +27,18 @@ from gpuops.core.allocations.audit import os_user
 
 NOTE_MAX_CHARS = 500
 ERROR_STYLE = "color: #b00020;"
+#: Wide enough for a note of a sentence or two and an alert summary without squeezing either.
+DIALOG_MIN_WIDTH = 560
+#: Silence lengths offered in one click: label -> seconds ("Custom" leaves the end as typed).
+SILENCE_PRESETS: dict[str, int] = {
+    "15 min": 15 * 60, "1 h": 3600, "2 h": 2 * 3600, "4 h": 4 * 3600, "8 h (until end of shift)": 8 * 3600,
+}
+CUSTOM_PRESET = "Custom end"
 
 
 def dialog_frame(dialog: QDialog, title: str, about: str) -> tuple[QFormLayout, QLabel, QDialogButtonBox]:
     dialog.setWindowTitle(title)
+    dialog.setMinimumWidth(DIALOG_MIN_WIDTH)
     layout = QVBoxLayout(dialog)
     heading = QLabel(about)
     heading.setWordWrap(True)
@@ -131,17 +140,42 @@ class SilenceDialog(QDialog):
         for edit in (self.start_edit, self.end_edit):
             edit.setCalendarPopup(True)
             edit.setDisplayFormat("yyyy-MM-dd HH:mm")
+        self.preset_combo = QComboBox()
+        self.preset_combo.addItems([*SILENCE_PRESETS, CUSTOM_PRESET])
+        self.preset_combo.setCurrentText(next(k for k, v in SILENCE_PRESETS.items() if v == self.DEFAULT_S))
+        self.preset_combo.setToolTip("How long from the start; choosing an end yourself makes it a custom end")
         self.comment_edit = QLineEdit()
-        self.comment_edit.setPlaceholderText("Why, e.g. 'firmware update on node07'")
+        self.comment_edit.setPlaceholderText("Why, e.g. 'firmware update on this node'")
         form.addRow("Matchers", self.matchers_edit)
         form.addRow("Starts", self.start_edit)
+        form.addRow("For", self.preset_combo)
         form.addRow("Ends", self.end_edit)
         form.addRow("Comment", self.comment_edit)
         form.addRow("Author", QLabel(os_user()))
         self.matchers_edit.textChanged.connect(self._validate)
-        self.start_edit.dateTimeChanged.connect(self._validate)
-        self.end_edit.dateTimeChanged.connect(self._validate)
+        self.start_edit.dateTimeChanged.connect(lambda _: self._apply_preset())
+        self.preset_combo.currentTextChanged.connect(lambda _: self._apply_preset())
+        self.end_edit.dateTimeChanged.connect(lambda _: self._end_edited())
         self.comment_edit.textChanged.connect(self._validate)
+        self._setting_end = False
+        self._validate()
+
+    def _apply_preset(self) -> None:
+        """A preset keeps the end that long after the start (moving the start moves the end)."""
+        seconds = SILENCE_PRESETS.get(self.preset_combo.currentText())
+        if seconds is not None:
+            self._setting_end = True
+            try:
+                self.end_edit.setDateTime(self.start_edit.dateTime().addSecs(seconds))
+            finally:
+                self._setting_end = False
+        self._validate()
+
+    def _end_edited(self) -> None:
+        if not self._setting_end:
+            self.preset_combo.blockSignals(True)
+            self.preset_combo.setCurrentText(CUSTOM_PRESET)
+            self.preset_combo.blockSignals(False)
         self._validate()
 
     def _lines(self) -> list[str]:

@@ -35,7 +35,9 @@ CUSTOMER_BASE = 247
 OTHER_CUSTOMERS = 254
 GAP = 255  # space between node blocks: transparent
 
-NO_DATA_RGB = (64, 64, 70)
+#: A mid grey: at least 3:1 against the dark theme's window and the light theme's (a dark grey
+#: vanished on the dark theme), and apart from stale grey (150) and other customers (187).
+NO_DATA_RGB = (118, 118, 124)
 LOST_RGB = (230, 20, 120)
 STALE_TOWARD_RGB = np.array([205, 205, 205], dtype=np.float64)
 STALE_MIX = 0.62  # share of the washed-out grey in a stale colour
