@@ -67,3 +67,25 @@ def test_no_data_swatch_stands_out_in_both_themes(qtbot) -> None:
             background = (colour.red(), colour.green(), colour.blue())
             assert _contrast(palette.NO_DATA_RGB, background) >= 3.0, (role, background)
     assert _contrast(palette.NO_DATA_RGB, palette.HEALTH_RGB[palette.HEALTH_STALE]) >= 1.5
+
+
+def test_since_reads_how_long_ago_with_the_time_in_the_tooltip_and_ages(qtbot) -> None:
+    from PySide6.QtCore import Qt
+
+    from gpuops.core.alerts.model import Alert, AlertState, Severity
+    from gpuops.core.timefmt import local_time
+    from gpuops.gui.alerts.model import SINCE_COLUMN, ActiveAlertsModel
+
+    now = [NOW]
+    model = ActiveAlertsModel(clock=lambda: now[0])
+    alert = Alert(id=1, rule="gpu_hot", key="GPU-1", severity=Severity.WARNING, state=AlertState.FIRING,
+                  labels={"node": "n1", "gpu": "GPU-1"}, summary="hot", runbook="", pending_at=NOW - 240,
+                  started_at=NOW - 180)
+    model.set_alerts([alert])
+    cell = model.index(0, SINCE_COLUMN, model.index(0, 0))
+    assert cell.data() == "3 min ago"
+    assert cell.data(Qt.ItemDataRole.ToolTipRole) == local_time(NOW - 180)
+    now[0] += 2 * 3600
+    with qtbot.waitSignal(model.dataChanged):
+        model.refresh_ages()
+    assert cell.data() == "2 h ago"

@@ -8,13 +8,15 @@ cheaper than working out inserts and removals.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Sequence
 
 from PySide6.QtCore import QAbstractItemModel, QAbstractTableModel, QModelIndex, QPersistentModelIndex, Qt
 from PySide6.QtGui import QBrush, QColor, QFont
 
 from gpuops.core.alerts.model import Alert, AlertState, Severity
 from gpuops.core.timefmt import local_time
+from gpuops.core.units import format_age
 
 #: The role carrying the Alert of a row (None on group rows).
 ALERT_ROLE = Qt.ItemDataRole.UserRole + 1
@@ -26,6 +28,7 @@ _MUTED = QColor("#808080")
 NO_NODE = "(fleet)"
 
 ACTIVE_COLUMNS = ("Severity", "State", "Subject", "Summary", "Since", "Acknowledged")
+SINCE_COLUMN = ACTIVE_COLUMNS.index("Since")
 HISTORY_COLUMNS = ("ID", "Severity", "State", "Rule", "Node", "GPU", "Began", "Ended", "Summary", "Acknowledged")
 
 _Index = QModelIndex | QPersistentModelIndex
@@ -73,8 +76,9 @@ def group_text(key: str, alerts: Sequence[Alert]) -> str:
 class ActiveAlertsModel(QAbstractItemModel):
     """Groups (by node or rule, worst first) of active alerts; see the module docstring."""
 
-    def __init__(self, parent=None) -> None:
+    def __init__(self, parent=None, *, clock: Callable[[], float] = time.time) -> None:
         super().__init__(parent)
+        self._clock = clock  # "Since" reads "3 min ago" against it
         self._group_by = "node"
         self._alerts: tuple[Alert, ...] = ()
         self._groups: list[tuple[str, list[Alert]]] = []
@@ -113,6 +117,15 @@ class ActiveAlertsModel(QAbstractItemModel):
         for g in changed_groups:
             parent = self.index(g, 0)
             self.dataChanged.emit(self.index(0, 0, parent), self.index(len(groups[g][1]) - 1, last_column, parent))
+
+    def refresh_ages(self) -> None:
+        """Time went by: the "Since" column again, one ranged dataChanged per group."""
+        for g, (_, members) in enumerate(self._groups):
+            parent = self.index(g, 0)
+            self.dataChanged.emit(
+                self.index(0, SINCE_COLUMN, parent), self.index(len(members) - 1, SINCE_COLUMN, parent),
+                [Qt.ItemDataRole.DisplayRole],
+            )
 
     def _grouped(self, alerts: Sequence[Alert]) -> list[tuple[str, list[Alert]]]:
         groups: dict[str, list[Alert]] = {}
@@ -184,7 +197,7 @@ class ActiveAlertsModel(QAbstractItemModel):
             subject = f"{alert.rule} · {subject_text(alert)}" if self._group_by == "node" else subject_text(alert)
             return (
                 alert.severity.label, state_text(alert), subject, alert.summary,
-                when(alert.started_at or alert.pending_at), ack_text(alert),
+                format_age(self._clock() - (alert.started_at or alert.pending_at)), ack_text(alert),
             )[column]
         if role == Qt.ItemDataRole.ForegroundRole:
             if alert.muted:
@@ -196,6 +209,8 @@ class ActiveAlertsModel(QAbstractItemModel):
             font.setItalic(True)
             return font
         if role == Qt.ItemDataRole.ToolTipRole:
+            if column == SINCE_COLUMN:
+                return when(alert.started_at or alert.pending_at)
             return "\n".join(filter(None, (alert.summary, alert.runbook, f"alert {alert.id}, rule {alert.rule}")))
         return None
 

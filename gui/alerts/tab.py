@@ -66,6 +66,8 @@ RANGES: dict[str, float | None] = {
 DEFAULT_RANGE = "24 h"
 #: Filters typed into the history form are applied this long after the last keystroke.
 FILTER_DELAY_MS = 300
+#: "Since" ("3 min ago") is redrawn this often as time passes.
+AGE_REFRESH_MS = 30_000
 READ_ONLY_TIP = "This console is read-only (--read-only)"
 NO_HISTORY_TEXT = "Alerts live in the history database; this console runs without history (--no-history)."
 _ACTIVE_WIDTHS = (90, 170, 220, 420, 150, 160)
@@ -278,6 +280,10 @@ class AlertsTab(QWidget):
         self._filter_timer.setSingleShot(True)
         self._filter_timer.setInterval(FILTER_DELAY_MS)
         self._filter_timer.timeout.connect(self.query_history)
+        self._age_timer = QTimer(self)
+        self._age_timer.setInterval(AGE_REFRESH_MS)
+        self._age_timer.timeout.connect(self.model.refresh_ages)
+        self._age_timer.start()
         self.group_combo.currentIndexChanged.connect(lambda _: self.model.set_group_by(self.group_combo.currentData()))
         self.model.modelReset.connect(self._span_groups)
         self.model.modelReset.connect(self.tree.expandAll)
