@@ -88,10 +88,13 @@ def test_the_usage_table_is_computed_on_the_worker_sorted_and_filtered(qtbot, op
     qtbot.waitUntil(lambda: {r[0]: r[2] for r in _rows(tab)} == {"Acme": "4", "Globex": "2", "Initech": "0"}, timeout=PATIENCE_MS)
     by_name = {r[0]: r for r in _rows(tab)}
     assert by_name["Acme"][1] == "8" and by_name["Globex"][1] == "4" and by_name["Initech"][1] == "1"
-    assert _money(by_name["Acme"][6]) == pytest.approx(576.0, abs=0.5)  # 4 GPUs x 72 h x 2.0
-    assert _money(by_name["Globex"][6]) == pytest.approx(720.0, abs=0.5)  # 2 GPUs x 72 h x 5.0
+    assert _money(by_name["Acme"][7]) == pytest.approx(576.0, abs=0.5)  # 4 GPUs x 72 h x 2.0
+    assert _money(by_name["Globex"][7]) == pytest.approx(720.0, abs=0.5)  # 2 GPUs x 72 h x 5.0
     assert by_name["Initech"][3] == "—"  # nothing allocated: no utilization
-    tab.usage_view.sortByColumn(6, Qt.SortOrder.DescendingOrder)
+    # An hour of history in a 7-day period over 72 allocated hours: about 1.4 % measured, and
+    # the utilization is over that hour only (not diluted by the unmeasured 71 hours).
+    assert 100 / 72 - 0.1 <= float(by_name["Acme"][4].rstrip(" %")) <= 200 / 72  # hours read at rollup resolution
+    tab.usage_view.sortByColumn(7, Qt.SortOrder.DescendingOrder)
     assert [r[0] for r in _rows(tab)] == ["Globex", "Acme", "Initech"]
     tab.usage_view.sortByColumn(2, Qt.SortOrder.DescendingOrder)
     assert [r[0] for r in _rows(tab)] == ["Acme", "Globex", "Initech"]
@@ -100,9 +103,25 @@ def test_the_usage_table_is_computed_on_the_worker_sorted_and_filtered(qtbot, op
     tab.filter_edit.clear()
     tab.period_combo.setCurrentText("24 h")
     qtbot.waitUntil(
-        lambda: _money({r[0]: r[6] for r in _rows(tab)}["Acme"]) == pytest.approx(192.0, abs=0.5), timeout=PATIENCE_MS
+        lambda: _money({r[0]: r[7] for r in _rows(tab)}.get("Acme", "0")) == pytest.approx(192.0, abs=0.5), timeout=PATIENCE_MS
     )
     assert [r[0] for r in _rows(tab)] == ["Acme", "Globex", "Initech"], "a refresh keeps the sort"
+
+
+def test_a_period_change_never_leaves_the_old_figures_under_the_new_label(qtbot, open_window) -> None:
+    window = open_window()
+    tab = window.allocations.tab
+    _open_tab(window, 0)
+    qtbot.waitUntil(lambda: tab.usage_model.rowCount() == 3, timeout=PATIENCE_MS)
+    shown = window.allocations._usage
+    seven_days = window.allocations.tab.usage_model.rowCount()
+    assert seven_days == 3 and shown is not None
+    tab.period_combo.setCurrentText("30 d")
+    assert tab.usage_model.rowCount() == 0 and tab.status.text() == "Computing usage over 30 d…"
+    tab.show_usage(shown, {})  # the 7-day answer arriving late: dropped
+    assert tab.usage_model.rowCount() == 0
+    qtbot.waitUntil(lambda: tab.usage_model.rowCount() == 3, timeout=PATIENCE_MS)
+    assert tab.status.text().startswith("Usage ")
 
 
 def _select(window, positions) -> None:

@@ -54,7 +54,7 @@ class AllocationConsole(QObject):
         self.tab.allocateClicked.connect(self.open_allocate)
         self.tab.releaseClicked.connect(self.open_release)
         self.tab.exportAuditClicked.connect(self._export_audit)
-        self.tab.periodChanged.connect(lambda _: self.refresh_usage())
+        self.tab.periodChanged.connect(lambda _: (self.tab.clear_usage(), self.refresh_usage()))
         self.tab.views.currentChanged.connect(lambda _: self._refresh_view())
         if worker is not None:
             worker.bookChanged.connect(self._book_changed)

@@ -38,6 +38,7 @@ class CustomerRow:
     contracted: int
     allocated: int
     utilization_pct: float | None
+    coverage_pct: float | None
     idle_gpu_hours: float
     energy_kwh: float
     revenue: float
@@ -51,7 +52,7 @@ def customer_rows(result: UsageResult, held: Mapping[str, str]) -> list[Customer
     return [
         CustomerRow(
             u.customer.name, result.contracted_now.get(u.customer.id, 0), allocated.get(u.customer.name, 0),
-            u.usage.utilization_pct, u.usage.idle_gpu_hours, u.usage.energy_kwh, u.usage.revenue,
+            u.usage.utilization_pct, u.usage.coverage_pct, u.usage.idle_gpu_hours, u.usage.energy_kwh, u.usage.revenue,
         )
         for u in result.report
     ]
@@ -67,7 +68,11 @@ USAGE_COLUMNS = (
     Column("Allocated", lambda r: f"{r.allocated:,}", lambda r: r.allocated, 80, True, "GPUs of the fleet held now"),
     Column(
         "Utilization", lambda r: _num("{:.1f} %")(r.utilization_pct), lambda r: r.utilization_pct, 90, True,
-        "Average over allocated time",
+        "Average over the measured time (allocated time with readings)",
+    ),
+    Column(
+        "Measured", lambda r: _num("{:.1f} %")(r.coverage_pct), lambda r: r.coverage_pct, 80, True,
+        "Share of the allocated time with readings; the rest (before the history began, gaps) is unmeasured, not idle",
     ),
     Column(
         "Idle GPU-h", lambda r: f"{r.idle_gpu_hours:,.1f}", lambda r: r.idle_gpu_hours, 90, True,
@@ -115,7 +120,7 @@ class CustomersTab(QWidget):
         self.status.setWordWrap(True)
         self.usage_model = RowsModel(USAGE_COLUMNS, key=lambda r: r.customer)
         self.usage_view, self.usage_proxy = sorted_table(self.usage_model)
-        self.usage_view.sortByColumn(6, Qt.SortOrder.DescendingOrder)
+        self.usage_view.sortByColumn(7, Qt.SortOrder.DescendingOrder)
         self.timeline = AllocationTimeline()
         self.capacity = CapacityView()
         self.audit_model = RowsModel(AUDIT_COLUMNS, key=lambda e: e.id)
@@ -166,7 +171,15 @@ class CustomersTab(QWidget):
             button.setToolTip(READ_ONLY_TIP if self.read_only else ("" if n_selected else "Select GPUs in the fleet grid first"))
         self.export_button.setEnabled(self._available)
 
+    def clear_usage(self) -> None:
+        """A new period was asked for: the old figures go, so none stands under the new label."""
+        self.usage_model.set_rows([])
+        self.status.setText(f"Computing usage over {self.period}…")
+
     def show_usage(self, result: UsageResult, held: Mapping[str, str]) -> None:
+        """Show `result` if it is of the period chosen now (else it is stale and dropped)."""
+        if period_ms(self.period, result.end_ms / 1000) != (result.start_ms, result.end_ms):
+            return
         self.usage_model.set_rows(customer_rows(result, held))
         self.status.setText(
             f"Usage {format_ms(result.start_ms)} to {format_ms(result.end_ms)} ({result.computed_s:.1f} s to compute)"
