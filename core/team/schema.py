@@ -6,7 +6,8 @@ The rules are the database's, so no writer (another desk, a script, psql) can br
 - no GPU held by two allocations over overlapping time: EXCLUDE USING gist (btree_gist) on the
   GPU and the int8range of [start_ms, end_ms) (NULL end = open-ended, unbounded above);
 - an allocation lies within its contract's dates, and a contract never holds more GPUs at once
-  than it bought: a constraint trigger, which locks the contract row (FOR UPDATE) so two
+  than it bought: a constraint trigger, which locks the contract row (FOR NO KEY UPDATE: the
+  foreign key check already holds KEY SHARE, so FOR UPDATE would deadlock two desks) so two
   concurrent allocations to one contract are counted one after the other;
 - CHECK constraints as in the SQLite book (types, statuses, counts, end after start).
 Times are UTC epoch milliseconds, as in the SQLite book.
@@ -74,7 +75,7 @@ DECLARE
     c contracts%ROWTYPE;
     peak integer;
 BEGIN
-    SELECT * INTO c FROM contracts WHERE id = NEW.contract_id;
+    SELECT * INTO c FROM contracts WHERE id = NEW.contract_id FOR NO KEY UPDATE;
     IF NEW.start_ms < c.start_ms
        OR coalesce(NEW.end_ms, 9223372036854775807) > coalesce(c.end_ms, 9223372036854775807) THEN
         RAISE EXCEPTION 'allocation refused: it lies outside its contract''s dates'
