@@ -71,8 +71,9 @@ def test_a_rule_made_in_the_dialog_is_stored_for_every_process(qtbot, db: Path, 
     tab = open_tab()
     dialog = tab.open_new_rule()
     ok = ok_button(dialog)
-    assert not ok.isEnabled() and dialog.error.text()  # no name, no summary yet
+    assert not ok.isEnabled() and dialog.error.text() == ""  # no name yet, but no complaint before the first edit
     dialog.name_edit.setText("hot_inlet")
+    assert not ok.isEnabled() and dialog.error.text()  # edited: now it says what is missing (the summary)
     row = dialog.conditions.rows[0]
     row.signal_combo.setCurrentText("temp_c")
     row.op_combo.setCurrentText(">")

@@ -265,7 +265,9 @@ class RuleDialog(QDialog):
                 ):
                     widget.setEnabled(False)
             self.buttons.button(QDialogButtonBox.StandardButton.Ok).hide()
+        self._edited = False  # no complaint before the first edit (OK stays disabled meanwhile)
         self._target_changed()
+        self._edited = True
 
     # --- the form as a rule ------------------------------------------------------------------
 
@@ -329,7 +331,7 @@ class RuleDialog(QDialog):
 
     def _validate(self) -> None:
         problem = self.problem()
-        self.error.setText(problem or "")
+        self.error.setText((problem or "") if self._edited else "")
         self.buttons.button(QDialogButtonBox.StandardButton.Ok).setEnabled(problem is None)
         if self._rule is None:
             self.preview.setText(NO_PREVIEW)
