@@ -32,6 +32,8 @@ DEFAULT_TIMEOUT_S = 30.0
 #: The most output kept in the audit log per hook run (the end is cut, and says so).
 OUTPUT_LIMIT = 4000
 PLACEHOLDERS = ("node", "gpu", "state", "previous", "reason", "ticket")
+#: The hooks file the CLI and the console read when none is named, in the user config directory.
+HOOKS_FILE = "lifecycle-hooks.json"
 
 
 class HookConfigError(ValueError):
@@ -108,6 +110,18 @@ def run_command(argv: tuple[str, ...], timeout_s: float) -> HookResult:
     if len(text) > OUTPUT_LIMIT:
         text = text[:OUTPUT_LIMIT] + f"\n… ({len(text) - OUTPUT_LIMIT} more characters cut)"
     return HookResult(argv, status, text, time.monotonic() - began, failure)
+
+
+def configured_hooks(path: Path | None = None) -> Hooks | None:
+    """The hooks of `path`, or of the user's default hooks file when there is one (None: no hooks);
+    HookConfigError for a file that cannot be used."""
+    if path is None:
+        import platformdirs
+
+        path = platformdirs.user_config_path("gpuops") / HOOKS_FILE
+        if not path.exists():
+            return None
+    return load_hooks(path)
 
 
 def load_hooks(path: Path) -> Hooks:

@@ -21,8 +21,6 @@ if TYPE_CHECKING:
     from gpuops.core.allocations.repository import AllocationRepository
     from gpuops.core.lifecycle.hooks import Hooks
 
-HOOKS_FILE = "lifecycle-hooks.json"
-
 #: gpuops nodes VERB -> the lifecycle state it moves to (kept in step with core.lifecycle.states.VERBS; tested).
 VERBS = ("drain", "maintenance", "repair", "rma", "retire", "burn-in", "production")
 LIST_COLUMNS = ("node", "lifecycle", "since", "user", "reason", "ticket", "until", "expected_back", "gpus", "gpu_overrides")
@@ -108,16 +106,10 @@ def run(args: argparse.Namespace) -> int:
 
 def _hooks(path: Path | None) -> Hooks | None:
     """The scheduler hooks of --hooks, or of the default file when there is one."""
-    import platformdirs
+    from gpuops.core.lifecycle.hooks import HookConfigError, configured_hooks
 
-    from gpuops.core.lifecycle.hooks import HookConfigError, load_hooks
-
-    if path is None:
-        path = platformdirs.user_config_path("gpuops") / HOOKS_FILE
-        if not path.exists():
-            return None
     try:
-        return load_hooks(path)
+        return configured_hooks(path)
     except HookConfigError as exc:
         raise Failed(str(exc)) from None
 
