@@ -5,6 +5,7 @@ by the console's own QSettings code), a live and a dead Alertmanager, and the de
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import subprocess
@@ -17,7 +18,9 @@ from gpuops.core.store.schema import SCHEMA_VERSION
 from tests.fake_nvml.control import subprocess_env
 from tests.local_http import Answer, LocalServer, static_routes
 from tests.servers import free_port, stop, wait_until
+from tests.test_alertmanager_state import PASSWORD, PASSWORD_BCRYPT
 from tests.test_alerts_alertmanager import alertmanager  # noqa: F401 - the real Alertmanager fixture
+from tests.test_alerts_alertmanager import running_alertmanager
 
 CAPTURE = Path(__file__).parent / "fixtures" / "dcgm-exporter" / "k8s-ai-conformance_rafay_tesla-t4.prom"
 
@@ -178,6 +181,23 @@ def test_alertmanager_reachability(home, request) -> None:
     dead = f"http://127.0.0.1:{free_port()}"
     code, checks = doctor(home, "--source", "demo:8", "--alertmanager", dead)
     assert code == 1 and checks["alertmanager"]["status"] == "problem" and "refused" in checks["alertmanager"]["detail"]
+
+
+def test_alertmanager_check_uses_the_alertmanager_credentials(home, tmp_path: Path) -> None:
+    """Behind basic auth, doctor passes with GPUOPS_ALERTMANAGER_* set (as collect would), fails without."""
+    pair = base64.b64encode(f"oncall:{PASSWORD}".encode()).decode()
+    web = f"basic_auth_users:\n  oncall: '{PASSWORD_BCRYPT}'\n"
+    with running_alertmanager(tmp_path, web_config=web, headers={"Authorization": f"Basic {pair}"}) as url:
+        code, checks = doctor(home, "--source", "demo:8", "--alertmanager", url)
+        assert code == 1 and checks["alertmanager"]["status"] == "problem" and "401" in checks["alertmanager"]["detail"]
+        (tmp_path / "password").write_text(PASSWORD + "\n")
+        with_credentials = {**home, "GPUOPS_ALERTMANAGER_USERNAME": "oncall",
+                            "GPUOPS_ALERTMANAGER_PASSWORD_FILE": str(tmp_path / "password")}
+        code, checks = doctor(with_credentials, "--source", "demo:8", "--alertmanager", url)
+        assert checks["alertmanager"] == {"name": "alertmanager", "status": "ok", "detail": f"{url} is ready", "advice": ""}
+        broken = {**with_credentials, "GPUOPS_ALERTMANAGER_PASSWORD_FILE": str(tmp_path / "missing")}
+        code, checks = doctor(broken, "--source", "demo:8", "--alertmanager", url)
+        assert code == 1 and "cannot read credentials file" in checks["alertmanager"]["detail"]
 
 
 def test_a_menu_entry_pointing_at_a_removed_gpuops_is_a_problem(home, tmp_path) -> None:

@@ -204,9 +204,15 @@ def check_alertmanager(url: str | None) -> Check:
         return Check("alertmanager", NOTE, "not checked", "give --alertmanager URL (what `gpuops collect --alertmanager` uses)")
     if not url.startswith(("http://", "https://")):
         return Check("alertmanager", PROBLEM, f"{url!r} is not an http(s) URL", "give the Alertmanager's base URL, e.g. http://host:9093")
-    from gpuops.core.sources.http_fetch import FetchError, HttpFetcher
+    from gpuops.core.alerts.alertmanager import ENV_PREFIX
+    from gpuops.core.sources.http_fetch import FetchError, HttpFetcher, HttpOptions
 
-    fetcher = HttpFetcher(timeout_s=ALERTMANAGER_TIMEOUT_S, max_bytes=2**16)
+    try:  # the credentials and CA that `collect` and `alerts --alertmanager` use, or the check proves nothing
+        options = HttpOptions.from_env(ENV_PREFIX)
+    except ValueError as exc:
+        return Check("alertmanager", PROBLEM, f"{ENV_PREFIX}_* settings are unusable: {exc}",
+                     f"fix the {ENV_PREFIX}_* variables: `collect` cannot reach Alertmanager with them either")
+    fetcher = HttpFetcher(options, timeout_s=ALERTMANAGER_TIMEOUT_S, max_bytes=2**16)
     try:
         fetcher.get(url.rstrip("/") + "/-/ready")
     except FetchError as exc:
