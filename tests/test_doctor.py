@@ -19,8 +19,10 @@ from tests.fake_nvml.control import subprocess_env
 from tests.local_http import Answer, LocalServer, static_routes
 from tests.servers import free_port, stop, wait_until
 from tests.test_alertmanager_state import PASSWORD, PASSWORD_BCRYPT
-from tests.test_alerts_alertmanager import alertmanager  # noqa: F401 - the real Alertmanager fixture
-from tests.test_alerts_alertmanager import running_alertmanager
+from tests.test_alerts_alertmanager import (
+    alertmanager,  # noqa: F401 - the real Alertmanager fixture
+    running_alertmanager,
+)
 
 CAPTURE = Path(__file__).parent / "fixtures" / "dcgm-exporter" / "k8s-ai-conformance_rafay_tesla-t4.prom"
 
