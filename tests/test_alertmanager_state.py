@@ -194,3 +194,30 @@ def test_credentials_from_the_environment_reach_an_alertmanager_behind_basic_aut
                                 capture_output=True, text=True, timeout=60, env={**os.environ, **env})
         assert listed.returncode == 0, listed.stderr
         assert [row["rule"] for row in json.loads(listed.stdout)] == ["ecc_uncorrectable"]
+
+
+def test_alertmanager_over_tls_is_verified_against_the_given_ca(tmp_path) -> None:
+    """A real Alertmanager serving TLS (its web config, a throwaway certificate): without the CA the
+    client refuses, saying in one line that the certificate is not trusted; with GPUOPS_ALERTMANAGER_CA_FILE the
+    forwarder posts and the API client reads the alert back."""
+    from gpuops.core.alerts.alertmanager import ENV_PREFIX, AlertmanagerForwarder
+    from gpuops.core.alerts.builtin_rules import builtin_rules
+    from gpuops.core.alerts.engine import AlertEngine
+    from gpuops.core.sources.http_fetch import HttpOptions
+    from tests.agent_helpers import self_signed_certificate
+    from tests.samples import make_sample
+    from tests.test_alerts_alertmanager import running_alertmanager
+
+    cert, key = self_signed_certificate(tmp_path)
+    web = f"tls_server_config:\n  cert_file: {cert}\n  key_file: {key}\n"
+    with running_alertmanager(tmp_path, web_config=web, ca_file=cert) as base:
+        assert base.startswith("https://")
+        with pytest.raises(AlertmanagerError, match=r"to list alerts: TLS certificate not trusted \(self-signed certificate\)"):
+            AlertmanagerClient(base, options=HttpOptions()).alerts()
+        env = {"GPUOPS_ALERTMANAGER_CA_FILE": str(cert)}
+        now = time.time()
+        engine = AlertEngine(builtin_rules(), poll_interval_s=5.0)
+        engine.evaluate(make_sample(4, ts=now, values={"ecc_uncorrected_volatile": {1: 2}}), now)
+        assert AlertmanagerForwarder(base, environ=env).sync(engine.active, (), now) == 1
+        client = AlertmanagerClient(base, options=HttpOptions.from_env(ENV_PREFIX, env))
+        assert [alert.labels["alertname"] for alert in client.alerts()] == ["ecc_uncorrectable"]

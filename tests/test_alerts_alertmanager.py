@@ -8,6 +8,7 @@ fails in CI (CI=true), where a skip would hide a missing install, and skips else
 from __future__ import annotations
 
 import json
+import ssl
 import subprocess
 import time
 import urllib.request
@@ -49,10 +50,11 @@ def _get_alerts(base: str) -> list[dict]:
 
 @contextmanager
 def running_alertmanager(
-    tmp_path: Path, *, web_config: str | None = None, headers: dict[str, str] | None = None
+    tmp_path: Path, *, web_config: str | None = None, headers: dict[str, str] | None = None, ca_file: Path | None = None,
 ) -> Iterator[str]:
     """A real Alertmanager on loopback (its base URL); `web_config`: its --web.config.file text
-    (TLS, basic auth), `headers` what the readiness check sends to pass it."""
+    (TLS, basic auth), `headers` what the readiness check sends to pass it, `ca_file` the CA of the
+    certificate a TLS web config serves (the base URL is then https)."""
     binary = require_tool(
         ALERTMANAGER, "alertmanager", install="apt-get install -y prometheus-alertmanager; scripts/dev.sh does it"
     )
@@ -67,13 +69,14 @@ def running_alertmanager(
         (tmp_path / "web.yml").write_text(web_config)
         command.append(f"--web.config.file={tmp_path / 'web.yml'}")
     process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
-    base = f"http://127.0.0.1:{port}"
+    base = f"{'http' if ca_file is None else 'https'}://127.0.0.1:{port}"
+    context = None if ca_file is None else ssl.create_default_context(cafile=str(ca_file))
     try:
         def ready() -> bool:
             if process.poll() is not None:
                 pytest.fail(f"alertmanager exited with {process.returncode}: {log_path.read_text()}")
             request = urllib.request.Request(f"{base}/-/ready", headers=headers or {})
-            with urllib.request.urlopen(request, timeout=2) as response:
+            with urllib.request.urlopen(request, timeout=2, context=context) as response:
                 return response.status == 200
 
         wait_until("alertmanager to be ready", ready, STARTUP_LIMIT_S)
