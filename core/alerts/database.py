@@ -13,6 +13,8 @@ from collections.abc import Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from typing import Any, Protocol
 
+from gpuops.core.store.meta import write_transaction
+
 
 class Rows(Protocol):
     """What a cursor gives back: rows, and how many rows a write touched."""
@@ -63,13 +65,8 @@ class SqliteAlertDatabase:
         if self.raw.in_transaction:
             yield
             return
-        self.raw.execute("BEGIN IMMEDIATE")
-        try:
+        with write_transaction(self.raw):
             yield
-        except BaseException:
-            self.raw.execute("ROLLBACK")
-            raise
-        self.raw.execute("COMMIT")
 
     def close(self) -> None:
         self.raw.close()

@@ -24,8 +24,9 @@ import sqlite_utils
 
 from gpuops.core.allocations.model import OPEN_END_MS, ContractStatus, ContractType
 
-_TYPES = ", ".join(f"'{t.value}'" for t in ContractType)
-_STATUSES = ", ".join(f"'{s.value}'" for s in ContractStatus)
+# The contract types and statuses as SQL value lists, for CHECK constraints (the team schema's too).
+CONTRACT_TYPES_SQL = ", ".join(f"'{t.value}'" for t in ContractType)
+CONTRACT_STATUSES_SQL = ", ".join(f"'{s.value}'" for s in ContractStatus)
 _OPEN = str(OPEN_END_MS)
 
 _TABLES = f"""
@@ -39,13 +40,13 @@ CREATE TABLE contracts (
     id INTEGER PRIMARY KEY,
     customer_id INTEGER NOT NULL REFERENCES customers(id),
     name TEXT NOT NULL CHECK (length(trim(name)) > 0),
-    type TEXT NOT NULL CHECK (type IN ({_TYPES})),
+    type TEXT NOT NULL CHECK (type IN ({CONTRACT_TYPES_SQL})),
     gpu_model TEXT NOT NULL CHECK (length(trim(gpu_model)) > 0),
     gpu_count INTEGER NOT NULL CHECK (gpu_count > 0),
     start_ms INTEGER NOT NULL,
     end_ms INTEGER CHECK (end_ms IS NULL OR end_ms > start_ms),
     price_per_gpu_hour REAL NOT NULL CHECK (price_per_gpu_hour >= 0),
-    status TEXT NOT NULL DEFAULT 'active' CHECK (status IN ({_STATUSES})),
+    status TEXT NOT NULL DEFAULT 'active' CHECK (status IN ({CONTRACT_STATUSES_SQL})),
     equity_terms TEXT,
     compute_value_credited REAL,
     CHECK (type <> 'compute_for_equity' OR length(trim(coalesce(equity_terms, ''))) > 0),
